@@ -1,0 +1,18 @@
+"""The base model every config section inherits from.
+
+Unknown keys are errors (``extra="forbid"``): a misspelt key must not be ignored
+silently on a device that runs for months. Config modules import only pydantic
+and the standard library, so ``edged check`` runs on any laptop.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["EdgedModel"]
+
+
+class EdgedModel(BaseModel):
+    """Base of all config models: strict about keys, frozen once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)

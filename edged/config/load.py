@@ -1,0 +1,241 @@
+"""Load a YAML config file and turn every problem into a message a person can act on.
+
+Each message reads ``FILE:LINE: field.path: what is wrong (got VALUE); fix: …``,
+and all problems are reported at once, not just the first.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from typing_extensions import Annotated
+
+from edged.config.root import Config, ConfigIssue, CrossReferenceError, verify_references
+
+__all__ = ["ConfigError", "load_config", "parse_config"]
+
+Loc = Tuple[Union[str, int], ...]
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; ``str()`` lists every problem, one per line."""
+
+    def __init__(self, file: str, issues: Sequence[ConfigIssue], lines: Sequence[Optional[int]]):
+        self.file = file
+        self.issues = list(issues)
+        self.lines = list(lines)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        rows = [f"{self.file}: {len(self.issues)} problem(s) in the config:"]
+        for issue, line in zip(self.issues, self.lines):
+            where = f"{self.file}:{line}" if line else self.file
+            got = "" if issue.value is None else f" (got {_short(issue.value)})"
+            fix = f"; fix: {issue.hint}" if issue.hint else ""
+            rows.append(f"  {where}: {issue.path or '(top level)'}: {issue.message}{got}{fix}")
+        return "\n".join(rows)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys: YAML would silently keep the last one."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: Dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first on line {seen[key] + 1}); keep only one",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_config(path: Union[str, Path]) -> Config:
+    """Read, parse and validate a config file; raise ``ConfigError`` listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            str(path),
+            [ConfigIssue("", f"cannot read the file: {exc.strerror}", None, "check the path")],
+            [None],
+        ) from None
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, file: str = "<config>") -> Config:
+    """Validate YAML text; ``file`` only labels the messages."""
+    try:
+        node = yaml.compose(text, Loader=_StrictLoader)
+        data = yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        issue = ConfigIssue("", f"not valid YAML: {problem}", None, "fix the YAML syntax there")
+        raise ConfigError(file, [issue], [line]) from None
+    if not isinstance(data, dict):
+        issue = ConfigIssue(
+            "",
+            "the file must be a mapping with keys such as sources, pipelines, sinks",
+            None,
+            "see examples/synthetic.yaml",
+        )
+        raise ConfigError(file, [issue], [1]) from None
+    try:
+        return Config.model_validate(data)
+    except CrossReferenceError as exc:
+        issues = exc.issues
+    except ValidationError as exc:
+        issues = [_issue_from_error(err, data) for err in exc.errors()]
+        issues += verify_references(data)
+    raise ConfigError(file, issues, [_line_of(node, _loc_of(i.path, data)) for i in issues])
+
+
+def _issue_from_error(err: Dict[str, Any], data: Any) -> ConfigIssue:
+    loc, owner = _resolve(err["loc"])
+    kind = err["type"]
+    message = err["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    value = None if kind in ("missing", "extra_forbidden") else err.get("input")
+    if isinstance(value, dict):
+        value = None  # a whole section: its line says more than its repr
+    return ConfigIssue(_format_path(loc), message, value, _hint(kind, loc, owner))
+
+
+def _resolve(loc: Loc) -> Tuple[Loc, Optional[Type[BaseModel]]]:
+    """Walk pydantic's loc along the model types: drop union tags, find the owning model.
+
+    pydantic puts the chosen union member into the loc (``sources.1.rtsp.uri``);
+    a person wants the path as written in the file (``sources[1].uri``).
+    """
+    out: List[Union[str, int]] = []
+    owner: Optional[Type[BaseModel]] = None
+    current: Any = Config
+    for part in loc:
+        current = _unwrap(current)
+        members = _union_members(current)
+        if members and isinstance(part, str):
+            current = _member_for_tag(members, part)
+            continue
+        if _is_model(current) and isinstance(part, str) and _member_for_tag((current,), part):
+            continue  # the tag of a discriminated union that has a single member
+        if _is_model(current):
+            owner = current
+            field = current.model_fields.get(part) if isinstance(part, str) else None
+            current = field.annotation if field is not None else None
+        elif typing.get_origin(current) in (list, tuple) and isinstance(part, int):
+            current = typing.get_args(current)[0] if typing.get_args(current) else None
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1] if typing.get_args(current) else None
+        else:
+            current = None
+        out.append(part)
+    return tuple(out), owner
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Annotated[...] and Optional[...] (pydantic adds no loc element for them)."""
+    while True:
+        origin = typing.get_origin(annotation)
+        args = typing.get_args(annotation)
+        if origin is Annotated:
+            annotation = args[0]
+        elif origin is Union and type(None) in args and len(args) == 2:
+            annotation = next(a for a in args if a is not type(None))
+        else:
+            return annotation
+
+
+def _union_members(annotation: Any) -> Tuple[Any, ...]:
+    return typing.get_args(annotation) if typing.get_origin(annotation) is Union else ()
+
+
+def _member_for_tag(members: Tuple[Any, ...], tag: str) -> Any:
+    for member in members:
+        kind = member.model_fields.get("kind") if _is_model(member) else None
+        if kind is not None and tag in typing.get_args(kind.annotation):
+            return member
+        name = getattr(typing.get_origin(member) or member, "__name__", str(member))
+        if tag.split("[")[0] == name:
+            return member
+    return None
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _hint(kind: str, loc: Loc, model: Optional[Type[BaseModel]]) -> str:
+    field = loc[-1] if loc else None
+    if kind == "extra_forbidden" and model is not None and isinstance(field, str):
+        known = sorted(model.model_fields)
+        close = difflib.get_close_matches(field, known, n=1)
+        maybe = f"did you mean {close[0]!r}? " if close else ""
+        return f"{maybe}remove it; known keys here: {', '.join(known)}"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return "set kind to one of the kinds listed above"
+    if model is not None and isinstance(field, str) and field in model.model_fields:
+        description = model.model_fields[field].description
+        if description:
+            return f"{field} is: {description}"
+    return ""
+
+
+def _format_path(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _loc_of(path: str, data: Any) -> Loc:
+    parts: List[Union[str, int]] = []
+    for token in path.replace("[", ".[").split("."):
+        if not token:
+            continue
+        parts.append(int(token[1:-1]) if token.startswith("[") else token)
+    return tuple(parts)
+
+
+def _line_of(node: Optional[yaml.Node], loc: Loc) -> Optional[int]:
+    """The 1-based line of the deepest YAML node that ``loc`` reaches."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == part), None)
+            key = next((k for k, v in node.value if k.value == part), None)
+            if match is None:
+                return line
+            line = key.start_mark.line + 1 if key is not None else line
+            node = match
+            if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+                line = node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return line
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,222 @@
+"""The orchestrator: builds parts from the config, starts them in order, reloads, stops.
+
+Parts start in the order sinks -> sources -> pipelines and stop in the reverse
+order, so results always have somewhere to go and a pipeline never reads from
+a source that is gone. A reload (SIGHUP) restarts only the parts whose config
+changed; a pipeline also restarts when a source it reads restarts, because it
+then reads from a new slot. A part that fails to start is reported, not fatal:
+the rest keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+from edged import __version__
+from edged.bus import ResultBus
+from edged.config import Config, ConfigError, load_config
+from edged.logs import setup_logging
+from edged.pipelines import create_pipeline
+from edged.pipelines.runner import PipelineRunner
+from edged.sinks import Sink, create_sink
+from edged.slot import LatestFrameSlot
+from edged.sources import Source, capture_spec
+from edged.sources.isolation import remove_stale_shm
+
+__all__ = ["Daemon", "run_daemon"]
+
+log = logging.getLogger(__name__)
+
+Key = Tuple[str, str]  # ("sink" | "source" | "pipeline", id)
+ORDER = {"sink": 0, "source": 1, "pipeline": 2}
+
+
+class _Part:
+    """A started part: what it was built from and the running object."""
+
+    def __init__(self, key: Key, config: Any, obj: Any):
+        self.key = key
+        self.config = config
+        self.obj = obj
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        config_path: Optional[Union[str, Path]] = None,
+        pipeline_factory: Callable[[Any], Any] = create_pipeline,
+    ):
+        self.config = config
+        self.config_path = Path(config_path) if config_path else None
+        self.pipeline_factory = pipeline_factory
+        self.bus = ResultBus()
+        self.parts: Dict[Key, _Part] = {}
+        self.failed: Dict[Key, str] = {}
+        self.started_mono = time.monotonic()
+        self.reloads = 0
+        self._reload_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        removed = remove_stale_shm()
+        if removed:
+            log.info("removed %d capture buffer(s) left by an earlier run", removed)
+        await self._apply(self.config)
+
+    async def stop(self) -> None:
+        await self._stop_parts(list(self.parts))
+
+    async def reload(self) -> bool:
+        """Re-read the config file; apply it, or keep the running one if it is invalid."""
+        async with self._reload_lock:
+            if self.config_path is None:
+                log.warning("reload requested but edged was not started from a file")
+                return False
+            try:
+                new = load_config(self.config_path)
+            except ConfigError as exc:
+                log.error("new config rejected, keeping the running one:\n%s", exc)
+                return False
+            setup_logging(new.logging)
+            await self._apply(new)
+            self.config = new
+            self.reloads += 1
+            log.info("config reloaded from %s", self.config_path)
+            return True
+
+    # ------------------------------------------------------------ diffing
+
+    def _desired(self, config: Config) -> Dict[Key, Any]:
+        """Every part the config asks for, with the config that defines it."""
+        desired: Dict[Key, Any] = {}
+        for name in type(config.sinks).model_fields:
+            section = getattr(config.sinks, name)
+            if section is not None:
+                desired[("sink", name)] = section
+        sources = {s.id: s for s in config.sources}
+        for source in config.sources:
+            desired[("source", source.id)] = source
+        for pipeline in config.pipelines:
+            inputs = tuple(sources[i] for i in pipeline.source_ids)
+            desired[("pipeline", pipeline.id)] = (pipeline, inputs)
+        return desired
+
+    async def _apply(self, config: Config) -> None:
+        desired = self._desired(config)
+        stale = [k for k, p in self.parts.items() if desired.get(k) != p.config]
+        await self._stop_parts(stale)
+        for key in sorted(desired, key=lambda k: ORDER[k[0]]):
+            if key not in self.parts:
+                await self._start_part(key, desired[key])
+        for key in list(self.failed):
+            if key not in desired:
+                del self.failed[key]
+
+    async def _start_part(self, key: Key, part_config: Any) -> None:
+        kind, ident = key
+        try:
+            if kind == "sink":
+                obj = create_sink(ident, part_config, daemon=self)
+                await obj.start(self.bus)
+            elif kind == "source":
+                slot = LatestFrameSlot(ident)
+                obj = Source(part_config, capture_spec(part_config), slot)
+                obj.start()
+            else:
+                pipeline_config, inputs = part_config
+                slots = {s.id: self._slot(s.id) for s in inputs}
+                obj = PipelineRunner(self.pipeline_factory(pipeline_config), slots, self.bus)
+                await obj.start()
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            self.failed[key] = reason
+            log.error("%s %s failed to start: %s", kind, ident, reason)
+            return
+        self.failed.pop(key, None)
+        self.parts[key] = _Part(key, part_config, obj)
+        log.debug("%s %s started", kind, ident)
+
+    def _slot(self, source_id: str) -> LatestFrameSlot:
+        part = self.parts.get(("source", source_id))
+        if part is None:
+            raise RuntimeError(f"source {source_id!r} is not running")
+        return part.obj.slot
+
+    async def _stop_parts(self, keys: List[Key]) -> None:
+        """Stop pipelines, then sources (in parallel threads), then sinks."""
+        loop = asyncio.get_running_loop()
+        by_kind: Dict[str, List[_Part]] = {"pipeline": [], "source": [], "sink": []}
+        for key in keys:
+            by_kind[key[0]].append(self.parts.pop(key))
+        await asyncio.gather(*(self._guard(p, p.obj.stop()) for p in by_kind["pipeline"]))
+        stops = [loop.run_in_executor(None, p.obj.stop) for p in by_kind["source"]]
+        await asyncio.gather(*(self._guard(p, s) for p, s in zip(by_kind["source"], stops)))
+        await asyncio.gather(*(self._guard(p, p.obj.stop()) for p in by_kind["sink"]))
+
+    @staticmethod
+    async def _guard(part: _Part, awaitable: Any) -> None:
+        try:
+            await awaitable
+        except Exception:
+            log.exception("error while stopping %s %s", *part.key)
+
+    # ------------------------------------------------------------ status
+
+    def sources(self) -> Dict[str, Source]:
+        return {k[1]: p.obj for k, p in self.parts.items() if k[0] == "source"}
+
+    def pipelines(self) -> Dict[str, PipelineRunner]:
+        return {k[1]: p.obj for k, p in self.parts.items() if k[0] == "pipeline"}
+
+    def sinks(self) -> Dict[str, Sink]:
+        return {k[1]: p.obj for k, p in self.parts.items() if k[0] == "sink"}
+
+    def status(self) -> Dict[str, Any]:
+        return {
+            "version": __version__,
+            "device_id": self.config.device_id,
+            "uptime_s": round(time.monotonic() - self.started_mono, 1),
+            "reloads": self.reloads,
+            "sources": [s.status() for s in self.sources().values()],
+            "pipelines": [p.status() for p in self.pipelines().values()],
+            "sinks": [s.base_status() for s in self.sinks().values()],
+            "failed": [{"part": k[0], "id": k[1], "error": e} for k, e in self.failed.items()],
+            "bus": self.bus.status(),
+        }
+
+
+async def run_daemon(config_path: Union[str, Path], stop_timeout_s: float = 4.5) -> int:
+    """`edged run`: start, serve until SIGTERM/SIGINT, reload on SIGHUP, stop in time."""
+    config = load_config(config_path)
+    setup_logging(config.logging)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    daemon = Daemon(config, config_path)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(daemon.reload()))
+    await daemon.start()
+    log.info(
+        "edged %s running as %s: %d source(s), %d pipeline(s), %d sink(s)%s",
+        __version__,
+        config.device_id,
+        len(daemon.sources()),
+        len(daemon.pipelines()),
+        len(daemon.sinks()),
+        f"; {len(daemon.failed)} part(s) failed to start" if daemon.failed else "",
+    )
+    await stopping.wait()
+    log.info("stopping")
+    try:
+        await asyncio.wait_for(daemon.stop(), stop_timeout_s)
+    except asyncio.TimeoutError:
+        log.error("parts did not stop within %.1f s; exiting anyway", stop_timeout_s)
+    log.info("stopped")
+    return 0

@@ -1,0 +1,81 @@
+"""The pipeline interface: preprocess -> engine -> postprocess -> Result, off the event loop."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from edged.frames import Frame
+from edged.results import Result
+
+__all__ = ["Pipeline"]
+
+
+class Pipeline:
+    """One model (or none) applied to frames; subclasses override the three stages.
+
+    All three stages run on the pipeline's own single thread (``executor``):
+    an engine's CUDA context belongs to one thread, and the event loop must
+    never wait on inference. ``process`` times each stage.
+    """
+
+    kind = "base"
+
+    def __init__(self, config: Any):
+        self.config = config
+        self.id: str = config.id
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"pipeline-{self.id}")
+        self.processed = 0
+        self.errors = 0
+        self.last_result: Optional[Result] = None
+        self.timings_ms: Dict[str, float] = {}
+
+    # -- stages, overridden by each kind -------------------------------------------
+
+    def open(self) -> None:
+        """Load models; runs on the executor before the first frame."""
+
+    def preprocess(self, frame: Frame) -> Any:
+        return frame.image
+
+    def infer(self, batch: Any) -> Any:
+        return batch
+
+    def postprocess(self, outputs: Any, frame: Frame) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release models; runs on the executor after the last frame."""
+
+    def describe(self) -> Dict[str, Any]:
+        """Model and backend facts for the status page."""
+        return {}
+
+    def draw(self, image: np.ndarray, result: Result) -> np.ndarray:
+        """Overlay this result on a copy of the frame (previews); default: unchanged."""
+        return image
+
+    def summary(self, result: Result) -> Dict[str, Any]:
+        """A few fields of the last result worth showing on the status page."""
+        return {}
+
+    # -- the driver ----------------------------------------------------------------
+
+    def process(self, frame: Frame) -> Result:
+        """Run the three stages on one frame (call on ``executor``)."""
+        t0 = time.perf_counter()
+        batch = self.preprocess(frame)
+        t1 = time.perf_counter()
+        outputs = self.infer(batch)
+        t2 = time.perf_counter()
+        payload = self.postprocess(outputs, frame)
+        t3 = time.perf_counter()
+        timings = {
+            "preprocess": (t1 - t0) * 1000.0,
+            "infer": (t2 - t1) * 1000.0,
+            "postprocess": (t3 - t2) * 1000.0,
+        }
+        return Result(self.id, self.kind, frame, payload, timings)

@@ -1,0 +1,114 @@
+"""Drives a pipeline on the event loop: newest frame in, result onto the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Dict, List, Optional
+
+from edged.bus import ResultBus
+from edged.pipelines.base import Pipeline
+from edged.slot import LatestFrameSlot, SlotReader
+from edged.supervise import Supervised
+
+__all__ = ["PipelineRunner"]
+
+log = logging.getLogger(__name__)
+
+
+class PipelineRunner:
+    """One supervised task per source the pipeline reads; stages run on its executor.
+
+    Stopping is a drain: the frame being processed finishes and its result is
+    published before the task ends.
+    """
+
+    def __init__(self, pipeline: Pipeline, slots: Dict[str, LatestFrameSlot], bus: ResultBus):
+        self.pipeline = pipeline
+        self.slots = slots
+        self.bus = bus
+        self.state = "stopped"
+        self.last_error: Optional[str] = None
+        self.last_progress_mono: Optional[float] = None
+        self._stopping = asyncio.Event()
+        self._tasks: List[Supervised] = []
+        self._readers: Dict[str, SlotReader] = {}
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.state = "starting"
+        try:
+            await loop.run_in_executor(self.pipeline.executor, self.pipeline.open)
+        except Exception as exc:
+            self.state = "failed"
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            raise
+        self.state = "running"
+        for source_id, slot in self.slots.items():
+            name = f"pipeline {self.pipeline.id} on {source_id}"
+            task = Supervised(name, lambda s=source_id, sl=slot: self._run(s, sl))
+            self._tasks.append(task)
+            task.start()
+
+    async def stop(self, timeout_s: float = 2.0) -> None:
+        self._stopping.set()
+        waits = [t.wait(timeout_s) for t in self._tasks]
+        await asyncio.gather(*waits)
+        for task in self._tasks:
+            await task.cancel()
+        for reader in self._readers.values():
+            reader.close()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.pipeline.executor, self.pipeline.close)
+        self.pipeline.executor.shutdown(wait=False)
+        self.state = "stopped"
+
+    async def _run(self, source_id: str, slot: LatestFrameSlot) -> None:
+        loop = asyncio.get_running_loop()
+        reader = self._readers.get(source_id)
+        if reader is None:
+            reader = self._readers[source_id] = slot.reader()
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            while not self._stopping.is_set():
+                next_frame = asyncio.ensure_future(reader.next())
+                await asyncio.wait({next_frame, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not next_frame.done():
+                    next_frame.cancel()
+                    return
+                frame = next_frame.result()
+                if frame is None:
+                    return  # the source ended (a file without loop)
+                try:
+                    result = await loop.run_in_executor(
+                        self.pipeline.executor, self.pipeline.process, frame
+                    )
+                except Exception as exc:
+                    self.pipeline.errors += 1
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    raise
+                self.pipeline.processed += 1
+                self.pipeline.last_result = result
+                self.last_progress_mono = time.monotonic()
+                self.bus.publish(result)
+        finally:
+            stop.cancel()
+
+    def status(self) -> Dict[str, Any]:
+        pipeline = self.pipeline
+        last = pipeline.last_result
+        return {
+            "id": pipeline.id,
+            "kind": pipeline.kind,
+            "sources": list(self.slots),
+            "state": self.state,
+            "processed": pipeline.processed,
+            "errors": pipeline.errors,
+            "restarts": sum(t.restarts for t in self._tasks),
+            "skipped_frames": sum(r.skipped for r in self._readers.values()),
+            "last_error": self.last_error,
+            "timings_ms": {k: round(v, 3) for k, v in (last.timings_ms if last else {}).items()},
+            "last_result": pipeline.summary(last) if last else None,
+            **pipeline.describe(),
+        }

@@ -1,0 +1,245 @@
+"""A running source: one capture thread, reconnects with backoff, state and counters."""
+
+from __future__ import annotations
+
+import collections
+import enum
+import logging
+import threading
+import time
+from typing import Any, Deque, Dict, Optional
+
+import numpy as np
+
+from edged.backoff import Backoff
+from edged.frames import Frame
+from edged.slot import LatestFrameSlot
+from edged.sources.capture import Capture, CaptureError, CaptureSpec, EndOfStream
+from edged.sources.isolation import IsolatedCapture
+
+__all__ = ["Source", "SourceState"]
+
+log = logging.getLogger("edged.sources")
+
+FPS_WINDOW_S = 5.0
+
+
+class SourceState(str, enum.Enum):
+    CONNECTING = "connecting"
+    STREAMING = "streaming"
+    BACKOFF = "backoff"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+class Source:
+    """Captures frames on a thread named ``capture-<id>`` into a latest-frame slot.
+
+    The thread connects, reads until the stream fails or stalls, then waits a
+    jittered exponential backoff and connects again, until ``stop()``. Isolated
+    captures (cameras, streams) run in a child process that is killed when it
+    stalls; file and synthetic captures run in the thread itself.
+    """
+
+    def __init__(self, config: Any, spec: CaptureSpec, slot: LatestFrameSlot):
+        self.config = config
+        self.id: str = config.id
+        self.spec = spec
+        self.slot = slot
+        self.log = log.getChild(self.id)
+        reconnect = config.reconnect
+        self.backoff = Backoff(reconnect.initial_s, reconnect.max_s, stable_s=reconnect.stable_s)
+        self.state = SourceState.STOPPED
+        self.state_since = time.monotonic()
+        self.frames = 0
+        self.throttled = 0
+        self.reconnects = 0
+        self.last_error: Optional[str] = None
+        self.last_frame_mono: Optional[float] = None
+        self.width = 0
+        self.height = 0
+        self._stamps: Deque[float] = collections.deque()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._seq = 0
+        self._next_emit = 0.0
+        self._pace_next = 0.0
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"capture-{self.id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        """Ask the thread to stop and wait for it (a killed child returns promptly)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                self.log.warning("capture thread did not stop within %.1f s", timeout_s)
+        self._set_state(SourceState.STOPPED)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------ status
+
+    def status(self) -> Dict[str, Any]:
+        now = time.monotonic()
+        age = None if self.last_frame_mono is None else round(now - self.last_frame_mono, 3)
+        return {
+            "id": self.id,
+            "kind": self.config.kind,
+            "uri": self.spec.label,
+            "state": self.state.value,
+            "state_for_s": round(now - self.state_since, 1),
+            "frames": self.frames,
+            "fps": round(self.fps(now), 2),
+            "dropped": self.slot.dropped,
+            "throttled": self.throttled,
+            "reconnects": self.reconnects,
+            "last_error": self.last_error,
+            "frame_age_s": age,
+            "width": self.width,
+            "height": self.height,
+        }
+
+    def fps(self, now: Optional[float] = None) -> float:
+        now = time.monotonic() if now is None else now
+        stamps = [t for t in list(self._stamps) if now - t <= FPS_WINDOW_S]
+        if len(stamps) < 2:
+            return 0.0
+        return (len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-6)
+
+    # ------------------------------------------------------------ the thread
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._set_state(SourceState.CONNECTING)
+            try:
+                self._stream_once()
+            except EndOfStream:
+                self.log.info("end of stream after %d frames", self.frames)
+                self.slot.close_threadsafe()
+                self._set_state(SourceState.STOPPED)
+                return
+            except CaptureError as exc:
+                self._failed(str(exc))
+            except Exception as exc:  # a bug must not end capture for good
+                self.log.exception("capture crashed")
+                self._failed(f"{type(exc).__name__}: {exc}")
+            if self._stop.is_set():
+                break
+            delay = self.backoff.next_delay()
+            self._set_state(SourceState.BACKOFF)
+            self.log.debug("reconnecting in %.2f s", delay)
+            self._stop.wait(delay)
+            self.reconnects += 1
+
+    def _stream_once(self) -> None:
+        """One connection: open, read until failure, always close."""
+        capture = self._make_capture()
+        try:
+            capture.open()
+            timeout = self.config.open_timeout_s
+            while not self._stop.is_set():
+                image = capture.read(timeout)
+                if self._stop.is_set():
+                    return
+                if self.state is not SourceState.STREAMING:
+                    self._set_state(SourceState.STREAMING)
+                    self.backoff.succeeded()
+                timeout = self.config.stall_timeout_s
+                self._emit(image, capture)
+                self._pace(capture)
+                if capture.follow_consumer:
+                    self._wait_for_consumer()
+        finally:
+            capture.close()
+
+    def _make_capture(self) -> Any:
+        if self.spec.isolated:
+            return IsolatedCapture(self.spec, self.id)
+        return _InThread(self.spec.build())
+
+    def _emit(self, image: np.ndarray, capture: Any) -> None:
+        now = time.monotonic()
+        cap = self.config.fps
+        if cap and not capture.pace_fps:
+            if now < self._next_emit:
+                self.throttled += 1
+                return
+            self._next_emit = max(self._next_emit + 1.0 / cap, now - 0.5 / cap)
+        self._seq += 1
+        self.frames += 1
+        self.last_frame_mono = now
+        self.height, self.width = image.shape[:2]
+        self._stamps.append(now)
+        while self._stamps and now - self._stamps[0] > FPS_WINDOW_S:
+            self._stamps.popleft()
+        frame = Frame(self.id, self._seq, capture.ts, now, image, capture.meta)
+        self.slot.consumed.clear()
+        self.slot.put_threadsafe(frame)
+
+    def _wait_for_consumer(self) -> None:
+        while self.slot.has_readers and not self._stop.is_set():
+            if self.slot.consumed.wait(0.2):
+                return
+
+    def _pace(self, capture: Any) -> None:
+        fps = capture.pace_fps
+        if not fps:
+            return
+        if self.config.fps:
+            fps = min(fps, self.config.fps)  # paced captures honour the cap by reading slower
+        period = 1.0 / fps
+        now = time.monotonic()
+        target = self._pace_next + period
+        if target < now - period:  # fell behind (slow consumer, first frame): resync
+            target = now + period
+        self._pace_next = target
+        self._stop.wait(max(0.0, target - now))
+
+    def _failed(self, reason: str) -> None:
+        if reason != self.last_error:
+            self.log.warning("%s", reason)
+        self.last_error = reason
+
+    def _set_state(self, state: SourceState) -> None:
+        if state is self.state:
+            return
+        previous, self.state = self.state, state
+        self.state_since = time.monotonic()
+        if state is SourceState.STREAMING and self.reconnects:
+            self.log.info("streaming again after %d reconnect(s)", self.reconnects)
+        elif state is SourceState.STREAMING:
+            self.log.info("streaming")
+        else:
+            self.log.debug("%s -> %s", previous.value, state.value)
+
+
+class _InThread:
+    """Adapter giving an in-thread Capture the same face as IsolatedCapture."""
+
+    def __init__(self, capture: Capture):
+        self._capture = capture
+        self.pace_fps = capture.pace_fps
+        self.follow_consumer = capture.follow_consumer
+        self.ts = 0.0
+        self.meta: Dict[str, Any] = {}
+
+    def open(self) -> None:
+        self._capture.open()
+        self.pace_fps = self._capture.pace_fps
+
+    def read(self, timeout_s: float) -> np.ndarray:
+        image = self._capture.read()
+        self.ts = time.time()
+        self.meta = self._capture.frame_meta()
+        return image
+
+    def close(self) -> None:
+        self._capture.close()

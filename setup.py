@@ -1,0 +1,58 @@
+"""Install edged: ``pip install -e .[dev]`` for development, ``pip install .[opencv]`` elsewhere.
+
+OpenCV is an extra on purpose: on a Jetson, JetPack's GStreamer-enabled OpenCV
+must not be shadowed by pip's wheel.
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = {}
+exec((HERE / "edged" / "__init__.py").read_text(), VERSION)
+
+setup(
+    name="edged",
+    version=VERSION["__version__"],
+    description="Edge-AI appliance daemon for NVIDIA Jetson: cameras -> pose/gauge models -> MQTT",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.8",
+    packages=find_packages(include=["edged", "edged.*"]),
+    include_package_data=True,
+    package_data={"edged": ["py.typed"]},
+    install_requires=[
+        "numpy>=1.19",
+        "pydantic>=2.5,<3",
+        "typing_extensions>=4.6",
+        "PyYAML>=5.3",
+        "paho-mqtt>=2.0,<3",
+        "aiohttp>=3.8",
+        "onnxruntime>=1.10",
+    ],
+    extras_require={
+        "opencv": ["opencv-python-headless>=4.5.5"],
+        # jetcam is not on PyPI: pip install git+https://github.com/NVIDIA-AI-IOT/jetcam
+        "jetson": ["pycuda"],
+        "export": ["torch>=1.10", "onnx>=1.12"],
+        "dev": [
+            "opencv-python-headless>=4.5.5",
+            "onnx>=1.12",
+            "pytest>=7",
+            "pytest-asyncio>=0.23",
+            "pytest-aiohttp>=1.0",
+            "pytest-timeout>=2.1",
+            "ruff>=0.6",
+            "vermin>=1.6",
+        ],
+    },
+    entry_points={"console_scripts": ["edged = edged.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.8",
+        "Operating System :: POSIX :: Linux",
+        "Topic :: Scientific/Engineering :: Image Recognition",
+    ],
+)

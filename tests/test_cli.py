@@ -1,0 +1,56 @@
+"""The command line: check, config-schema, version."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from edged.cli import main
+
+
+def test_check_prints_a_summary(tmp_path, capsys, monkeypatch):
+    secret = tmp_path / "pw"
+    secret.write_text("pw")
+    config = tmp_path / "edged.yaml"
+    config.write_text(
+        "device_id: yard\n"
+        "sources:\n"
+        "  - {id: gate, kind: rtsp, uri: 'rtsp://admin:hunter2@10.0.0.7/s1', fps: 5}\n"
+        "  - {id: demo, kind: synthetic}\n"
+        "pipelines:\n  - {id: moving, kind: motion, source: [gate, demo]}\n"
+        "sinks:\n  jsonl: {path: /tmp/x.jsonl}\n"
+    )
+    assert main(["check", "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "config OK - device_id: yard" in out
+    assert "rtsp://***@10.0.0.7/s1 [own process]" in out and "hunter2" not in out
+    assert "moving" in out and "<- gate, demo" in out and "/tmp/x.jsonl" in out
+
+
+def test_check_fails_on_unreadable_secret(tmp_path, capsys):
+    config = tmp_path / "edged.yaml"
+    config.write_text(
+        "sources:\n  - {id: gate, kind: rtsp, uri: 'rtsp://h/s', password_file: /nonexistent}\n"
+    )
+    assert main(["check", "-c", str(config)]) == 2
+    assert "password_file: cannot read '/nonexistent'" in capsys.readouterr().err
+
+
+def test_check_reports_config_errors_with_exit_2(tmp_path, capsys):
+    config = tmp_path / "edged.yaml"
+    config.write_text("sources:\n  - {id: a, kind: synthetic, rate: 0}\n")
+    assert main(["check", "-c", str(config)]) == 2
+    assert f"{config}:2: sources[0].rate" in capsys.readouterr().err
+
+
+def test_config_schema_is_json(capsys):
+    assert main(["config-schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "Config" and "sources" in schema["required"]
+
+
+def test_python_dash_m_and_version(edged_cmd):
+    done = subprocess.run([*edged_cmd, "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("edged ")
+    done = subprocess.run(edged_cmd, capture_output=True, text=True)
+    assert done.returncode == 2 and "run" in done.stdout

@@ -1,0 +1,275 @@
+"""Config validation: every malformed file names the file, line, field path and a fix."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from edged.config import Config, ConfigError, load_config, parse_config
+from edged.config.secrets import SecretError
+
+GOOD = """
+device_id: line3
+sources:
+  - id: cam0
+    kind: synthetic
+  - id: cam1
+    kind: rtsp
+    uri: rtsp://10.0.0.7:554/stream1
+    reconnect: {initial_s: 0.5, max_s: 30}
+pipelines:
+  - id: moving
+    kind: motion
+    source: [cam0, cam1]
+sinks:
+  jsonl: {path: /tmp/r.jsonl}
+"""
+
+
+def _with(snippet: str) -> str:
+    return textwrap.dedent(snippet).strip() + "\n"
+
+
+# (name, yaml, expected path, expected words in the message or fix)
+BAD = [
+    (
+        "wrong type",
+        "sources:\n  - id: a\n    kind: synthetic\n    width: wide\n",
+        "sources[0].width",
+        "valid integer",
+    ),
+    (
+        "unknown key",
+        "sources:\n  - id: a\n    kind: synthetic\n    widht: 5\n",
+        "sources[0].widht",
+        "did you mean 'width'",
+    ),
+    (
+        "unknown top-level key",
+        "sources:\n  - {id: a, kind: synthetic}\nsink: {}\n",
+        "sink",
+        "did you mean 'sinks'",
+    ),
+    ("missing field", "sources:\n  - id: a\n    kind: rtsp\n", "sources[0].uri", "Field required"),
+    ("missing sources", "device_id: x\n", "sources", "Field required"),
+    ("empty sources", "sources: []\n", "sources", "at least 1"),
+    (
+        "bad URI scheme",
+        "sources:\n  - {id: a, kind: rtsp, uri: 'http://cam/x'}\n",
+        "sources[0].uri",
+        "rtsp://",
+    ),
+    (
+        "URI without host",
+        "sources:\n  - {id: a, kind: rtsp, uri: 'rtsp:///x'}\n",
+        "sources[0].uri",
+        "no host",
+    ),
+    (
+        "bad port",
+        "sources:\n  - {id: a, kind: rtsp, uri: 'rtsp://cam:99999/x'}\n",
+        "sources[0].uri",
+        "port",
+    ),
+    (
+        "negative fps",
+        "sources:\n  - {id: a, kind: synthetic, fps: -5}\n",
+        "sources[0].fps",
+        "greater than 0",
+    ),
+    (
+        "max below initial",
+        "sources:\n  - id: a\n    kind: synthetic\n    reconnect: {initial_s: 5, max_s: 1}\n",
+        "sources[0].reconnect",
+        "max_s >= initial_s",
+    ),
+    (
+        "negative backoff",
+        "sources:\n  - id: a\n    kind: synthetic\n    reconnect: {max_s: -1}\n",
+        "sources[0].reconnect.max_s",
+        "greater than 0",
+    ),
+    (
+        "duplicate source ids",
+        "sources:\n  - {id: a, kind: synthetic}\n  - {id: a, kind: synthetic}\n",
+        "sources[1].id",
+        "give every entry its own id",
+    ),
+    ("unknown source kind", "sources:\n  - {id: a, kind: webcam}\n", "sources[0]", "kind"),
+    ("missing source kind", "sources:\n  - {id: a}\n", "sources[0]", "kind"),
+    (
+        "pipeline -> missing source",
+        "sources:\n  - {id: a, kind: synthetic}\n"
+        "pipelines:\n  - {id: p, kind: motion, source: cam9}\n",
+        "pipelines[0].source",
+        "use one of the source ids: a",
+    ),
+    (
+        "duplicate pipeline ids",
+        "sources:\n  - {id: a, kind: synthetic}\npipelines:\n"
+        "  - {id: p, kind: motion, source: a}\n  - {id: p, kind: motion, source: a}\n",
+        "pipelines[1].id",
+        "duplicate id 'p'",
+    ),
+    (
+        "id with a slash",
+        "sources:\n  - {id: 'cam/0', kind: synthetic}\n",
+        "sources[0].id",
+        "letters, digits",
+    ),
+    (
+        "v4l2 not a device",
+        "sources:\n  - {id: a, kind: v4l2, uri: /tmp/video0}\n",
+        "sources[0].uri",
+        "/dev/videoN",
+    ),
+    (
+        "gstreamer without appsink",
+        "sources:\n  - {id: a, kind: gstreamer, uri: 'videotestsrc ! fakesink'}\n",
+        "sources[0].uri",
+        "appsink",
+    ),
+    (
+        "two password sources",
+        "sources:\n  - id: a\n    kind: rtsp\n    uri: rtsp://cam/x\n"
+        "    password: x\n    password_env: CAM_PW\n",
+        "sources[0]",
+        "keep exactly one",
+    ),
+    (
+        "bad log level",
+        "sources:\n  - {id: a, kind: synthetic}\nlogging: {level: LOUD}\n",
+        "logging.level",
+        "INFO",
+    ),
+    (
+        "jsonl without path",
+        "sources:\n  - {id: a, kind: synthetic}\nsinks:\n  jsonl: {}\n",
+        "sinks.jsonl.path",
+        "Field required",
+    ),
+    (
+        "bad fsync policy",
+        "sources:\n  - {id: a, kind: synthetic}\nsinks:\n  jsonl: {path: x, fsync: sometimes}\n",
+        "sinks.jsonl.fsync",
+        "'always'",
+    ),
+    (
+        "pipeline kind not built",
+        "sources:\n  - {id: a, kind: synthetic}\npipelines:\n  - {id: p, kind: yolo, source: a}\n",
+        "pipelines[0]",
+        "'motion'",
+    ),
+]
+
+
+@pytest.mark.parametrize("name,text,path,words", BAD, ids=[b[0] for b in BAD])
+def test_malformed_config_is_rejected_with_path_and_fix(name, text, path, words):
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "edged.yaml")
+    message = str(info.value)
+    lines = [row for row in message.splitlines()[1:] if f": {path}:" in row]
+    assert lines, f"no problem reported at {path}:\n{message}"
+    assert any(words in row for row in lines), message
+    assert all(row.strip().startswith("edged.yaml:") for row in message.splitlines()[1:])
+
+
+def test_several_errors_are_reported_at_once():
+    text = _with(
+        """
+        sources:
+          - {id: a, kind: synthetic, fps: 0}
+          - {id: b, kind: rtsp, uri: ftp://x}
+        pipelines:
+          - {id: p, kind: motion, source: nowhere}
+        """
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "x.yaml")
+    paths = [issue.path for issue in info.value.issues]
+    assert paths == ["sources[0].fps", "sources[1].uri", "pipelines[0].source"]
+    assert info.value.lines == [2, 3, 5]
+
+
+def test_line_numbers_point_at_the_field():
+    text = "sources:\n  - id: a\n    kind: synthetic\n\n    width: -1\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "cam.yaml")
+    assert "cam.yaml:5: sources[0].width" in str(info.value)
+    assert "(got -1)" in str(info.value)
+
+
+def test_duplicate_yaml_keys_are_an_error():
+    text = "sources:\n  - id: a\n    kind: synthetic\n    id: b\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "dup.yaml")
+    assert "dup.yaml:4" in str(info.value) and "duplicate key 'id'" in str(info.value)
+
+
+def test_invalid_yaml_syntax_names_the_line():
+    with pytest.raises(ConfigError) as info:
+        parse_config("sources:\n  - id: [a\n", "s.yaml")
+    assert "not valid YAML" in str(info.value) and "s.yaml:" in str(info.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.yaml")
+    assert "nope.yaml" in str(info.value) and "cannot read the file" in str(info.value)
+
+
+def test_good_config_loads_with_defaults():
+    config = parse_config(GOOD)
+    assert config.device_id == "line3"
+    assert config.sources[1].reconnect.max_s == 30
+    assert config.sources[0].stall_timeout_s == 10
+    assert config.pipelines[0].source_ids == ("cam0", "cam1")
+    assert config.sinks.jsonl.fsync == "interval"
+
+
+def test_device_id_defaults_to_a_topic_safe_hostname():
+    config = parse_config("sources:\n  - {id: a, kind: synthetic}\n")
+    assert config.device_id and "/" not in config.device_id and "." not in config.device_id
+
+
+def test_v4l2_index_strings_become_ints():
+    config = parse_config("sources:\n  - {id: a, kind: v4l2, uri: '2'}\n")
+    assert config.sources[0].uri == 2
+
+
+def test_secret_from_file_and_env(tmp_path, monkeypatch):
+    secret = tmp_path / "pw"
+    secret.write_text("from-file\n")
+    text = f"sources:\n  - {{id: a, kind: rtsp, uri: rtsp://h/x, password_file: {secret}}}\n"
+    assert parse_config(text).sources[0].resolved_password() == "from-file"
+    monkeypatch.setenv("CAM_PW", "from-env")
+    text = "sources:\n  - {id: a, kind: rtsp, uri: rtsp://h/x, password_env: CAM_PW}\n"
+    assert parse_config(text).sources[0].resolved_password() == "from-env"
+    monkeypatch.delenv("CAM_PW")
+    with pytest.raises(SecretError, match="CAM_PW.*is not set"):
+        parse_config(text).sources[0].resolved_password()
+
+
+def test_inline_password_is_hidden_in_repr():
+    text = "sources:\n  - {id: a, kind: rtsp, uri: rtsp://h/x, password: hunter2}\n"
+    config = parse_config(text)
+    assert "hunter2" not in repr(config) and "hunter2" not in str(config.model_dump())
+
+
+def test_json_schema_exports_with_descriptions():
+    schema = Config.model_json_schema()
+    text = json.dumps(schema)
+    assert "sources" in schema["properties"]
+    assert "Longest wait between attempts, seconds" in text
+    assert schema.get("additionalProperties") is False
+
+
+def test_examples_are_valid():
+    from pathlib import Path
+
+    examples = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        load_config(path)

@@ -1,0 +1,108 @@
+"""`edged run` as a real process: SIGTERM, SIGHUP with a broken and a changed config."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from conftest import wait_until
+
+pytest.importorskip("cv2")
+
+CONFIG = """
+device_id: proc
+sources:
+  - {id: cam0, kind: synthetic, width: 64, height: 48, rate: 30}
+pipelines:
+  - {id: motion0, kind: motion, source: cam0}
+sinks:
+  jsonl: {path: RESULTS, fsync: never}
+"""
+
+
+class Edged:
+    def __init__(self, cmd, config_path, log_path):
+        self.log_path = log_path
+        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [*cmd, "run", "-c", str(config_path)], stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        code = self.proc.wait(10)
+        self._log.close()
+        return code
+
+
+def _records(path):
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+@pytest.fixture
+def running(tmp_path, edged_cmd):
+    results = tmp_path / "results.jsonl"
+    config = tmp_path / "edged.yaml"
+    config.write_text(CONFIG.replace("RESULTS", str(results)))
+    edged = Edged(edged_cmd, config, tmp_path / "edged.log")
+    assert wait_until(lambda: len(_records(results)) >= 5, 20), edged.log()
+    yield edged, config, results
+    edged.stop()
+
+
+def test_sigterm_exits_zero_within_five_seconds(running):
+    edged, _, results = running
+    start = time.monotonic()
+    edged.proc.send_signal(signal.SIGTERM)
+    code = edged.proc.wait(10)
+    took = time.monotonic() - start
+    assert code == 0, edged.log()
+    assert took < 5.0
+    records = _records(results)  # every line complete and valid JSON
+    assert records and all(r["pipeline_id"] == "motion0" for r in records)
+    assert "stopped" in edged.log()
+
+
+def test_sighup_with_broken_config_keeps_running(running):
+    edged, config, results = running
+    config.write_text(CONFIG.replace("RESULTS", str(results)).replace("rate: 30", "rate: -1"))
+    edged.proc.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: "new config rejected" in edged.log(), 10), edged.log()
+    log = edged.log()
+    assert f"{config}:4: sources[0].rate: Input should be greater than 0" in log
+    count = len(_records(results))
+    assert wait_until(lambda: len(_records(results)) > count + 5, 10), "old config stopped"
+    assert edged.proc.poll() is None
+
+
+def test_sighup_with_changed_config_applies_it(running):
+    edged, config, results = running
+    data = yaml.safe_load(config.read_text())
+    data["sources"].append({"id": "cam1", "kind": "synthetic", "width": 32, "height": 32})
+    data["pipelines"].append({"id": "motion1", "kind": "motion", "source": "cam1"})
+    config.write_text(yaml.safe_dump(data))
+    edged.proc.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: any(r["pipeline_id"] == "motion1" for r in _records(results)), 15), (
+        edged.log()
+    )
+    assert "config reloaded" in edged.log()
+    assert edged.proc.poll() is None
+
+
+def test_invalid_config_at_start_exits_2_with_the_errors(tmp_path, edged_cmd):
+    config = tmp_path / "bad.yaml"
+    config.write_text("sources:\n  - {id: a, kind: rtsp, uri: http://x}\n")
+    done = subprocess.run([*edged_cmd, "run", "-c", str(config)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert f"{config}:2: sources[0].uri: expected a URI starting with rtsp://" in done.stderr
