@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-__all__ = ["OPENCV_MISSING", "has_gstreamer", "import_cv2"]
+__all__ = ["OPENCV_MISSING", "OpenCVMissingError", "has_gstreamer", "import_cv2"]
 
 OPENCV_MISSING = (
     "OpenCV (cv2) is not installed. On a Jetson, use JetPack's OpenCV "

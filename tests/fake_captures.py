@@ -50,3 +50,12 @@ class ResizingCapture(Capture):
         time.sleep(0.01)
         size = (48, 64) if self._n <= 3 else (96, 128)
         return np.full((*size, 3), self._n % 256, np.uint8)
+
+
+class NoGstreamerCapture(Capture):
+    """Like GstreamerCapture on an OpenCV without GStreamer: retrying cannot help."""
+
+    def open(self) -> None:
+        from edged.sources.capture import UnfixableCaptureError
+
+        raise UnfixableCaptureError("this OpenCV was built without GStreamer")

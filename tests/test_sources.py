@@ -122,3 +122,27 @@ async def test_a_dead_source_does_not_stop_another():
             asyncio.get_running_loop().run_in_executor(None, dead.stop),
             asyncio.get_running_loop().run_in_executor(None, alive.stop),
         )
+
+
+async def test_unfixable_capture_fails_without_retrying():
+    spec = CaptureSpec("fake_captures:NoGstreamerCapture", isolated=True, label="gst")
+    source = make_source(_fake_config("gst"), spec)
+    source.start()
+    try:
+        await until(lambda: source.state is SourceState.FAILED, 10)
+        assert source.reconnects == 0 and "without GStreamer" in source.last_error
+        assert source.slot.closed
+    finally:
+        source.stop()
+    assert source.status()["state"] == "failed"
+
+
+async def test_stop_does_not_wait_out_the_stall_timeout():
+    spec = CaptureSpec("fake_captures:SilentCapture", isolated=True, label="silent")
+    source = make_source(_fake_config("slow", open_timeout_s=30), spec)
+    source.start()
+    await asyncio.sleep(0.5)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await loop.run_in_executor(None, source.stop)
+    assert loop.time() - start < 2.5 and not source.alive

@@ -8,9 +8,8 @@ from pydantic import Field
 from typing_extensions import Literal
 
 from edged.config.base import EdgedModel
-from edged.config.http import HttpSinkConfig
 
-__all__ = ["HttpSinkConfig", "JsonlSinkConfig", "SinksConfig"]
+__all__ = ["JsonlSinkConfig", "SinksConfig"]
 
 
 class JsonlSinkConfig(EdgedModel):
@@ -33,6 +32,3 @@ class SinksConfig(EdgedModel):
     """Where results go."""
 
     jsonl: Optional[JsonlSinkConfig] = Field(None, description="Append results to a JSONL file")
-    http: Optional[HttpSinkConfig] = Field(
-        None, description="Status page, JSON API, Prometheus metrics and MJPEG previews"
-    )

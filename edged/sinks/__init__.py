@@ -19,8 +19,4 @@ def create_sink(name: str, section: Any, daemon: Any = None) -> Sink:
         from edged.sinks.jsonl import JsonlSink
 
         return JsonlSink(section)
-    if name == "http":
-        from edged.sinks.http import HttpSink
-
-        return HttpSink(section, daemon)
     raise ValueError(f"no sink named {name!r}")

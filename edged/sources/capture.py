@@ -13,11 +13,15 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-__all__ = ["Capture", "CaptureError", "CaptureSpec", "EndOfStream"]
+__all__ = ["Capture", "CaptureError", "CaptureSpec", "EndOfStream", "UnfixableCaptureError"]
 
 
 class CaptureError(Exception):
     """The device or stream failed; the source backs off and reconnects."""
+
+
+class UnfixableCaptureError(CaptureError):
+    """Retrying cannot help (a library is missing, OpenCV lacks GStreamer): the source fails."""
 
 
 class EndOfStream(Exception):

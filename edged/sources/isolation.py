@@ -28,6 +28,7 @@ import os
 import signal
 import struct
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -35,13 +36,20 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from edged.sources.capture import CaptureError, CaptureSpec, EndOfStream
+from edged.cvutil import OpenCVMissingError
+from edged.sources.capture import (
+    CaptureError,
+    CaptureSpec,
+    EndOfStream,
+    UnfixableCaptureError,
+)
 
 __all__ = ["IsolatedCapture", "StallError"]
 
 log = logging.getLogger(__name__)
 
 SLOTS = 3
+POLL_SLICE_S = 0.2
 HEADER = struct.Struct("<qq")  # seq written before the pixels, seq written after
 SHM_DIR = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
 SHM_PREFIX = "edged-capture-"
@@ -84,13 +92,21 @@ class IsolatedCapture:
         send.close()
         self._conn = recv
 
-    def read(self, timeout_s: float) -> np.ndarray:
-        """The next image; StallError if none comes within ``timeout_s``."""
+    def read(self, timeout_s: float, stop: Optional[threading.Event] = None) -> np.ndarray:
+        """The next image; StallError if none comes within ``timeout_s``.
+
+        Polls in short slices so that ``stop`` ends the wait promptly (shutdown
+        must not wait out a 10 s stall timeout).
+        """
         deadline = time.monotonic() + timeout_s
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or not self._conn.poll(left):
+            if left <= 0:
                 raise StallError(f"no frame within {timeout_s:g} s (stalled); capture restarted")
+            if stop is not None and stop.is_set():
+                raise CaptureError("stopping")
+            if not self._conn.poll(min(left, POLL_SLICE_S)):
+                continue
             try:
                 message = self._conn.recv()
             except (EOFError, OSError):
@@ -130,6 +146,8 @@ class IsolatedCapture:
             raise EndOfStream()
         if kind == "error":
             raise CaptureError(message[1])
+        if kind == "unfixable":
+            raise UnfixableCaptureError(message[1])
         raise CaptureError(f"unexpected message from capture process: {kind!r}")
 
     def _copy_frame(self, slot: int, seq: int, ts: float, shape: Tuple, meta: Dict) -> Any:
@@ -214,6 +232,8 @@ def child_main(spec: CaptureSpec, conn: Any, base: str) -> None:
             writer.write(image, time.time(), capture.frame_meta())
     except EndOfStream:
         _send(conn, ("eof",))
+    except (UnfixableCaptureError, OpenCVMissingError) as exc:
+        _send(conn, ("unfixable", str(exc)))
     except CaptureError as exc:
         _send(conn, ("error", str(exc)))
     except BrokenPipeError:

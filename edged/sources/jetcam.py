@@ -7,7 +7,7 @@ from typing import Any, Optional
 import numpy as np
 
 from edged.config.sources import JetcamSourceConfig
-from edged.sources.capture import Capture, CaptureError, CaptureSpec
+from edged.sources.capture import Capture, CaptureError, CaptureSpec, UnfixableCaptureError
 
 __all__ = ["JetcamCapture", "jetcam_spec"]
 
@@ -46,7 +46,7 @@ class JetcamCapture(Capture):
             else:
                 from jetcam.usb_camera import USBCamera as Camera
         except ImportError:
-            raise CaptureError(JETCAM_MISSING) from None
+            raise UnfixableCaptureError(JETCAM_MISSING) from None
         try:
             self._camera = Camera(capture_device=self.capture_device, **self.size)
         except Exception as exc:  # jetcam raises RuntimeError('Could not initialize camera…')

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Union
 import numpy as np
 
 from edged.cvutil import has_gstreamer, import_cv2
-from edged.sources.capture import Capture, CaptureError
+from edged.sources.capture import Capture, CaptureError, UnfixableCaptureError
 
 __all__ = ["GstreamerCapture", "OpenCVCapture"]
 
@@ -82,7 +82,7 @@ class GstreamerCapture(OpenCVCapture):
 
     def open(self) -> None:
         if not has_gstreamer():
-            raise CaptureError(
+            raise UnfixableCaptureError(
                 "this OpenCV was built without GStreamer, so it cannot open pipelines; "
                 "on a Jetson use JetPack's OpenCV (python3-opencv) instead of pip's wheel"
             )

@@ -12,9 +12,16 @@ from typing import Any, Deque, Dict, Optional
 import numpy as np
 
 from edged.backoff import Backoff
+from edged.cvutil import OpenCVMissingError
 from edged.frames import Frame
 from edged.slot import LatestFrameSlot
-from edged.sources.capture import Capture, CaptureError, CaptureSpec, EndOfStream
+from edged.sources.capture import (
+    Capture,
+    CaptureError,
+    CaptureSpec,
+    EndOfStream,
+    UnfixableCaptureError,
+)
 from edged.sources.isolation import IsolatedCapture
 
 __all__ = ["Source", "SourceState"]
@@ -79,7 +86,8 @@ class Source:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
                 self.log.warning("capture thread did not stop within %.1f s", timeout_s)
-        self._set_state(SourceState.STOPPED)
+        if self.state is not SourceState.FAILED:
+            self._set_state(SourceState.STOPPED)
 
     @property
     def alive(self) -> bool:
@@ -126,6 +134,12 @@ class Source:
                 self.slot.close_threadsafe()
                 self._set_state(SourceState.STOPPED)
                 return
+            except (UnfixableCaptureError, OpenCVMissingError) as exc:
+                self.last_error = str(exc)
+                self.log.error("%s; not retrying", exc)
+                self.slot.close_threadsafe()
+                self._set_state(SourceState.FAILED)
+                return
             except CaptureError as exc:
                 self._failed(str(exc))
             except Exception as exc:  # a bug must not end capture for good
@@ -146,7 +160,7 @@ class Source:
             capture.open()
             timeout = self.config.open_timeout_s
             while not self._stop.is_set():
-                image = capture.read(timeout)
+                image = capture.read(timeout, self._stop)
                 if self._stop.is_set():
                     return
                 if self.state is not SourceState.STREAMING:
@@ -235,7 +249,7 @@ class _InThread:
         self._capture.open()
         self.pace_fps = self._capture.pace_fps
 
-    def read(self, timeout_s: float) -> np.ndarray:
+    def read(self, timeout_s: float, stop: Optional[threading.Event] = None) -> np.ndarray:
         image = self._capture.read()
         self.ts = time.time()
         self.meta = self._capture.frame_meta()
