@@ -27,6 +27,7 @@ from edged.sinks import Sink, create_sink
 from edged.slot import LatestFrameSlot
 from edged.sources import Source, capture_spec
 from edged.sources.isolation import remove_stale_shm
+from edged.systemd import Notifier, SystemdWatchdog, status_line, watchdog_interval_s
 
 __all__ = ["Daemon", "run_daemon"]
 
@@ -199,10 +200,21 @@ async def run_daemon(config_path: Union[str, Path], stop_timeout_s: float = 4.5)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     daemon = Daemon(config, config_path)
+    notifier = Notifier()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(daemon.reload()))
-    await daemon.start()
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_reload(daemon, notifier)))
+    async with _extend_start_timeout(notifier):
+        await daemon.start()
+    watchdog = SystemdWatchdog(
+        daemon,
+        notifier,
+        watchdog_interval_s(),
+        stuck_after_s=config.watchdog.stuck_after_s,
+        status_every_s=config.watchdog.status_every_s,
+    )
+    notifier.notify(f"READY=1\nSTATUS={status_line(daemon)}")
+    watchdog.start()
     log.info(
         "edged %s running as %s: %d source(s), %d pipeline(s), %d sink(s)%s",
         __version__,
@@ -214,9 +226,45 @@ async def run_daemon(config_path: Union[str, Path], stop_timeout_s: float = 4.5)
     )
     await stopping.wait()
     log.info("stopping")
+    notifier.notify("STOPPING=1")
+    await watchdog.stop()
     try:
         await asyncio.wait_for(daemon.stop(), stop_timeout_s)
     except asyncio.TimeoutError:
         log.error("parts did not stop within %.1f s; exiting anyway", stop_timeout_s)
     log.info("stopped")
     return 0
+
+
+async def _reload(daemon: Daemon, notifier: Notifier) -> None:
+    monotonic_usec = int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6)
+    notifier.notify(f"RELOADING=1\nMONOTONIC_USEC={monotonic_usec}")
+    try:
+        await daemon.reload()
+    finally:
+        notifier.notify(f"READY=1\nSTATUS={status_line(daemon)}")
+
+
+class _extend_start_timeout:
+    """While start-up runs (engines load or build: minutes on a Nano), keep extending
+    systemd's start timeout in steps, so a slow but progressing start is not killed."""
+
+    STEP_S = 30.0
+
+    def __init__(self, notifier: Notifier):
+        self.notifier = notifier
+        self._task: Optional[asyncio.Task] = None
+
+    async def __aenter__(self) -> None:
+        if self.notifier.enabled:
+            self._task = asyncio.ensure_future(self._extend())
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _extend(self) -> None:
+        while True:
+            usec = int(self.STEP_S * 2 * 1e6)
+            self.notifier.notify(f"EXTEND_TIMEOUT_USEC={usec}\nSTATUS=starting (loading models)")
+            await asyncio.sleep(self.STEP_S)

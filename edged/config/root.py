@@ -13,7 +13,13 @@ from edged.config.pipelines import PipelineConfig
 from edged.config.sinks import SinksConfig
 from edged.config.sources import ID_PATTERN, SourceConfig
 
-__all__ = ["Config", "ConfigIssue", "CrossReferenceError", "verify_references"]
+__all__ = [
+    "Config",
+    "ConfigIssue",
+    "CrossReferenceError",
+    "WatchdogConfig",
+    "verify_references",
+]
 
 
 def _default_device_id() -> str:
@@ -43,6 +49,15 @@ class CrossReferenceError(Exception):
         self.issues = list(issues)
 
 
+class WatchdogConfig(EdgedModel):
+    """When systemd's watchdog pings are withheld (so that systemd restarts edged)."""
+
+    stuck_after_s: float = Field(
+        60.0, gt=0, description="A pipeline busy on one frame this long counts as stuck"
+    )
+    status_every_s: float = Field(5.0, gt=0, description="Seconds between STATUS= updates")
+
+
 class Config(EdgedModel):
     """A whole edged config file."""
 
@@ -57,6 +72,9 @@ class Config(EdgedModel):
     )
     sinks: SinksConfig = Field(default_factory=SinksConfig, description="Where results go")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log levels")
+    watchdog: WatchdogConfig = Field(
+        default_factory=WatchdogConfig, description="systemd watchdog (WatchdogSec=) behaviour"
+    )
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -31,6 +31,8 @@ class PipelineRunner:
         self.state = "stopped"
         self.last_error: Optional[str] = None
         self.last_progress_mono: Optional[float] = None
+        #: Monotonic time the frame now being processed was handed over; None when idle.
+        self.busy_since: Optional[float] = None
         self._stopping = asyncio.Event()
         self._tasks: List[Supervised] = []
         self._readers: Dict[str, SlotReader] = {}
@@ -80,6 +82,7 @@ class PipelineRunner:
                 frame = next_frame.result()
                 if frame is None:
                     return  # the source ended (a file without loop)
+                self.busy_since = time.monotonic()
                 try:
                     result = await loop.run_in_executor(
                         self.pipeline.executor, self.pipeline.process, frame
@@ -88,6 +91,8 @@ class PipelineRunner:
                     self.pipeline.errors += 1
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     raise
+                finally:
+                    self.busy_since = None
                 self.pipeline.processed += 1
                 self.pipeline.last_result = result
                 self.last_progress_mono = time.monotonic()

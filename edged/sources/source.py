@@ -93,6 +93,15 @@ class Source:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def should_run(self) -> bool:
+        """True while the capture thread is meant to be running (started, not ended)."""
+        return (
+            self._thread is not None
+            and not self._stop.is_set()
+            and self.state not in (SourceState.STOPPED, SourceState.FAILED)
+        )
+
     # ------------------------------------------------------------ status
 
     def status(self) -> Dict[str, Any]:
