@@ -46,7 +46,7 @@ class Backoff:
             if self._clock() - self._healthy_since >= self.stable_s:
                 self.attempts = 0
             self._healthy_since = None
-        base = min(self.max_s, self.initial_s * (2.0**self.attempts))
+        base = min(self.max_s, self.initial_s * (2.0 ** min(self.attempts, 64)))
         self.attempts += 1
         spread = base * self.jitter
         return max(0.0, min(self.max_s, base + self._rng.uniform(-spread, spread)))

@@ -162,3 +162,9 @@ def test_jsonl_skips_what_cannot_be_serialised(tmp_path, caplog):
 def _restore_logging():
     yield
     setup_logging(LoggingConfig(), journald=False)
+
+
+def test_backoff_survives_thousands_of_failures():
+    backoff = Backoff(0.5, 30.0, jitter=0.0, clock=FakeClock())
+    delays = [backoff.next_delay() for _ in range(5000)]  # a camera dead for days
+    assert delays[-1] == 30.0

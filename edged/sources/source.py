@@ -66,6 +66,7 @@ class Source:
         self.width = 0
         self.height = 0
         self._stamps: Deque[float] = collections.deque()
+        self._fps = 0.0
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._seq = 0
@@ -125,11 +126,12 @@ class Source:
         }
 
     def fps(self, now: Optional[float] = None) -> float:
+        """Frames per second over the last few seconds (0 once frames stop)."""
         now = time.monotonic() if now is None else now
-        stamps = [t for t in list(self._stamps) if now - t <= FPS_WINDOW_S]
-        if len(stamps) < 2:
+        last = self.last_frame_mono
+        if last is None or now - last > FPS_WINDOW_S:
             return 0.0
-        return (len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-6)
+        return self._fps
 
     # ------------------------------------------------------------ the thread
 
@@ -200,9 +202,12 @@ class Source:
         self.frames += 1
         self.last_frame_mono = now
         self.height, self.width = image.shape[:2]
-        self._stamps.append(now)
-        while self._stamps and now - self._stamps[0] > FPS_WINDOW_S:
-            self._stamps.popleft()
+        stamps = self._stamps  # touched only by the capture thread; status reads _fps
+        stamps.append(now)
+        while now - stamps[0] > FPS_WINDOW_S:
+            stamps.popleft()
+        span = now - stamps[0]
+        self._fps = (len(stamps) - 1) / span if span > 0 else 0.0
         frame = Frame(self.id, self._seq, capture.ts, now, image, capture.meta)
         self.slot.consumed.clear()
         self.slot.put_threadsafe(frame)
