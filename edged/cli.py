@@ -13,7 +13,14 @@ from edged import __version__
 __all__ = ["main"]
 
 #: Modules that add their own subcommands through ``register(subparsers)``.
-COMMAND_MODULES: List[str] = []
+COMMAND_MODULES: List[str] = [
+    "edged.offline",
+    "edged.pipelines.pose.commands",
+    "edged.engines.commands",
+    "edged.pipelines.gauge.commands",
+    "edged.message_schemas",
+    "edged.docs",
+]
 
 
 def main(argv: Optional[List[str]] = None) -> int:

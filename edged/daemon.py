@@ -15,11 +15,12 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
 
 from edged import __version__
 from edged.bus import ResultBus
 from edged.config import Config, ConfigError, load_config
+from edged.engines import ModelManager
 from edged.logs import setup_logging
 from edged.pipelines import create_pipeline
 from edged.pipelines.runner import PipelineRunner
@@ -61,6 +62,7 @@ class Daemon:
         self.failed: Dict[Key, str] = {}
         self.started_mono = time.monotonic()
         self.reloads = 0
+        self.models = ModelManager()
         self._reload_lock = asyncio.Lock()
 
     # ------------------------------------------------------------ lifecycle
@@ -73,6 +75,7 @@ class Daemon:
 
     async def stop(self) -> None:
         await self._stop_parts(list(self.parts))
+        await self.models.close()
 
     async def reload(self) -> bool:
         """Re-read the config file; apply it, or keep the running one if it is invalid."""
@@ -86,8 +89,12 @@ class Daemon:
                 log.error("new config rejected, keeping the running one:\n%s", exc)
                 return False
             setup_logging(new.logging)
+            self.config = new  # parts (re)started by _apply see the new device_id etc.
             await self._apply(new)
-            self.config = new
+            for sink in self.sinks().values():
+                hook = getattr(sink, "config_reloaded", None)
+                if hook is not None:
+                    await _maybe_await(hook(new))
             self.reloads += 1
             log.info("config reloaded from %s", self.config_path)
             return True
@@ -133,9 +140,13 @@ class Daemon:
             else:
                 pipeline_config, inputs = part_config
                 slots = {s.id: self._slot(s.id) for s in inputs}
-                obj = PipelineRunner(self.pipeline_factory(pipeline_config), slots, self.bus)
+                pipeline = self.pipeline_factory(pipeline_config)
+                await self._attach_model(ident, pipeline)
+                obj = PipelineRunner(pipeline, slots, self.bus, on_stop=self._model_unloader(ident))
                 await obj.start()
         except Exception as exc:
+            if kind == "pipeline":
+                await self._model_unloader(ident)()
             reason = f"{type(exc).__name__}: {exc}"
             self.failed[key] = reason
             log.error("%s %s failed to start: %s", kind, ident, reason)
@@ -143,6 +154,23 @@ class Daemon:
         self.failed.pop(key, None)
         self.parts[key] = _Part(key, part_config, obj)
         log.debug("%s %s started", kind, ident)
+
+    async def _attach_model(self, pipeline_id: str, pipeline: Any) -> None:
+        """Load the pipeline's model through the shared manager (background TensorRT builds)."""
+        request = pipeline.model_request()
+        if request is None:
+            return
+        path, options = request
+        if pipeline_id in self.models.names():
+            await self.models.unload(pipeline_id)
+        pipeline.use_engine(await self.models.load(pipeline_id, path, options))
+
+    def _model_unloader(self, pipeline_id: str) -> Callable[[], Awaitable[None]]:
+        async def unload() -> None:
+            if pipeline_id in self.models.names():
+                await self.models.unload(pipeline_id)
+
+        return unload
 
     def _slot(self, source_id: str) -> LatestFrameSlot:
         part = self.parts.get(("source", source_id))
@@ -189,8 +217,14 @@ class Daemon:
             "pipelines": [p.status() for p in self.pipelines().values()],
             "sinks": [s.base_status() for s in self.sinks().values()],
             "failed": [{"part": k[0], "id": k[1], "error": e} for k, e in self.failed.items()],
+            "models": self.models.list(),
             "bus": self.bus.status(),
         }
+
+
+async def _maybe_await(value: Any) -> None:
+    if asyncio.iscoroutine(value):
+        await value
 
 
 async def run_daemon(config_path: Union[str, Path], stop_timeout_s: float = 4.5) -> int:

@@ -41,5 +41,20 @@ def summarise(config: Config) -> Tuple[str, List[str]]:
         lines.append("  (none: results are computed but not published)")
     for name, section in active:
         target = getattr(section, "path", None) or getattr(section, "host", "")
+        if getattr(section, "port", None):
+            target = f"{target}:{section.port}"
         lines.append(f"  {name:<16} {target}")
+        problems += _unreadable_secrets(f"sinks.{name}", section)
     return "\n".join(lines), problems
+
+
+def _unreadable_secrets(path: str, section: object) -> List[str]:
+    """Read every secret a section names (files, environment), as the daemon will."""
+    problems = []
+    for attr in dir(section):
+        if attr.startswith("resolved_"):
+            try:
+                getattr(section, attr)()
+            except SecretError as exc:
+                problems.append(f"{path}.{exc}")
+    return problems

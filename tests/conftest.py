@@ -3,40 +3,17 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 import pytest
 
+from sourcekit import free_tcp_port
+
 REPO = Path(__file__).resolve().parents[1]
 SYSTEM_PYTHON = "/usr/bin/python3"
-
-
-def shared_testdata() -> Path:
-    """../shared/testdata beside the checkout, or $EDGED_SHARED_TESTDATA."""
-    override = os.environ.get("EDGED_SHARED_TESTDATA")
-    return Path(override) if override else REPO.parent / "shared" / "testdata"
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.05) -> bool:
-    """Poll ``predicate`` until true or the deadline (only for outside processes)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return predicate()
 
 
 class RtspServer:
@@ -126,7 +103,3 @@ def needs_ffmpeg_opencv() -> None:
 @pytest.fixture(autouse=True)
 def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JOURNAL_STREAM", raising=False)
-
-
-def which(name: str) -> Optional[str]:
-    return shutil.which(name)

@@ -1,8 +1,9 @@
-"""Helpers to run a Source inside an asyncio test and look at what it produced."""
+"""Test helpers: free ports, deadlines, and running a Source inside an asyncio test."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from typing import Any, Callable, List
 
@@ -54,3 +55,19 @@ async def until(predicate: Callable[[], bool], timeout_s: float) -> float:
             raise AssertionError(f"condition not met within {timeout_s} s")
         await asyncio.sleep(0.02)
     return time.monotonic() - start
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.05) -> bool:
+    """Poll ``predicate`` until true or the deadline (only for outside processes)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return predicate()

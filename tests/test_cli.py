@@ -54,3 +54,13 @@ def test_python_dash_m_and_version(edged_cmd):
     assert done.returncode == 0 and done.stdout.startswith("edged ")
     done = subprocess.run(edged_cmd, capture_output=True, text=True)
     assert done.returncode == 2 and "run" in done.stdout
+
+
+def test_check_reads_sink_secrets_too(tmp_path, capsys):
+    config = tmp_path / "edged.yaml"
+    config.write_text(
+        "sources:\n  - {id: a, kind: synthetic}\n"
+        "sinks:\n  mqtt: {host: broker, username: u, password_file: /nonexistent/pw}\n"
+    )
+    assert main(["check", "-c", str(config)]) == 2
+    assert "sinks.mqtt.password_file: cannot read '/nonexistent/pw'" in capsys.readouterr().err

@@ -128,3 +128,21 @@ async def test_stop_drains_in_flight_results(tmp_path):
     lines = results.read_text().splitlines()
     assert len(lines) == daemon.bus.published
     assert all(json.loads(line)["kind"] == "motion" for line in lines)
+
+
+def test_motion_overlay_marks_the_frame():
+    import numpy as np
+
+    from edged.config.motion import MotionPipelineConfig
+    from edged.frames import Frame
+    from edged.pipelines.motion import MotionPipeline
+
+    pipeline = MotionPipeline(MotionPipelineConfig(id="m", kind="motion", source="s"))
+    still = np.zeros((120, 160, 3), np.uint8)
+    moved = still.copy()
+    moved[20:100, 20:100] = 255
+    pipeline.process(Frame("s", 1, 0.0, 0.0, still))
+    result = pipeline.process(Frame("s", 2, 0.0, 0.0, moved))
+    assert result.payload["motion"] is True
+    drawn = pipeline.draw(still.copy(), result)
+    assert tuple(drawn[0, 80]) == (0, 0, 255)  # red border while moving

@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from conftest import wait_until
+from sourcekit import wait_until
 
 pytest.importorskip("cv2")
 

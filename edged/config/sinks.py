@@ -8,8 +8,10 @@ from pydantic import Field
 from typing_extensions import Literal
 
 from edged.config.base import EdgedModel
+from edged.config.http import HttpSinkConfig
+from edged.config.mqtt import MqttSinkConfig
 
-__all__ = ["JsonlSinkConfig", "SinksConfig"]
+__all__ = ["HttpSinkConfig", "JsonlSinkConfig", "MqttSinkConfig", "SinksConfig"]
 
 
 class JsonlSinkConfig(EdgedModel):
@@ -32,3 +34,9 @@ class SinksConfig(EdgedModel):
     """Where results go."""
 
     jsonl: Optional[JsonlSinkConfig] = Field(None, description="Append results to a JSONL file")
+    mqtt: Optional[MqttSinkConfig] = Field(
+        None, description="Publish results to an MQTT broker, spooled so none is lost"
+    )
+    http: Optional[HttpSinkConfig] = Field(
+        None, description="Status page, JSON API, Prometheus metrics and MJPEG previews"
+    )

@@ -195,7 +195,16 @@ class SyntheticSourceConfig(SourceBase):
     width: int = Field(640, ge=16, le=8192, description="Frame width")
     height: int = Field(480, ge=16, le=8192, description="Frame height")
     rate: float = Field(15.0, gt=0, le=240, description="Frames generated per second")
-    scene: Literal["pattern"] = Field("pattern", description="What to draw")
+    scene: Literal["pattern", "gauges"] = Field(
+        "pattern",
+        description="What to draw: a test pattern, or analog gauges whose needles move "
+        "(their true values travel with each frame)",
+    )
+    gauges: int = Field(2, ge=1, le=6, description="scene: gauges — how many dials")
+    seed: int = Field(0, ge=0, description="scene: gauges — picks the dials' looks and layout")
+    period_s: float = Field(
+        30.0, gt=0, description="scene: gauges — seconds for a needle to swing up and back"
+    )
 
 
 SourceConfig = Annotated[

@@ -15,8 +15,24 @@ def _motion(config: Any) -> Pipeline:
     return MotionPipeline(config)
 
 
+def _pose(config: Any) -> Pipeline:
+    from edged.pipelines.pose.pipeline import PosePipeline
+
+    return PosePipeline(config)
+
+
+def _gauge(config: Any) -> Pipeline:
+    from edged.pipelines.gauge.pipeline import GaugePipeline
+
+    return GaugePipeline(config)
+
+
 #: kind -> factory; tests and plugins may add their own kinds here.
-PIPELINE_KINDS: Dict[str, Callable[[Any], Pipeline]] = {"motion": _motion}
+PIPELINE_KINDS: Dict[str, Callable[[Any], Pipeline]] = {
+    "motion": _motion,
+    "pose": _pose,
+    "gauge": _gauge,
+}
 
 
 def create_pipeline(config: Any) -> Pipeline:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -32,6 +32,22 @@ class Pipeline:
         self.errors = 0
         self.last_result: Optional[Result] = None
         self.timings_ms: Dict[str, float] = {}
+
+    # -- the model, for kinds that have one ---------------------------------------
+
+    def model_request(self) -> Optional[Tuple[str, Any]]:
+        """``(model path, EngineConfig)`` for the daemon's model manager, or None.
+
+        When a pipeline asks, the daemon loads the model through its
+        ``ModelManager`` (which builds TensorRT plans in the background and
+        serves ONNX Runtime meanwhile) and hands the engine over with
+        ``use_engine`` before ``open``.
+        """
+        return None
+
+    def use_engine(self, engine: Any) -> None:
+        """Take an engine owned by someone else (the daemon's model manager)."""
+        raise NotImplementedError
 
     # -- stages, overridden by each kind -------------------------------------------
 

@@ -50,6 +50,28 @@ class MotionPipeline(Pipeline):
             "brightness": round(float(outputs.mean()), 2),
         }
 
+    def draw(self, image: np.ndarray, result: Result) -> np.ndarray:
+        """A red frame around the picture while there is motion, and the moved share."""
+        cv2 = import_cv2()
+        moving = result.payload["motion"]
+        colour = (0, 0, 255) if moving else (0, 200, 0)
+        thickness = max(2, image.shape[1] // 160)
+        cv2.rectangle(image, (0, 0), (image.shape[1] - 1, image.shape[0] - 1), colour, thickness)
+        label = f"motion {100 * result.payload['motion_fraction']:.1f}%"
+        scale = max(image.shape[1] / 1280.0, 0.4)
+        origin = (10, image.shape[0] - int(12 * scale) - 4)
+        cv2.putText(
+            image,
+            label,
+            origin,
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.8 * scale,
+            colour,
+            max(1, int(2 * scale)),
+            cv2.LINE_AA,
+        )
+        return image
+
     def summary(self, result: Result) -> Dict[str, Any]:
         return {"motion": result.payload["motion"], "fraction": result.payload["motion_fraction"]}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from edged.bus import ResultBus
 from edged.pipelines.base import Pipeline
@@ -24,8 +24,15 @@ class PipelineRunner:
     published before the task ends.
     """
 
-    def __init__(self, pipeline: Pipeline, slots: Dict[str, LatestFrameSlot], bus: ResultBus):
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        slots: Dict[str, LatestFrameSlot],
+        bus: ResultBus,
+        on_stop: Optional[Callable[[], Awaitable[None]]] = None,
+    ):
         self.pipeline = pipeline
+        self._on_stop = on_stop
         self.slots = slots
         self.bus = bus
         self.state = "stopped"
@@ -64,6 +71,8 @@ class PipelineRunner:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.pipeline.executor, self.pipeline.close)
         self.pipeline.executor.shutdown(wait=False)
+        if self._on_stop is not None:
+            await self._on_stop()
         self.state = "stopped"
 
     async def _run(self, source_id: str, slot: LatestFrameSlot) -> None:

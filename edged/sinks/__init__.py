@@ -19,4 +19,14 @@ def create_sink(name: str, section: Any, daemon: Any = None) -> Sink:
         from edged.sinks.jsonl import JsonlSink
 
         return JsonlSink(section)
+    if name == "http":
+        from edged.sinks.http import HttpSink
+
+        return HttpSink(section, daemon)
+    if name == "mqtt":
+        from edged.sinks.mqtt import MqttSink
+
+        if daemon is None:
+            raise ValueError("the mqtt sink needs the daemon (its device_id and status)")
+        return MqttSink.for_daemon(section, daemon)
     raise ValueError(f"no sink named {name!r}")

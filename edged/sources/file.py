@@ -84,9 +84,22 @@ class FileCapture(Capture):
         if not self.realtime:
             return None
         if self._video is not None:
-            rate = self._video.get(import_cv2().CAP_PROP_FPS)
-            return rate if rate and 0 < rate < 1000 else 25.0
+            return self.native_fps() or 25.0
         return DEFAULT_IMAGE_FPS
+
+    def frame_count(self) -> Optional[int]:
+        """Frames in the file or folder, when known (for progress bars)."""
+        if self._images is not None:
+            return len(self._images)
+        count = int(self._video.get(import_cv2().CAP_PROP_FRAME_COUNT)) if self._video else 0
+        return count if count > 0 else None
+
+    def native_fps(self) -> Optional[float]:
+        """The video's own frame rate, when it states one."""
+        if self._video is None:
+            return None
+        rate = self._video.get(import_cv2().CAP_PROP_FPS)
+        return rate if rate and 0 < rate < 1000 else None
 
     def read(self) -> np.ndarray:
         image = self._read_one()

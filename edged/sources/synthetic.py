@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import numpy as np
 
@@ -10,13 +10,23 @@ from edged.config.sources import SyntheticSourceConfig
 from edged.cvutil import import_cv2
 from edged.sources.capture import Capture, CaptureSpec
 
-__all__ = ["SyntheticCapture", "synthetic_spec"]
+__all__ = ["GaugeSceneCapture", "SyntheticCapture", "synthetic_spec"]
 
 
 def synthetic_spec(config: SyntheticSourceConfig) -> CaptureSpec:
     return CaptureSpec(
-        factory="edged.sources.synthetic:SyntheticCapture",
-        kwargs={"width": config.width, "height": config.height, "rate": config.rate},
+        factory="edged.sources.synthetic:"
+        + ("SyntheticCapture" if config.scene == "pattern" else "GaugeSceneCapture"),
+        kwargs={"width": config.width, "height": config.height, "rate": config.rate}
+        if config.scene == "pattern"
+        else {
+            "width": config.width,
+            "height": config.height,
+            "rate": config.rate,
+            "gauges": config.gauges,
+            "seed": config.seed,
+            "period_s": config.period_s,
+        },
         isolated=False,
         label=f"synthetic {config.scene} {config.width}x{config.height}@{config.rate:g}",
     )
@@ -77,3 +87,35 @@ def _bounce(position: int, span: int) -> int:
         return 0
     phase = position % (2 * span)
     return phase if phase <= span else 2 * span - phase
+
+
+class GaugeSceneCapture(Capture):
+    """Analog gauges whose needles move smoothly (``scene: gauges``, issue 7).
+
+    Each frame's ``meta`` carries the true values (``gauge_truth``: id, value,
+    unit), so previews and tests can compare readings with the truth.
+    """
+
+    def __init__(
+        self,
+        width: int = 640,
+        height: int = 480,
+        rate: float = 15.0,
+        gauges: int = 2,
+        seed: int = 0,
+        period_s: float = 30.0,
+    ):
+        from edged.pipelines.gauge.scene import GaugeScene
+
+        self.pace_fps = rate
+        self._scene = GaugeScene(width, height, gauges, seed, rate, period_s)
+        self._n = 0
+        self._truth: List[Dict[str, Any]] = []
+
+    def read(self) -> np.ndarray:
+        image, self._truth = self._scene.render(self._n)
+        self._n += 1
+        return image
+
+    def frame_meta(self) -> Dict[str, Any]:
+        return {"synthetic_frame": self._n - 1, "gauge_truth": self._truth}

@@ -1,0 +1,127 @@
+"""Config of the ``gauge`` pipeline: the model and the gauges it reads.
+
+Angles are degrees, clockwise, 0 = 12 o'clock in the picture. ``start_angle``
+is where the scale's minimum sits and ``sweep`` how far (clockwise when
+positive, counter-clockwise when negative) its maximum lies; without them the
+model's own scale endpoints are used. Full-circle dials (water meters), whose
+start and end coincide, read better with them set.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+from pydantic import Field, field_validator, model_validator
+from typing_extensions import Literal
+
+from edged.config.base import EdgedModel
+from edged.config.pipeline_base import PipelineBase
+from edged.config.sources import ID_DESCRIPTION, ID_PATTERN
+
+__all__ = ["DEFAULT_GAUGE_MODEL", "GaugeConfig", "GaugePipelineConfig"]
+
+DEFAULT_GAUGE_MODEL = "weights/gauge_kp_w32.onnx"
+
+
+class GaugeConfig(EdgedModel):
+    """One gauge the pipeline reads, and how its scale maps to values."""
+
+    id: str = Field(pattern=ID_PATTERN, description=ID_DESCRIPTION)
+    name: Optional[str] = Field(None, description="Human-readable name (status page)")
+    unit: str = Field("", description="Unit of the value, e.g. 'bar'")
+    min_value: float = Field(description="Value at the scale's start")
+    max_value: float = Field(description="Value at the scale's end")
+    start_angle: Optional[float] = Field(
+        None, ge=0, lt=360, description="Where the minimum sits: degrees clockwise from 12 o'clock"
+    )
+    sweep: Optional[float] = Field(
+        None,
+        ge=-360,
+        le=360,
+        description="Degrees from minimum to maximum, clockwise if positive, counter-clockwise if "
+        "negative; set with start_angle",
+    )
+    roi: Optional[Tuple[int, int, int, int]] = Field(
+        None, description="[x, y, w, h] in frame pixels where this gauge is (fixed cameras)"
+    )
+    position: Optional[Tuple[float, float]] = Field(
+        None,
+        description="[x, y] in frame pixels near the gauge's centre: picks this gauge among "
+        "several found outside any roi",
+    )
+    table: Optional[List[Tuple[float, float]]] = Field(
+        None,
+        description="Non-linear scale: [[angle from the start along the scale (deg), value], …]; "
+        "replaces min/max interpolation",
+    )
+    smoothing: float = Field(
+        1.0, gt=0, le=1, description="EMA weight of a new reading (1 = no smoothing)"
+    )
+    max_rate: Optional[float] = Field(
+        None, gt=0, description="Plausibility: largest believable change in value units per second"
+    )
+    min_confidence: float = Field(
+        0.4, ge=0, le=1, description="Below this a reading is reported as low_confidence"
+    )
+
+    @model_validator(mode="after")
+    def _scale(self) -> GaugeConfig:
+        if self.min_value == self.max_value:
+            raise ValueError("min_value and max_value must differ")
+        if (self.start_angle is None) != (self.sweep is None):
+            raise ValueError("set start_angle and sweep together, or neither")
+        if self.sweep is not None and self.sweep == 0:
+            raise ValueError("sweep must not be 0")
+        return self
+
+    @field_validator("roi")
+    @classmethod
+    def _roi(
+        cls, value: Optional[Tuple[int, int, int, int]]
+    ) -> Optional[Tuple[int, int, int, int]]:
+        if value is not None and (value[0] < 0 or value[1] < 0 or value[2] < 8 or value[3] < 8):
+            raise ValueError("roi is [x, y, w, h] with x, y >= 0 and w, h >= 8")
+        return value
+
+    @field_validator("table")
+    @classmethod
+    def _table(
+        cls, value: Optional[List[Tuple[float, float]]]
+    ) -> Optional[List[Tuple[float, float]]]:
+        if value is None:
+            return value
+        if len(value) < 2:
+            raise ValueError("a table needs at least two [angle, value] points")
+        angles = [a for a, _ in value]
+        if any(b <= a for a, b in zip(angles, angles[1:])):
+            raise ValueError("table angles must increase")
+        if angles[0] < 0 or angles[-1] > 360:
+            raise ValueError("table angles lie within 0..360 degrees from the scale's start")
+        return value
+
+
+class GaugePipelineConfig(PipelineBase):
+    """Analog gauge reading with edged's own keypoint model."""
+
+    kind: Literal["gauge"] = Field(description="Analog gauge reading")
+    model: str = Field(
+        DEFAULT_GAUGE_MODEL,
+        description="Keypoint model (.onnx, or a TensorRT plan); relative paths are tried from "
+        "the working directory, then edged's install",
+    )
+    backend: Literal["auto", "onnxruntime", "tensorrt"] = Field(
+        "auto", description="Inference backend; auto picks TensorRT where it works"
+    )
+    threads: int = Field(1, ge=1, le=64, description="CPU threads for ONNX Runtime")
+    max_gauges: int = Field(8, ge=1, le=64, description="Most dials looked for outside ROIs")
+    gauges: List[GaugeConfig] = Field(min_length=1, description="The gauges to read")
+
+    @field_validator("gauges")
+    @classmethod
+    def _unique(cls, value: List[GaugeConfig]) -> List[GaugeConfig]:
+        seen = set()
+        for g in value:
+            if g.id in seen:
+                raise ValueError(f"gauge id {g.id!r} is used twice")
+            seen.add(g.id)
+        return value

@@ -1,0 +1,74 @@
+"""Config model for the HTTP sink: status page, JSON API, metrics and MJPEG previews."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from pydantic import Field, SecretStr, model_validator
+
+from edged.config.base import EdgedModel
+from edged.config.secrets import check_one_secret_source, resolve_secret
+
+__all__ = ["HttpSinkConfig"]
+
+
+class HttpSinkConfig(EdgedModel):
+    """Serve a status page, ``/api/status``, ``/metrics``, ``/healthz`` and live previews."""
+
+    host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address to listen on; 127.0.0.1 keeps the page local, 0.0.0.0 opens it "
+        "to the network (then set a token)",
+    )
+    port: int = Field(8080, ge=1, le=65535, description="TCP port to listen on")
+    token: Optional[SecretStr] = Field(
+        None,
+        description="Bearer token required on every endpoint but /healthz (prefer token_file)",
+    )
+    token_file: Optional[str] = Field(None, description="File holding the bearer token")
+    token_env: Optional[str] = Field(None, description="Environment variable with the token")
+    stream_fps: float = Field(
+        10.0, gt=0, le=60, description="Most frames per second sent on each MJPEG stream"
+    )
+    jpeg_quality: int = Field(
+        75, ge=10, le=100, description="JPEG quality of previews and snapshots (10-100)"
+    )
+    preview_max_width: int = Field(
+        1280,
+        ge=0,
+        le=8192,
+        description="Previews wider than this are scaled down after drawing (0 = never)",
+    )
+    write_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="A viewer that cannot take one frame in this time is disconnected",
+    )
+    max_upload_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        le=512 * 1024 * 1024,
+        description="Largest image accepted by POST /api/infer (bigger: 413)",
+    )
+    max_upload_pixels: int = Field(
+        40_000_000,
+        ge=1,
+        description="Largest decoded image (width x height) accepted by POST /api/infer",
+    )
+    stale_frame_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="/healthz reports a streaming source whose newest frame is older than this",
+    )
+
+    @model_validator(mode="after")
+    def _one_token(self) -> HttpSinkConfig:
+        check_one_secret_source("token", self.token, self.token_file, self.token_env)
+        return self
+
+    def resolved_token(self) -> Optional[str]:
+        """The token from whichever of the three fields is set (reads file/env now)."""
+        return resolve_secret("token", self.token, self.token_file, self.token_env)

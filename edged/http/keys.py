@@ -1,0 +1,54 @@
+"""Typed keys for what one HTTP app holds (no module globals: each app has its own)."""
+
+from __future__ import annotations
+
+import weakref
+
+from aiohttp import web
+
+from edged.config.http import HttpSinkConfig
+from edged.http.auth import Auth
+from edged.http.broadcast import Broadcasts
+from edged.http.encoder import PreviewEncoder
+from edged.http.metrics import HttpMetrics
+from edged.http.view import DaemonView
+
+__all__ = [
+    "AUTH",
+    "BROADCASTS",
+    "CONFIG",
+    "ENCODER",
+    "METRICS",
+    "RESULTS",
+    "STATIC",
+    "STREAMS",
+    "UPLOADS",
+    "VIEW",
+    "Uploads",
+]
+
+
+class Uploads:
+    """Try-it uploads in flight (bounded: they share the pipelines' threads) and done."""
+
+    limit = 2
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.done = 0
+        self.seq = 0
+
+
+VIEW = web.AppKey("view", DaemonView)
+CONFIG = web.AppKey("config", HttpSinkConfig)
+AUTH = web.AppKey("auth", Auth)
+#: Newest result per (pipeline_id, source_id), fed from the result bus.
+RESULTS = web.AppKey("results", dict)
+METRICS = web.AppKey("metrics", HttpMetrics)
+#: Static files of the status page: name -> (bytes, content type).
+STATIC = web.AppKey("static", dict)
+UPLOADS = web.AppKey("uploads", Uploads)
+#: Viewers of open MJPEG streams, closed on shutdown.
+STREAMS = web.AppKey("streams", weakref.WeakSet)
+ENCODER = web.AppKey("encoder", PreviewEncoder)
+BROADCASTS = web.AppKey("broadcasts", Broadcasts)

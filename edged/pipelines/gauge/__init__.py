@@ -1,0 +1,1 @@
+"""Analog gauge reading: synthetic renderer, keypoint model, training, reading, pipeline."""

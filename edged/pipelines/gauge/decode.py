@@ -1,0 +1,355 @@
+"""Model outputs -> gauges: sub-pixel peaks, PAF grouping, needle angle, rim ellipse.
+
+The same steps as trt_pose's parse (find peaks, refine, score links by the part
+affinity field, assign greedily) in plain numpy, for a 5-keypoint star
+topology around each dial's centre. Coordinates come back in the model input's
+pixels; callers map them to the original image.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from edged.pipelines.gauge.angles import angle_of
+from edged.pipelines.gauge.model import LINKS, STRIDE
+from edged.pipelines.gauge.reading import (
+    GaugeReading,
+    Scale,
+    axis_ratio,
+    circle_transform,
+    fit_ellipse,
+    scale_from_keypoints,
+    snap_sweep,
+)
+from edged.pipelines.gauge.synth import KEYPOINTS
+
+__all__ = ["Detection", "decode", "find_peaks", "read_detection"]
+
+PEAK_THRESHOLD = 0.2
+LINK_THRESHOLD = 0.25
+
+
+@dataclass
+class Detection:
+    """One dial found in a model output (coordinates in input pixels)."""
+
+    keypoints: Dict[str, Tuple[float, float, float]]  # name -> (x, y, score)
+    link_scores: Dict[str, float]
+    needle_paf_angle: Optional[float] = None
+    needle_paf_score: float = 0.0
+    ellipse: Optional[Tuple[np.ndarray, np.ndarray]] = None  # (centre, M) of the rim
+    rim_points: int = 0
+    extra: Dict[str, float] = field(default_factory=dict)
+    #: needle direction measured in the picture's pixels (``needle.refine_needle_angle``)
+    needle_pixel_angle: Optional[float] = None
+
+    @property
+    def center(self) -> Tuple[float, float]:
+        c = self.keypoints["center"]
+        return c[0], c[1]
+
+    def radius(self) -> float:
+        """The face radius estimate (input pixels): rim ellipse major axis, else keypoint spread."""
+        if self.ellipse is not None:
+            vals = np.linalg.eigvalsh(self.ellipse[1])
+            return float(1.0 / math.sqrt(vals[0]))
+        cx, cy = self.center
+        d = [math.hypot(p[0] - cx, p[1] - cy) for n, p in self.keypoints.items() if n != "center"]
+        return max(d) / 0.75 if d else 0.0
+
+    def transformed(self, scale: float, dx: float, dy: float) -> Detection:
+        """The same detection in another frame: ``p' = p * scale + (dx, dy)``."""
+        kps = {k: (v[0] * scale + dx, v[1] * scale + dy, v[2]) for k, v in self.keypoints.items()}
+        ell = None
+        if self.ellipse is not None:
+            c, m = self.ellipse
+            ell = (c * scale + np.array([dx, dy]), m / (scale * scale))
+        return Detection(
+            kps,
+            dict(self.link_scores),
+            self.needle_paf_angle,
+            self.needle_paf_score,
+            ell,
+            self.rim_points,
+            dict(self.extra),
+            self.needle_pixel_angle,
+        )
+
+
+def find_peaks(
+    heat: np.ndarray, threshold: float = PEAK_THRESHOLD, max_peaks: int = 16
+) -> List[Tuple[float, float, float]]:
+    """Local maxima (3x3) above ``threshold`` as ``(x, y, value)`` in heatmap cells, refined
+    to sub-cell precision by a Gaussian (log-parabola) fit through each peak's neighbours."""
+    h, w = heat.shape
+    pad = np.pad(heat, 1, mode="constant", constant_values=-np.inf)
+    # ties (plateaus) go to the first cell in raster order: strictly above the neighbours
+    # before it, at least equal to those after it
+    before = np.max(
+        np.stack([pad[0:h, 0:w], pad[0:h, 1 : w + 1], pad[0:h, 2 : w + 2], pad[1 : h + 1, 0:w]]), 0
+    )
+    after = np.max(
+        np.stack(
+            [
+                pad[1 : h + 1, 2 : w + 2],
+                pad[2 : h + 2, 0:w],
+                pad[2 : h + 2, 1 : w + 1],
+                pad[2 : h + 2, 2 : w + 2],
+            ]
+        ),
+        0,
+    )
+    ys, xs = np.nonzero((heat > threshold) & (heat > before) & (heat >= after))
+    order = np.argsort(-heat[ys, xs])[:max_peaks]
+    peaks = []
+    for i in order:
+        y, x = int(ys[i]), int(xs[i])
+        peaks.append((x + _offset(heat, y, x, 0), y + _offset(heat, y, x, 1), float(heat[y, x])))
+    return peaks
+
+
+def _offset(heat: np.ndarray, y: int, x: int, axis: int) -> float:
+    h, w = heat.shape
+    if axis == 0:
+        if x == 0 or x == w - 1:
+            return 0.0
+        lo, c, hi = heat[y, x - 1], heat[y, x], heat[y, x + 1]
+    else:
+        if y == 0 or y == h - 1:
+            return 0.0
+        lo, c, hi = heat[y - 1, x], heat[y, x], heat[y + 1, x]
+    eps = 1e-3
+    if min(lo, c, hi) > eps:
+        a, b, d = math.log(lo), math.log(c), math.log(hi)
+    else:
+        a, b, d = float(lo), float(c), float(hi)
+    den = a - 2 * b + d
+    if den >= -1e-9:
+        return 0.0
+    return float(np.clip(0.5 * (a - d) / den, -0.5, 0.5))
+
+
+def _sample(
+    field_x: np.ndarray, field_y: np.ndarray, xs: np.ndarray, ys: np.ndarray
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Bilinear samples of a 2-channel field at cell coordinates (xs, ys)."""
+    h, w = field_x.shape
+    xs = np.clip(xs, 0, w - 1.001)
+    ys = np.clip(ys, 0, h - 1.001)
+    x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
+    fx, fy = xs - x0, ys - y0
+
+    def bil(f: np.ndarray) -> np.ndarray:
+        return (
+            f[y0, x0] * (1 - fx) * (1 - fy)
+            + f[y0, x0 + 1] * fx * (1 - fy)
+            + f[y0 + 1, x0] * (1 - fx) * fy
+            + f[y0 + 1, x0 + 1] * fx * fy
+        )
+
+    return bil(field_x), bil(field_y)
+
+
+def _link_score(
+    paf_x: np.ndarray, paf_y: np.ndarray, a: Tuple[float, float], b: Tuple[float, float], n: int = 9
+) -> float:
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    length = math.hypot(dx, dy)
+    if length < 1e-6:
+        return 0.0
+    t = np.linspace(0.1, 0.9, n)
+    vx, vy = _sample(paf_x, paf_y, a[0] + dx * t, a[1] + dy * t)
+    return float(np.mean((vx * dx + vy * dy) / length))
+
+
+def _paf_angle(
+    paf_x: np.ndarray, paf_y: np.ndarray, a: Tuple[float, float], b: Tuple[float, float]
+) -> Tuple[Optional[float], float]:
+    """Needle direction from the centre->tip field averaged along the needle."""
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    length = math.hypot(dx, dy)
+    if length < 1.5:
+        return None, 0.0
+    t = np.linspace(0.15, 0.95, max(5, int(length * 2)))
+    vx, vy = _sample(paf_x, paf_y, a[0] + dx * t, a[1] + dy * t)
+    sx, sy = float(vx.sum()), float(vy.sum())
+    mag = math.hypot(sx, sy) / len(t)
+    return angle_of(sx, sy), mag
+
+
+def decode(cmap: np.ndarray, paf: np.ndarray, stride: int = STRIDE) -> List[Detection]:
+    """All dials in one output ``cmap`` (6,H,W), ``paf`` (8,H,W); coordinates in input pixels."""
+    peaks = [find_peaks(cmap[k]) for k in range(len(KEYPOINTS))]
+    centres = peaks[0]
+    dets: List[Detection] = []
+    for c in centres:
+        dets.append(Detection({"center": c}, {}))
+    # greedy assignment per link, best PAF score first
+    for li, (_a, b) in enumerate(LINKS):
+        name = KEYPOINTS[b]
+        px, py = paf[2 * li], paf[2 * li + 1]
+        cands = []
+        for di, c in enumerate(centres):
+            for pi, p in enumerate(peaks[b]):
+                s = _link_score(px, py, (c[0], c[1]), (p[0], p[1]))
+                if s > LINK_THRESHOLD:
+                    cands.append((s, di, pi))
+        cands.sort(reverse=True)
+        used_d, used_p = set(), set()
+        for s, di, pi in cands:
+            if di in used_d or pi in used_p:
+                continue
+            used_d.add(di)
+            used_p.add(pi)
+            dets[di].keypoints[name] = peaks[b][pi]
+            dets[di].link_scores[name] = s
+    # needle direction from the PAF, rim ellipse from the ring channel
+    ring = cmap[5]
+    rys, rxs = np.nonzero(ring > 0.35)
+    rw = ring[rys, rxs]
+    for d in dets:
+        cx, cy = d.center
+        if "tip" in d.keypoints:
+            t = d.keypoints["tip"]
+            d.needle_paf_angle, d.needle_paf_score = _paf_angle(
+                paf[0], paf[1], (cx, cy), (t[0], t[1])
+            )
+        r0 = d.radius()
+        if len(rxs) >= 8 and r0 > 0:
+            dist = np.hypot(rxs - cx, rys - cy)
+            sel = (dist > 0.5 * r0) & (dist < 1.7 * r0)
+            # keep the rim of this dial only: along each ray its rim is the nearest ring
+            # (a neighbour's lies farther out), so per 16th of a turn keep the pixels near
+            # the bin's nearest one
+            bins = (np.floor((np.arctan2(rys - cy, rxs - cx) + math.pi) / (math.pi / 8))).astype(
+                int
+            ) % 16
+            for b in np.unique(bins[sel]):
+                inb = sel & (bins == b)
+                sel &= ~inb | (dist <= dist[inb].min() * 1.15 + 0.5)
+            if sel.sum() >= 8:
+                ell = _robust_ellipse(rxs[sel], rys[sel], rw[sel], (cx, cy))
+                if ell is not None:
+                    d.ellipse = ell
+                    d.rim_points = int(sel.sum())
+    # to input pixels: cell (i, j) is centred on ((j + 0.5) * stride, (i + 0.5) * stride)
+    return [d.transformed(float(stride), stride * 0.5, stride * 0.5) for d in dets]
+
+
+def _robust_ellipse(
+    xs: np.ndarray, ys: np.ndarray, w: np.ndarray, centre: Tuple[float, float]
+) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    pts = np.stack([xs, ys], 1).astype(np.float64)
+    # the ring must surround the centre: need points on most sides
+    ang = np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0])
+    if len(np.unique(np.floor((ang + math.pi) / (math.pi / 4)))) < 5:
+        return None
+    keep = np.ones(len(pts), bool)
+    ell = None
+    for _ in range(3):
+        if keep.sum() < 8:
+            return None
+        ell = fit_ellipse(pts[keep], w[keep])
+        if ell is None:
+            return None
+        c, m = ell
+        q = pts - c
+        r = np.sqrt(np.einsum("ni,ij,nj->n", q, m, q))
+        keep = np.abs(r - 1) < 0.12
+    if ell is None:
+        return None
+    c, m = ell
+    if (
+        axis_ratio(m) < 0.45
+        or math.hypot(c[0] - centre[0], c[1] - centre[1]) * math.sqrt(np.linalg.eigvalsh(m)[0])
+        > 0.35
+    ):
+        return None
+    return ell
+
+
+def read_detection(
+    det: Detection,
+    min_value: float,
+    max_value: float,
+    start_angle: Optional[float] = None,
+    sweep: Optional[float] = None,
+    table: Optional[List[Tuple[float, float]]] = None,
+    correct_perspective: bool = True,
+    use_paf: bool = True,
+    use_pixels: bool = True,
+    snap: bool = True,
+    min_confidence: float = 0.4,
+    range_tolerance_deg: float = 4.0,
+) -> GaugeReading:
+    """A reading from one detection (image coordinates), using the configured scale where given."""
+    kps = {k: [float(v[0]), float(v[1]), float(v[2])] for k, v in det.keypoints.items()}
+    if "tip" not in det.keypoints:
+        return GaugeReading(None, 0.0, "unreadable", None, kps, radius=det.radius())
+    cx, cy = det.center
+    a = np.eye(2)
+    if correct_perspective and det.ellipse is not None:
+        a = circle_transform(det.ellipse[1])
+
+    def corr(p: Tuple[float, float, float]) -> Tuple[float, float]:
+        q = a @ np.array([p[0] - cx, p[1] - cy])
+        return float(q[0]), float(q[1])
+
+    tip = det.keypoints["tip"]
+    tx, ty = corr(tip)
+    angle = angle_of(tx, ty)
+    if use_pixels and det.needle_pixel_angle is not None:
+        d = math.radians(det.needle_pixel_angle)
+        v = a @ np.array([math.sin(d), -math.cos(d)])
+        angle = angle_of(float(v[0]), float(v[1]))
+    elif use_paf and det.needle_paf_angle is not None and det.needle_paf_score > 0.5:
+        # the field's direction, corrected the same way, averaged with the keypoint's
+        d = math.radians(det.needle_paf_angle)
+        v = a @ np.array([math.sin(d), -math.cos(d)])
+        paf_angle = angle_of(float(v[0]), float(v[1]))
+        diff = (paf_angle - angle + 180.0) % 360.0 - 180.0
+        if abs(diff) < 10:
+            angle = (angle + 0.5 * diff) % 360.0
+    confidence = float(min(det.keypoints["center"][2], tip[2], 1.0))
+    confidence *= float(min(1.0, max(0.0, det.link_scores.get("tip", 0.0)) / 0.8))
+    if start_angle is not None and sweep is not None:
+        # configured angles are in the (corrected) dial frame, with 12 o'clock up in the picture
+        s_angle, s_sweep = float(start_angle), float(sweep)
+    elif "start" in det.keypoints and "end" in det.keypoints:
+        q = det.keypoints.get("quarter")
+        s_angle, s_sweep = scale_from_keypoints(
+            (0.0, 0.0),
+            corr(det.keypoints["start"]),
+            corr(det.keypoints["end"]),
+            corr(q) if q else None,
+        )
+        if snap:
+            s_angle, s_sweep = snap_sweep(s_angle, s_sweep)
+        confidence *= float(
+            min(1.0, det.keypoints["start"][2] / 0.5, det.keypoints["end"][2] / 0.5)
+        )
+    else:
+        return GaugeReading(None, confidence, "unreadable", angle, kps, radius=det.radius())
+    scale = Scale(s_angle, s_sweep, min_value, max_value, table)
+    fraction, in_range = scale.angle_to_fraction(angle, range_tolerance_deg)
+    value = scale.value_of_fraction(fraction)
+    quality = "ok"
+    if not in_range:
+        quality = "out_of_range"
+    elif confidence < min_confidence:
+        quality = "low_confidence"
+    return GaugeReading(
+        value,
+        confidence,
+        quality,
+        angle,
+        kps,
+        start_angle=s_angle,
+        sweep=s_sweep,
+        fraction=fraction,
+        radius=det.radius(),
+    )

@@ -1,0 +1,78 @@
+"""Export a training checkpoint to ONNX (needs the ``[export]`` extra: PyTorch, onnx).
+
+    python -m edged.pipelines.gauge.export /tmp/gauge-train/last.pt weights/gauge_kp_w32.onnx
+
+The ONNX model has one input ``image`` (N, 3, H, W) float32 BGR 0..255, with
+dynamic batch, height and width (multiples of 16), and two outputs ``cmap``
+(N, 6, H/4, W/4) and ``paf`` (N, 8, H/4, W/4). The export is checked against
+PyTorch with ONNX Runtime before it is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+from typing import List, Optional
+
+import numpy as np
+
+__all__ = ["export_onnx", "main"]
+
+
+def export_onnx(checkpoint: str, out: str, opset: int = 13) -> str:
+    """Write ``out`` from ``checkpoint``; returns its sha256."""
+    import torch
+
+    from edged.pipelines.gauge.model import build_model
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    model = build_model(int(ckpt["config"]["width"]))
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    x = torch.from_numpy(
+        np.random.default_rng(0).uniform(0, 255, (2, 3, 128, 160)).astype(np.float32)
+    )
+    tmp = out + ".tmp"
+    with torch.no_grad():
+        ref = [t.numpy() for t in model(x)]
+        torch.onnx.export(
+            model,
+            (x,),
+            tmp,
+            input_names=["image"],
+            output_names=["cmap", "paf"],
+            dynamic_axes={
+                "image": {0: "n", 2: "h", 3: "w"},
+                "cmap": {0: "n", 2: "h4", 3: "w4"},
+                "paf": {0: "n", 2: "h4", 3: "w4"},
+            },
+            opset_version=opset,
+            dynamo=False,
+        )
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"image": x.numpy()})
+    for a, b in zip(ref, got):
+        if not np.allclose(a, b, atol=1e-3):
+            raise RuntimeError(f"ONNX output differs from PyTorch by {np.abs(a - b).max()}")
+    os.replace(tmp, out)
+    with open(out, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m edged.pipelines.gauge.export", description=__doc__)
+    p.add_argument("checkpoint")
+    p.add_argument("out")
+    p.add_argument("--opset", type=int, default=13)
+    args = p.parse_args(argv)
+    sha = export_onnx(args.checkpoint, args.out, args.opset)
+    print(f"{args.out}: sha256 {sha}, {os.path.getsize(args.out)} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

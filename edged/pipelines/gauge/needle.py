@@ -1,0 +1,107 @@
+"""Sub-degree needle direction from the pixels, around the model's estimate.
+
+The heatmaps place the tip to a fraction of a heatmap cell, which is still a
+degree or more on a small dial. The needle itself is a long, straight, high
+contrast line, so its direction can be measured far more precisely: the
+region around the needle is resampled so the needle is ~60 px long, then
+straight lines at angles within a few degrees of the model's and at small
+offsets beside its centre are averaged along their length. The needle is the
+sharpest ridge (dark on a light face or light on a dark one) in that
+(angle, offset) table; a parabola through its neighbours gives the angle.
+Searching offsets too makes the result independent of small errors in the
+centre keypoint. When no clear ridge is found the model's angle stands.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import numpy as np
+
+from edged.cvutil import import_cv2
+from edged.pipelines.gauge.angles import angle_of, direction
+
+__all__ = ["refine_needle_angle"]
+
+NORM_LEN = 60.0  # needle length (px) after resampling
+SEARCH_DEG = 6.0
+STEP_DEG = 0.25
+OFFSET_STEP = 0.5
+HALF_WIDTHS = (2.0, 3.5, 5.0)  # px, after resampling
+MAX_HALF_WIDTH = 5.0
+OFFSETS = np.arange(-10.0, 10.01, OFFSET_STEP)
+ALONG = np.linspace(0.25, 0.8, 28)
+MIN_CONTRAST = 10.0  # grey levels
+
+
+def refine_needle_angle(
+    image: np.ndarray, center: Tuple[float, float], tip: Tuple[float, float]
+) -> Optional[Tuple[float, float]]:
+    """``(angle_deg, contrast)`` of the needle line near centre->tip in image pixels, or None."""
+    cv2 = import_cv2()
+    cx, cy = center
+    length = math.hypot(tip[0] - cx, tip[1] - cy)
+    if length < 5:
+        return None
+    a0 = angle_of(tip[0] - cx, tip[1] - cy)
+    # resample a window around the needle so that it is NORM_LEN px long
+    scale = NORM_LEN / length
+    half = int(math.ceil(length * 1.15))
+    x0, y0 = int(math.floor(cx)) - half, int(math.floor(cy)) - half
+    h, w = image.shape[:2]
+    xa, ya, xb, yb = max(0, x0), max(0, y0), min(w, x0 + 2 * half + 1), min(h, y0 + 2 * half + 1)
+    if xb - xa < 4 or yb - ya < 4:
+        return None
+    window = image[ya:yb, xa:xb]
+    grey = cv2.cvtColor(window, cv2.COLOR_BGR2GRAY) if window.ndim == 3 else window
+    size = (max(2, int(round((xb - xa) * scale))), max(2, int(round((yb - ya) * scale))))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(grey, size, interpolation=interp).astype(np.float32)
+    sx, sy = size[0] / float(xb - xa), size[1] / float(yb - ya)
+    ccx, ccy = (cx - xa) * sx, (cy - ya) * sy
+    angles = a0 + np.arange(-SEARCH_DEG, SEARCH_DEG + 1e-6, STEP_DEG)
+    rad = np.radians(angles)
+    dx, dy = np.sin(rad), -np.cos(rad)  # along the needle
+    nx, ny = -dy, dx  # across it
+    s = ALONG * NORM_LEN
+    # (angle, offset, along) sample grid
+    px = ccx + dx[:, None, None] * s[None, None, :] + nx[:, None, None] * OFFSETS[None, :, None]
+    py = ccy + dy[:, None, None] * s[None, None, :] + ny[:, None, None] * OFFSETS[None, :, None]
+    na, no, ns = px.shape
+    vals = cv2.remap(
+        small,
+        px.reshape(na * no, ns).astype(np.float32),
+        py.reshape(na * no, ns).astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    ).reshape(na, no, ns)
+    profile = vals.mean(axis=2)  # (angle, offset)
+    # ridge filters for thin and wide needles: the profile minus the mean of the profile
+    # ``half`` px to either side, with the offset windows aligned across widths
+    best: Optional[Tuple[float, int, int, int]] = None
+    m = int(round(MAX_HALF_WIDTH / OFFSET_STEP))
+    for half_px in HALF_WIDTHS:
+        k = int(round(half_px / OFFSET_STEP))
+        centre = profile[:, m:-m]
+        ridge = centre - 0.5 * (profile[:, m - k : no - m - k] + profile[:, m + k : no - m + k])
+        for sign in (1.0, -1.0):
+            r = sign * ridge
+            i, j = np.unravel_index(int(np.argmax(r)), r.shape)
+            if best is None or r[i, j] > best[0]:
+                best = (float(r[i, j]), int(i), int(j), k)
+    assert best is not None
+    contrast, i, j, k = best
+    ridge = profile[:, m:-m] - 0.5 * (
+        profile[:, m - k : no - m - k] + profile[:, m + k : no - m + k]
+    )
+    if contrast < MIN_CONTRAST or i == 0 or i == na - 1:
+        return None
+    col = ridge[:, j] * (1.0 if ridge[i, j] > 0 else -1.0)
+    lo, c, hi = col[i - 1], col[i], col[i + 1]
+    den = lo - 2 * c + hi
+    off = 0.0 if den >= 0 else float(np.clip(0.5 * (lo - hi) / den, -0.5, 0.5))
+    angle = float(angles[i] + off * STEP_DEG)
+    # the angle in the resampled window equals the image angle only for equal x/y scales
+    ddx, ddy = direction(angle)
+    return angle_of(ddx / sx, ddy / sy), contrast

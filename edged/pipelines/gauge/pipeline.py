@@ -1,0 +1,232 @@
+"""``kind: gauge``: read the configured gauges in each frame, one ``edged.gauge/1`` message each.
+
+Gauges with an ``roi`` are looked for inside it only (fixed cameras). The rest
+share one search of the whole frame; detected dials are matched to them by
+``position`` (nearest centre) when given, otherwise in reading order (rows top
+to bottom, left to right). A configured gauge with no dial found is reported
+``unreadable`` with a null value, never a made-up number.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from edged.config.gauge import GaugeConfig, GaugePipelineConfig
+from edged.cvutil import import_cv2
+from edged.frames import Frame
+from edged.pipelines.base import Pipeline
+from edged.pipelines.gauge.angles import point_at
+from edged.pipelines.gauge.decode import Detection, read_detection
+from edged.pipelines.gauge.reader import GaugeReader, KeypointModel
+from edged.pipelines.gauge.reading import GaugeReading, GaugeTracker
+from edged.results import Result
+
+__all__ = ["GaugePipeline", "assign_detections", "reading_payload", "resolve_model"]
+
+_REPO = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+)
+
+
+def resolve_model(path: str) -> str:
+    """``path`` as given if it exists, else relative to edged's install (the bundled weights)."""
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    bundled = os.path.join(_REPO, path)
+    return bundled if os.path.exists(bundled) else path
+
+
+def assign_detections(
+    gauges: List[GaugeConfig], dets: List[Detection]
+) -> Dict[str, Optional[Detection]]:
+    """Match dials found in the whole frame to the gauges without an roi."""
+    out: Dict[str, Optional[Detection]] = {g.id: None for g in gauges}
+    free = list(range(len(dets)))
+    pairs: List[Tuple[float, str, int]] = []
+    for g in gauges:
+        if g.position is not None:
+            for i in free:
+                c = dets[i].center
+                pairs.append((math.hypot(c[0] - g.position[0], c[1] - g.position[1]), g.id, i))
+    pairs.sort()
+    for dist, gid, i in pairs:
+        if out[gid] is None and i in free and dist < 3.0 * max(8.0, dets[i].radius()):
+            out[gid] = dets[i]
+            free.remove(i)
+    rest = [g for g in gauges if g.position is None]
+    if rest and free:
+        # reading order: rows (by centre height, in bands of one dial radius), then left to right
+        band = max(8.0, float(np.median([dets[i].radius() for i in free])))
+        order = sorted(
+            free, key=lambda i: (round(dets[i].center[1] / (2 * band)), dets[i].center[0])
+        )
+        for g, i in zip(rest, order):
+            out[g.id] = dets[i]
+    return out
+
+
+def reading_payload(gauge: GaugeConfig, reading: GaugeReading) -> Dict[str, Any]:
+    """One entry of the result's ``gauges`` list: exactly the ``edged.gauge/1`` fields."""
+    kp = reading.keypoints
+    keypoints = None
+    if "center" in kp and "tip" in kp:
+        c = kp["center"]
+        pts: Dict[str, List[float]] = {"center": c[:2], "tip": kp["tip"][:2]}
+        r = reading.radius or math.hypot(kp["tip"][0] - c[0], kp["tip"][1] - c[1])
+        for name, src, frac in (("scale_start", "start", 0.0), ("scale_end", "end", 1.0)):
+            if src in kp and gauge.start_angle is None:
+                pts[name] = kp[src][:2]
+            elif reading.start_angle is not None and reading.sweep is not None:
+                pts[name] = list(
+                    point_at(c[0], c[1], 0.8 * r, reading.start_angle + reading.sweep * frac)
+                )
+        if len(pts) == 4:
+            keypoints = {k: [round(float(v[0]), 1), round(float(v[1]), 1)] for k, v in pts.items()}
+    value = reading.value if reading.quality != "unreadable" else None
+    return {
+        "gauge_id": gauge.id,
+        "value": None if value is None else round(float(value), 6),
+        "unit": gauge.unit,
+        "confidence": round(float(min(1.0, max(0.0, reading.confidence))), 3),
+        "angle_deg": None if reading.angle_deg is None else round(float(reading.angle_deg), 2),
+        "keypoints": keypoints,
+        "quality": reading.quality,
+    }
+
+
+class GaugePipeline(Pipeline):
+    """Analog gauge reading with edged's keypoint model."""
+
+    kind = "gauge"
+
+    def __init__(self, config: GaugePipelineConfig, model: Any = None):
+        super().__init__(config)
+        self._model = model  # tests may hand in a callable (batch) -> (cmap, paf)
+        self.reader: Optional[GaugeReader] = None
+        self.trackers = {g.id: GaugeTracker(g.smoothing, g.max_rate) for g in config.gauges}
+
+    def open(self) -> None:
+        if self._model is None:
+            self._model = KeypointModel(
+                resolve_model(self.config.model), self.config.backend, self.config.threads
+            )
+        self.reader = GaugeReader(self._model)
+
+    def close(self) -> None:
+        close = getattr(self._model, "close", None)
+        if close is not None:
+            close()
+
+    def describe(self) -> Dict[str, Any]:
+        d: Dict[str, Any] = {
+            "model": self.config.model,
+            "gauges": [g.id for g in self.config.gauges],
+        }
+        describe = getattr(self._model, "describe", None)
+        if describe is not None:
+            d["engine"] = describe()
+        return d
+
+    def infer(self, batch: Any) -> Dict[str, Optional[Detection]]:
+        image: np.ndarray = batch
+        assert self.reader is not None, "open() first"
+        found: Dict[str, Optional[Detection]] = {}
+        free = [g for g in self.config.gauges if g.roi is None]
+        if free:
+            dets = self.reader.detect(image, self.config.max_gauges)
+            refined = [r or d for d, r in zip(dets, self.reader.refine(image, dets))]
+            found.update(assign_detections(free, refined))
+        h, w = image.shape[:2]
+        for g in self.config.gauges:
+            if g.roi is None:
+                continue
+            x, y, rw, rh = g.roi
+            x1, y1 = min(w, x + rw), min(h, y + rh)
+            if x1 - x < 8 or y1 - y < 8:
+                found[g.id] = None
+                continue
+            crop = image[y:y1, x:x1]
+            dets = self.reader.detect(crop, 4)
+            refined = [r or d for d, r in zip(dets, self.reader.refine(crop, dets))]
+            cx, cy = (x1 - x) / 2.0, (y1 - y) / 2.0
+            best = min(
+                refined, key=lambda d: math.hypot(d.center[0] - cx, d.center[1] - cy), default=None
+            )
+            found[g.id] = None if best is None else best.transformed(1.0, float(x), float(y))
+        return found
+
+    def read_gauge(self, gauge: GaugeConfig, det: Optional[Detection], t: float) -> GaugeReading:
+        if det is None:
+            return GaugeReading(None, 0.0, "unreadable", None, {})
+        reading = read_detection(
+            det,
+            gauge.min_value,
+            gauge.max_value,
+            gauge.start_angle,
+            gauge.sweep,
+            [tuple(p) for p in gauge.table] if gauge.table else None,  # type: ignore[misc]
+            min_confidence=gauge.min_confidence,
+        )
+        return self.trackers[gauge.id].update(reading, t)
+
+    def postprocess(self, outputs: Dict[str, Optional[Detection]], frame: Frame) -> Dict[str, Any]:
+        gauges = []
+        for g in self.config.gauges:
+            reading = self.read_gauge(g, outputs.get(g.id), frame.mono)
+            gauges.append(reading_payload(g, reading))
+        return {"gauges": gauges}
+
+    def summary(self, result: Result) -> Dict[str, Any]:
+        return {g["gauge_id"]: g["value"] for g in result.payload.get("gauges", [])}
+
+    def draw(self, image: np.ndarray, result: Result) -> np.ndarray:
+        return draw_readings(
+            image, result.payload.get("gauges", []), result.frame.meta.get("gauge_truth")
+        )
+
+
+def draw_readings(
+    image: np.ndarray,
+    gauges: List[Dict[str, Any]],
+    truth: Optional[List[Dict[str, Any]]] = None,
+) -> np.ndarray:
+    """Centre, needle line and value of each reading (and the true value, when known)."""
+    cv2 = import_cv2()
+    out = image.copy()
+    h, w = out.shape[:2]
+    fs = max(0.45, min(h, w) / 520.0)
+    thick = max(1, int(round(fs * 1.6)))
+    true_by_id = {t["id"]: t for t in truth or []}
+    for n, g in enumerate(gauges):
+        kp = g.get("keypoints")
+        ok = g["quality"] == "ok"
+        col = (40, 210, 40) if ok else (0, 160, 255) if g["value"] is not None else (40, 40, 230)
+        value = "--" if g["value"] is None else f"{g['value']:.3g} {g['unit']}".strip()
+        lines = [f"{g['gauge_id']}: {value}"]
+        if g["gauge_id"] in true_by_id:
+            lines.append(f"true {true_by_id[g['gauge_id']]['value']:.3g}")
+        if kp:
+            c = tuple(int(round(v)) for v in kp["center"])
+            t = tuple(int(round(v)) for v in kp["tip"])
+            cv2.line(out, c, t, col, thick + 1, cv2.LINE_AA)
+            cv2.circle(out, c, thick + 3, col, -1, cv2.LINE_AA)
+            for name in ("scale_start", "scale_end"):
+                p = tuple(int(round(v)) for v in kp[name])
+                cv2.circle(out, p, thick + 2, (255, 140, 0), -1, cv2.LINE_AA)
+            r = math.hypot(kp["scale_start"][0] - c[0], kp["scale_start"][1] - c[1]) / 0.8
+            x, y = c[0], int(c[1] + 1.2 * r)
+        else:
+            x, y = int(w * (n + 0.5) / max(1, len(gauges))), h - 40
+        for line in lines:
+            (tw, th), _ = cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, fs, thick)
+            org = (int(min(max(2, x - tw / 2), w - tw - 2)), int(min(max(th + 2, y + th), h - 4)))
+            cv2.putText(
+                out, line, org, cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), thick + 2, cv2.LINE_AA
+            )
+            cv2.putText(out, line, org, cv2.FONT_HERSHEY_SIMPLEX, fs, col, thick, cv2.LINE_AA)
+            y += int(th * 1.6)
+    return out

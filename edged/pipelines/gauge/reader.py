@@ -1,0 +1,272 @@
+"""Read gauges in a picture of any size: find dials, then read each from a normalised crop.
+
+Pass 1 runs the model on the whole picture at one or more sizes (128 px on the
+long side, and larger for big pictures, so dials from a tight crop down to a
+few percent of a scene are found). Pass 2 cuts a square around each dial,
+sized from its rim so the face fills the crop as in training, runs the model
+again on all crops in one batch, and reads the dial nearest each crop's
+centre. The model runs behind ``KeypointModel``: edged's engine layer
+(ONNX Runtime or TensorRT) or any callable returning ``(cmap, paf)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from edged.cvutil import import_cv2
+from edged.pipelines.gauge.decode import Detection, decode, read_detection
+from edged.pipelines.gauge.needle import refine_needle_angle
+from edged.pipelines.gauge.reading import GaugeReading
+
+__all__ = ["DEFAULT_MODEL", "GaugeReader", "KeypointModel", "ReadOptions"]
+
+DEFAULT_MODEL = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
+    "weights",
+    "gauge_kp_w32.onnx",
+)
+
+CROP_SIZE = 128
+FACE_FILL = 0.36  # face radius / crop side, the middle of the training range
+ALIGN = 16
+
+
+class KeypointModel:
+    """The keypoint network behind one seam: ``model(batch) -> (cmap, paf)``."""
+
+    def __init__(self, path: str = DEFAULT_MODEL, backend: str = "onnxruntime", threads: int = 1):
+        from edged.config.engine import EngineConfig
+        from edged.engines.factory import create_engine
+
+        self.path = path
+        # one TensorRT profile covers both passes: crops (batched) and whole frames up to 1024
+        shapes = {
+            "image": {"min": [1, 3, 32, 32], "opt": [1, 3, 128, 128], "max": [8, 3, 1024, 1024]}
+        }
+        options = EngineConfig(  # type: ignore[call-arg]
+            backend=backend, intra_op_threads=threads, shapes=shapes
+        )
+        self.engine = create_engine(path, backend, options, name="gauge")
+
+    def __call__(self, batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        out = self.engine.infer({"image": np.ascontiguousarray(batch, np.float32)})
+        return out["cmap"], out["paf"]
+
+    def describe(self) -> Any:
+        return self.engine.describe()
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+@dataclass
+class ReadOptions:
+    min_value: float = 0.0
+    max_value: float = 1.0
+    start_angle: Optional[float] = None
+    sweep: Optional[float] = None
+    table: Optional[List[Tuple[float, float]]] = None
+    min_confidence: float = 0.4
+
+
+def _letterbox(image: np.ndarray, long_side: int) -> Tuple[np.ndarray, float]:
+    """Resize to ``long_side`` on the long side, pad to multiples of 16; returns (img, scale)."""
+    cv2 = import_cv2()
+    h, w = image.shape[:2]
+    s = long_side / float(max(h, w))
+    nw, nh = max(1, int(round(w * s))), max(1, int(round(h * s)))
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(image, (nw, nh), interpolation=interp)
+    pw, ph = -(-nw // ALIGN) * ALIGN, -(-nh // ALIGN) * ALIGN
+    out = np.full((ph, pw, 3), 114, np.uint8)
+    out[:nh, :nw] = small
+    return out, s
+
+
+def _crop(
+    image: np.ndarray, cx: float, cy: float, half: float, size: int = CROP_SIZE
+) -> Tuple[np.ndarray, float, float, float]:
+    """Square crop centred on (cx, cy) with half-side ``half``, resized to ``size``; returns
+    (crop, scale, x0, y0) with image = crop * scale + (x0, y0). Outside the picture: edge pixels."""
+    cv2 = import_cv2()
+    s = 2.0 * half / size
+    x0, y0 = cx - half, cy - half
+    m = np.array([[1 / s, 0, -x0 / s], [0, 1 / s, -y0 / s]], np.float64)
+    interp = cv2.INTER_AREA if s > 1.5 else cv2.INTER_LINEAR
+    crop = cv2.warpAffine(image, m, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+    return crop, s, x0, y0
+
+
+class GaugeReader:
+    """Find and read the gauges in pictures."""
+
+    def __init__(
+        self,
+        model: Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]],
+        crop_size: int = CROP_SIZE,
+        face_fill: float = FACE_FILL,
+        flip: bool = False,
+        needle_pixels: bool = True,
+    ):
+        self.model = model
+        self.crop_size = crop_size
+        self.face_fill = face_fill
+        self.flip = flip
+        self.needle_pixels = needle_pixels
+
+    def _run(self, images: Sequence[np.ndarray]) -> List[List[Detection]]:
+        batch = np.stack([im.transpose(2, 0, 1) for im in images]).astype(np.float32)
+        cmap, paf = self.model(batch)
+        return [decode(cmap[i], paf[i]) for i in range(len(images))]
+
+    def detect(self, image: np.ndarray, max_gauges: int = 8) -> List[Detection]:
+        """Pass 1: dials in the whole picture, in its pixels, strongest first, de-duplicated."""
+        h, w = image.shape[:2]
+        # dials down to ~10 px face radius are found at each size: 128 covers tight crops and
+        # dials of >= 8 % of the picture; bigger pictures add 256 and 512 for smaller dials
+        sizes = [128]
+        if max(h, w) >= 400:
+            sizes.append(256)
+        if max(h, w) >= 900:
+            sizes.append(512)
+        found: List[Detection] = []
+        for size in sizes:
+            img, s = _letterbox(image, size)
+            for d in self._run([img])[0]:
+                found.append(d.transformed(1.0 / s, 0.0, 0.0))
+        found.sort(key=lambda d: -d.keypoints["center"][2] * (1 + len(d.keypoints)))
+        kept: List[Detection] = []
+        for d in found:
+            r = d.radius()
+            if r <= 2:
+                continue
+            if any(
+                math.hypot(d.center[0] - k.center[0], d.center[1] - k.center[1])
+                < 0.6 * max(r, k.radius())
+                for k in kept
+            ):
+                continue
+            kept.append(d)
+        return kept[:max_gauges]
+
+    def refine(self, image: np.ndarray, dets: Sequence[Detection]) -> List[Optional[Detection]]:
+        """Pass 2: each dial again from a crop where its face fills the crop as in training.
+
+        With ``flip`` the mirrored crop is read too and the two sets of keypoints
+        averaged (test-time augmentation: halves the keypoints' noise, twice the cost).
+        """
+        if not dets:
+            return []
+        size = self.crop_size
+        crops, frames = [], []
+        for d in dets:
+            half = d.radius() / self.face_fill / 2.0
+            crop, s, x0, y0 = _crop(image, d.center[0], d.center[1], half, size)
+            crops.append(crop)
+            frames.append((s, x0, y0))
+        n = len(crops)
+        if self.flip:
+            crops = crops + [c[:, ::-1] for c in crops]
+        found = self._run(crops)
+        out: List[Optional[Detection]] = []
+        for i, (s, x0, y0) in enumerate(frames):
+            best = _nearest_centre(found[i], size)
+            if best is not None and self.flip:
+                mirrored = _nearest_centre([_mirror(d, size) for d in found[n + i]], size)
+                if mirrored is not None:
+                    best = _average(best, mirrored)
+            out.append(None if best is None else best.transformed(s, x0, y0))
+        return out
+
+    def locate(self, image: np.ndarray, max_gauges: int = 8) -> List[Detection]:
+        """Both passes, then the needle's direction measured in the pixels."""
+        dets = self.detect(image, max_gauges)
+        found = [r if r is not None else d for d, r in zip(dets, self.refine(image, dets))]
+        if self.needle_pixels:
+            for det in found:
+                if "tip" in det.keypoints:
+                    t = det.keypoints["tip"]
+                    got = refine_needle_angle(image, det.center, (t[0], t[1]))
+                    det.needle_pixel_angle = None if got is None else got[0]
+        return found
+
+    def read(
+        self, image: np.ndarray, options: ReadOptions, max_gauges: int = 8
+    ) -> List[GaugeReading]:
+        """Every dial in the picture, each read with ``options`` (strongest first)."""
+        readings = []
+        for det in self.locate(image, max_gauges):
+            readings.append(
+                read_detection(
+                    det,
+                    options.min_value,
+                    options.max_value,
+                    options.start_angle,
+                    options.sweep,
+                    options.table,
+                    min_confidence=options.min_confidence,
+                )
+            )
+        return readings
+
+    def read_one(self, image: np.ndarray, options: ReadOptions) -> GaugeReading:
+        """The most prominent dial's reading (``unreadable`` when none is found)."""
+        readings = self.read(image, options, max_gauges=4)
+        if not readings:
+            return GaugeReading(None, 0.0, "unreadable", None, {})
+        h, w = image.shape[:2]
+
+        # prefer readable dials, then the one nearest the picture's centre, then the larger
+        def rank(r: GaugeReading) -> Tuple[int, float]:
+            c = r.keypoints.get("center", [w / 2, h / 2, 0])
+            off = math.hypot(c[0] - w / 2, c[1] - h / 2) / max(h, w)
+            return (0 if r.value is not None else 1, off - (r.radius or 0) / max(h, w))
+
+        return min(readings, key=rank)
+
+
+def _nearest_centre(found: Sequence[Detection], size: int) -> Optional[Detection]:
+    c = size / 2.0
+    best = min(found, key=lambda d: math.hypot(d.center[0] - c, d.center[1] - c), default=None)
+    if best is not None and math.hypot(best.center[0] - c, best.center[1] - c) > size * 0.25:
+        return None
+    return best
+
+
+def _mirror(d: Detection, size: int) -> Detection:
+    """A detection from a left-right mirrored crop, in the unmirrored crop's pixels."""
+    kps = {k: (size - 1 - v[0], v[1], v[2]) for k, v in d.keypoints.items()}
+    ell = None
+    if d.ellipse is not None:
+        c, m = d.ellipse
+        ell = (
+            np.array([size - 1 - c[0], c[1]]),
+            np.array([[m[0, 0], -m[0, 1]], [-m[1, 0], m[1, 1]]]),
+        )
+    paf = None if d.needle_paf_angle is None else (360.0 - d.needle_paf_angle) % 360.0
+    return Detection(kps, dict(d.link_scores), paf, d.needle_paf_score, ell, d.rim_points)
+
+
+def _average(a: Detection, b: Detection) -> Detection:
+    kps = dict(a.keypoints)
+    # only the direction-free points: a mirrored dial runs the other way, and the model's
+    # scale ends lean on what it learnt about directions
+    for k, v in b.keypoints.items():
+        if k in kps and k in ("center", "tip"):
+            u = kps[k]
+            kps[k] = ((u[0] + v[0]) / 2, (u[1] + v[1]) / 2, (u[2] + v[2]) / 2)
+    paf = a.needle_paf_angle
+    if paf is not None and b.needle_paf_angle is not None:
+        diff = (b.needle_paf_angle - paf + 180.0) % 360.0 - 180.0
+        paf = (paf + diff / 2) % 360.0
+    ell = a.ellipse
+    if a.ellipse is not None and b.ellipse is not None:
+        ell = ((a.ellipse[0] + b.ellipse[0]) / 2, (a.ellipse[1] + b.ellipse[1]) / 2)
+    return Detection(
+        kps, dict(a.link_scores), paf, a.needle_paf_score, ell or b.ellipse, a.rim_points
+    )

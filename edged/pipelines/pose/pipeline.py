@@ -1,0 +1,184 @@
+"""The ``pose`` pipeline: trt_pose model -> exact trt_pose parse -> people in frame pixels."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from edged.config.pose import PosePipelineConfig
+from edged.frames import Frame
+from edged.pipelines.base import Pipeline
+from edged.pipelines.pose.draw import draw_persons
+from edged.pipelines.pose.parse import parse_objects
+from edged.pipelines.pose.preprocess import PosePreprocessor
+from edged.pipelines.pose.topology import Topology
+from edged.results import Result
+
+__all__ = ["PosePipeline", "persons_from_parse"]
+
+
+class PosePipeline(Pipeline):
+    """Runs any trt_pose-style model (input ``input``, outputs ``cmap`` and ``paf``)."""
+
+    kind = "pose"
+
+    def __init__(self, config: PosePipelineConfig, engine_factory: Any = None):
+        super().__init__(config)
+        self.topology = (
+            Topology.from_json(config.topology) if config.topology else Topology.human_pose()
+        )
+        self._topology_array = self.topology.to_array()
+        self._engine_factory = engine_factory
+        self.engine: Any = None
+        self._owns_engine = True
+        self.preprocessor: Optional[PosePreprocessor] = None
+        self._input_name = "input"
+
+    def model_request(self) -> Optional[Tuple[str, Any]]:
+        if self._engine_factory is not None:
+            return None
+        return self.config.model, self.config.engine
+
+    def use_engine(self, engine: Any) -> None:
+        self.engine = engine
+        self._owns_engine = False
+
+    def open(self) -> None:
+        if self.engine is None:
+            if self._engine_factory is not None:
+                self.engine = self._engine_factory(self.config)
+            else:  # standalone use (edged infer): open it here, blocking
+                from edged.engines import create_engine
+
+                self.engine = create_engine(
+                    self.config.model, options=self.config.engine, name=self.config.id
+                )
+        height, width = self._input_size()
+        self.preprocessor = PosePreprocessor(width, height)
+        self._check_outputs()
+
+    def _input_size(self) -> tuple:
+        spec = self.engine.inputs[0]
+        self._input_name = spec.name
+        height, width = spec.shape[2], spec.shape[3]
+        if not isinstance(height, int) or not isinstance(width, int):
+            raise ValueError(
+                f"model {self.config.model} has a dynamic input size {spec.shape}; "
+                "export it with a fixed size (edged export pose --input-size N)"
+            )
+        return height, width
+
+    def _check_outputs(self) -> None:
+        names = [o.name for o in self.engine.outputs]
+        if "cmap" not in names or "paf" not in names:
+            raise ValueError(
+                f"model {self.config.model} outputs {names}; a pose model must output "
+                "'cmap' and 'paf' (export it with edged export pose)"
+            )
+        cmap_channels = dict((o.name, o.shape) for o in self.engine.outputs)["cmap"][1]
+        if isinstance(cmap_channels, int) and cmap_channels != len(self.topology.keypoints):
+            raise ValueError(
+                f"model {self.config.model} has {cmap_channels} CMAP channels but the topology "
+                f"has {len(self.topology.keypoints)} keypoints; set `topology:` to the model's "
+                "task JSON"
+            )
+
+    def preprocess(self, frame: Frame) -> np.ndarray:
+        return self.preprocessor(frame.image)
+
+    def infer(self, batch: np.ndarray) -> Dict[str, np.ndarray]:
+        return self.engine.infer({self._input_name: batch})
+
+    def postprocess(self, outputs: Dict[str, np.ndarray], frame: Frame) -> Dict[str, Any]:
+        config = self.config
+        counts, objects, peaks = parse_objects(
+            outputs["cmap"],
+            outputs["paf"],
+            self._topology_array,
+            cmap_threshold=config.cmap_threshold,
+            link_threshold=config.link_threshold,
+            cmap_window=config.cmap_window,
+            line_integral_samples=config.line_integral_samples,
+            max_num_parts=config.max_num_parts,
+            max_num_objects=config.max_num_objects,
+        )
+        persons = persons_from_parse(
+            outputs["cmap"][0],
+            int(counts[0]),
+            objects[0],
+            peaks[0],
+            self.topology.keypoints,
+            frame.width,
+            frame.height,
+            config.min_keypoints,
+        )
+        return {"persons": persons}
+
+    def close(self) -> None:
+        if self.engine is not None and self._owns_engine:
+            self.engine.close()
+        self.engine = None
+
+    def describe(self) -> Dict[str, Any]:
+        info: Dict[str, Any] = {"model": self.config.model}
+        if self.engine is not None:
+            described = self.engine.describe()
+            info["backend"] = described.get("backend")
+            info["engine"] = described
+        return info
+
+    def draw(self, image: np.ndarray, result: Result) -> np.ndarray:
+        return draw_persons(
+            image, result.payload["persons"], self.topology.keypoints, self.topology.skeleton
+        )
+
+    def summary(self, result: Result) -> Dict[str, Any]:
+        return {"persons": len(result.payload["persons"])}
+
+
+def persons_from_parse(
+    cmap: np.ndarray,
+    count: int,
+    objects: np.ndarray,
+    peaks: np.ndarray,
+    names: List[str],
+    width: int,
+    height: int,
+    min_keypoints: int = 1,
+) -> List[Dict[str, Any]]:
+    """People as ``{score, keypoints: {name: [x, y, score]}}`` in frame pixels, best first.
+
+    A keypoint's score is the CMAP value at its refined peak (bilinear); a
+    person's score is the mean of its keypoints' scores.
+    """
+    _, map_h, map_w = cmap.shape
+    persons = []
+    for obj in objects[:count]:
+        parts = np.nonzero(obj >= 0)[0]
+        if len(parts) < min_keypoints:
+            continue
+        yx = peaks[parts, obj[parts]]  # normalised (y, x) in [0, 1]
+        scores = _bilinear(cmap, parts, yx[:, 0] * map_h - 0.5, yx[:, 1] * map_w - 0.5)
+        keypoints = {
+            names[p]: [round(float(x) * width, 2), round(float(y) * height, 2), round(float(s), 4)]
+            for p, (y, x), s in zip(parts, yx, scores)
+        }
+        persons.append({"score": round(float(scores.mean()), 4), "keypoints": keypoints})
+    persons.sort(key=lambda person: -person["score"])
+    return persons
+
+
+def _bilinear(cmap: np.ndarray, parts: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> Any:
+    _, h, w = cmap.shape
+    rows = np.clip(rows, 0, h - 1)
+    cols = np.clip(cols, 0, w - 1)
+    r0 = np.floor(rows).astype(int)
+    c0 = np.floor(cols).astype(int)
+    r1 = np.minimum(r0 + 1, h - 1)
+    c1 = np.minimum(c0 + 1, w - 1)
+    fr = rows - r0
+    fc = cols - c0
+    top = cmap[parts, r0, c0] * (1 - fc) + cmap[parts, r0, c1] * fc
+    bottom = cmap[parts, r1, c0] * (1 - fc) + cmap[parts, r1, c1] * fc
+    return top * (1 - fr) + bottom * fr

@@ -1,0 +1,385 @@
+"""The on-disk spool: every MQTT message waits here until the broker acknowledges it.
+
+A SQLite database in WAL mode with three tables: ``spool`` (the messages, in the
+order they were made), ``seqs`` (the per-topic message counters, so ``seq``
+continues across restarts) and ``meta`` (small JSON values such as the drop
+count and the Home Assistant entities announced). Ids come from AUTOINCREMENT,
+so they only ever grow: replay in id order is replay in the order made.
+
+The class is blocking and not thread-safe: the MQTT sink calls it from one
+single-thread executor only. It is bounded by total payload bytes and by age;
+what the bounds remove is always the oldest messages, counted, never silent.
+A file that SQLite cannot read is moved aside and a fresh spool started.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+__all__ = ["CommitResult", "NewRow", "OpenReport", "Spool", "SpoolError", "SpoolRow"]
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+# Jetsons often boot without an RTC, at 1970, until NTP syncs. A message stamped
+# before this (2020-01-01) has an unknown age and is never expired by age; nor is
+# anything while the clock itself reads earlier.
+PLAUSIBLE_EPOCH_S = 1577836800.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL,
+    created_ts REAL NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seqs (topic TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+INSERT_ROWS = 128  # 7 parameters a row: under SQLite's old limit of 999 per statement
+_INSERT_SQL = "INSERT INTO spool (id, topic, payload, qos, retain, created_ts, size) VALUES "
+
+
+def _ranges(ids: Sequence[int]) -> List[Tuple[int, int]]:
+    """Sorted, de-duplicated ids as inclusive ranges of consecutive ids."""
+    out: List[Tuple[int, int]] = []
+    for ident in sorted(set(ids)):
+        if out and ident == out[-1][1] + 1:
+            out[-1] = (out[-1][0], ident)
+        else:
+            out.append((ident, ident))
+    return out
+
+
+class SpoolError(Exception):
+    """The spool cannot be used (not a damaged file: that one is moved aside)."""
+
+
+class SpoolRow(NamedTuple):
+    """One spooled message."""
+
+    id: int
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+    @property
+    def size(self) -> int:
+        return len(self.payload) + len(self.topic)
+
+
+class NewRow(NamedTuple):
+    """A message to spool (its id is given by the spool)."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+
+class OpenReport(NamedTuple):
+    """What an opened spool holds."""
+
+    rows: int
+    bytes: int
+    next_id: int
+    oldest_ts: Optional[float]
+    seqs: Dict[str, int]
+    meta: Dict[str, Any]
+    moved_aside: Optional[str]  # where an unreadable file went, if one was found
+
+
+class CommitResult(NamedTuple):
+    ids: List[int]  # ids of the inserted rows, in order
+    deleted: int  # acknowledged rows removed
+    dropped: int  # oldest rows removed by the bounds
+    dropped_through: int  # every id <= this is gone (0: nothing dropped)
+    rows: int
+    bytes: int
+    oldest_ts: Optional[float]
+
+
+class Spool:
+    """Blocking SQLite store; see the module docstring."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_bytes: int,
+        max_age_s: float,
+        synchronous: str = "full",
+        clock: Callable[[], float] = time.time,
+    ):
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.max_age_s = max_age_s
+        self.synchronous = synchronous.upper()
+        self._clock = clock  # wall clock: ages must survive restarts
+        self._db: Optional[sqlite3.Connection] = None
+        self._rows = 0
+        self._bytes = 0
+        self._next_id = 1
+        self._oldest_ts: Optional[float] = None
+        self._meta: Dict[str, Any] = {}
+
+    # ------------------------------------------------------------ open / close
+
+    def open(self) -> OpenReport:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpoolError(
+                f"cannot create the spool's directory {self.path.parent}: {exc.strerror}; "
+                "create it and let the edged user write there"
+            ) from None
+        moved = None
+        salvaged: Dict[str, int] = {}
+        try:
+            self._connect()
+        except sqlite3.OperationalError as exc:  # permissions, locked, disk I/O: not damage
+            self._disconnect()
+            raise SpoolError(
+                f"cannot open the spool {self.path}: {exc}; check that the edged user may "
+                "write the file and its directory, and that no other edged uses it"
+            ) from None
+        except sqlite3.DatabaseError as exc:  # not a database, malformed, failed check
+            salvaged = self._salvage_seqs()
+            self._disconnect()
+            moved = self._move_aside(exc)
+            self._connect()
+        db = self._db
+        assert db is not None
+        if salvaged:
+            with db:
+                self._write_seqs(salvaged)
+        self._rows, self._bytes = db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM spool"
+        ).fetchone()
+        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'spool'").fetchone()
+        self._next_id = (row[0] if row else 0) + 1
+        self._oldest_ts = self._read_oldest_ts()
+        seqs = dict(db.execute("SELECT topic, seq FROM seqs").fetchall())
+        meta = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")}
+        self._meta = dict(meta)
+        return OpenReport(
+            self._rows, self._bytes, self._next_id, self._oldest_ts, seqs, meta, moved
+        )
+
+    def _connect(self) -> None:
+        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=True)
+        self._db = db
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.DatabaseError(f"cannot switch the spool to WAL (got {mode})")
+        db.execute(f"PRAGMA synchronous={self.synchronous}")
+        db.execute("PRAGMA busy_timeout=5000")
+        check = db.execute("PRAGMA quick_check").fetchall()
+        if check != [("ok",)]:
+            raise sqlite3.DatabaseError("quick_check: " + "; ".join(str(r[0]) for r in check[:3]))
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, FORMAT_VERSION):
+            raise sqlite3.DatabaseError(
+                f"spool format {version} is newer than this edged ({FORMAT_VERSION})"
+            )
+        db.executescript(_SCHEMA)
+        db.execute(f"PRAGMA user_version={FORMAT_VERSION}")
+
+    def _disconnect(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+            self._db = None
+
+    def _salvage_seqs(self) -> Dict[str, int]:
+        """The seq counters of an unreadable spool, if that table can still be read."""
+        try:
+            if self._db is None:
+                return {}
+            return dict(self._db.execute("SELECT topic, seq FROM seqs").fetchall())
+        except sqlite3.Error:
+            return {}
+
+    def _move_aside(self, exc: Exception) -> str:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self._clock()))
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{self.path}{suffix}")
+            if part.exists():
+                os.replace(part, f"{target}{suffix}")
+        log.warning(
+            "spool %s cannot be read (%s); moved it to %s and started a fresh one",
+            self.path,
+            exc,
+            target,
+        )
+        return str(target)
+
+    def close(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass
+            self._disconnect()
+
+    # ------------------------------------------------------------ writing
+
+    def commit(
+        self,
+        inserts: Sequence[NewRow],
+        seqs: Dict[str, int],
+        deletes: Sequence[int],
+        meta: Optional[Dict[str, Any]] = None,
+    ) -> CommitResult:
+        """One transaction: new rows, counters, acknowledged rows removed, bounds applied."""
+        db = self._db
+        assert db is not None, "spool is not open"
+        now = self._clock()
+        ids = list(range(self._next_id, self._next_id + len(inserts)))
+        added_bytes = sum(len(r.payload) + len(r.topic) for r in inserts)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if inserts:
+                self._insert(ids, inserts, now)
+            if seqs:
+                self._write_seqs(seqs)
+            deleted, deleted_bytes = self._delete(deletes)
+            rows = self._rows + len(inserts) - deleted
+            size = self._bytes + added_bytes - deleted_bytes
+            dropped, dropped_bytes, through = self._apply_bounds(rows, size, now)
+            updates = dict(meta or {})
+            if dropped:
+                updates["dropped_total"] = int(self._meta.get("dropped_total", 0)) + dropped
+            if updates:
+                db.executemany(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    [(k, json.dumps(v)) for k, v in updates.items()],
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._meta.update(updates)
+        self._next_id += len(inserts)
+        self._rows = rows - dropped
+        self._bytes = size - dropped_bytes
+        if inserts or deleted or dropped or self._oldest_ts is None:
+            self._oldest_ts = self._read_oldest_ts()
+        return CommitResult(
+            ids, deleted, dropped, through, self._rows, self._bytes, self._oldest_ts
+        )
+
+    def _write_seqs(self, seqs: Dict[str, int]) -> None:
+        assert self._db is not None
+        self._db.executemany(
+            "INSERT OR REPLACE INTO seqs (topic, seq) VALUES (?, ?)", list(seqs.items())
+        )
+
+    def _insert(self, ids: List[int], inserts: Sequence[NewRow], now: float) -> None:
+        """Multi-row INSERTs: one statement per ~128 rows instead of one step per row."""
+        db = self._db
+        assert db is not None
+        for start in range(0, len(inserts), INSERT_ROWS):
+            chunk = inserts[start : start + INSERT_ROWS]
+            values: List[Any] = []
+            for ident, r in zip(ids[start : start + INSERT_ROWS], chunk):
+                size = len(r.payload) + len(r.topic)
+                values += (ident, r.topic, r.payload, r.qos, int(r.retain), now, size)
+            db.execute(_INSERT_SQL + ",".join(["(?,?,?,?,?,?,?)"] * len(chunk)), values)
+
+    def _delete(self, ids: Sequence[int]) -> Tuple[int, int]:
+        """Remove acknowledged rows; ones the bounds dropped already are not counted twice.
+
+        Acknowledgements arrive nearly in id order, so the ids are removed as ranges
+        of consecutive ids: usually one or two statements per commit.
+        """
+        db = self._db
+        assert db is not None
+        count = 0
+        size = 0
+        for low, high in _ranges(ids):
+            found = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM spool WHERE id BETWEEN ? AND ?",
+                (low, high),
+            ).fetchone()
+            if found[0]:
+                db.execute("DELETE FROM spool WHERE id BETWEEN ? AND ?", (low, high))
+            count += found[0]
+            size += found[1]
+        return count, size
+
+    def _apply_bounds(self, rows: int, size: int, now: float) -> Tuple[int, int, int]:
+        """Drop the oldest rows while over max_bytes or older than max_age_s."""
+        db = self._db
+        assert db is not None
+        cutoff = now - self.max_age_s
+        if now < PLAUSIBLE_EPOCH_S:
+            cutoff = float("-inf")  # the clock is not set yet: age means nothing
+        if size <= self.max_bytes and not (
+            self._oldest_ts is not None and PLAUSIBLE_EPOCH_S <= self._oldest_ts < cutoff
+        ):
+            # The cached oldest ts may predate this transaction's deletes: re-read only
+            # when it says something is too old.
+            return 0, 0, 0
+        dropped = 0
+        dropped_bytes = 0
+        through = 0
+        last_id = 0
+        while rows - dropped > 0:
+            chunk = db.execute(
+                "SELECT id, size, created_ts FROM spool WHERE id > ? ORDER BY id LIMIT 512",
+                (last_id,),
+            ).fetchall()
+            if not chunk:
+                break
+            stop = False
+            for ident, row_size, created in chunk:
+                expired = PLAUSIBLE_EPOCH_S <= created < cutoff
+                if size - dropped_bytes <= self.max_bytes and not expired:
+                    stop = True
+                    break
+                dropped += 1
+                dropped_bytes += row_size
+                through = ident
+            last_id = chunk[-1][0]
+            if stop:
+                break
+        if dropped:
+            db.execute("DELETE FROM spool WHERE id <= ?", (through,))
+        return dropped, dropped_bytes, through
+
+    def _read_oldest_ts(self) -> Optional[float]:
+        assert self._db is not None
+        row = self._db.execute("SELECT created_ts FROM spool ORDER BY id LIMIT 1").fetchone()
+        return None if row is None else float(row[0])
+
+    # ------------------------------------------------------------ reading
+
+    def read(self, from_id: int, limit: int) -> List[SpoolRow]:
+        """Up to ``limit`` rows with id >= ``from_id``, oldest first."""
+        assert self._db is not None, "spool is not open"
+        rows = self._db.execute(
+            "SELECT id, topic, payload, qos, retain FROM spool WHERE id >= ? ORDER BY id LIMIT ?",
+            (from_id, limit),
+        ).fetchall()
+        return [SpoolRow(i, t, bytes(p), q, bool(r)) for i, t, p, q, r in rows]

@@ -1,0 +1,91 @@
+"""Heatmaps -> gauges -> values; perfect heatmaps (the training targets) stand in for the model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edged.pipelines.gauge.decode import decode, find_peaks, read_detection
+from edged.pipelines.gauge.synth import GaugeSpec, Placement, render_gauges
+from edged.pipelines.gauge.targets import make_targets
+
+
+def _label(start, sweep, fraction, cx=64.0, cy=64.0, radius=44.0, tilt=0.0, lo=0.0, hi=10.0):
+    spec = GaugeSpec(
+        start_angle=start,
+        sweep=sweep,
+        min_value=lo,
+        max_value=hi,
+        value=lo + (hi - lo) * fraction,
+        seed=5,
+    )
+    place = Placement(cx=cx, cy=cy, radius=radius, tilt=tilt, tilt_axis=20.0, depth=50.0)
+    _, labels = render_gauges(np.random.default_rng(0), 128, 128, [spec], [place], clean=True)
+    return labels[0]
+
+
+def test_peaks_refine_to_sub_pixel():
+    h = np.zeros((32, 32), np.float32)
+    yy, xx = np.mgrid[0:32, 0:32]
+    h += np.exp(-((xx - 10.3) ** 2 + (yy - 20.7) ** 2) / 2.0)
+    ((x, y, v),) = find_peaks(h)
+    assert x == pytest.approx(10.3, abs=0.02) and y == pytest.approx(20.7, abs=0.02)
+    assert v > 0.8
+
+
+@pytest.mark.parametrize(
+    ("start", "sweep", "fraction"),
+    [(225, 270, 0.37), (135, -270, 0.8), (0, 360, 0.95), (300, 120, 0.1)],
+)
+def test_perfect_heatmaps_read_the_true_value(start, sweep, fraction):
+    label = _label(start, sweep, fraction)
+    cmap, paf = make_targets([label], 128)
+    (det,) = decode(cmap, paf)
+    for name in ("center", "tip", "start", "end"):
+        x, y, _ = det.keypoints[name]
+        tx, ty, _ = label.keypoints[name]
+        assert math.hypot(x - tx, y - ty) < 0.6, name
+    reading = read_detection(det, 0.0, 10.0)
+    assert reading.quality == "ok"
+    assert reading.sweep == pytest.approx(sweep, abs=3)
+    err = abs(reading.value - label.value)
+    if abs(sweep) == 360:
+        err = min(err, 10 - err)
+    assert err < 0.1  # 1 % of span
+
+
+def test_tilted_dial_is_corrected_with_the_rim_ellipse():
+    label = _label(225, 270, 0.62, tilt=42.0)
+    cmap, paf = make_targets([label], 128)
+    (det,) = decode(cmap, paf)
+    assert det.ellipse is not None
+    corrected = read_detection(det, 0.0, 10.0)
+    raw = read_detection(det, 0.0, 10.0, correct_perspective=False)
+    assert abs(corrected.value - label.value) < 0.12
+    assert abs(corrected.value - label.value) < abs(raw.value - label.value)
+
+
+def test_several_gauges_separate_and_missing_tips_are_unreadable():
+    a = _label(225, 270, 0.2, cx=34, cy=34, radius=24)
+    b = _label(225, 270, 0.7, cx=94, cy=90, radius=26)
+    b.keypoints["tip"] = (*b.keypoints["tip"][:2], 0)  # glare over b's tip
+    cmap, paf = make_targets([a, b], 128)
+    dets = decode(cmap, paf)
+    assert len(dets) == 2
+    by_x = sorted(dets, key=lambda d: d.center[0])
+    ra = read_detection(by_x[0], 0.0, 10.0)
+    rb = read_detection(by_x[1], 0.0, 10.0)
+    assert ra.value == pytest.approx(a.value, abs=0.15)
+    assert rb.quality == "unreadable" and rb.value is None
+
+
+def test_configured_scale_overrides_the_model_endpoints():
+    label = _label(0, 360, 0.25)
+    cmap, paf = make_targets([label], 128)
+    (det,) = decode(cmap, paf)
+    r = read_detection(det, 0.0, 100.0, start_angle=0.0, sweep=360.0)
+    assert r.value == pytest.approx(25.0, abs=0.6)
+    r = read_detection(det, 0.0, 100.0, start_angle=90.0, sweep=-90.0)  # tip at 90 = the start
+    assert r.value == pytest.approx(0.0, abs=0.6)

@@ -1,0 +1,102 @@
+"""``edged demo`` end to end: MQTT readings arrive and track the synthetic truth."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from edged.pipelines.gauge.demo import DEMO_HEIGHT, DEMO_WIDTH
+from edged.pipelines.gauge.pipeline import resolve_model
+from edged.pipelines.gauge.scene import GaugeScene
+
+MODEL = resolve_model("weights/gauge_kp_w32.onnx")
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs the mosquitto binary"),
+    pytest.mark.skipif(not os.path.exists(MODEL), reason=f"no trained model at {MODEL}"),
+]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port, timeout_s):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def test_demo_publishes_readings_that_track_the_truth():
+    paho = pytest.importorskip("paho.mqtt.client")
+    mqtt_port, http_port = _free_port(), _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edged",
+            "demo",
+            "--duration",
+            "25",
+            "--rate",
+            "5",
+            "--mqtt-port",
+            str(mqtt_port),
+            "--http-port",
+            str(http_port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    got = []
+    done = threading.Event()
+    try:
+        assert _wait_port(mqtt_port, 15), "the demo's broker did not start"
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+
+        def on_message(_c, _u, msg):  # runs on paho's thread
+            got.append(json.loads(msg.payload))
+            if len(got) >= 45:
+                done.set()
+
+        client.on_message = on_message
+        client.connect("127.0.0.1", mqtt_port)
+        client.subscribe("edged/demo/dials/gauge/#", qos=1)
+        client.loop_start()
+        done.wait(40)
+        client.loop_stop()
+        client.disconnect()
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=15)
+    assert "mosquitto_sub -h 127.0.0.1 -p %d" % mqtt_port in out
+    assert f"http://127.0.0.1:{http_port}/" in out
+    assert len(got) >= 15, out[-2000:]
+    scene = GaugeScene(DEMO_WIDTH, DEMO_HEIGHT, count=3, seed=0, rate=5.0, period_s=60.0)
+    spans = {g.id: g.max_value - g.min_value for g in scene.gauges}
+    errors = []
+    for m in got:
+        assert m["schema"] == "edged.gauge/1"
+        if m["value"] is None:
+            continue
+        truth = scene.values(m["frame_seq"] - 1)[int(m["gauge_id"][1:])]
+        errors.append(abs(m["value"] - truth) / spans[m["gauge_id"]])
+    assert len(errors) >= 0.8 * len(got)
+    assert float(np.median(errors)) < 0.03

@@ -1,0 +1,196 @@
+"""``kind: gauge``: config, pipeline, messages, synthetic gauge camera, ``edged read-gauge``."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from edged.config import ConfigError, parse_config
+from edged.config.gauge import GaugeConfig
+from edged.frames import Frame
+from edged.messages import Topics, messages_for_result
+from edged.pipelines import create_pipeline
+from edged.pipelines.gauge.decode import Detection
+from edged.pipelines.gauge.pipeline import assign_detections, resolve_model
+from edged.sources.synthetic import GaugeSceneCapture
+
+MODEL = resolve_model("weights/gauge_kp_w32.onnx")
+needs_model = pytest.mark.skipif(not os.path.exists(MODEL), reason=f"no trained model at {MODEL}")
+
+CONFIG = """
+sources:
+  - {id: cam0, kind: synthetic, scene: gauges, gauges: 2, width: 480, height: 240, rate: 5}
+pipelines:
+  - id: dials
+    kind: gauge
+    source: cam0
+    gauges:
+      - {id: boiler, unit: bar, min_value: 0, max_value: 10, position: [120, 120]}
+      - {id: water, unit: m3, min_value: 0, max_value: 1, start_angle: 0, sweep: 360,
+         roi: [240, 0, 240, 240]}
+"""
+
+
+def test_gauge_pipeline_config_parses():
+    cfg = parse_config(CONFIG)
+    p = cfg.pipelines[0]
+    assert p.kind == "gauge"
+    assert [g.id for g in p.gauges] == ["boiler", "water"]
+    assert p.gauges[1].sweep == 360
+
+
+@pytest.mark.parametrize(
+    ("gauge", "words"),
+    [
+        ("{id: a, min_value: 0, max_value: 10, start_angle: 10}", "together"),
+        ("{id: a, min_value: 5, max_value: 5}", "differ"),
+        ("{id: a, min_value: 0, max_value: 1, table: [[10, 0], [5, 1]]}", "increase"),
+        ("{id: a, min_value: 0, max_value: 1, sweep: 400, start_angle: 0}", "360"),
+    ],
+)
+def test_bad_gauge_config_is_rejected(gauge, words):
+    text = textwrap.dedent(
+        f"""
+        sources: [{{id: cam0, kind: synthetic}}]
+        pipelines:
+          - {{id: g, kind: gauge, source: cam0, gauges: [{gauge}]}}
+        """
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_config(text)
+    assert words in str(err.value)
+
+
+def test_detections_are_matched_by_position_then_reading_order():
+    def det(x, y):
+        return Detection({"center": (x, y, 0.9), "tip": (x, y - 20, 0.9)}, {})
+
+    dets = [det(400, 100), det(100, 100), det(250, 300)]
+    gauges = [
+        GaugeConfig(id="right", min_value=0, max_value=1, position=(390, 110)),
+        GaugeConfig(id="first", min_value=0, max_value=1),
+        GaugeConfig(id="second", min_value=0, max_value=1),
+    ]
+    got = assign_detections(gauges, dets)
+    assert got["right"].center == (400, 100)
+    assert got["first"].center == (100, 100)
+    assert got["second"].center == (250, 300)
+
+
+def test_no_dial_found_is_unreadable_and_still_a_valid_message():
+    cfg = parse_config(CONFIG).pipelines[0]
+
+    def blind_model(batch):
+        n, _, h, w = batch.shape
+        return np.zeros((n, 6, h // 4, w // 4), np.float32), np.zeros(
+            (n, 8, h // 4, w // 4), np.float32
+        )
+
+    pipe = create_pipeline(cfg)
+    pipe._model = blind_model
+    pipe.open()
+    frame = Frame("cam0", 1, time.time(), time.monotonic(), np.zeros((240, 480, 3), np.uint8))
+    result = pipe.process(frame)
+    assert [g["quality"] for g in result.payload["gauges"]] == ["unreadable", "unreadable"]
+    assert all(g["value"] is None for g in result.payload["gauges"])
+
+    class Seqs:
+        def peek(self, topic):
+            return 1
+
+        def advance(self, topic, count=1):
+            pass
+
+    msgs = messages_for_result(result, Topics("edged", "dev"), Seqs())
+    assert len(msgs) == 2
+
+
+def test_synthetic_gauge_scene_carries_the_truth_and_is_repeatable():
+    a = GaugeSceneCapture(320, 240, rate=10, gauges=2, seed=3, period_s=4)
+    b = GaugeSceneCapture(320, 240, rate=10, gauges=2, seed=3, period_s=4)
+    frames = [a.read() for _ in range(3)]
+    truth = a.frame_meta()["gauge_truth"]
+    assert [t["id"] for t in truth] == ["g0", "g1"]
+    assert np.array_equal(frames[0], b.read())
+    assert not np.array_equal(frames[0], frames[2])  # the needles move
+    assert frames[0].shape == (240, 320, 3)
+
+
+@needs_model
+def test_pipeline_reads_the_synthetic_camera_close_to_the_truth():
+    from edged.pipelines.gauge.scene import GaugeScene
+
+    scene = GaugeScene(480, 240, count=2, seed=0, rate=5, period_s=20)
+    text = textwrap.dedent(
+        """
+        sources: [{id: cam0, kind: synthetic, scene: gauges}]
+        pipelines:
+          - id: dials
+            kind: gauge
+            source: cam0
+            model: %s
+            backend: onnxruntime
+            gauges: %s
+        """
+    ) % (MODEL, json.dumps([g.config() for g in scene.gauges]))
+    pipe = create_pipeline(parse_config(text).pipelines[0])
+    pipe.open()
+    errors = []
+    for n in range(0, 40, 8):
+        image, truth = scene.render(n)
+        frame = Frame("cam0", n, time.time(), time.monotonic(), image, {"gauge_truth": truth})
+        result = pipe.process(frame)
+        for g, t, spec in zip(result.payload["gauges"], truth, scene.gauges):
+            assert g["gauge_id"] == t["id"]
+            if g["value"] is not None:
+                errors.append(abs(g["value"] - t["value"]) / (spec.max_value - spec.min_value))
+        assert pipe.draw(image, result).shape == image.shape
+    pipe.close()
+    assert len(errors) >= 8
+    assert float(np.median(errors)) < 0.03
+
+
+@needs_model
+def test_read_gauge_cli_prints_one_json_line_per_image(tmp_path, capsys):
+    import cv2
+
+    from edged.cli import main
+    from edged.pipelines.gauge.synth import GaugeSpec, Placement, render_gauges
+
+    spec = GaugeSpec(start_angle=225, sweep=270, min_value=0, max_value=16, value=11.0, seed=1)
+    image, _ = render_gauges(
+        np.random.default_rng(1), 300, 260, [spec], [Placement(150, 130, 100)], clean=True
+    )
+    path = str(tmp_path / "g.png")
+    cv2.imwrite(path, image)
+    assert main(["read-gauge", path, path, "--min", "0", "--max", "16", "--model", MODEL]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2
+    assert set(lines[0]) >= {"image", "value", "confidence", "quality", "angle_deg", "keypoints"}
+    assert lines[0]["value"] == pytest.approx(11.0, abs=0.5)
+    assert (
+        main(
+            [
+                "read-gauge",
+                path,
+                "--min",
+                "0",
+                "--max",
+                "16",
+                "--start-angle",
+                "225",
+                "--sweep",
+                "270",
+                "--model",
+                MODEL,
+            ]
+        )
+        == 0
+    )
+    line = json.loads(capsys.readouterr().out)
+    assert line["value"] == pytest.approx(11.0, abs=0.5)

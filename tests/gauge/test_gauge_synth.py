@@ -1,0 +1,125 @@
+"""The renderer: deterministic, and its labels agree with what it draws."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edged.pipelines.gauge.angles import angle_of
+from edged.pipelines.gauge.reading import Scale
+from edged.pipelines.gauge.synth import (
+    GaugeSpec,
+    Placement,
+    fraction_to_angle,
+    is_heldout,
+    render_gauges,
+    render_sample,
+    sample_spec,
+)
+
+MAGENTA = (255, 0, 255)
+
+
+def test_same_seed_same_pixels_and_labels():
+    for seed in (3, 41):
+        a, la = render_sample(seed, 128)
+        b, lb = render_sample(seed, 128)
+        assert np.array_equal(a, b)
+        assert [x.as_dict() for x in la] == [x.as_dict() for x in lb]
+    c, _ = render_sample(4, 128)
+    assert not np.array_equal(a, c)
+
+
+def test_style_split_keeps_heldout_styles_out_of_training():
+    rng = np.random.default_rng(0)
+    train = [sample_spec(rng, "train").style_key for _ in range(200)]
+    held = [sample_spec(rng, "heldout").style_key for _ in range(50)]
+    assert not any(is_heldout(k) for k in train)
+    assert all(is_heldout(k) for k in held)
+
+
+def _spec(start, sweep, fraction, **kw):
+    lo, hi = kw.pop("lo", 0.0), kw.pop("hi", 10.0)
+    return GaugeSpec(
+        start_angle=start,
+        sweep=sweep,
+        min_value=lo,
+        max_value=hi,
+        value=lo + (hi - lo) * fraction,
+        face="white",
+        bezel="none",
+        needle_shape="line",
+        needle_color=MAGENTA,
+        needle_width=0.05,
+        numerals=False,
+        zones=0,
+        tail=0.0,
+        hub=0.05,
+        seed=2,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize(
+    ("start", "sweep", "fraction"),
+    [
+        (225, 270, 0.1),
+        (225, 270, 0.6),
+        (135, -270, 0.3),
+        (0, 360, 0.97),
+        (315, 90, 0.4),
+        (40, -120, 0.8),
+    ],
+)
+@pytest.mark.parametrize("tilt", [0.0, 35.0])
+def test_needle_passes_through_the_labelled_tip(start, sweep, fraction, tilt):
+    spec = _spec(start, sweep, fraction)
+    place = Placement(
+        cx=100, cy=96, radius=70, rotation=0.0, tilt=tilt, tilt_axis=60, depth=8, parallax=0.0
+    )
+    image, (label,) = render_gauges(np.random.default_rng(0), 200, 200, [spec], [place], clean=True)
+    cx, cy, _ = label.keypoints["center"]
+    tx, ty, tv = label.keypoints["tip"]
+    assert tv == 1 and label.readable
+    # the needle's colour all along centre -> tip (just short of the pointed end)
+    for t in np.linspace(0.2, 0.95, 12):
+        x, y = cx + (tx - cx) * t, cy + (ty - cy) * t
+        b, g, r = image[int(round(y)), int(round(x))].astype(int)
+        assert b > 150 and r > 150 and g < 110, (t, (b, g, r))
+    # and not beyond the tip
+    x, y = cx + (tx - cx) * 1.15, cy + (ty - cy) * 1.15
+    b, g, r = image[int(round(y)), int(round(x))].astype(int)
+    assert not (b > 150 and r > 150 and g < 110)
+    if tilt == 0.0:
+        # value <-> angle: the drawn needle's angle reads back the labelled value
+        angle = angle_of(tx - cx, ty - cy)
+        assert angle == pytest.approx(fraction_to_angle(start, sweep, fraction), abs=0.01)
+        value, ok = Scale(start, sweep, 0.0, 10.0).value_at(angle)
+        assert ok
+        assert value == pytest.approx(label.value, abs=1e-3)
+
+
+def test_scale_keypoints_sit_at_start_end_and_quarter():
+    spec = _spec(225, 270, 0.5)
+    place = Placement(cx=100, cy=100, radius=70)
+    _, (label,) = render_gauges(np.random.default_rng(0), 200, 200, [spec], [place], clean=True)
+    cx, cy, _ = label.keypoints["center"]
+    for name, want in (("start", 225.0), ("end", 135.0), ("quarter", 292.5)):
+        x, y, v = label.keypoints[name]
+        assert v == 1
+        assert angle_of(x - cx, y - cy) == pytest.approx(want, abs=0.01)
+        assert math.hypot(x - cx, y - cy) < 70
+
+
+def test_labels_are_complete_and_consistent():
+    for seed in range(40):
+        _, labels = render_sample(seed, 128)
+        for lab in labels:
+            assert set(lab.keypoints) == {"center", "tip", "start", "end", "quarter"}
+            assert lab.min_value <= lab.value <= lab.max_value
+            assert 0 < abs(lab.sweep) <= 360
+            if not lab.keypoints["tip"][2]:
+                assert not lab.readable
+            assert len(lab.rim) == 24

@@ -1,0 +1,202 @@
+"""A real browser: headless Chromium opens the status page of a running ``edged run``.
+
+The screenshots are kept under ``$EDGED_ARTIFACTS`` (or pytest's tmp_path) for CI
+to collect. Needs the Debian packages ``chromium`` and ``chromium-driver`` and
+the ``selenium`` package; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from httpkit import free_tcp_port
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+REPO = Path(__file__).resolve().parents[2]
+
+CONFIG = """
+device_id: browser-demo
+sources:
+  - {{id: cam0, kind: synthetic, width: 640, height: 480, rate: 15}}
+pipelines:
+  - {{id: motion0, kind: motion, source: cam0}}
+sinks:
+  http: {{host: 127.0.0.1, port: {port}, stream_fps: 15}}
+logging: {{level: INFO}}
+"""
+
+
+def _need_browser() -> None:
+    pytest.importorskip("selenium", reason="pip install selenium (dev dependency)")
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not os.access(path, os.X_OK):
+            pytest.skip(f"{path} not found: apt install {package}")
+
+
+@pytest.fixture
+def artifacts(tmp_path) -> Path:
+    root = os.environ.get("EDGED_ARTIFACTS")
+    path = Path(root) / "http" if root else tmp_path / "artifacts"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def edged_run(tmp_path, artifacts):
+    """``python -m edged run`` on a free port; yields the base URL; SIGTERM at the end."""
+    port = free_tcp_port()
+    config = tmp_path / "edged.yaml"
+    config.write_text(CONFIG.format(port=port))
+    log = open(artifacts / "edged-run.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edged", "run", "-c", str(config)],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    try:
+        while True:  # an outside process: poll with a deadline
+            assert proc.poll() is None, "edged run exited; see edged-run.log"
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "edged run never became healthy"
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+    assert code == 0, f"edged run exited with {code}; see {artifacts / 'edged-run.log'}"
+
+
+@pytest.fixture
+def browser(tmp_path, monkeypatch):
+    _need_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not download anything
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--hide-scrollbars",
+        "--window-size=1360,1100",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _decode_png(data: bytes) -> np.ndarray:
+    import cv2
+
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
+def _crop(shot: np.ndarray, rect: dict, scale: float) -> np.ndarray:
+    x, y = int(rect["x"] * scale), int(rect["y"] * scale)
+    w, h = int(rect["width"] * scale), int(rect["height"] * scale)
+    return shot[y : y + h, x : x + w]
+
+
+PREVIEWS_LIVE = """
+const imgs = Array.from(document.querySelectorAll('.columns .preview img'));
+return imgs.length >= 2 && imgs.every(i => i.naturalWidth >= 64);
+"""
+
+
+def test_status_page_shows_a_live_changing_preview(edged_run, browser, artifacts):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(edged_run + "/")
+    wait = WebDriverWait(browser, 20)
+    wait.until(lambda d: d.execute_script(PREVIEWS_LIVE))
+    wait.until(lambda d: d.find_element(By.ID, "health").text == "healthy")
+    assert browser.find_element(By.ID, "device").text == "browser-demo"
+    assert "cam0" in browser.find_element(By.ID, "sources").text
+    assert "motion0" in browser.find_element(By.ID, "pipelines").text
+    assert "http" in browser.find_element(By.ID, "sinks").text
+
+    preview = browser.find_element(By.CSS_SELECTOR, "#sources .preview img")
+    scale = browser.execute_script("return window.devicePixelRatio") or 1.0
+    first_png = browser.get_screenshot_as_png()
+    (artifacts / "status-page-1.png").write_bytes(first_png)
+    first = _crop(_decode_png(first_png), preview.rect, scale)
+    time.sleep(1.0)  # let real time pass: the synthetic camera moves at 15 fps
+    second_png = browser.get_screenshot_as_png()
+    (artifacts / "status-page-2.png").write_bytes(second_png)
+    second = _crop(_decode_png(second_png), preview.rect, scale)
+
+    assert first.size > 0 and first.std() > 20, "the preview is blank"
+    assert second.std() > 20, "the preview is blank"
+    changed = np.abs(first.astype(np.int16) - second.astype(np.int16)).mean()
+    assert changed > 2, f"the preview did not change between screenshots ({changed:.2f})"
+
+    status = browser.execute_script(
+        "return fetch('/api/status').then(r => r.json()).then(s => s.http)"
+    )
+    assert status["viewers"] >= 2  # the camera and the pipeline previews stream
+    print(f"screenshots: {artifacts}")
+
+
+def test_try_it_form_runs_an_upload(edged_run, browser, artifacts, tmp_path):
+    import cv2
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    image = np.zeros((240, 320, 3), np.uint8)
+    cv2.circle(image, (160, 120), 80, (40, 200, 255), -1)
+    upload = tmp_path / "upload.png"
+    cv2.imwrite(str(upload), image)
+
+    browser.get(edged_run + "/")
+    wait = WebDriverWait(browser, 20)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#try-pipeline option"))
+    browser.find_element(By.ID, "try-file").send_keys(str(upload))
+    browser.find_element(By.ID, "try-go").click()
+    wait.until(lambda d: d.find_element(By.ID, "try-status").text.startswith("Done"))
+    result = browser.find_element(By.ID, "try-json").text
+    assert '"pipeline_id": "motion0"' in result and '"source_id": "upload"' in result
+    wait.until(
+        lambda d: d.execute_script("return document.getElementById('try-image').naturalWidth")
+    )
+    wait.until(lambda d: d.execute_script(PREVIEWS_LIVE))
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1360, height + 140)
+    time.sleep(0.3)  # one more poll and frame after the resize
+    (artifacts / "status-page-full.png").write_bytes(browser.get_screenshot_as_png())

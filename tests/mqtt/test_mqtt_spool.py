@@ -1,0 +1,158 @@
+"""The SQLite spool on its own: order, counters across restarts, bounds, corrupt files."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import pytest
+
+from edged.sinks.spool import NewRow, Spool, SpoolError
+
+
+def rows(n: int, topic: str = "t/a", size: int = 10, start: int = 0):
+    """``n`` rows of exactly ``size + 8 + len(topic)`` bytes each."""
+    return [NewRow(topic, b"x" * size + b"%08d" % (start + i), 1, False) for i in range(n)]
+
+
+def open_spool(path, **kw) -> Spool:
+    spool = Spool(
+        str(path), max_bytes=kw.pop("max_bytes", 10**9), max_age_s=kw.pop("age", 1e9), **kw
+    )
+    return spool
+
+
+def test_rows_come_back_in_order_and_counters_persist(tmp_path):
+    path = tmp_path / "s.db"
+    spool = open_spool(path)
+    report = spool.open()
+    assert report.rows == 0 and report.next_id == 1 and report.moved_aside is None
+    result = spool.commit(rows(5), {"t/a": 5}, [], {"k": [1, 2]})
+    assert result.ids == [1, 2, 3, 4, 5] and result.rows == 5
+    assert [r.id for r in spool.read(3, 10)] == [3, 4, 5]
+    spool.commit([], {}, [1, 2])
+    spool.close()
+
+    again = open_spool(path)
+    report = again.open()
+    assert report.rows == 3 and report.seqs == {"t/a": 5} and report.meta == {"k": [1, 2]}
+    assert report.next_id == 6
+    assert [r.payload for r in again.read(0, 10)] == [r.payload for r in rows(5)[2:]]
+    again.close()
+
+
+def test_ids_keep_growing_after_the_spool_empties(tmp_path):
+    spool = open_spool(tmp_path / "s.db")
+    spool.open()
+    first = spool.commit(rows(3), {}, [])
+    spool.commit([], {}, first.ids)
+    assert spool.commit(rows(1), {}, []).ids == [4]
+    spool.close()
+    reopened = open_spool(tmp_path / "s.db")
+    assert reopened.open().next_id == 5
+    reopened.close()
+
+
+def test_full_spool_drops_the_oldest_and_counts(tmp_path):
+    spool = open_spool(tmp_path / "s.db", max_bytes=1000)
+    spool.open()
+    one = rows(1)[0]
+    size = len(one.payload) + len(one.topic)
+    assert size == 21
+    spool.commit(rows(1000 // size), {}, [])  # 47 rows, 987 bytes
+    result = spool.commit(rows(10, start=100), {}, [])  # 1197 bytes: 10 must go
+    assert result.dropped == 10 and result.dropped_through == 10
+    assert result.bytes <= 1000
+    assert spool.read(0, 1)[0].id == 11
+    spool.close()
+    reopened = open_spool(tmp_path / "s.db", max_bytes=1000)
+    assert reopened.open().meta["dropped_total"] == 10
+    reopened.close()
+
+
+def test_old_messages_expire_but_not_before_the_clock_is_set(tmp_path):
+    now = [1_700_000_000.0]
+    spool = open_spool(tmp_path / "s.db", age=60, clock=lambda: now[0])
+    spool.open()
+    spool.commit(rows(3), {}, [])
+    now[0] += 30
+    spool.commit(rows(2, start=3), {}, [])
+    now[0] += 40  # the first three are 70 s old, the last two 40 s
+    result = spool.commit([], {}, [])
+    assert result.dropped == 3 and result.rows == 2
+    spool.close()
+
+    early = [1000.0]  # a Jetson before NTP: 1970
+    unset = open_spool(tmp_path / "u.db", age=60, clock=lambda: early[0])
+    unset.open()
+    unset.commit(rows(3), {}, [])
+    early[0] = 1_700_000_000.0  # NTP syncs: the rows look 50 years old
+    assert unset.commit([], {}, []).dropped == 0
+    unset.close()
+
+
+def test_acked_rows_that_were_dropped_are_not_counted_twice(tmp_path):
+    spool = open_spool(tmp_path / "s.db", max_bytes=200)
+    spool.open()
+    spool.commit(rows(5), {}, [])
+    dropped = spool.commit(rows(10, start=5), {}, [])
+    assert dropped.dropped > 0
+    gone = list(range(1, dropped.dropped_through + 1))
+    after = spool.commit([], {}, gone)  # acks for rows already dropped
+    assert after.deleted == 0 and after.bytes == dropped.bytes and after.rows == dropped.rows
+    spool.close()
+
+
+def test_unreadable_file_is_moved_aside_and_a_fresh_spool_starts(tmp_path, caplog):
+    path = tmp_path / "s.db"
+    path.write_bytes(b"this is not a database" * 200)
+    spool = open_spool(path)
+    report = spool.open()
+    assert report.moved_aside is not None and report.rows == 0
+    assert "cannot be read" in caplog.text
+    assert (tmp_path / report.moved_aside.split("/")[-1]).read_bytes().startswith(b"this is not")
+    assert spool.commit(rows(1), {}, []).ids == [1]
+    spool.close()
+
+
+def test_damaged_pages_are_moved_aside(tmp_path):
+    path = tmp_path / "s.db"
+    spool = open_spool(path)
+    spool.open()
+    spool.commit(rows(2000, size=200), {"t/a": 2000}, [])
+    spool.close()
+    data = bytearray(path.read_bytes())
+    for offset in range(8192, len(data), 4096):  # scribble over the middle of every page
+        data[offset + 100 : offset + 400] = b"\xff" * 300
+    path.write_bytes(bytes(data))
+    fresh = open_spool(path)
+    report = fresh.open()
+    assert report.moved_aside is not None
+    fresh.close()
+
+
+def test_wal_mode_and_sync_setting(tmp_path):
+    spool = open_spool(tmp_path / "s.db", synchronous="normal")
+    spool.open()
+    spool.close()
+    db = sqlite3.connect(str(tmp_path / "s.db"))
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_unwritable_place_is_a_clear_error_and_nothing_is_moved(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(SpoolError, match="may write"):
+            open_spool(locked / "s.db").open()
+    finally:
+        locked.chmod(0o700)
+
+
+def test_a_file_in_place_of_the_directory_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SpoolError, match="directory"):
+        open_spool(tmp_path / "file" / "s.db").open()

@@ -1,0 +1,80 @@
+"""Fixtures for the pose model tests: the shared trt_pose fixture data and a rebuilt checkpoint.
+
+The data lives outside the repository (``../shared/testdata`` from the repo root,
+or ``$EDGED_SHARED_TESTDATA``); tests that need it skip, saying where they looked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def shared_testdata_dir() -> Path:
+    """``$EDGED_SHARED_TESTDATA`` if set, else ``<repo>/../shared/testdata``."""
+    override = os.environ.get("EDGED_SHARED_TESTDATA")
+    return Path(override) if override else REPO_ROOT.parent / "shared" / "testdata"
+
+
+@pytest.fixture(scope="session")
+def trt_pose_testdata() -> Path:
+    """The ``trt_pose_models`` fixture directory (keys files, weights, reference I/O)."""
+    path = shared_testdata_dir() / "trt_pose_models"
+    if not (path / "rebuild.py").is_file():
+        pytest.skip(f"trt_pose fixture data not found at {path} (set EDGED_SHARED_TESTDATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def resnet18_checkpoint(trt_pose_testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``resnet18_baseline_att`` .pth of the official kind, rebuilt from the fixture .npz."""
+    torch = pytest.importorskip("torch")
+    spec = importlib.util.spec_from_file_location(
+        "trt_pose_rebuild", trt_pose_testdata / "rebuild.py"
+    )
+    assert spec is not None and spec.loader is not None
+    rebuild = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rebuild)
+    state = rebuild.rebuild_state_dict(str(trt_pose_testdata / "resnet18_baseline_att.npz"))
+    out = tmp_path_factory.mktemp("ckpt") / "resnet18_baseline_att_224x224_A_epoch_249.pth"
+    torch.save(state, str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def resnet18_io(trt_pose_testdata: Path) -> dict:
+    """Reference inputs and trt_pose's own outputs: ``{name: (input, cmap, paf)}``."""
+    np = pytest.importorskip("numpy")
+    with np.load(trt_pose_testdata / "resnet18_baseline_att_io.npz") as z:
+        names = [k.split("/", 1)[1] for k in z.files if k.startswith("input/")]
+        return {n: (z[f"input/{n}"], z[f"cmap/{n}"], z[f"paf/{n}"]) for n in names}
+
+
+@pytest.fixture
+def pose_cli() -> Callable[..., argparse.Namespace]:
+    """Parse argv like ``edged`` would, with only the pose commands registered."""
+    from edged.pipelines.pose import commands
+
+    def parse(*argv: str) -> argparse.Namespace:
+        parser = argparse.ArgumentParser(prog="edged")
+        commands.register(parser.add_subparsers(dest="command"))
+        return parser.parse_args(list(argv))
+
+    return parse
+
+
+@pytest.fixture(scope="session")
+def resnet18_onnx(resnet18_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture checkpoint exported to ONNX once per session (needs torch)."""
+    from edged.pipelines.pose.export import export_pose_onnx
+
+    out = tmp_path_factory.mktemp("onnx") / "resnet18_baseline_att_224x224_A.onnx"
+    export_pose_onnx("resnet18_baseline_att", resnet18_checkpoint, out)
+    return out

@@ -1,0 +1,288 @@
+"""The pose pipeline: preprocessing, people in frame pixels, overlay, `edged infer`, live daemon."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edged.config.pose import PosePipelineConfig
+from edged.engines import TensorSpec
+from edged.frames import Frame
+from edged.pipelines.pose.pipeline import PosePipeline
+from edged.pipelines.pose.preprocess import IMAGENET_MEAN, IMAGENET_STD, PosePreprocessor
+from edged.pipelines.pose.topology import Topology
+
+cv2 = pytest.importorskip("cv2")
+REPO = Path(__file__).resolve().parents[2]
+MAP = 56
+TOPOLOGY = Topology.human_pose()
+
+
+def render_person(keypoints: dict, size: int = MAP):
+    """CMAP/PAF for one person: Gaussian peaks, unit vectors along links (map coords)."""
+    names = TOPOLOGY.keypoints
+    cmap = np.zeros((1, len(names), size, size), np.float32)
+    paf = np.zeros((1, 2 * len(TOPOLOGY.skeleton), size, size), np.float32)
+    rows, cols = np.mgrid[0:size, 0:size].astype(np.float32)
+    sigma = 0.025 * size
+    for name, (r, c) in keypoints.items():
+        cmap[0, names.index(name)] = np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / (2 * sigma**2))
+    for k, (a, b) in enumerate(TOPOLOGY.skeleton):
+        if names[a] not in keypoints or names[b] not in keypoints:
+            continue
+        (ra, ca), (rb, cb) = keypoints[names[a]], keypoints[names[b]]
+        length = np.hypot(rb - ra, cb - ca)
+        uy, ux = (rb - ra) / length, (cb - ca) / length
+        along = (rows - ra) * uy + (cols - ca) * ux
+        across = np.abs((rows - ra) * ux - (cols - ca) * uy)
+        mask = (along >= 0) & (along <= length) & (across <= 1.5)
+        paf[0, 2 * k][mask] = uy
+        paf[0, 2 * k + 1][mask] = ux
+    return cmap, paf
+
+
+class MapsEngine:
+    """Stands in for a model: returns fixed CMAP/PAF (the parse and the mapping are under test)."""
+
+    def __init__(self, cmap, paf):
+        self.maps = {"cmap": cmap, "paf": paf}
+        self.inputs = (TensorSpec("input", (1, 3, 224, 224), np.dtype(np.float32)),)
+        self.outputs = (
+            TensorSpec("cmap", cmap.shape, np.dtype(np.float32)),
+            TensorSpec("paf", paf.shape, np.dtype(np.float32)),
+        )
+
+    def infer(self, inputs):
+        assert inputs["input"].shape == (1, 3, 224, 224)
+        return self.maps
+
+    def describe(self):
+        return {"backend": "test-maps"}
+
+    def close(self):
+        pass
+
+
+def _config(**extra):
+    return PosePipelineConfig(id="people", kind="pose", source="cam", model="m.onnx", **extra)
+
+
+def _frame(width=640, height=480):
+    image = np.zeros((height, width, 3), np.uint8)
+    return Frame("cam", 7, 1000.0, 5.0, image)
+
+
+def test_preprocess_matches_trt_pose_and_reuses_its_buffer():
+    pre = PosePreprocessor(224, 224)
+    image = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    out = pre(image)
+    resized = cv2.resize(image, (224, 224), interpolation=cv2.INTER_LINEAR)
+    rgb = resized[..., ::-1].astype(np.float64) / 255.0
+    expected = ((rgb - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)[None]
+    assert out.dtype == np.float32 and out.shape == (1, 3, 224, 224)
+    np.testing.assert_allclose(out, expected, atol=2e-6)
+    assert pre(image[:, ::-1].copy()) is out  # same buffer, refilled
+
+
+def test_people_come_out_in_frame_pixels_with_scores():
+    truth = {
+        "nose": (10, 20),
+        "neck": (18, 20),
+        "left_shoulder": (18, 26),
+        "right_shoulder": (18, 14),
+    }
+    cmap, paf = render_person(truth)
+    pipeline = PosePipeline(_config(), engine_factory=lambda c: MapsEngine(cmap, paf))
+    pipeline.open()
+    result = pipeline.process(_frame(640, 480))
+    (person,) = result.payload["persons"]
+    assert set(person["keypoints"]) == set(truth)
+    for name, (row, col) in truth.items():
+        x, y, score = person["keypoints"][name]
+        assert abs(x - (col + 0.5) / MAP * 640) < 0.5 / MAP * 640
+        assert abs(y - (row + 0.5) / MAP * 480) < 0.5 / MAP * 480
+        assert 0.9 < score <= 1.0
+    assert person["score"] == pytest.approx(np.mean([k[2] for k in person["keypoints"].values()]))
+    assert pipeline.summary(result) == {"persons": 1}
+    drawn = pipeline.draw(np.zeros((480, 640, 3), np.uint8), result)
+    assert drawn.any()
+
+
+def test_min_keypoints_drops_fragments():
+    cmap, paf = render_person({"nose": (10, 20), "left_ankle": (40, 40)})
+    pipeline = PosePipeline(
+        _config(min_keypoints=2), engine_factory=lambda c: MapsEngine(cmap, paf)
+    )
+    pipeline.open()
+    assert pipeline.process(_frame()).payload["persons"] == []
+
+
+def test_model_with_other_outputs_is_refused_clearly():
+    engine = MapsEngine(*render_person({}))
+    engine.outputs = (TensorSpec("heatmaps", (1, 17, 64, 48), np.dtype(np.float32)),)
+    pipeline = PosePipeline(_config(), engine_factory=lambda c: engine)
+    with pytest.raises(ValueError, match="must output 'cmap' and 'paf'"):
+        pipeline.open()
+
+
+@pytest.fixture
+def short_video(tmp_path):
+    path = tmp_path / "walk.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (320, 240))
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        writer.write(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8))
+    writer.release()
+    return path
+
+
+def test_edged_infer_writes_one_valid_message_per_frame(resnet18_onnx, short_video, tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    out = tmp_path / "results.jsonl"
+    annotated = tmp_path / "annotated.avi"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edged",
+            "infer",
+            str(short_video),
+            "--pipeline",
+            "pose",
+            "--model",
+            str(resnet18_onnx),
+            "--backend",
+            "onnxruntime",
+            "--out",
+            str(out),
+            "--annotate",
+            str(annotated),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["frames"] == 4 and not summary["interrupted"]
+    assert set(summary["mean_ms"]) == {"preprocess", "infer", "postprocess"}
+    messages = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [m["frame_seq"] for m in messages] == [1, 2, 3, 4]
+    assert [m["seq"] for m in messages] == [1, 2, 3, 4]
+    schema = json.loads((REPO / "schemas" / "edged.pose-1.json").read_text())
+    for message in messages:
+        jsonschema.Draft202012Validator(schema).validate(message)
+    video = cv2.VideoCapture(str(annotated))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+    video.release()
+    assert "frames 4/4 (100%)" in done.stderr
+
+
+def test_edged_infer_explains_a_missing_model(short_video, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "edged", "infer", str(short_video), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "model: Field required" in done.stderr
+
+
+def test_ctrl_c_leaves_a_complete_jsonl(resnet18_onnx, tmp_path):
+    import signal
+    import time
+
+    video = tmp_path / "long.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (160, 120))
+    for i in range(300):
+        writer.write(np.full((120, 160, 3), i % 256, np.uint8))
+    writer.release()
+    out = tmp_path / "partial.jsonl"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edged",
+            "infer",
+            str(video),
+            "--model",
+            str(resnet18_onnx),
+            "--backend",
+            "onnxruntime",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 400):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    summary = json.loads(stdout)
+    assert summary["interrupted"] and 0 < summary["frames"] < 300
+    lines = out.read_text().splitlines()
+    assert len(lines) == summary["frames"]
+    assert all(json.loads(line)["schema"] == "edged.pose/1" for line in lines)
+
+
+async def test_pose_pipeline_runs_live_in_the_daemon(resnet18_onnx, tmp_path):
+    from edged.config import parse_config
+    from edged.daemon import Daemon
+
+    from sourcekit import until
+
+    results = tmp_path / "live.jsonl"
+    config = parse_config(
+        "sources:\n  - {id: cam0, kind: synthetic, width: 320, height: 240, rate: 5}\n"
+        "pipelines:\n"
+        f"  - {{id: people, kind: pose, source: cam0, model: '{resnet18_onnx}',"
+        " engine: {backend: onnxruntime}}\n"
+        f"sinks:\n  jsonl: {{path: '{results}', fsync: never}}\n"
+    )
+    daemon = Daemon(config)
+    await daemon.start()
+    try:
+        runner = daemon.pipelines()["people"]
+        await until(lambda: runner.pipeline.processed >= 2, 60)
+        status = runner.status()
+        assert status["backend"] == "onnxruntime" and status["last_result"] == {"persons": 0}
+        assert set(status["timings_ms"]) == {"preprocess", "infer", "postprocess"}
+    finally:
+        await daemon.stop()
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert records and all(r["kind"] == "pose" and r["persons"] == [] for r in records)
+
+
+async def test_daemon_loads_pose_models_through_its_manager(resnet18_onnx, tmp_path):
+    """A missing model fails that pipeline with a reason; a good one is listed as ready."""
+    from edged.config import parse_config
+    from edged.daemon import Daemon
+
+    config = parse_config(
+        "sources:\n  - {id: cam0, kind: synthetic, width: 64, height: 48, rate: 5}\n"
+        "pipelines:\n"
+        f"  - {{id: good, kind: pose, source: cam0, model: '{resnet18_onnx}',"
+        " engine: {backend: auto}}\n"
+        f"  - {{id: bad, kind: pose, source: cam0, model: '{tmp_path / 'missing.onnx'}'}}\n"
+    )
+    daemon = Daemon(config)
+    await daemon.start()
+    try:
+        status = daemon.status()
+        (failed,) = status["failed"]
+        assert failed["id"] == "bad" and "missing.onnx" in failed["error"]
+        (model,) = status["models"]
+        assert model["name"] == "good" and model["state"] == "ready"
+        assert model["engine"]["backend"] == "onnxruntime"
+        assert "TensorRT" in model["selection"] or "tensorrt" in model["selection"].lower()
+    finally:
+        await daemon.stop()
+    assert daemon.models.names() == []
