@@ -13,7 +13,7 @@ default: a pipeline paced by a camera calls the engine, then waits for the
 next frame; with spinning on, the worker threads busy-wait in that gap.
 
     python bench/engine_overhead.py                       # print the figures
-    python bench/engine_overhead.py --write bench/README.engines.md
+    python bench/engine_overhead.py --write bench/results/engines.md
 
 The model is built with the ``onnx`` helper API (two strided convolutions,
 global pooling and a dense layer on a 1x3x224x224 input) unless ``--model``

@@ -8,7 +8,7 @@ HTTP sink, watched by 0, 1 and 10 clients in turn (the clients run in this
 process, so their CPU is not counted). Goal: CPU(10) / CPU(1) <= 1.1.
 
     python bench/mjpeg_fanout.py                          # print the figures
-    python bench/mjpeg_fanout.py --write bench/README.http.md
+    python bench/mjpeg_fanout.py --write bench/results/http.md
 
 Linux only (reads /proc/<pid>/stat for the server's CPU time).
 """

@@ -17,7 +17,7 @@ Modes, run in alternation in the same process and against the same broker:
 
 Throughput is messages / time to the last PUBACK; CPU is this process's CPU time (all
 threads, not the broker's) per message; latency p50/p99 is publish → PUBACK per message.
-Prints Markdown tables for bench/README.mqtt.md.
+Prints Markdown tables for bench/results/mqtt.md.
 """
 
 from __future__ import annotations

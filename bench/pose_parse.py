@@ -11,7 +11,7 @@ Each stage's figure is its mean wall-clock time per frame; the median frame time
 thread CPU time are printed beside the total, as they resist other tenants of a shared machine.
 
     python bench/pose_parse.py                                  # print the table
-    python bench/pose_parse.py --write bench/README.pose_parse.md
+    python bench/pose_parse.py --write bench/results/pose_parse.md
 """
 
 from __future__ import annotations

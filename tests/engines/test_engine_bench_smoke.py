@@ -12,7 +12,7 @@ def test_bench_runs_and_writes_markdown(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("engine_overhead_bench", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    out = tmp_path / "README.engines.md"
+    out = tmp_path / "engines.md"
     argv = ["--size", "16", "--width", "2", "--rounds", "2", "--calls", "3"]
     argv += ["--paced-s", "0.2", "--hz", "50", "--write", str(out)]
     assert bench.main(argv) == 0
