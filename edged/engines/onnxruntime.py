@@ -9,7 +9,7 @@ encodes JPEG previews and talks MQTT:
   load time, for free at run time;
 * no thread spinning by default: ONNX Runtime's workers otherwise busy-wait
   after each call, so a pipeline paced by a 15 fps camera keeps a core busy
-  while it waits for the next frame (measured in bench/README.engines.md);
+  while it waits for the next frame (measured in bench/results/engines.md);
 * thread counts configurable, 0 meaning ONNX Runtime's default (one per
   physical core).
 """
