@@ -60,14 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import logging
+    import os
+
     from edged.config import ConfigError
-    from edged.daemon import run_daemon
+    from edged.daemon import EXIT_UNCLEAN, run_daemon
 
     try:
-        return asyncio.run(run_daemon(args.config))
+        code = asyncio.run(run_daemon(args.config))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if code == EXIT_UNCLEAN:  # a thread is stuck in C code: do not wait for it at exit
+        logging.shutdown()
+        os._exit(0)
+    return code
 
 
 def _check(args: argparse.Namespace) -> int:

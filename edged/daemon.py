@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
 from edged import __version__
 from edged.bus import ResultBus
 from edged.config import Config, ConfigError, load_config
-from edged.engines import ModelManager
+from edged.engines import EngineError, ModelManager, ModelState
 from edged.logs import setup_logging
 from edged.pipelines import create_pipeline
 from edged.pipelines.runner import PipelineRunner
@@ -30,12 +30,19 @@ from edged.sources import Source, capture_spec
 from edged.sources.isolation import remove_stale_shm
 from edged.systemd import Notifier, SystemdWatchdog, status_line, watchdog_interval_s
 
-__all__ = ["Daemon", "run_daemon"]
+__all__ = ["EXIT_UNCLEAN", "Daemon", "run_daemon"]
+
+#: run_daemon's result when parts did not stop in time: the caller exits at once
+#: (os._exit), since interpreter shutdown would wait for a hung thread forever.
+EXIT_UNCLEAN = -1
 
 log = logging.getLogger(__name__)
 
 Key = Tuple[str, str]  # ("sink" | "source" | "pipeline", id)
 ORDER = {"sink": 0, "source": 1, "pipeline": 2}
+STOP_PIPELINES_S = 1.2  # the frame in hand finishes; a hung model is abandoned
+STOP_SOURCES_S = 1.5  # capture threads join; capture processes are killed
+STOP_SINKS_S = 1.8  # queued results are written (spool, file) before connections close
 
 
 class _Part:
@@ -64,6 +71,9 @@ class Daemon:
         self.reloads = 0
         self.models = ModelManager()
         self._reload_lock = asyncio.Lock()
+        self._closing = False
+        #: A part did not stop in time (a thread may hang in C code until the process ends).
+        self.unclean = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -71,15 +81,21 @@ class Daemon:
         removed = remove_stale_shm()
         if removed:
             log.info("removed %d capture buffer(s) left by an earlier run", removed)
-        await self._apply(self.config)
+        async with self._reload_lock:
+            await self._apply(self.config)
 
     async def stop(self) -> None:
-        await self._stop_parts(list(self.parts))
-        await self.models.close()
+        """Stop every part (no reload can start parts meanwhile or afterwards)."""
+        async with self._reload_lock:
+            self._closing = True
+            await self._stop_parts(list(self.parts))
+            await self.models.close()
 
     async def reload(self) -> bool:
         """Re-read the config file; apply it, or keep the running one if it is invalid."""
         async with self._reload_lock:
+            if self._closing:
+                return False
             if self.config_path is None:
                 log.warning("reload requested but edged was not started from a file")
                 return False
@@ -88,16 +104,23 @@ class Daemon:
             except ConfigError as exc:
                 log.error("new config rejected, keeping the running one:\n%s", exc)
                 return False
-            setup_logging(new.logging)
-            self.config = new  # parts (re)started by _apply see the new device_id etc.
-            await self._apply(new)
-            for sink in self.sinks().values():
-                hook = getattr(sink, "config_reloaded", None)
-                if hook is not None:
-                    await _maybe_await(hook(new))
+            try:
+                await self._apply_reloaded(new)
+            except Exception:
+                log.exception("reload failed part-way; see the status page for what runs")
+                return False
             self.reloads += 1
             log.info("config reloaded from %s", self.config_path)
             return True
+
+    async def _apply_reloaded(self, new: Config) -> None:
+        setup_logging(new.logging)
+        self.config = new  # parts (re)started by _apply see the new device_id etc.
+        await self._apply(new)
+        for sink in self.sinks().values():
+            hook = getattr(sink, "config_reloaded", None)
+            if hook is not None:
+                await _maybe_await(hook(new))
 
     # ------------------------------------------------------------ diffing
 
@@ -106,8 +129,8 @@ class Daemon:
         desired: Dict[Key, Any] = {}
         for name in type(config.sinks).model_fields:
             section = getattr(config.sinks, name)
-            if section is not None:
-                desired[("sink", name)] = section
+            if section is not None:  # topics and client ids derive from device_id
+                desired[("sink", name)] = (section, config.device_id)
         sources = {s.id: s for s in config.sources}
         for source in config.sources:
             desired[("source", source.id)] = source
@@ -129,9 +152,11 @@ class Daemon:
 
     async def _start_part(self, key: Key, part_config: Any) -> None:
         kind, ident = key
+        obj: Any = None
+        pipeline: Any = None
         try:
             if kind == "sink":
-                obj = create_sink(ident, part_config, daemon=self)
+                obj = create_sink(ident, part_config[0], daemon=self)
                 await obj.start(self.bus)
             elif kind == "source":
                 slot = LatestFrameSlot(ident)
@@ -145,8 +170,7 @@ class Daemon:
                 obj = PipelineRunner(pipeline, slots, self.bus, on_stop=self._model_unloader(ident))
                 await obj.start()
         except Exception as exc:
-            if kind == "pipeline":
-                await self._model_unloader(ident)()
+            await self._clean_up_failed_start(kind, ident, obj, pipeline)
             reason = f"{type(exc).__name__}: {exc}"
             self.failed[key] = reason
             log.error("%s %s failed to start: %s", kind, ident, reason)
@@ -155,15 +179,40 @@ class Daemon:
         self.parts[key] = _Part(key, part_config, obj)
         log.debug("%s %s started", kind, ident)
 
+    async def _clean_up_failed_start(self, kind: str, ident: str, obj: Any, pipeline: Any) -> None:
+        """Release what a part that failed half-way had started (threads, executors, models)."""
+        try:
+            if obj is not None and kind in ("pipeline", "sink"):
+                await asyncio.wait_for(obj.stop(), 2.0)
+            elif obj is not None:
+                await asyncio.get_running_loop().run_in_executor(None, obj.stop)
+            elif pipeline is not None:
+                pipeline.executor.shutdown(wait=False)
+        except Exception:
+            log.debug("cleaning up %s %s after a failed start", kind, ident, exc_info=True)
+        if kind == "pipeline":
+            await self._model_unloader(ident)()
+
     async def _attach_model(self, pipeline_id: str, pipeline: Any) -> None:
-        """Load the pipeline's model through the shared manager (background TensorRT builds)."""
+        """Load the pipeline's model through the shared manager (background TensorRT builds).
+
+        When nothing can serve the model until its TensorRT plan is built (no ONNX
+        Runtime fallback), this waits for the build: start-up keeps extending
+        systemd's start timeout meanwhile.
+        """
         request = pipeline.model_request()
         if request is None:
             return
         path, options = request
         if pipeline_id in self.models.names():
             await self.models.unload(pipeline_id)
-        pipeline.use_engine(await self.models.load(pipeline_id, path, options))
+        handle = await self.models.load(pipeline_id, path, options)
+        if not handle.inputs:
+            log.info("pipeline %s waits for its TensorRT plan to be built", pipeline_id)
+            state = await self.models.wait_until(pipeline_id, ModelState.READY, ModelState.FAILED)
+            if state is ModelState.FAILED:
+                raise EngineError(self.models.describe(pipeline_id)["reason"])
+        pipeline.use_engine(handle)
 
     def _model_unloader(self, pipeline_id: str) -> Callable[[], Awaitable[None]]:
         async def unload() -> None:
@@ -179,22 +228,34 @@ class Daemon:
         return part.obj.slot
 
     async def _stop_parts(self, keys: List[Key]) -> None:
-        """Stop pipelines, then sources (in parallel threads), then sinks."""
+        """Stop pipelines, then sources (in parallel threads), then sinks.
+
+        Each stage has its own deadline (together under the 5 s a stop may take),
+        so a hung model cannot eat the time the sinks need to persist their queues.
+        """
         loop = asyncio.get_running_loop()
         by_kind: Dict[str, List[_Part]] = {"pipeline": [], "source": [], "sink": []}
         for key in keys:
             by_kind[key[0]].append(self.parts.pop(key))
-        await asyncio.gather(*(self._guard(p, p.obj.stop()) for p in by_kind["pipeline"]))
-        stops = [loop.run_in_executor(None, p.obj.stop) for p in by_kind["source"]]
-        await asyncio.gather(*(self._guard(p, s) for p, s in zip(by_kind["source"], stops)))
-        await asyncio.gather(*(self._guard(p, p.obj.stop()) for p in by_kind["sink"]))
+        await self._stop_all(by_kind["pipeline"], lambda p: p.obj.stop(), STOP_PIPELINES_S)
+        await self._stop_all(
+            by_kind["source"],
+            lambda p: loop.run_in_executor(None, p.obj.stop, STOP_SOURCES_S - 0.1),
+            STOP_SOURCES_S,
+        )
+        await self._stop_all(by_kind["sink"], lambda p: p.obj.stop(), STOP_SINKS_S)
 
-    @staticmethod
-    async def _guard(part: _Part, awaitable: Any) -> None:
-        try:
-            await awaitable
-        except Exception:
-            log.exception("error while stopping %s %s", *part.key)
+    async def _stop_all(self, parts: List[_Part], stop: Callable[[_Part], Any], limit_s: float):
+        async def one(part: _Part) -> None:
+            try:
+                await asyncio.wait_for(stop(part), limit_s)
+            except asyncio.TimeoutError:
+                self.unclean = True
+                log.error("%s %s did not stop within %.1f s", *part.key, limit_s)
+            except Exception:
+                log.exception("error while stopping %s %s", *part.key)
+
+        await asyncio.gather(*(one(p) for p in parts))
 
     # ------------------------------------------------------------ status
 
@@ -237,9 +298,12 @@ async def run_daemon(config_path: Union[str, Path], stop_timeout_s: float = 4.5)
     notifier = Notifier()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_reload(daemon, notifier)))
     async with _extend_start_timeout(notifier):
         await daemon.start()
+    reloads: List[asyncio.Future] = []
+    loop.add_signal_handler(
+        signal.SIGHUP, lambda: reloads.append(asyncio.ensure_future(_reload(daemon, notifier)))
+    )
     watchdog = SystemdWatchdog(
         daemon,
         notifier,
@@ -259,6 +323,7 @@ async def run_daemon(config_path: Union[str, Path], stop_timeout_s: float = 4.5)
         f"; {len(daemon.failed)} part(s) failed to start" if daemon.failed else "",
     )
     await stopping.wait()
+    loop.remove_signal_handler(signal.SIGHUP)
     log.info("stopping")
     notifier.notify("STOPPING=1")
     await watchdog.stop()
@@ -266,8 +331,9 @@ async def run_daemon(config_path: Union[str, Path], stop_timeout_s: float = 4.5)
         await asyncio.wait_for(daemon.stop(), stop_timeout_s)
     except asyncio.TimeoutError:
         log.error("parts did not stop within %.1f s; exiting anyway", stop_timeout_s)
+        return EXIT_UNCLEAN
     log.info("stopped")
-    return 0
+    return EXIT_UNCLEAN if daemon.unclean else 0
 
 
 async def _reload(daemon: Daemon, notifier: Notifier) -> None:
@@ -275,6 +341,8 @@ async def _reload(daemon: Daemon, notifier: Notifier) -> None:
     notifier.notify(f"RELOADING=1\nMONOTONIC_USEC={monotonic_usec}")
     try:
         await daemon.reload()
+    except Exception:
+        log.exception("reload failed")
     finally:
         notifier.notify(f"READY=1\nSTATUS={status_line(daemon)}")
 

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Type
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
+from typing_extensions import Literal, get_args, get_origin
 
 __all__ = ["config_reference", "mqtt_reference", "register", "render_docs"]
 
@@ -95,11 +96,11 @@ def _submodels(annotation: Any) -> List[tuple]:
         kind = annotation.model_fields.get("kind")
         suffix = ""
         if kind is not None:
-            suffix = f" (kind: {', '.join(typing.get_args(kind.annotation))})"
+            suffix = f" (kind: {', '.join(get_args(kind.annotation))})"
         return [(annotation, suffix)]
-    origin = typing.get_origin(annotation)
+    origin = get_origin(annotation)
     out: List[tuple] = []
-    for arg in typing.get_args(annotation):
+    for arg in get_args(annotation):
         for sub, suffix in _submodels(arg):
             if origin in (list, tuple):
                 suffix = f"[]{suffix}"
@@ -145,13 +146,13 @@ def _default(field: Any) -> str:
 
 
 def _type_name(annotation: Any) -> str:
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
+    origin = get_origin(annotation)
+    args = get_args(annotation)
     if origin is typing.Union:
         names = [_type_name(a) for a in args if a is not type(None)]
         optional = " or null" if type(None) in args else ""
         return " \\| ".join(names) + optional
-    if origin is typing.Literal:
+    if origin in (typing.Literal, Literal):
         return " \\| ".join(f"`{a}`" for a in args)
     if origin in (list, tuple):
         return f"list of {_type_name(args[0])}" if args else "list"

@@ -128,6 +128,7 @@ class OfflineJob:
 
     def run(self, progress: Optional[TextIO] = None) -> Dict[str, Any]:
         from edged.messages import messages_for_result
+        from edged.sources.capture import EndOfStream
         from edged.sources.file import FileCapture
 
         capture = FileCapture(self.input_path)
@@ -143,9 +144,7 @@ class OfflineJob:
                 while True:
                     try:
                         image = capture.read()
-                    except Exception as exc:  # EndOfStream, or a file that ends early
-                        if type(exc).__name__ != "EndOfStream":
-                            raise
+                    except EndOfStream:
                         break
                     seq += 1
                     frame = Frame(

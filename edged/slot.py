@@ -26,6 +26,8 @@ class LatestFrameSlot:
         self._taken = True
         self._changed: asyncio.Future = self._loop.create_future()
         self._readers = 0
+        self._handover: Optional[Frame] = None
+        self._handover_lock = threading.Lock()
         self.closed = False
         #: Set when a reader took the held frame; lets a file source wait for its consumer.
         self.consumed = threading.Event()
@@ -37,8 +39,26 @@ class LatestFrameSlot:
         return self._frame
 
     def put_threadsafe(self, frame: Frame) -> None:
-        """Hand a frame over from any thread."""
-        self._loop.call_soon_threadsafe(self.put, frame)
+        """Hand a frame over from any thread.
+
+        At most one hand-over is queued on the loop at a time, holding the newest
+        frame: a loop that falls behind must not pile up full images in its queue.
+        """
+        with self._handover_lock:
+            superseded = self._handover is not None
+            self._handover = frame
+        if superseded:
+            if self._readers:
+                self.dropped += 1
+            self.received += 1
+        else:
+            self._loop.call_soon_threadsafe(self._take_handover)
+
+    def _take_handover(self) -> None:
+        with self._handover_lock:
+            frame, self._handover = self._handover, None
+        if frame is not None:
+            self.put(frame)
 
     def put(self, frame: Frame) -> None:
         """Replace the held frame (on the loop) and wake the readers."""

@@ -131,6 +131,7 @@ class SystemdWatchdog:
         self.stuck_after_s = stuck_after_s
         self.status_every_s = status_every_s
         self.pings = 0
+        self.last_ping_mono: Optional[float] = None
         self.withheld: List[str] = []
         self._task: Optional[asyncio.Task] = None
         self._last_status = ""
@@ -170,6 +171,7 @@ class SystemdWatchdog:
         self.withheld = []
         if self.notifier.notify("WATCHDOG=1"):
             self.pings += 1
+            self.last_ping_mono = time.monotonic()
 
     def _status(self) -> None:
         line = status_line(self.daemon)

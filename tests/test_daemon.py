@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import pytest
 
@@ -30,13 +31,13 @@ sinks:
 
 
 class FlakyPipeline(Pipeline):
-    """Crashes on its 3rd and 4th frame, like a model that hits a bad input."""
+    """Fails on frames 3-5 in a row (a crash: restarted) and on frame 8 alone (skipped)."""
 
     kind = "flaky"
 
     def postprocess(self, outputs, frame):
         self.calls = getattr(self, "calls", 0) + 1
-        if self.calls in (3, 4):
+        if self.calls in (3, 4, 5, 8):
             raise RuntimeError(f"boom on call {self.calls}")
         return {"calls": self.calls}
 
@@ -53,10 +54,10 @@ async def test_crashing_pipeline_is_restarted_and_the_rest_keeps_running(tmp_pat
     try:
         flaky = daemon.pipelines()["flaky"]
         steady = daemon.pipelines()["steady"]
-        await until(lambda: flaky.pipeline.processed >= 5, 15)
+        await until(lambda: flaky.pipeline.processed >= 6, 15)
         status = {p["id"]: p for p in daemon.status()["pipelines"]}
-        assert status["flaky"]["restarts"] == 2
-        assert "boom on call 4" in status["flaky"]["last_error"]
+        assert status["flaky"]["restarts"] == 1 and status["flaky"]["errors"] == 4
+        assert "boom on call 8" in status["flaky"]["last_error"]
         assert status["steady"]["restarts"] == 0 and steady.pipeline.processed > 10
         assert all(s["state"] == "streaming" for s in daemon.status()["sources"])
     finally:
@@ -146,3 +147,19 @@ def test_motion_overlay_marks_the_frame():
     assert result.payload["motion"] is True
     drawn = pipeline.draw(still.copy(), result)
     assert tuple(drawn[0, 80]) == (0, 0, 255)  # red border while moving
+
+
+async def test_reload_during_start_never_doubles_a_part(tmp_path):
+    path = tmp_path / "edged.yaml"
+    text = CONFIG.replace("RESULTS", str(tmp_path / "r.jsonl"))
+    path.write_text(text)
+    daemon = Daemon(parse_config(text), path)
+    await asyncio.gather(daemon.start(), daemon.reload(), daemon.reload())
+    try:
+        assert len(daemon.pipelines()) == 2 and len(daemon.sinks()) == 1
+        before = threading.active_count()
+    finally:
+        await daemon.stop()
+    assert not await daemon.reload(), "no reload after stop"
+    assert not daemon.parts
+    await until(lambda: threading.active_count() < before, 5)

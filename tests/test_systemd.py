@@ -70,7 +70,7 @@ def notify_socket(request, tmp_path):
 def test_ready_status_watchdog_stopping_in_order(notify_socket, tmp_path, edged_cmd):
     config = tmp_path / "edged.yaml"
     config.write_text(CONFIG)
-    env = dict(os.environ, NOTIFY_SOCKET=notify_socket.address, WATCHDOG_USEC="400000")
+    env = dict(os.environ, NOTIFY_SOCKET=notify_socket.address, WATCHDOG_USEC="1000000")
     proc = subprocess.Popen([*edged_cmd, "run", "-c", str(config)], env=env, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
@@ -89,7 +89,7 @@ def test_ready_status_watchdog_stopping_in_order(notify_socket, tmp_path, edged_
     assert "STATUS=cam0 " in ready
     pings = [t for t, m in notify_socket.messages if m == "WATCHDOG=1"]
     gaps = [b - a for a, b in zip(pings, pings[1:])]
-    assert max(gaps) < 0.4, "pings come at half of WATCHDOG_USEC"
+    assert max(gaps) < 1.0, "a ping at least once per WATCHDOG_USEC (edged aims at half)"
 
 
 def test_watchdog_interval_from_environment():
@@ -110,6 +110,8 @@ class BlockingPipeline:
         return getattr(self.inner, name)
 
     def process(self, frame):
+        if not self.gate.is_set():
+            self.blocked_at = time.monotonic()
         self.gate.wait()
         return self.inner.process(frame)
 
@@ -127,11 +129,11 @@ async def test_stuck_pipeline_stops_the_pings_within_one_interval(tmp_path):
     try:
         await until(lambda: watchdog.pings >= 3, 5)
         gate.clear()  # the next frame hangs in the model
-        await until(lambda: daemon.pipelines()["motion0"].busy_since is not None, 5)
-        stuck_at = daemon.pipelines()["motion0"].busy_since + stuck_after
+        runner = daemon.pipelines()["motion0"]
+        await until(lambda: getattr(runner.pipeline, "blocked_at", None) is not None, 5)
+        stuck_at = runner.pipeline.blocked_at + stuck_after
         await until(lambda: bool(watchdog.withheld), 5)
-        pings = [t for t, m in receiver.messages if m == "WATCHDOG=1"]
-        assert pings[-1] <= stuck_at + interval + 0.05, "a ping was sent after the stall"
+        assert watchdog.last_ping_mono <= stuck_at + interval, "a ping was sent after the stall"
         assert "pipeline motion0 stuck on one frame" in watchdog.withheld[0]
         gate.set()
         count = watchdog.pings

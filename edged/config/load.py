@@ -7,13 +7,12 @@ and all problems are reported at once, not just the first.
 from __future__ import annotations
 
 import difflib
-import typing
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from typing_extensions import Annotated
+from typing_extensions import Annotated, get_args, get_origin
 
 from edged.config.root import Config, ConfigIssue, CrossReferenceError, verify_references
 
@@ -139,10 +138,10 @@ def _resolve(loc: Loc) -> Tuple[Loc, Optional[Type[BaseModel]]]:
             owner = current
             field = current.model_fields.get(part) if isinstance(part, str) else None
             current = field.annotation if field is not None else None
-        elif typing.get_origin(current) in (list, tuple) and isinstance(part, int):
-            current = typing.get_args(current)[0] if typing.get_args(current) else None
-        elif typing.get_origin(current) is dict:
-            current = typing.get_args(current)[1] if typing.get_args(current) else None
+        elif get_origin(current) in (list, tuple) and isinstance(part, int):
+            current = get_args(current)[0] if get_args(current) else None
+        elif get_origin(current) is dict:
+            current = get_args(current)[1] if get_args(current) else None
         else:
             current = None
         out.append(part)
@@ -152,8 +151,8 @@ def _resolve(loc: Loc) -> Tuple[Loc, Optional[Type[BaseModel]]]:
 def _unwrap(annotation: Any) -> Any:
     """Strip Annotated[...] and Optional[...] (pydantic adds no loc element for them)."""
     while True:
-        origin = typing.get_origin(annotation)
-        args = typing.get_args(annotation)
+        origin = get_origin(annotation)
+        args = get_args(annotation)
         if origin is Annotated:
             annotation = args[0]
         elif origin is Union and type(None) in args and len(args) == 2:
@@ -163,15 +162,15 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _union_members(annotation: Any) -> Tuple[Any, ...]:
-    return typing.get_args(annotation) if typing.get_origin(annotation) is Union else ()
+    return get_args(annotation) if get_origin(annotation) is Union else ()
 
 
 def _member_for_tag(members: Tuple[Any, ...], tag: str) -> Any:
     for member in members:
         kind = member.model_fields.get("kind") if _is_model(member) else None
-        if kind is not None and tag in typing.get_args(kind.annotation):
+        if kind is not None and tag in get_args(kind.annotation):
             return member
-        name = getattr(typing.get_origin(member) or member, "__name__", str(member))
+        name = getattr(get_origin(member) or member, "__name__", str(member))
         if tag.split("[")[0] == name:
             return member
     return None

@@ -16,6 +16,9 @@ __all__ = ["PipelineRunner"]
 
 log = logging.getLogger(__name__)
 
+#: Frames failing back to back before the task is treated as crashed (and restarted).
+MAX_CONSECUTIVE_ERRORS = 3
+
 
 class PipelineRunner:
     """One supervised task per source the pipeline reads; stages run on its executor.
@@ -41,6 +44,7 @@ class PipelineRunner:
         #: Monotonic time the frame now being processed was handed over; None when idle.
         self.busy_since: Optional[float] = None
         self._stopping = asyncio.Event()
+        self._consecutive_errors = 0
         self._tasks: List[Supervised] = []
         self._readers: Dict[str, SlotReader] = {}
 
@@ -97,17 +101,39 @@ class PipelineRunner:
                         self.pipeline.executor, self.pipeline.process, frame
                     )
                 except Exception as exc:
-                    self.pipeline.errors += 1
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    raise
+                    self._frame_failed(frame, exc)  # raises once failures repeat
+                    continue
                 finally:
                     self.busy_since = None
+                self._consecutive_errors = 0
                 self.pipeline.processed += 1
                 self.pipeline.last_result = result
                 self.last_progress_mono = time.monotonic()
                 self.bus.publish(result)
         finally:
             stop.cancel()
+
+    def _frame_failed(self, frame: Any, exc: Exception) -> None:
+        """One bad frame is skipped and counted; several in a row crash the task.
+
+        The supervisor then restarts it with backoff, so a model that fails on
+        every frame neither spins nor floods the log.
+        """
+        self.pipeline.errors += 1
+        self._consecutive_errors += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        if self._consecutive_errors >= MAX_CONSECUTIVE_ERRORS:
+            self._consecutive_errors = 0
+            raise exc
+        if self.pipeline.errors == 1 or self.pipeline.errors % 100 == 0:
+            log.warning(
+                "pipeline %s: frame %d of %s failed (%d so far): %s",
+                self.pipeline.id,
+                frame.seq,
+                frame.source_id,
+                self.pipeline.errors,
+                self.last_error,
+            )
 
     def status(self) -> Dict[str, Any]:
         pipeline = self.pipeline

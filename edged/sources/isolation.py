@@ -69,7 +69,6 @@ class IsolatedCapture:
         self._conn = None
         self._proc = None
         self._map: Optional[mmap.mmap] = None
-        self._map_path: Optional[str] = None
         self._base = ""
         self._slot_bytes = 0
         self.meta: Dict[str, Any] = {}
@@ -88,7 +87,13 @@ class IsolatedCapture:
             name=f"capture-{self.name}",
             daemon=True,
         )
-        self._proc.start()
+        try:
+            self._proc.start()
+        except BaseException:
+            recv.close()
+            send.close()
+            self._proc = None
+            raise
         send.close()
         self._conn = recv
 
@@ -166,17 +171,16 @@ class IsolatedCapture:
         self._unmap()
         with open(path, "r+b") as fh:
             self._map = mmap.mmap(fh.fileno(), slot_bytes * SLOTS)
-        self._map_path = path
+        # Both sides have it mapped now: unlink it, so that nothing is left in
+        # /dev/shm whatever happens to either process later.
+        with contextlib.suppress(OSError):
+            os.unlink(path)
         self._slot_bytes = slot_bytes
 
     def _unmap(self) -> None:
         if self._map is not None:
             self._map.close()
             self._map = None
-        if self._map_path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._map_path)
-            self._map_path = None
 
     def _exit_reason(self) -> str:
         proc = self._proc

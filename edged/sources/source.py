@@ -152,6 +152,8 @@ class Source:
                 self._set_state(SourceState.FAILED)
                 return
             except CaptureError as exc:
+                if self._stop.is_set():
+                    break  # the read was interrupted by stop(): not a failure
                 self._failed(str(exc))
             except Exception as exc:  # a bug must not end capture for good
                 self.log.exception("capture crashed")

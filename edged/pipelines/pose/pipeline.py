@@ -122,8 +122,9 @@ class PosePipeline(Pipeline):
 
     def describe(self) -> Dict[str, Any]:
         info: Dict[str, Any] = {"model": self.config.model}
-        if self.engine is not None:
-            described = self.engine.describe()
+        engine = self.engine  # read once: close() may clear it on the pipeline's thread
+        if engine is not None:
+            described = engine.describe()
             info["backend"] = described.get("backend")
             info["engine"] = described
         return info
