@@ -7,24 +7,14 @@ Hashing happens once, when a model is loaded, never on the event loop.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Union
+
+from edged.files import file_sha256
 
 from .errors import ModelLoadError
 
 __all__ = ["file_sha256", "model_sha256"]
-
-_CHUNK = 1 << 20
-
-
-def file_sha256(path: Union[str, os.PathLike]) -> str:
-    """Return the hex sha256 of a file, read in 1 MiB chunks to bound memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def model_sha256(path: Union[str, os.PathLike]) -> str:

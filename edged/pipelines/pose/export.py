@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import inspect
 import io
-import os
 import warnings
 from pathlib import Path
 from typing import Any, Dict, NamedTuple, Tuple, Union
+
+from edged.files import atomic_write, file_sha256
 
 from .checkpoints import PathLike, load_pose_model
 from .models import DEFAULT_CMAP_CHANNELS, DEFAULT_PAF_CHANNELS, arch_spec, require_torch
@@ -111,7 +112,7 @@ def export_pose_onnx(
         raise ExportError(f"the exported graph failed onnx.checker: {exc}") from exc
     data = proto.SerializeToString()
     out = Path(out)
-    _write_atomic(out, data)
+    atomic_write(out, data)
     return ExportResult(
         path=out,
         sha256=hashlib.sha256(data).hexdigest(),
@@ -192,7 +193,7 @@ def _annotate(proto: Any, arch: str, checkpoint: Path, height: int, width: int, 
         "edged.output_stride": str(OUTPUT_STRIDE),
         "edged.fp16_weights": "true" if fp16 else "false",
         "edged.checkpoint": checkpoint.name,
-        "edged.checkpoint_sha256": _sha256_file(checkpoint),
+        "edged.checkpoint_sha256": file_sha256(checkpoint),
     }
     for key, value in props.items():
         entry = proto.metadata_props.add()
@@ -200,51 +201,6 @@ def _annotate(proto: Any, arch: str, checkpoint: Path, height: int, width: int, 
     proto.doc_string = f"trt_pose {arch} exported by edged from {checkpoint.name}"
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _dims(value_info: Any) -> Tuple[Union[int, str], ...]:
     dims = value_info.type.tensor_type.shape.dim
     return tuple(d.dim_param if d.dim_param else d.dim_value for d in dims)
-
-
-def _write_atomic(out: Path, data: bytes) -> None:
-    """Write next to ``out`` and rename over it, so no reader sees half a model."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        with tmp.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    _fsync_dir(out.parent)
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (a Jetson may lose power right after an export)."""
-    try:
-        fd = os.open(str(directory), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
