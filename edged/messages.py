@@ -142,7 +142,9 @@ class GaugeMessage(ResultMessage):
     unit: str = Field(description="Unit of the value, e.g. 'bar'")
     confidence: float = Field(ge=0, le=1, description="How sure the reading is, 0 to 1")
     angle_deg: Optional[float] = Field(
-        None, description="Needle angle from scale start, degrees; null when not found"
+        None,
+        description="Needle angle in the picture: degrees clockwise from 12 o'clock; "
+        "null when not found",
     )
     keypoints: Optional[GaugeKeypoints] = Field(
         None, description="Where the model found the needle and the scale; null when not found"

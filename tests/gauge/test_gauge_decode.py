@@ -89,3 +89,21 @@ def test_configured_scale_overrides_the_model_endpoints():
     assert r.value == pytest.approx(25.0, abs=0.6)
     r = read_detection(det, 0.0, 100.0, start_angle=90.0, sweep=-90.0)  # tip at 90 = the start
     assert r.value == pytest.approx(0.0, abs=0.6)
+
+
+def test_a_second_needle_as_strong_as_the_first_lowers_the_quality():
+    import copy
+
+    from edged.pipelines.gauge.angles import point_at
+
+    a = _label(225, 270, 0.3)
+    cx, cy, _ = a.keypoints["center"]
+    drag = copy.deepcopy(a)  # a drag pointer: same pivot, another angle
+    drag.keypoints["tip"] = (*point_at(cx, cy, 34.0, 100.0), 1)
+    (clean,) = decode(*make_targets([a], 128))
+    assert read_detection(clean, 0.0, 10.0).quality == "ok"
+    (det,) = decode(*make_targets([a, drag], 128))
+    assert det.extra["rival_tip"] > 0.5
+    reading = read_detection(det, 0.0, 10.0)
+    assert reading.quality == "low_confidence"
+    assert reading.value is not None

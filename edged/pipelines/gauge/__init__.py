@@ -1,1 +1,3 @@
 """Analog gauge reading: synthetic renderer, keypoint model, training, reading, pipeline."""
+
+from __future__ import annotations

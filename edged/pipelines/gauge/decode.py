@@ -31,6 +31,7 @@ __all__ = ["Detection", "decode", "find_peaks", "read_detection"]
 
 PEAK_THRESHOLD = 0.2
 LINK_THRESHOLD = 0.25
+RIVAL_RATIO = 0.5  # a second needle this strong relative to the chosen one: low_confidence
 
 
 @dataclass
@@ -207,6 +208,8 @@ def decode(cmap: np.ndarray, paf: np.ndarray, stride: int = STRIDE) -> List[Dete
             used_p.add(pi)
             dets[di].keypoints[name] = peaks[b][pi]
             dets[di].link_scores[name] = s
+        if name == "tip":
+            _mark_rival_needles(dets, centres, peaks[b], cands)
     # needle direction from the PAF, rim ellipse from the ring channel
     ring = cmap[5]
     rys, rxs = np.nonzero(ring > 0.35)
@@ -238,6 +241,28 @@ def decode(cmap: np.ndarray, paf: np.ndarray, stride: int = STRIDE) -> List[Dete
                     d.rim_points = int(sel.sum())
     # to input pixels: cell (i, j) is centred on ((j + 0.5) * stride, (i + 0.5) * stride)
     return [d.transformed(float(stride), stride * 0.5, stride * 0.5) for d in dets]
+
+
+def _mark_rival_needles(
+    dets: List[Detection],
+    centres: List[Tuple[float, float, float]],
+    tips: List[Tuple[float, float, float]],
+    cands: List[Tuple[float, int, int]],
+) -> None:
+    """Flag dials with a second needle-like candidate almost as strong as the chosen tip (a drag
+    pointer, a tail, a shadow): ``extra["rival_tip"]`` = its strength relative to the tip's."""
+    for s, di, pi in cands:
+        det = dets[di]
+        chosen = det.keypoints.get("tip")
+        if chosen is None or tips[pi] is chosen:
+            continue
+        c = centres[di]
+        a0 = angle_of(chosen[0] - c[0], chosen[1] - c[1])
+        a1 = angle_of(tips[pi][0] - c[0], tips[pi][1] - c[1])
+        if abs((a1 - a0 + 180.0) % 360.0 - 180.0) < 10.0:
+            continue
+        rel = (s * tips[pi][2]) / max(1e-6, det.link_scores["tip"] * chosen[2])
+        det.extra["rival_tip"] = max(det.extra.get("rival_tip", 0.0), float(rel))
 
 
 def _robust_ellipse(
@@ -337,10 +362,13 @@ def read_detection(
     scale = Scale(s_angle, s_sweep, min_value, max_value, table)
     fraction, in_range = scale.angle_to_fraction(angle, range_tolerance_deg)
     value = scale.value_of_fraction(fraction)
+    if det.extra.get("rival_tip", 0.0) >= RIVAL_RATIO:
+        # two needles, nearly as likely: which one is real is a guess
+        confidence *= 0.5
     quality = "ok"
     if not in_range:
         quality = "out_of_range"
-    elif confidence < min_confidence:
+    elif confidence < min_confidence or det.extra.get("rival_tip", 0.0) >= RIVAL_RATIO:
         quality = "low_confidence"
     return GaugeReading(
         value,

@@ -14,7 +14,7 @@ import argparse
 import hashlib
 import os
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 
@@ -27,7 +27,7 @@ def export_onnx(checkpoint: str, out: str, opset: int = 13) -> str:
 
     from edged.pipelines.gauge.model import build_model
 
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ckpt = _load(torch, checkpoint, "cpu")
     model = build_model(int(ckpt["config"]["width"]))
     model.load_state_dict(ckpt["model"])
     model.eval()
@@ -72,6 +72,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     sha = export_onnx(args.checkpoint, args.out, args.opset)
     print(f"{args.out}: sha256 {sha}, {os.path.getsize(args.out)} bytes")
     return 0
+
+
+def _load(torch: Any, path: str, device: str) -> Any:
+    """``torch.load`` of our own checkpoint (weights_only=False needs torch >= 1.13)."""
+    try:
+        return torch.load(path, map_location=device, weights_only=False)
+    except TypeError:
+        return torch.load(path, map_location=device)
 
 
 if __name__ == "__main__":

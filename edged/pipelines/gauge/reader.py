@@ -72,6 +72,7 @@ class ReadOptions:
     sweep: Optional[float] = None
     table: Optional[List[Tuple[float, float]]] = None
     min_confidence: float = 0.4
+    snap_sweep: bool = True  # snap measured sweeps near 90/180/240/270/300 to them
 
 
 def _letterbox(image: np.ndarray, long_side: int) -> Tuple[np.ndarray, float]:
@@ -210,6 +211,7 @@ class GaugeReader:
                     options.sweep,
                     options.table,
                     min_confidence=options.min_confidence,
+                    snap=options.snap_sweep,
                 )
             )
         return readings
