@@ -14,9 +14,11 @@ import argparse
 import hashlib
 import os
 import sys
-from typing import Any, List, Optional
+from typing import List, Optional
 
 import numpy as np
+
+from edged.pipelines.gauge.train import load_checkpoint
 
 __all__ = ["export_onnx", "main"]
 
@@ -27,7 +29,7 @@ def export_onnx(checkpoint: str, out: str, opset: int = 13) -> str:
 
     from edged.pipelines.gauge.model import build_model
 
-    ckpt = _load(torch, checkpoint, "cpu")
+    ckpt = load_checkpoint(torch, checkpoint, "cpu")
     model = build_model(int(ckpt["config"]["width"]))
     model.load_state_dict(ckpt["model"])
     model.eval()
@@ -72,14 +74,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     sha = export_onnx(args.checkpoint, args.out, args.opset)
     print(f"{args.out}: sha256 {sha}, {os.path.getsize(args.out)} bytes")
     return 0
-
-
-def _load(torch: Any, path: str, device: str) -> Any:
-    """``torch.load`` of our own checkpoint (weights_only=False needs torch >= 1.13)."""
-    try:
-        return torch.load(path, map_location=device, weights_only=False)
-    except TypeError:
-        return torch.load(path, map_location=device)
 
 
 if __name__ == "__main__":

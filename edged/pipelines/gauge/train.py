@@ -124,7 +124,7 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     step = 0
     last = os.path.join(args.out, "last.pt")
     if os.path.exists(last) and not args.no_resume:
-        ckpt = _load(torch, last, device)
+        ckpt = load_checkpoint(torch, last, device)
         if ckpt["config"]["seed"] != args.seed or ckpt["config"]["width"] != args.width:
             raise SystemExit(
                 f"{last} is from another run ({ckpt['config']}); use --no-resume or --out"
@@ -185,7 +185,7 @@ def _save(torch: Any, model: Any, opt: Any, step: int, config: Any, path: str) -
     os.replace(tmp, path)
 
 
-def _load(torch: Any, path: str, device: str) -> Any:
+def load_checkpoint(torch: Any, path: str, device: str) -> Any:
     """``torch.load`` of our own checkpoint (weights_only=False needs torch >= 1.13)."""
     try:
         return torch.load(path, map_location=device, weights_only=False)
