@@ -174,7 +174,7 @@ async def test_stream_ends_when_its_source_goes_away(aiohttp_client, daemon, mon
 
 async def test_slow_viewer_is_dropped_without_slowing_the_others(aiohttp_client, daemon):
     source = daemon.add_source("cam0")
-    app = make_app(daemon, http_config(write_timeout_s=0.3, jpeg_quality=95), token=None)
+    app = make_app(daemon, http_config(write_timeout_s=1.0, jpeg_quality=95), token=None)
     client = await aiohttp_client(app)
     fast = await open_streams(client, "/stream/cam0.mjpg", 2)
 
@@ -200,7 +200,7 @@ async def test_slow_viewer_is_dropped_without_slowing_the_others(aiohttp_client,
             started = time.monotonic()
             await asyncio.gather(*(r.next() for r in fast))
             # the fast viewers never wait for the slow one's write timeout
-            assert time.monotonic() - started < 0.3
+            assert time.monotonic() - started < 1.0  # the slow one times out after 1 s
     finally:
         slow.close()
     assert all(r.parts == seq for r in fast)  # not one frame skipped
