@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from edged.frames import Frame
 
@@ -23,7 +23,6 @@ class Result:
     frame: Frame
     payload: Dict[str, Any]
     timings_ms: Dict[str, float] = field(default_factory=dict)
-    error: Optional[str] = None
 
     @property
     def source_id(self) -> str:

@@ -117,7 +117,6 @@ class MqttSink(Sink):
         self.failed_attempts = 0
         self.connection_error: Optional[str] = None
         self.unserialisable = 0
-        self.skipped_errors = 0
         self.qos0_sent = 0
         self.qos0_dropped = 0
         self.stats_sent = 0
@@ -145,9 +144,6 @@ class MqttSink(Sink):
         rows: List[NewRow] = []
         direct = 0
         for result in results:
-            if result.error is not None:
-                self.skipped_errors += 1
-                continue
             try:
                 messages = messages_for_result(result, self.topics, self.outbox)
             except Exception as exc:
@@ -209,7 +205,6 @@ class MqttSink(Sink):
             "dropped_spool_full": outbox["dropped"],
             "dropped_qos0_offline": self.qos0_dropped,
             "unserialisable": self.unserialisable,
-            "skipped_errors": self.skipped_errors,
             "ack_latency_ms": outbox.pop("ack_latency_ms"),
             "spool": outbox,
             "homeassistant": self.discovery.status(),
