@@ -123,3 +123,44 @@ def test_labels_are_complete_and_consistent():
             if not lab.keypoints["tip"][2]:
                 assert not lab.readable
             assert len(lab.rim) == 24
+
+
+def test_drag_pointers_rest_beyond_the_needle_and_are_never_red_on_red():
+    rng = np.random.default_rng(5)
+    specs = [sample_spec(rng, "any") for _ in range(600)]
+    dragged = [s for s in specs if s.drag_pointer is not None]
+    assert len(dragged) > 20
+    for s in dragged:
+        assert s.fraction <= s.drag_pointer <= 1.0  # a max pointer is pushed by the needle
+        b, _g, r = s.needle_color
+        assert not (r > 150 and b < 100), s  # the needle is not red beside a red drag pointer
+    # without a drag pointer red needles stay common (water meters)
+    assert any(s.needle_color[2] > 150 and s.needle_color[0] < 100 for s in specs)
+
+
+def _washed(face, needle_color, glare_alpha, where):
+    from edged.pipelines.gauge.synth import _washed_out
+
+    spec = _spec(225, 270, 0.5)
+    spec.face, spec.needle_color = face, needle_color
+    place = Placement(cx=100, cy=100, radius=70)
+    _, (label,) = render_gauges(np.random.default_rng(0), 200, 200, [spec], [place], clean=True)
+    glare = np.zeros((200, 200), np.float32)
+    yy, xx = np.mgrid[0:200, 0:200]
+    cx, cy, _ = label.keypoints["center"]
+    tx, ty, _ = label.keypoints["tip"]
+    # the glare covers points nearer to the tip than to the centre, or the opposite
+    near_tip = np.hypot(xx - tx, yy - ty) < np.hypot(xx - cx, yy - cy)
+    glare[near_tip if where == "outer" else ~near_tip] = glare_alpha
+    return _washed_out(glare, label)
+
+
+def test_glare_hides_a_needle_only_where_too_little_contrast_is_left():
+    red, black = (30, 30, 210), (20, 20, 20)
+    # a red needle on a black face has little contrast: moderate glare hides it ...
+    assert _washed("black", red, 0.7, "outer")
+    # ... while a black needle on white still shows through the same glare
+    assert not _washed("white", black, 0.7, "outer")
+    assert _washed("white", black, 0.95, "outer")
+    # glare over the hub half leaves the outer half, which is enough to read the needle
+    assert not _washed("black", red, 0.95, "inner")

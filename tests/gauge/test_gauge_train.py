@@ -54,3 +54,30 @@ def test_batches_depend_only_on_seed_and_step():
     assert (x1 == x2).all() and (c1 == c2).all() and (p1 == p2).all()
     assert x1.shape == (2, 3, 64, 64) and c1.shape == (2, 6, 16, 16) and p1.shape == (2, 8, 16, 16)
     assert not (make_batch(1, 6, 2, 64)[0] == x1).all()
+
+
+def test_rendering_in_a_worker_process_gives_bit_identical_weights(tmp_path):
+    args = ["--seed", "5", "--steps", "2", *TINY]
+    assert main([*args, "--out", str(tmp_path / "inline")]) == 0
+    assert main([*args, "--workers", "1", "--out", str(tmp_path / "worker")]) == 0
+    inline = _weights(tmp_path / "inline" / "last.pt")
+    assert _same(inline, _weights(tmp_path / "worker" / "last.pt"))
+
+
+def test_init_fine_tunes_from_another_run_and_resume_refuses_a_mismatch(tmp_path):
+    assert main(["--seed", "3", "--steps", "2", "--out", str(tmp_path / "a"), *TINY]) == 0
+    base = tmp_path / "a" / "last.pt"
+    tuned = ["--seed", "4", "--steps", "2", "--out", str(tmp_path / "b"), *TINY]
+    assert main([*tuned, "--init", str(base), "--stop-after", "1"]) == 0
+    fresh = ["--seed", "4", "--steps", "2", "--out", str(tmp_path / "c"), *TINY]
+    assert main([*fresh, "--stop-after", "1"]) == 0
+    # one step away from a's weights, not from a fresh initialisation
+    a, b, c = (_weights(tmp_path / d / "last.pt") for d in "abc")
+    assert not _same(b, c)
+    floats = [k for k in a if a[k].is_floating_point() and "running" not in k]  # not BN stats
+    assert max(float((a[k] - b[k]).abs().max()) for k in floats) < 0.01
+    # resuming b without --init would silently change what the run is: refused
+    with pytest.raises(SystemExit, match="another run"):
+        main(tuned)
+    assert main([*tuned, "--init", str(base)]) == 0
+    assert torch.load(tmp_path / "b" / "last.pt", weights_only=False)["step"] == 2

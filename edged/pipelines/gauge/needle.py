@@ -97,11 +97,74 @@ def refine_needle_angle(
     )
     if contrast < MIN_CONTRAST or i == 0 or i == na - 1:
         return None
-    col = ridge[:, j] * (1.0 if ridge[i, j] > 0 else -1.0)
+    sign = 1.0 if ridge[i, j] > 0 else -1.0
+    col = ridge[:, j] * sign
     lo, c, hi = col[i - 1], col[i], col[i + 1]
     den = lo - 2 * c + hi
     off = 0.0 if den >= 0 else float(np.clip(0.5 * (lo - hi) / den, -0.5, 0.5))
     angle = float(angles[i] + off * STEP_DEG)
+    fitted = _fit_axis(small, ccx, ccy, angle, float(OFFSETS[m + j]), k * OFFSET_STEP, sign)
+    if fitted is not None:
+        angle = fitted
     # the angle in the resampled window equals the image angle only for equal x/y scales
     ddx, ddy = direction(angle)
     return angle_of(ddx / sx, ddy / sy), contrast
+
+
+FIT_ALONG = np.linspace(0.2, 0.85, 40)
+
+
+def _fit_axis(
+    small: np.ndarray,
+    ccx: float,
+    ccy: float,
+    angle: float,
+    offset: float,
+    half: float,
+    sign: float,
+) -> Optional[float]:
+    """The needle's axis fitted through its cross-section centres along its length.
+
+    The grid search gives the angle to a fraction of its step; the centroid of the
+    needle's cross-section at 40 points along it, and a weighted line through them,
+    measures the direction without a grid. Cross-sections where the needle is weak
+    (glare, the hub, a crossing tick) are left out. None when too few remain.
+    """
+    cv2 = import_cv2()
+    dx, dy = direction(angle)
+    nx, ny = -dy, dx  # d(direction)/d(angle): a positive slope turns the angle up
+    span = 2.0 * half
+    u = offset + np.arange(-span, span + 1e-6, 0.25)
+    s = FIT_ALONG * NORM_LEN
+    px = ccx + dx * s[:, None] + nx * u[None, :]
+    py = ccy + dy * s[:, None] + ny * u[None, :]
+    vals = sign * cv2.remap(
+        small,
+        px.astype(np.float32),
+        py.astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    edge = max(1, len(u) // 5)
+    base = 0.5 * (vals[:, :edge].mean(axis=1) + vals[:, -edge:].mean(axis=1))
+    inner = np.abs(u - offset) <= 1.5 * half + 0.25
+    r = np.clip(vals - base[:, None], 0, None) * inner[None, :]
+    strength = r.max(axis=1)
+    mass = r.sum(axis=1)
+    ok = (strength >= max(MIN_CONTRAST * 0.5, 0.5 * float(np.median(strength)))) & (mass > 0)
+    if ok.sum() < 8:
+        return None
+    centre = (r[ok] * u[None, :]).sum(axis=1) / mass[ok]
+    ss, w = s[ok], strength[ok]
+    for _ in range(2):
+        slope, icept = np.polyfit(ss, centre, 1, w=w)
+        resid = np.abs(centre - (icept + slope * ss))
+        keep = resid < max(0.75, 2.5 * float(np.median(resid)))
+        if keep.sum() < 8:
+            return None
+        ss, centre, w = ss[keep], centre[keep], w[keep]
+    slope, _icept = np.polyfit(ss, centre, 1, w=w)
+    turn = math.degrees(math.atan(float(slope)))
+    if abs(turn) > 2.0:  # the grid was already within a step: a larger turn is a bad fit
+        return None
+    return angle + turn

@@ -160,7 +160,7 @@ def sample_spec(
 ) -> GaugeSpec:
     """A random gauge; ``split`` keeps train and held-out styles apart."""
     for _ in range(100):
-        spec = _sample_spec_once(rng, water_meter)
+        spec = _with_drag_pointer_colours(_sample_spec_once(rng, water_meter))
         if split == "any" or is_heldout(spec.style_key) == (split == "heldout"):
             return spec
     return spec
@@ -195,7 +195,10 @@ def _sample_spec_once(rng: np.random.Generator, water_meter: bool) -> GaugeSpec:
         start = (-start) % 360.0 if abs(sweep) < 360 else start
     if face == "black" and needle_color[0] < 100 and needle_color[2] < 100:
         needle_color = (240, 240, 240)  # black needle on black face: nobody builds that
+    if face in ("white", "cream", "grey", "yellow") and min(needle_color) > 200:
+        needle_color = (20, 20, 20)  # nor a white needle on a light face
     value = lo + (hi - lo) * float(rng.uniform(0.0, 1.0))
+    fraction = (value - lo) / (hi - lo)
     tick_radius = float(rng.uniform(0.78, 0.93))
     needle_len = tick_radius * float(rng.uniform(0.75, 1.02))
     return GaugeSpec(
@@ -221,7 +224,10 @@ def _sample_spec_once(rng: np.random.Generator, water_meter: bool) -> GaugeSpec:
         tail=float(rng.choice([0.0, 0.0, rng.uniform(0.1, 0.3)])),
         hub=float(rng.uniform(0.04, 0.14)),
         zones=int(rng.choice([0, 0, 1, 2, 3])),
-        drag_pointer=float(rng.uniform(0, 1)) if rng.random() < 0.1 else None,
+        # a max-reading drag pointer is pushed by the needle, so it rests at or beyond it
+        drag_pointer=fraction + (1 - fraction) * float(rng.uniform(0, 1))
+        if rng.random() < 0.1
+        else None,
         scale_arc=rng.random() < 0.35,
         text=str(rng.choice(["", "", "bar", "psi", "MPa", "kPa", "A", "V", "C", "x0.1", "m3"])),
         seed=int(rng.integers(0, 2**31)),
@@ -229,6 +235,16 @@ def _sample_spec_once(rng: np.random.Generator, water_meter: bool) -> GaugeSpec:
 
 
 # -- drawing the flat dial ------------------------------------------------------------
+
+
+def _with_drag_pointer_colours(spec: GaugeSpec) -> GaugeSpec:
+    """A gauge with a red drag pointer has a black (white on dark faces) main needle, as real
+    max-reading gauges do: red on red would be ambiguous to any reader, human or model."""
+    b, _g, r = spec.needle_color
+    if spec.drag_pointer is not None and r > 150 and b < 100:
+        dark_face = sum(_face_colors(spec.face)[0]) < 3 * 128
+        spec.needle_color = (240, 240, 240) if dark_face else (20, 20, 20)
+    return spec
 
 
 def _face_colors(face: str) -> Tuple[Tuple[int, int, int], Tuple[int, int, int]]:
@@ -343,11 +359,20 @@ def draw_face(spec: GaugeSpec) -> Tuple[np.ndarray, np.ndarray]:
         scale = FR / 100.0 * 0.5 * spec.numeral_scale
         thick = max(1, int(round(scale * 2.2)))
         rn = rt - band - FR * 0.13 * spec.numeral_scale
+        texts = []
         for i in range(spec.n_major + (0 if full else 1)):
-            f = i / spec.n_major
-            text = _fmt(spec.min_value + span * f, span)
+            text = _fmt(spec.min_value + span * i / spec.n_major, span)
             if full and spec.max_value == 10 and spec.n_major == 10:
                 text = str(i)
+            texts.append(text)
+        # like a real dial, label every 2nd (3rd...) major tick where the numbers would touch
+        widest = max(cv2.getTextSize(t, spec.font, scale, thick)[0][0] for t in texts)
+        spacing = rn * math.radians(abs(sweep) / spec.n_major)
+        every = max(1, int(math.ceil(widest / max(1e-6, 0.85 * spacing))))
+        for i, text in enumerate(texts):
+            if i % every:
+                continue
+            f = i / spec.n_major
             (tw, th), _ = cv2.getTextSize(text, spec.font, scale, thick)
             x, y = _pt(rn, start + sweep * f)
             cv2.putText(
@@ -445,11 +470,6 @@ def draw_needle(
     cv2 = import_cv2()
     img = np.zeros((FACE, FACE, 3), np.uint8)
     alpha = np.zeros((FACE, FACE), np.float32)
-    if spec.drag_pointer is not None:
-        a = fraction_to_angle(spec.start_angle, spec.sweep, spec.drag_pointer)
-        poly, _ = _needle_poly(spec, a, spec.needle_len * FR * 0.97, FR * 0.025, "line", FR * 0.1)
-        cv2.fillPoly(img, [poly], (40, 40, 220), cv2.LINE_AA, 4)
-        cv2.fillPoly(alpha, [poly], 1.0, cv2.LINE_AA, 4)
     angle = needle_angle(spec)
     length = spec.needle_len * FR
     width = spec.needle_width * FR
@@ -479,6 +499,13 @@ def draw_needle(
             cv2.LINE_AA,
             4,
         )
+    if spec.drag_pointer is not None:
+        # in front of the needle (it sits under the glass), with its own knob over the hub
+        a = fraction_to_angle(spec.start_angle, spec.sweep, spec.drag_pointer)
+        poly, _ = _needle_poly(spec, a, spec.needle_len * FR * 0.97, FR * 0.025, "line", FR * 0.1)
+        for canvas, value in ((img, (40, 40, 220)), (alpha, 1.0)):
+            cv2.fillPoly(canvas, [poly], value, cv2.LINE_AA, 4)
+            cv2.circle(canvas, _ipt((FC, FC)), int(FR * 0.045 * 16), value, -1, cv2.LINE_AA, 4)
     return img, alpha, tip
 
 
@@ -714,6 +741,35 @@ def degrade(image: np.ndarray, rng: np.random.Generator, strength: float = 1.0) 
     return img
 
 
+def _luma(bgr: Sequence[float]) -> float:
+    return 0.114 * bgr[0] + 0.587 * bgr[1] + 0.299 * bgr[2]
+
+
+VISIBLE_CONTRAST = 25.0  # grey levels between needle and face that still show the needle
+
+
+def _washed_out(glare: np.ndarray, label: GaugeLabel) -> bool:
+    """True when glare leaves too little of the needle's outer half to see its direction.
+
+    Glare blends towards white, so needle and face differ by only ``(1 - a)`` of their
+    contrast under it: a white needle on a dark face vanishes under moderate glare, a black
+    one on white only under strong glare. Fewer than 3 of 11 points along the outer half
+    still showing the needle means nobody could read it.
+    """
+    spec = label.spec
+    if spec is None:
+        return False
+    h, w = glare.shape
+    cx, cy, _ = label.keypoints["center"]
+    tx, ty, _ = label.keypoints["tip"]
+    t = np.linspace(0.5, 1.0, 11)
+    xs = np.clip(np.round(cx + (tx - cx) * t).astype(int), 0, w - 1)
+    ys = np.clip(np.round(cy + (ty - cy) * t).astype(int), 0, h - 1)
+    contrast = abs(_luma(spec.needle_color) - _luma(_face_colors(spec.face)[0]))
+    visible = (1.0 - glare[ys, xs]) * contrast >= VISIBLE_CONTRAST
+    return int(visible.sum()) < 3
+
+
 def _occlude(image: np.ndarray, rng: np.random.Generator, label: GaugeLabel) -> np.ndarray:
     """A blob (a hand, a pipe, a sticker) over part of the gauge; returns its mask."""
     cv2 = import_cv2()
@@ -754,8 +810,7 @@ def render_gauges(
             tip = label.keypoints["tip"]
             near = (tip[0], tip[1]) if rng.random() < 0.5 else None
             a = _glare(image, rng, near, label.radius)
-            x, y = int(round(tip[0])), int(round(tip[1]))
-            if 0 <= x < width and 0 <= y < height and a[y, x] > 0.85:
+            if _washed_out(a, label):
                 label.readable = False
                 label.keypoints["tip"] = (tip[0], tip[1], 0)
         elif u < 0.38:

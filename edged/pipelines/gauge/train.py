@@ -8,6 +8,10 @@ with exactly the pictures an uninterrupted run would have seen. A checkpoint
 (``last.pt``, written atomically) is saved every ``--ckpt-every`` steps, and a
 copy kept every ``--keep-every``; the run resumes from ``last.pt`` when it is
 there. Uses a CUDA GPU when one is present (``--device auto``).
+``--workers 1`` renders the next batches in another process while this one
+trains (same weights, bit for bit); ``--init CKPT`` fine-tunes from another
+run's weights with a fresh optimizer and schedule (its sha256 is recorded, and
+a resume with another ``--init`` is refused).
 
 Export the result with ``python -m edged.pipelines.gauge.export``.
 """
@@ -22,11 +26,11 @@ import math
 import os
 import sys
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["main", "make_batch", "sample_seed"]
+__all__ = ["BatchSource", "main", "make_batch", "sample_seed"]
 
 log = logging.getLogger("edged.gauge.train")
 
@@ -39,7 +43,21 @@ def sample_seed(seed: int, step: int, index: int) -> int:
 def make_batch(
     seed: int, step: int, batch: int, size: int
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Images (N,3,S,S) float32 0..255 BGR, cmap and paf targets, for one training step."""
+    """Images (N,3,S,S) float32 0..255 BGR, cmap and paf targets, for one training step.
+
+    The images are an N,3,S,S view of N,S,S,3 memory: torch picks its convolution
+    kernels by memory layout, so a batch rendered in a worker process (where pickling
+    would make it contiguous) is sent as N,S,S,3 and viewed the same way, to give
+    bit-identical weights.
+    """
+    images, cmaps, pafs = render_batch(seed, step, batch, size)
+    return images.transpose(0, 3, 1, 2), cmaps, pafs
+
+
+def render_batch(
+    seed: int, step: int, batch: int, size: int
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``make_batch`` with the images as N,S,S,3 (contiguous)."""
     from edged.pipelines.gauge.synth import render_sample
     from edged.pipelines.gauge.targets import make_targets
 
@@ -49,7 +67,7 @@ def make_batch(
     for i in range(batch):
         img, labels = render_sample(sample_seed(seed, step, i), size=size, split="train")
         cmap, paf = make_targets(labels, size)
-        images.append(img.transpose(2, 0, 1))
+        images.append(img)
         cmaps.append(cmap)
         pafs.append(paf)
     return (
@@ -57,6 +75,44 @@ def make_batch(
         np.stack(cmaps),
         np.stack(pafs),
     )
+
+
+class BatchSource:
+    """Training batches by step, rendered ahead in ``workers`` processes (0: inline).
+
+    Rendering is about half of a CPU step; a worker process renders the next
+    batches while the model trains on this one. Batches are a pure function of
+    ``(seed, step)``, so the weights do not depend on ``workers``.
+    """
+
+    def __init__(self, seed: int, batch: int, size: int, workers: int = 0):
+        self.args = (seed, batch, size)
+        self.workers = workers
+        self.pending: Dict[int, Any] = {}
+        self.pool: Any = None
+        if workers > 0:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = multiprocessing.get_context("spawn")  # no fork of a threaded torch process
+            self.pool = ProcessPoolExecutor(workers, mp_context=ctx)
+
+    def get(self, step: int, stop: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        seed, batch, size = self.args
+        if self.pool is None:
+            return make_batch(seed, step, batch, size)
+        for s in range(step, min(stop, step + 2 * self.workers + 1)):
+            if s not in self.pending:
+                self.pending[s] = self.pool.submit(render_batch, seed, s, batch, size)
+        images, cmap, paf = self.pending.pop(step).result()
+        return images.transpose(0, 3, 1, 2), cmap, paf
+
+    def close(self) -> None:
+        if self.pool is not None:
+            for f in self.pending.values():
+                f.cancel()
+            self.pool.shutdown(wait=True)
+            self.pool = None
 
 
 def _lr(step: int, total: int, base: float, warmup: int = 200) -> float:
@@ -75,6 +131,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=32, help="network width")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes rendering batches ahead (0: render inline); results do not change",
+    )
+    p.add_argument(
+        "--init",
+        metavar="CKPT",
+        help="start from this checkpoint's weights (fine-tuning; new optimizer and schedule)",
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--out", default="/tmp/gauge-train", help="checkpoints and log go here")
     p.add_argument("--ckpt-every", type=int, default=100)
@@ -122,10 +189,20 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     model = build_model(args.width).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     step = 0
+    config = {k: getattr(args, k) for k in ("seed", "steps", "batch", "size", "width", "lr")}
+    if args.init:
+        from edged.files import file_sha256
+
+        init = load_checkpoint(torch, args.init, device)
+        model.load_state_dict(init["model"])
+        config["init_sha256"] = file_sha256(args.init)
+        log.info("starting from the weights of %s (step %s)", args.init, init.get("step"))
     last = os.path.join(args.out, "last.pt")
     if os.path.exists(last) and not args.no_resume:
         ckpt = load_checkpoint(torch, last, device)
-        if ckpt["config"]["seed"] != args.seed or ckpt["config"]["width"] != args.width:
+        mine = {k: config.get(k) for k in ("seed", "width", "init_sha256")}
+        theirs = {k: ckpt["config"].get(k) for k in mine}
+        if mine != theirs:
             raise SystemExit(
                 f"{last} is from another run ({ckpt['config']}); use --no-resume or --out"
             )
@@ -133,14 +210,33 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
         opt.load_state_dict(ckpt["opt"])
         step = int(ckpt["step"])
         log.info("resumed from %s at step %d", last, step)
-    config = {k: getattr(args, k) for k in ("seed", "steps", "batch", "size", "width", "lr")}
     log.info("training %s on %s, %d thread(s)", json.dumps(config), device, args.threads)
     model.train()
+    stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
+    batches = BatchSource(args.seed, args.batch, args.size, args.workers)
+    try:
+        _loop(args, torch, model, opt, device, config, step, stop, batches)
+    finally:
+        batches.close()
+    return 0
+
+
+def _loop(
+    args: argparse.Namespace,
+    torch: Any,
+    model: Any,
+    opt: Any,
+    device: str,
+    config: Dict[str, Any],
+    step: int,
+    stop: int,
+    batches: BatchSource,
+) -> None:
+    last = os.path.join(args.out, "last.pt")
     t0 = time.monotonic()
     running = 0.0
-    stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
     while step < stop:
-        images, cmap_t, paf_t = make_batch(args.seed, step, args.batch, args.size)
+        images, cmap_t, paf_t = batches.get(step, stop)
         x = torch.from_numpy(images).to(device)
         ct = torch.from_numpy(cmap_t).to(device)
         pt = torch.from_numpy(paf_t).to(device)
@@ -174,7 +270,6 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
                     torch, model, opt, step, config, os.path.join(args.out, f"step_{step:06d}.pt")
                 )
     log.info("done at step %d", step)
-    return 0
 
 
 def _save(torch: Any, model: Any, opt: Any, step: int, config: Any, path: str) -> None:
