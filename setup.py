@@ -23,6 +23,8 @@ setup(
     packages=find_packages(include=["edged", "edged.*"]),
     include_package_data=True,
     package_data={"edged": ["http/static/*", "http/README.md"]},
+    # the gauge model edged trained itself, so `edged demo` works from a wheel too
+    data_files=[("share/edged/weights", ["weights/gauge_kp_w32.onnx", "weights/README.gauge.md"])],
     install_requires=[
         "numpy>=1.19",
         "pydantic>=2.5,<3",
@@ -38,9 +40,12 @@ setup(
         # jetcam is not on PyPI: pip install git+https://github.com/NVIDIA-AI-IOT/jetcam
         "jetson": ["pycuda"],
         "export": ["torch>=1.10", "onnx>=1.12"],
+        # `edged demo` embeds this broker where no mosquitto is installed
+        "demo": ["amqtt>=0.11; python_version >= '3.10'"],
         "dev": [
             "opencv-python-headless>=4.5.5",
             "onnx>=1.12",
+            "amqtt>=0.11; python_version >= '3.10'",
             "pytest>=7",
             "pytest-asyncio>=0.23",
             "pytest-aiohttp>=1.0",

@@ -100,3 +100,34 @@ def test_demo_publishes_readings_that_track_the_truth():
         errors.append(abs(m["value"] - truth) / spans[m["gauge_id"]])
     assert len(errors) >= 0.8 * len(got)
     assert float(np.median(errors)) < 0.03
+
+
+def test_demo_embeds_an_amqtt_broker_when_mosquitto_is_absent(tmp_path, monkeypatch):
+    pytest.importorskip("amqtt", reason="amqtt is the demo's fallback broker (extra [demo])")
+    import paho.mqtt.client as mqtt
+
+    from edged.pipelines.gauge import demo
+
+    monkeypatch.setattr(demo.shutil, "which", lambda name: None)  # no mosquitto binary
+    port = _free_port()
+    got_port, handle, how = demo.start_broker(port, str(tmp_path))
+    assert (got_port, handle) == (port, None) and "amqtt" in how
+    received = []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    sub.on_message = lambda client, userdata, msg: received.append(msg.payload)
+    sub.on_connect = lambda client, userdata, flags, rc, props: client.subscribe("demo/#", 1)
+    sub.connect("127.0.0.1", port)
+    sub.loop_start()
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    pub.connect("127.0.0.1", port)
+    pub.loop_start()
+    try:
+        deadline = time.monotonic() + 10
+        while not received and time.monotonic() < deadline:
+            pub.publish("demo/x", b"reading", qos=1)
+            time.sleep(0.2)
+        assert b"reading" in received
+    finally:
+        for c in (pub, sub):
+            c.loop_stop()
+            c.disconnect()

@@ -194,3 +194,22 @@ def test_read_gauge_cli_prints_one_json_line_per_image(tmp_path, capsys):
     )
     line = json.loads(capsys.readouterr().out)
     assert line["value"] == pytest.approx(11.0, abs=0.5)
+
+
+def test_bundled_model_is_found_in_a_checkout_and_where_a_wheel_installs_it(tmp_path, monkeypatch):
+    import edged.pipelines.gauge.pipeline as gp
+
+    assert os.path.isfile(resolve_model("weights/gauge_kp_w32.onnx"))  # the checkout
+    # an installed wheel: no checkout, the file under <prefix>/share/edged/weights
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(gp, "_REPO", str(tmp_path / "no-checkout"))
+    monkeypatch.setattr(gp.sys, "prefix", str(tmp_path / "venv"))
+    assert resolve_model("weights/gauge_kp_w32.onnx") == "weights/gauge_kp_w32.onnx"
+    installed = tmp_path / "venv" / "share" / "edged" / "weights" / "gauge_kp_w32.onnx"
+    installed.parent.mkdir(parents=True)
+    installed.write_bytes(b"onnx")
+    assert resolve_model("weights/gauge_kp_w32.onnx") == str(installed)
+    # a path the user gave that exists wins
+    mine = tmp_path / "mine.onnx"
+    mine.write_bytes(b"x")
+    assert resolve_model(str(mine)) == str(mine)

@@ -63,8 +63,24 @@ def test_wrong_arch_from_the_cli(resnet18_checkpoint, tmp_path, capsys, pose_cli
     assert not list(tmp_path.iterdir())
 
 
+def _entries(origin):
+    return [m for m in commands.load_manifest(MANIFEST) if m["origin"] == origin]
+
+
+def test_trained_entries_match_the_committed_files():
+    from edged.files import file_sha256
+
+    (gauge,) = _entries("trained")
+    path = MANIFEST.parent / gauge["file"]
+    assert gauge["file"] == "gauge_kp_w32.onnx"
+    assert gauge["sha256"] == file_sha256(str(path))
+    assert gauge["size_bytes"] == path.stat().st_size <= 20 * 1024 * 1024
+    assert "python -m edged.pipelines.gauge.train" in gauge["reproduce"]
+    assert "python -m edged.pipelines.gauge.export" in gauge["reproduce"]
+
+
 def test_manifest_entries_are_consistent(pose_cli):
-    models = commands.load_manifest(MANIFEST)
+    models = _entries("download")
     assert {m["file"] for m in models} == {
         "resnet18_baseline_att_224x224_A_epoch_249.pth",
         "densenet121_baseline_att_256x256_B_epoch_160.pth",
@@ -86,8 +102,10 @@ def test_weights_lists_fetch_and_convert(capsys, pose_cli):
     args = pose_cli("weights", "--manifest", str(MANIFEST))
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    for m in commands.load_manifest(MANIFEST):
+    for m in _entries("download"):
         assert m["file"] in out and m["convert"] in out and m["url"] in out
+    for m in _entries("trained"):
+        assert m["file"] in out and m["reproduce"] in out and "sha256 ok" in out
 
 
 def test_weights_checks_sha256_of_present_files(tmp_path, capsys, pose_cli):

@@ -93,24 +93,32 @@ def start_broker(port: Optional[int], workdir: str) -> Tuple[Optional[int], Opti
     except ImportError:
         return None, None, "no MQTT broker (install mosquitto, or pip install amqtt)"
     ready = threading.Event()
+    failure: List[str] = []
 
     def serve() -> None:  # runs on the broker's own thread and event loop
         loop = asyncio.new_event_loop()
-        broker = Broker(
-            {
-                "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-                "auth": {"allow-anonymous": True},
-            },
-            loop=loop,
-        )
-        loop.run_until_complete(broker.start())
+        asyncio.set_event_loop(loop)  # amqtt looks the loop up from inside its constructor
+        try:
+            broker = Broker(
+                {
+                    "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+                    "auth": {"allow-anonymous": True},
+                },
+                loop=loop,
+            )
+            loop.run_until_complete(broker.start())
+        except Exception as exc:  # any failure: the demo goes on without MQTT and says why
+            failure.append(f"{type(exc).__name__}: {exc}")
+            ready.set()
+            return
         ready.set()
         loop.run_forever()
 
     threading.Thread(target=serve, name="demo-broker", daemon=True).start()
-    if ready.wait(5) and _wait_listening(port):
+    if ready.wait(5) and not failure and _wait_listening(port):
         return port, None, f"an embedded amqtt broker on 127.0.0.1:{port}"
-    return None, None, "no MQTT broker (the embedded amqtt broker did not start)"
+    why = failure[0] if failure else "it did not start within 5 s"
+    return None, None, f"no MQTT broker (the embedded amqtt broker failed: {why})"
 
 
 def build_demo_config(

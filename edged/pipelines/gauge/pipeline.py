@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -33,11 +34,15 @@ _REPO = os.path.dirname(
 
 
 def resolve_model(path: str) -> str:
-    """``path`` as given if it exists, else relative to edged's install (the bundled weights)."""
+    """``path`` as given if it exists, else the bundled weights: in the source checkout
+    (``pip install -e``), then where a wheel puts them (``<prefix>/share/edged/weights``)."""
     if os.path.isabs(path) or os.path.exists(path):
         return path
-    bundled = os.path.join(_REPO, path)
-    return bundled if os.path.exists(bundled) else path
+    for root in (_REPO, os.path.join(sys.prefix, "share", "edged")):
+        bundled = os.path.join(root, path)
+        if os.path.exists(bundled):
+            return bundled
+    return path
 
 
 def assign_detections(

@@ -185,7 +185,7 @@ def _describe(entry: Dict[str, Any], directory: Path) -> Tuple[List[str], bool]:
     lines.append(f"  here:    {status}")
     if entry.get("url"):
         lines.append(f"  source:  {entry['url']}  (see {entry.get('page', 'the publisher')})")
-    for key in ("fetch", "convert"):
+    for key in ("fetch", "convert", "reproduce"):
         if entry.get(key):
             lines.append(f"  {key + ':':<8} {entry[key]}")
     if entry.get("produces"):
