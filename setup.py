@@ -41,11 +41,11 @@ setup(
         "jetson": ["pycuda"],
         "export": ["torch>=1.10", "onnx>=1.12"],
         # `edged demo` embeds this broker where no mosquitto is installed
-        "demo": ["amqtt>=0.11; python_version >= '3.10'"],
+        "demo": ["amqtt>=0.11,<0.13; python_version >= '3.10'"],
         "dev": [
             "opencv-python-headless>=4.5.5",
             "onnx>=1.12",
-            "amqtt>=0.11; python_version >= '3.10'",
+            "amqtt>=0.11,<0.13; python_version >= '3.10'",
             "pytest>=7",
             "pytest-asyncio>=0.23",
             "pytest-aiohttp>=1.0",

@@ -203,7 +203,7 @@ def test_bundled_model_is_found_in_a_checkout_and_where_a_wheel_installs_it(tmp_
     # an installed wheel: no checkout, the file under <prefix>/share/edged/weights
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(gp, "_REPO", str(tmp_path / "no-checkout"))
-    monkeypatch.setattr(gp.sys, "prefix", str(tmp_path / "venv"))
+    monkeypatch.setattr(gp, "_data_roots", lambda: [str(tmp_path / "venv")])
     assert resolve_model("weights/gauge_kp_w32.onnx") == "weights/gauge_kp_w32.onnx"
     installed = tmp_path / "venv" / "share" / "edged" / "weights" / "gauge_kp_w32.onnx"
     installed.parent.mkdir(parents=True)
@@ -213,3 +213,15 @@ def test_bundled_model_is_found_in_a_checkout_and_where_a_wheel_installs_it(tmp_
     mine = tmp_path / "mine.onnx"
     mine.write_bytes(b"x")
     assert resolve_model(str(mine)) == str(mine)
+
+
+def test_wheel_data_is_looked_for_in_every_place_pip_puts_it():
+    import site
+    import sys
+    import sysconfig
+
+    import edged.pipelines.gauge.pipeline as gp
+
+    roots = gp._data_roots()
+    for where in (sys.prefix, sysconfig.get_path("data"), site.getuserbase(), "/usr/local"):
+        assert where in roots

@@ -110,6 +110,7 @@ def start_broker(port: Optional[int], workdir: str) -> Tuple[Optional[int], Opti
         except Exception as exc:  # any failure: the demo goes on without MQTT and says why
             failure.append(f"{type(exc).__name__}: {exc}")
             ready.set()
+            loop.close()
             return
         ready.set()
         loop.run_forever()

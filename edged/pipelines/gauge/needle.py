@@ -111,7 +111,7 @@ def refine_needle_angle(
     return angle_of(ddx / sx, ddy / sy), contrast
 
 
-FIT_ALONG = np.linspace(0.2, 0.85, 40)
+FIT_ALONG = np.linspace(0.15, 0.85, 40)  # chosen on validation seeds, not the bench's
 
 
 def _fit_axis(

@@ -33,12 +33,30 @@ _REPO = os.path.dirname(
 )
 
 
+def _data_roots() -> List[str]:
+    """Where pip may have put a wheel's data files: the environment's prefix, the install
+    scheme's data path (``/usr/local`` for Debian's system pip), the user base (``--user``)."""
+    import site
+    import sysconfig
+
+    roots = [sys.prefix, sysconfig.get_path("data")]
+    user_base = getattr(site, "USER_BASE", None) or site.getuserbase()
+    roots.append(user_base)
+    roots.append("/usr/local")
+    out: List[str] = []
+    for r in roots:
+        if r and r not in out:
+            out.append(r)
+    return out
+
+
 def resolve_model(path: str) -> str:
     """``path`` as given if it exists, else the bundled weights: in the source checkout
-    (``pip install -e``), then where a wheel puts them (``<prefix>/share/edged/weights``)."""
+    (``pip install -e``), then where a wheel puts them (``<data root>/share/edged/weights``)."""
     if os.path.isabs(path) or os.path.exists(path):
         return path
-    for root in (_REPO, os.path.join(sys.prefix, "share", "edged")):
+    roots = [_REPO] + [os.path.join(r, "share", "edged") for r in _data_roots()]
+    for root in roots:
         bundled = os.path.join(root, path)
         if os.path.exists(bundled):
             return bundled

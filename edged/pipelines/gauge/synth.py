@@ -50,6 +50,10 @@ FACE = 256  # face canvas side (px)
 FC = FACE / 2.0  # canvas centre
 FR = 104.0  # face radius on the canvas (px); the bezel reaches ~1.18 FR
 
+#: bumped whenever a seed renders differently; training records it and will not resume a run
+#: begun with another renderer. 2: drag pointers, needle colours, glare labels, numeral thinning
+RENDERER_VERSION = 2
+
 HELDOUT_BUCKETS = 10  # 1 in HELDOUT_BUCKETS style keys is held out
 
 _FONTS = (0, 1, 2, 3, 4, 6, 7)  # Hershey faces (5 is script-simplex: unreadable, skipped)
@@ -368,7 +372,7 @@ def draw_face(spec: GaugeSpec) -> Tuple[np.ndarray, np.ndarray]:
         # like a real dial, label every 2nd (3rd...) major tick where the numbers would touch
         widest = max(cv2.getTextSize(t, spec.font, scale, thick)[0][0] for t in texts)
         spacing = rn * math.radians(abs(sweep) / spec.n_major)
-        every = max(1, int(math.ceil(widest / max(1e-6, 0.85 * spacing))))
+        every = _label_every(spec.n_major, widest / max(1e-6, 0.85 * spacing))
         for i, text in enumerate(texts):
             if i % every:
                 continue
@@ -393,6 +397,15 @@ def draw_face(spec: GaugeSpec) -> Tuple[np.ndarray, np.ndarray]:
             img, spec.text, (int(FC - tw / 2), int(y)), spec.font, scale, fg, 1, cv2.LINE_AA
         )
     return img, alpha
+
+
+def _label_every(n_major: int, needed: float) -> int:
+    """Label every k-th major tick, k >= ``needed`` and a divisor of ``n_major`` so that both
+    ends keep their numbers (a real dial always prints its minimum and maximum)."""
+    for k in range(1, n_major + 1):
+        if k >= needed and n_major % k == 0:
+            return k
+    return n_major
 
 
 def _arc(img, r, start, sweep, f0, f1, color, thickness):  # type: ignore[no-untyped-def]
@@ -810,9 +823,11 @@ def render_gauges(
             tip = label.keypoints["tip"]
             near = (tip[0], tip[1]) if rng.random() < 0.5 else None
             a = _glare(image, rng, near, label.radius)
-            if _washed_out(a, label):
-                label.readable = False
-                label.keypoints["tip"] = (tip[0], tip[1], 0)
+            for other in labels:  # the blob may reach a neighbour's needle too
+                if other.readable and _washed_out(a, other):
+                    other.readable = False
+                    t = other.keypoints["tip"]
+                    other.keypoints["tip"] = (t[0], t[1], 0)
         elif u < 0.38:
             m = _occlude(image, rng, label)
             for name in KEYPOINTS:

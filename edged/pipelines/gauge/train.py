@@ -95,7 +95,7 @@ class BatchSource:
             from concurrent.futures import ProcessPoolExecutor
 
             ctx = multiprocessing.get_context("spawn")  # no fork of a threaded torch process
-            self.pool = ProcessPoolExecutor(workers, mp_context=ctx)
+            self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint)
 
     def get(self, step: int, stop: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         seed, batch, size = self.args
@@ -113,6 +113,13 @@ class BatchSource:
                 f.cancel()
             self.pool.shutdown(wait=True)
             self.pool = None
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the trainer, which stops them (no traceback per worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _lr(step: int, total: int, base: float, warmup: int = 200) -> float:
@@ -189,22 +196,34 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     model = build_model(args.width).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     step = 0
-    config = {k: getattr(args, k) for k in ("seed", "steps", "batch", "size", "width", "lr")}
+    from edged.pipelines.gauge.synth import RENDERER_VERSION
+
+    config: Dict[str, Any] = {
+        k: getattr(args, k) for k in ("seed", "steps", "batch", "size", "width", "lr")
+    }
+    config["renderer"] = RENDERER_VERSION
     if args.init:
         from edged.files import file_sha256
 
         init = load_checkpoint(torch, args.init, device)
+        width = init.get("config", {}).get("width")
+        if width is not None and width != args.width:
+            raise SystemExit(f"--init {args.init} has width {width}; pass --width {width}")
         model.load_state_dict(init["model"])
         config["init_sha256"] = file_sha256(args.init)
         log.info("starting from the weights of %s (step %s)", args.init, init.get("step"))
     last = os.path.join(args.out, "last.pt")
     if os.path.exists(last) and not args.no_resume:
         ckpt = load_checkpoint(torch, last, device)
-        mine = {k: config.get(k) for k in ("seed", "width", "init_sha256")}
-        theirs = {k: ckpt["config"].get(k) for k in mine}
-        if mine != theirs:
+        mine = {k: config.get(k) for k in ("seed", "width", "init_sha256", "renderer")}
+        theirs = {k: ckpt["config"].get(k, 1 if k == "renderer" else None) for k in mine}
+        differ = ", ".join(
+            f"{k} {theirs[k]!r} there, {mine[k]!r} now" for k in mine if mine[k] != theirs[k]
+        )
+        if differ:
             raise SystemExit(
-                f"{last} is from another run ({ckpt['config']}); use --no-resume or --out"
+                f"{last} is from another run ({differ}); rerun with its settings, "
+                "or use --no-resume or another --out"
             )
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["opt"])
