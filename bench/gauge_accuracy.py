@@ -49,8 +49,9 @@ def _stats(errors: List[float]) -> Dict[str, float]:
 
 def given_scale(label: Any) -> Tuple[float, float]:
     """The start angle and sweep a user would configure for this dial, as seen in the picture
-    (after the same perspective correction the reader applies)."""
-    cx, cy, _ = label.keypoints["center"]
+    (after the same perspective correction the reader applies), seen from the dial's centre:
+    the needle's pivot, which parallax moves, would bias the configured angle."""
+    cx, cy = label.face_center
     sx, sy, _ = label.keypoints["start"]
     fit = fit_ellipse(np.array(label.rim))
     a = circle_transform(fit[1]) if fit is not None else np.eye(2)

@@ -164,3 +164,18 @@ def test_glare_hides_a_needle_only_where_too_little_contrast_is_left():
     assert _washed("white", black, 0.95, "outer")
     # glare over the hub half leaves the outer half, which is enough to read the needle
     assert not _washed("black", red, 0.95, "inner")
+
+
+def test_face_centre_stays_while_parallax_moves_the_needle_pivot():
+    spec = _spec(225, 270, 0.4)
+
+    def centres(parallax):
+        place = Placement(cx=100, cy=100, radius=70, tilt=35, tilt_axis=20, parallax=parallax)
+        _, (lab,) = render_gauges(np.random.default_rng(0), 200, 200, [spec], [place], clean=True)
+        return lab.face_center, lab.keypoints["center"][:2]
+
+    face, pivot = centres(0.0)
+    assert math.dist(face, pivot) < 1e-6
+    face2, pivot2 = centres(0.08)
+    assert math.dist(face2, face) < 1e-6  # the dial has not moved
+    assert math.dist(pivot2, face2) > 2.0  # its needle, in front of it, has

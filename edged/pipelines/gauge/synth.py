@@ -116,6 +116,9 @@ class GaugeLabel:
     readable: bool
     radius: float  # approximate face radius in image pixels
     spec: Optional[GaugeSpec] = field(default=None, repr=False)
+    #: the dial face's centre in the picture; the ``center`` keypoint is the needle's pivot,
+    #: which parallax moves off it (scale angles are the dial's, seen from this point)
+    face_center: Optional[Tuple[float, float]] = None
 
     def as_dict(self) -> Dict[str, Any]:
         return {
@@ -610,6 +613,7 @@ def composite_gauge(
     flat = np.array([_pt(rk, sa), _pt(rk, ea), _pt(rk, qa)])
     s_e_q = _apply(hmat, flat)
     c_t = _apply(hn, np.array([[FC, FC], tip]))
+    face_c = _apply(hmat, np.array([[FC, FC]]))
     rim_angles = np.arange(0, 360, 15.0)
     rim = _apply(hmat, np.array([_pt(FR, a) for a in rim_angles]))
     kp: Dict[str, Tuple[float, float, int]] = {}
@@ -626,6 +630,7 @@ def composite_gauge(
         sweep=spec.sweep,
         readable=bool(kp["tip"][2] and kp["center"][2]),
         radius=float(place.radius),
+        face_center=(float(face_c[0][0]), float(face_c[0][1])),
         spec=spec,
     )
 
