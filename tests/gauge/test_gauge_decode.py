@@ -107,3 +107,21 @@ def test_a_second_needle_as_strong_as_the_first_lowers_the_quality():
     reading = read_detection(det, 0.0, 10.0)
     assert reading.quality == "low_confidence"
     assert reading.value is not None
+
+
+def test_a_needle_the_pixels_do_not_show_lowers_the_quality_but_keeps_the_value():
+    import numpy as np
+
+    from edged.pipelines.gauge.reader import GaugeReader
+
+    label = _label(225, 270, 0.3)
+    targets = make_targets([label], 128)
+    (seen,) = decode(*targets)
+    assert read_detection(seen, 0.0, 10.0).quality == "ok"
+    # the "model" finds a dial, but the picture is blank: no needle ridge to measure
+    reader = GaugeReader(lambda batch: tuple(np.stack([t] * len(batch)) for t in targets))
+    (det,) = reader.locate(np.full((128, 128, 3), 200, np.uint8))
+    assert det.needle_pixel_angle is None and det.extra["needle_unseen"]
+    reading = read_detection(det, 0.0, 10.0)
+    assert reading.quality == "low_confidence"
+    assert reading.value == pytest.approx(label.value, abs=0.3)

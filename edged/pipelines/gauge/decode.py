@@ -368,7 +368,11 @@ def read_detection(
     quality = "ok"
     if not in_range:
         quality = "out_of_range"
-    elif confidence < min_confidence or det.extra.get("rival_tip", 0.0) >= RIVAL_RATIO:
+    elif (
+        confidence < min_confidence
+        or det.extra.get("rival_tip", 0.0) >= RIVAL_RATIO
+        or det.extra.get("needle_unseen")
+    ):
         quality = "low_confidence"
     return GaugeReading(
         value,

@@ -194,6 +194,8 @@ class GaugeReader:
                     t = det.keypoints["tip"]
                     got = refine_needle_angle(image, det.center, (t[0], t[1]))
                     det.needle_pixel_angle = None if got is None else got[0]
+                    if got is None:  # the model sees a needle the pixels do not show
+                        det.extra["needle_unseen"] = 1.0
         return found
 
     def read(
