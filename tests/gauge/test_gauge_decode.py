@@ -125,3 +125,18 @@ def test_a_needle_the_pixels_do_not_show_lowers_the_quality_but_keeps_the_value(
     reading = read_detection(det, 0.0, 10.0)
     assert reading.quality == "low_confidence"
     assert reading.value == pytest.approx(label.value, abs=0.3)
+
+
+def test_a_faint_needle_tip_is_unreadable_not_a_guess():
+    from edged.pipelines.gauge.decode import HIDDEN_TIP_SCORE
+
+    label = _label(225, 270, 0.3)
+    cmap, paf = make_targets([label], 128)
+    cmap = cmap.copy()
+    (det,) = decode(cmap, paf)
+    assert read_detection(det, 0.0, 10.0).value is not None
+    cmap[1] *= HIDDEN_TIP_SCORE * 0.9  # the tip channel: a faint peak, as under glare
+    (faint,) = decode(cmap, paf)
+    assert "tip" in faint.keypoints  # found, but too weak to trust
+    reading = read_detection(faint, 0.0, 10.0)
+    assert reading.quality == "unreadable" and reading.value is None
