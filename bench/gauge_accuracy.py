@@ -28,7 +28,14 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from edged.pipelines.gauge.angles import angle_of
-from edged.pipelines.gauge.reader import DEFAULT_MODEL, GaugeReader, KeypointModel, ReadOptions
+from edged.pipelines.gauge.reader import (
+    CROP_SIZE,
+    DEFAULT_MODEL,
+    FACE_FILL,
+    GaugeReader,
+    KeypointModel,
+    ReadOptions,
+)
 from edged.pipelines.gauge.reading import circle_transform, fit_ellipse
 from edged.pipelines.gauge.synth import render_sample
 
@@ -165,8 +172,8 @@ def main() -> int:
     p.add_argument(
         "--no-needle-pixels", action="store_true", help="keypoint/PAF angle only (ablation)"
     )
-    p.add_argument("--crop-size", type=int, default=128, help="pass-2 crop side (px)")
-    p.add_argument("--face-fill", type=float, default=0.36, help="face radius / crop side")
+    p.add_argument("--crop-size", type=int, default=CROP_SIZE, help="pass-2 crop side (px)")
+    p.add_argument("--face-fill", type=float, default=FACE_FILL, help="face radius / crop side")
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args()
     model = KeypointModel(args.model, "onnxruntime", threads=args.threads)

@@ -91,7 +91,8 @@ def start_broker(port: Optional[int], workdir: str) -> Tuple[Optional[int], Opti
     try:
         from amqtt.broker import Broker  # type: ignore[import-not-found]
     except ImportError:
-        return None, None, "no MQTT broker (install mosquitto, or pip install amqtt)"
+        hint = "install mosquitto, or pip install 'edged[demo]' for amqtt"
+        return None, None, f"no MQTT broker ({hint})"
     ready = threading.Event()
     failure: List[str] = []
 
