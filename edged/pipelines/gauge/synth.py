@@ -167,7 +167,7 @@ def sample_spec(
 ) -> GaugeSpec:
     """A random gauge; ``split`` keeps train and held-out styles apart."""
     for _ in range(100):
-        spec = _with_drag_pointer_colours(_sample_spec_once(rng, water_meter))
+        spec = _legible_needle(_sample_spec_once(rng, water_meter))
         if split == "any" or is_heldout(spec.style_key) == (split == "heldout"):
             return spec
     return spec
@@ -200,10 +200,6 @@ def _sample_spec_once(rng: np.random.Generator, water_meter: bool) -> GaugeSpec:
     if rng.random() < 0.12:
         sweep = -sweep  # counter-clockwise scale
         start = (-start) % 360.0 if abs(sweep) < 360 else start
-    if face == "black" and needle_color[0] < 100 and needle_color[2] < 100:
-        needle_color = (240, 240, 240)  # black needle on black face: nobody builds that
-    if face in ("white", "cream", "grey", "yellow") and min(needle_color) > 200:
-        needle_color = (20, 20, 20)  # nor a white needle on a light face
     value = lo + (hi - lo) * float(rng.uniform(0.0, 1.0))
     fraction = (value - lo) / (hi - lo)
     tick_radius = float(rng.uniform(0.78, 0.93))
@@ -244,11 +240,16 @@ def _sample_spec_once(rng: np.random.Generator, water_meter: bool) -> GaugeSpec:
 # -- drawing the flat dial ------------------------------------------------------------
 
 
-def _with_drag_pointer_colours(spec: GaugeSpec) -> GaugeSpec:
-    """A gauge with a red drag pointer has a black (white on dark faces) main needle, as real
-    max-reading gauges do: red on red would be ambiguous to any reader, human or model."""
+def _legible_needle(spec: GaugeSpec) -> GaugeSpec:
+    """Needle colours real dials use: no black needle on a black face, no white one on a light
+    face, and beside a red drag pointer a black (white on dark faces) needle, as on real
+    max-reading gauges: red on red would be ambiguous to any reader, human or model."""
     b, _g, r = spec.needle_color
-    if spec.drag_pointer is not None and r > 150 and b < 100:
+    if spec.face == "black" and b < 100 and r < 100:
+        spec.needle_color = (240, 240, 240)
+    elif spec.face in ("white", "cream", "grey", "yellow") and min(spec.needle_color) > 200:
+        spec.needle_color = (20, 20, 20)
+    elif spec.drag_pointer is not None and r > 150 and b < 100:
         dark_face = sum(_face_colors(spec.face)[0]) < 3 * 128
         spec.needle_color = (240, 240, 240) if dark_face else (20, 20, 20)
     return spec
