@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from edged.pipelines.gauge.decode import decode, find_peaks, read_detection
+from edged.pipelines.gauge.reader import GaugeReader
 from edged.pipelines.gauge.synth import GaugeSpec, Placement, render_gauges
 from edged.pipelines.gauge.targets import make_targets
 
@@ -140,3 +141,81 @@ def test_a_faint_needle_tip_is_unreadable_not_a_guess():
     assert "tip" in faint.keypoints  # found, but too weak to trust
     reading = read_detection(faint, 0.0, 10.0)
     assert reading.quality == "unreadable" and reading.value is None
+
+
+def _two_pointer_scene(
+    sweep, needle_at, other_at, needle_color=(20, 20, 20), red_drag=True, prefer_needle=False
+):
+    """A rendered dial (black needle, red drag pointer at ``other_at``) and a fake "model"
+    that, as the real one sometimes does, prefers the tip at ``other_at`` and sees the needle
+    as a weaker rival (or the other way round). The reader's crop is the whole picture, so
+    the fake heatmaps line up with it."""
+    import copy
+
+    from edged.pipelines.gauge.angles import point_at
+    from edged.pipelines.gauge.synth import fraction_to_angle
+
+    start = 225.0 if sweep < 360 else 0.0
+    spec = GaugeSpec(
+        start_angle=start, sweep=sweep, min_value=0.0, max_value=10.0, value=10.0 * needle_at,
+        face="white", needle_color=needle_color, needle_shape="tapered", seed=4,
+        drag_pointer=other_at if red_drag else None,
+    )  # fmt: skip
+    place = Placement(cx=64.0, cy=64.0, radius=128 * 0.36)
+    image, (needle,) = render_gauges(np.random.default_rng(0), 128, 128, [spec], [place], True)
+    cx, cy, _ = needle.keypoints["center"]
+    length = math.hypot(needle.keypoints["tip"][0] - cx, needle.keypoints["tip"][1] - cy)
+    other = copy.deepcopy(needle)
+    other.keypoints["tip"] = (
+        *point_at(cx, cy, length, fraction_to_angle(start, sweep, other_at)),
+        1,
+    )
+    cm_other, paf_other = make_targets([other], 128)
+    cm_needle, paf_needle = make_targets([needle], 128)
+    if prefer_needle:
+        targets = (np.maximum(cm_needle, 0.8 * cm_other), paf_needle + 0.8 * paf_other)
+    else:
+        targets = (np.maximum(cm_other, 0.8 * cm_needle), paf_other + 0.8 * paf_needle)
+    reader = GaugeReader(lambda batch: tuple(np.stack([t] * len(batch)) for t in targets))
+    (det,) = reader.locate(image)
+    return det, needle, start
+
+
+@pytest.mark.parametrize("sweep", [270.0, -270.0])
+def test_a_red_drag_pointer_taken_for_the_needle_is_told_apart_by_colour(sweep):
+    det, needle, start = _two_pointer_scene(sweep, needle_at=0.35, other_at=0.7)
+    assert det.drag_pointer is not None  # the model's choice was the red pointer
+    reading = read_detection(det, 0.0, 10.0, start_angle=start, sweep=sweep)
+    assert reading.value == pytest.approx(needle.value, abs=0.1)
+    assert reading.quality == "ok"  # no longer two look-alike needles
+
+
+def test_a_drag_pointer_short_of_the_needle_is_not_one():
+    """A red pointer below the needle's value is not what a max pointer does: the model's
+    choice stands, flagged as a guess between two needles."""
+    det, _needle, start = _two_pointer_scene(270.0, needle_at=0.35, other_at=0.7)
+    assert det.drag_pointer is not None
+    # configured the other way round, the red pointer (at 0.3 of this scale) sits below the
+    # needle (at 0.65)
+    reading = read_detection(det, 0.0, 10.0, start_angle=start + 270.0, sweep=-270.0)
+    assert reading.value == pytest.approx(3.0, abs=0.1)  # the red pointer's reading
+    assert reading.quality == "low_confidence"
+
+
+def test_on_a_full_circle_dial_there_is_no_beyond_and_the_choice_stands():
+    det, _needle, start = _two_pointer_scene(360.0, needle_at=0.35, other_at=0.7)
+    reading = read_detection(det, 0.0, 10.0, start_angle=start, sweep=360.0)
+    assert reading.value == pytest.approx(7.0, abs=0.1)
+    assert reading.quality == "low_confidence"
+
+
+def test_a_red_needle_is_not_swapped_for_a_rival_on_bare_face():
+    """A red main needle, no drag pointer, and a rival tip the model half-sees over bare face:
+    the pixels show no needle there, so the red needle is read (flagged: two candidates)."""
+    det, needle, start = _two_pointer_scene(
+        270.0, 0.35, 0.7, needle_color=(30, 30, 210), red_drag=False, prefer_needle=True
+    )
+    assert det.rival_tip is not None and det.drag_pointer is None
+    reading = read_detection(det, 0.0, 10.0, start_angle=start, sweep=270.0)
+    assert reading.value == pytest.approx(needle.value, abs=0.1)
+    assert reading.quality == "low_confidence"

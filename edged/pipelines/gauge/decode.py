@@ -51,6 +51,13 @@ class Detection:
     extra: Dict[str, float] = field(default_factory=dict)
     #: needle direction measured in the picture's pixels (``needle.refine_needle_angle``)
     needle_pixel_angle: Optional[float] = None
+    #: the strongest second needle-like tip ``(x, y, score)``; its strength relative to the
+    #: chosen tip is ``extra["rival_tip"]``
+    rival_tip: Optional[Tuple[float, float, float]] = None
+    #: where the model's tip was when the reader took it for a red drag pointer and read the
+    #: rival as the needle instead ``(x, y, score)``, and that pointer's measured direction
+    drag_pointer: Optional[Tuple[float, float, float]] = None
+    drag_pointer_angle: Optional[float] = None
 
     @property
     def center(self) -> Tuple[float, float]:
@@ -82,7 +89,16 @@ class Detection:
             self.rim_points,
             dict(self.extra),
             self.needle_pixel_angle,
+            _moved(self.rival_tip, scale, dx, dy),
+            _moved(self.drag_pointer, scale, dx, dy),
+            self.drag_pointer_angle,
         )
+
+
+def _moved(
+    p: Optional[Tuple[float, float, float]], scale: float, dx: float, dy: float
+) -> Optional[Tuple[float, float, float]]:
+    return None if p is None else (p[0] * scale + dx, p[1] * scale + dy, p[2])
 
 
 def find_peaks(
@@ -265,8 +281,10 @@ def _mark_rival_needles(
         a1 = angle_of(tips[pi][0] - c[0], tips[pi][1] - c[1])
         if abs((a1 - a0 + 180.0) % 360.0 - 180.0) < 10.0:
             continue
-        rel = (s * tips[pi][2]) / max(1e-6, det.link_scores["tip"] * chosen[2])
-        det.extra["rival_tip"] = max(det.extra.get("rival_tip", 0.0), float(rel))
+        rel = float((s * tips[pi][2]) / max(1e-6, det.link_scores["tip"] * chosen[2]))
+        if rel > det.extra.get("rival_tip", 0.0):
+            det.extra["rival_tip"] = rel
+            det.rival_tip = tips[pi]
 
 
 def _robust_ellipse(
@@ -336,14 +354,10 @@ def read_detection(
     tx, ty = corr(tip)
     angle = angle_of(tx, ty)
     if use_pixels and det.needle_pixel_angle is not None:
-        d = math.radians(det.needle_pixel_angle)
-        v = a @ np.array([math.sin(d), -math.cos(d)])
-        angle = angle_of(float(v[0]), float(v[1]))
+        angle = _dial_direction(a, det.needle_pixel_angle)
     elif use_paf and det.needle_paf_angle is not None and det.needle_paf_score > 0.5:
         # the field's direction, corrected the same way, averaged with the keypoint's
-        d = math.radians(det.needle_paf_angle)
-        v = a @ np.array([math.sin(d), -math.cos(d)])
-        paf_angle = angle_of(float(v[0]), float(v[1]))
+        paf_angle = _dial_direction(a, det.needle_paf_angle)
         diff = (paf_angle - angle + 180.0) % 360.0 - 180.0
         if abs(diff) < 10:
             angle = (angle + 0.5 * diff) % 360.0
@@ -368,19 +382,23 @@ def read_detection(
     else:
         return GaugeReading(None, confidence, "unreadable", angle, kps, radius=det.radius())
     scale = Scale(s_angle, s_sweep, min_value, max_value, table)
+    two_needles = det.extra.get("rival_tip", 0.0) >= RIVAL_RATIO
+    if det.drag_pointer is not None and det.drag_pointer_angle is not None:
+        drag = _dial_direction(a, det.drag_pointer_angle)
+        if _rests_beyond(scale, drag, angle):
+            two_needles = False  # told apart: a red drag pointer pushed beyond the needle
+        else:  # the scale does not bear the drag pointer out: the model's choice stands
+            angle = drag
+            kps["tip"] = [float(v) for v in det.drag_pointer]
     fraction, in_range = scale.angle_to_fraction(angle, range_tolerance_deg)
     value = scale.value_of_fraction(fraction)
-    if det.extra.get("rival_tip", 0.0) >= RIVAL_RATIO:
+    if two_needles:
         # two needles, nearly as likely: which one is real is a guess
         confidence *= 0.5
     quality = "ok"
     if not in_range:
         quality = "out_of_range"
-    elif (
-        confidence < min_confidence
-        or det.extra.get("rival_tip", 0.0) >= RIVAL_RATIO
-        or det.extra.get("needle_unseen")
-    ):
+    elif confidence < min_confidence or two_needles or det.extra.get("needle_unseen"):
         quality = "low_confidence"
     return GaugeReading(
         value,
@@ -393,3 +411,18 @@ def read_detection(
         fraction=fraction,
         radius=det.radius(),
     )
+
+
+def _dial_direction(a: np.ndarray, picture_angle: float) -> float:
+    """A direction measured in the picture, in the dial's own (perspective-corrected) frame."""
+    d = math.radians(picture_angle)
+    v = a @ np.array([math.sin(d), -math.cos(d)])
+    return angle_of(float(v[0]), float(v[1]))
+
+
+def _rests_beyond(scale: Scale, drag: float, needle: float, slack: float = 0.01) -> bool:
+    """Whether a drag pointer at ``drag`` lies at or beyond the needle at ``needle`` on a
+    scale with ends (a full-circle dial has no "beyond")."""
+    if abs(scale.sweep) >= 360.0:
+        return False
+    return scale.angle_to_fraction(drag)[0] >= scale.angle_to_fraction(needle)[0] - slack

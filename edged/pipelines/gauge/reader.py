@@ -20,7 +20,7 @@ import numpy as np
 
 from edged.cvutil import import_cv2
 from edged.pipelines.gauge.decode import Detection, decode, read_detection
-from edged.pipelines.gauge.needle import refine_needle_angle
+from edged.pipelines.gauge.needle import pointer_redness, refine_needle_angle
 from edged.pipelines.gauge.reading import GaugeReading
 
 __all__ = ["DEFAULT_MODEL", "GaugeReader", "KeypointModel", "ReadOptions"]
@@ -34,6 +34,10 @@ DEFAULT_MODEL = os.path.join(
 CROP_SIZE = 128
 FACE_FILL = 0.36  # face radius / crop side, the middle of the training range
 ALIGN = 16
+# a red drag pointer taken for the needle (chosen on validation seeds, not the benchmark's):
+DRAG_RIVAL = 0.3  # the rival needle's strength relative to the chosen tip
+DRAG_REDNESS = 30.0  # the chosen pointer is at least this red (R - max(G, B), grey levels)
+NEEDLE_REDNESS = 0.5  # and the rival at most this share of it
 
 
 class KeypointModel:
@@ -191,11 +195,7 @@ class GaugeReader:
         if self.needle_pixels:
             for det in found:
                 if "tip" in det.keypoints:
-                    t = det.keypoints["tip"]
-                    got = refine_needle_angle(image, det.center, (t[0], t[1]))
-                    det.needle_pixel_angle = None if got is None else got[0]
-                    if got is None:  # the model sees a needle the pixels do not show
-                        det.extra["needle_unseen"] = 1.0
+                    _measure_needle(image, det)
         return found
 
     def read(
@@ -232,6 +232,31 @@ class GaugeReader:
             return (0 if r.value is not None else 1, off - (r.radius or 0) / max(h, w))
 
         return min(readings, key=rank)
+
+
+def _measure_needle(image: np.ndarray, det: Detection) -> None:
+    """The needle's direction in the pixels; a red pointer chosen over a black or white rival
+    of at least its contrast is taken for a drag pointer, and the rival read as the needle
+    (``read_detection`` checks that the drag pointer rests beyond it on the scale)."""
+    t = det.keypoints["tip"]
+    got = refine_needle_angle(image, det.center, (t[0], t[1]))
+    rival = det.rival_tip
+    if got is not None and rival is not None and det.extra.get("rival_tip", 0.0) >= DRAG_RIVAL:
+        alt = refine_needle_angle(image, det.center, (rival[0], rival[1]))
+        red = pointer_redness(image, det.center, (t[0], t[1]))
+        if (
+            alt is not None
+            and alt[1] >= got[1]
+            and red >= DRAG_REDNESS
+            and pointer_redness(image, det.center, (rival[0], rival[1])) <= NEEDLE_REDNESS * red
+        ):
+            det.drag_pointer, det.drag_pointer_angle = t, got[0]
+            det.keypoints["tip"] = rival
+            det.needle_paf_angle = None  # the field was measured along the drag pointer
+            got = alt
+    det.needle_pixel_angle = None if got is None else got[0]
+    if got is None:  # the model sees a needle the pixels do not show
+        det.extra["needle_unseen"] = 1.0
 
 
 def _nearest_centre(found: Sequence[Detection], size: int) -> Optional[Detection]:
@@ -272,5 +297,12 @@ def _average(a: Detection, b: Detection) -> Detection:
     if a.ellipse is not None and b.ellipse is not None:
         ell = ((a.ellipse[0] + b.ellipse[0]) / 2, (a.ellipse[1] + b.ellipse[1]) / 2)
     return Detection(
-        kps, dict(a.link_scores), paf, a.needle_paf_score, ell or b.ellipse, a.rim_points
+        kps,
+        dict(a.link_scores),
+        paf,
+        a.needle_paf_score,
+        ell or b.ellipse,
+        a.rim_points,
+        dict(a.extra),
+        rival_tip=a.rival_tip,
     )
