@@ -1,6 +1,7 @@
 """Gauge reading accuracy on held-out synthetic gauges (held-out seeds and held-out styles).
 
     python bench/gauge_accuracy.py --n 2000 [--model weights/gauge_kp_w32.onnx]
+    python bench/gauge_accuracy.py --photos DIR [--scale-given]   # labelled real photos
 
 Every picture is rendered with full degradations from a seed outside the
 training range and only from styles the training never draws
@@ -11,6 +12,19 @@ occluders) are scored separately: the reader should say ``unreadable``.
 Failures (no reading for a readable gauge) are the no-read rate, not folded
 into the error statistics. ``ms/reading`` is the wall time of a full read
 (both passes, decode, geometry) on this machine, one thread.
+
+``--photos DIR`` scores labelled photographs instead, with the same statistics:
+``DIR/labels.jsonl`` holds one JSON object per line, e.g.
+
+    {"image": "p001.jpg", "value": 0.42, "min": 0, "max": 1.6,
+     "start_angle": 225, "sweep": 270, "box": [40, 30, 260, 250]}
+
+``image`` is relative to DIR; ``value`` is the true reading; ``start_angle`` and
+``sweep`` (optional, together; degrees clockwise from 12 o'clock, as for
+``edged read-gauge``) are given to the reader with ``--scale-given`` and tell a
+360-degree dial apart; ``box`` (optional, ``[x0, y0, x1, y1]`` in pixels)
+picks the dial to score in a picture that shows several. A photo whose needle
+cannot be seen takes ``"value": null``: the right answer is ``unreadable``.
 """
 
 from __future__ import annotations
@@ -21,7 +35,7 @@ import math
 import os
 import sys
 import time
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -36,7 +50,7 @@ from edged.pipelines.gauge.reader import (
     KeypointModel,
     ReadOptions,
 )
-from edged.pipelines.gauge.reading import circle_transform, fit_ellipse
+from edged.pipelines.gauge.reading import GaugeReading, circle_transform, fit_ellipse
 from edged.pipelines.gauge.synth import render_sample
 
 SEED_BASE = 7_000_000_000_000  # training seeds are hashes; these are never drawn
@@ -52,6 +66,160 @@ def _stats(errors: List[float]) -> Dict[str, float]:
         "within_1pct": float(np.mean(e <= 1.0)),
         "gross_gt5pct": float(np.mean(e > 5.0)),
     }
+
+
+def _summary(
+    errors: List[float], ok_errors: List[float], no_read: int, readable: int, times: List[float]
+) -> Dict[str, Any]:
+    """The figures every run reports: error statistics over the readings made, the no-read
+    rate over the readable dials (never folded into the errors), readings flagged ``ok``."""
+    e = np.array(errors) if errors else np.array([np.nan])
+    return {
+        "readable_gauges": readable,
+        "read": len(errors),
+        "mean_pct": float(np.mean(e)),
+        "median_pct": float(np.median(e)),
+        "p95_pct": float(np.percentile(e, 95)),
+        "within_1pct": float(np.mean(e <= 1.0)),
+        "within_2pct": float(np.mean(e <= 2.0)),
+        "gross_gt5pct": float(np.mean(e > 5.0)),
+        "no_read_rate": no_read / max(1, readable),
+        "flagged_ok_share": len(ok_errors) / max(1, len(errors)),
+        "ok_only": _stats(ok_errors),
+        "ms_per_picture_mean": float(np.mean(times)) if times else float("nan"),
+        "ms_per_picture_median": float(np.median(times)) if times else float("nan"),
+    }
+
+
+def span_error_pct(value: float, truth: float, lo: float, hi: float, sweep: float) -> float:
+    """|value - truth| in % of the span; on a full-circle dial the short way round."""
+    err = abs(value - truth) / abs(hi - lo) * 100.0
+    return min(err, 100.0 - err) if abs(sweep) >= 360 else err
+
+
+def load_photo_labels(directory: str) -> List[Dict[str, Any]]:
+    """``directory/labels.jsonl``, checked: a bad line is named with its field and the fix."""
+    path = os.path.join(directory, "labels.jsonl")
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: not found; write one JSON object per photo (see --help)")
+    items = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                items.append(_photo_label(directory, f"{path}:{n}", line))
+    if not items:
+        raise ValueError(f"{path}: no photos listed")
+    return items
+
+
+def _photo_label(directory: str, where: str, line: str) -> Dict[str, Any]:
+    try:
+        item = json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"{where}: not JSON ({exc})") from None
+    if not isinstance(item, dict):
+        raise ValueError(f"{where}: expected a JSON object")
+
+    def number(key: str, required: bool = True) -> Any:
+        v = item.get(key)
+        if v is None and not required:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"{where}: field '{key}' must be a number, got {v!r}")
+        return float(v)
+
+    image = item.get("image")
+    if not isinstance(image, str) or not os.path.isfile(os.path.join(directory, image)):
+        raise ValueError(f"{where}: field 'image' must name a file in {directory}, got {image!r}")
+    lo, hi = number("min"), number("max")
+    if lo == hi:
+        raise ValueError(f"{where}: 'min' and 'max' must differ")
+    start, sweep = number("start_angle", False), number("sweep", False)
+    if (start is None) != (sweep is None):
+        raise ValueError(f"{where}: give 'start_angle' and 'sweep' together, or neither")
+    if sweep is not None and not 0 < abs(sweep) <= 360:
+        raise ValueError(f"{where}: field 'sweep' must be within ±(0, 360], got {sweep}")
+    box = item.get("box")
+    if box is not None and (
+        not isinstance(box, list)
+        or len(box) != 4
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
+    ):
+        raise ValueError(f"{where}: field 'box' must be [x0, y0, x1, y1], got {box!r}")
+    return {
+        "image": os.path.join(directory, image),
+        "value": number("value", False),
+        "min": lo,
+        "max": hi,
+        "start_angle": start,
+        "sweep": sweep,
+        "box": box,
+    }
+
+
+def evaluate_photos(
+    reader: GaugeReader, items: List[Dict[str, Any]], scale_given: bool = False
+) -> Dict[str, Any]:
+    """The same figures as ``evaluate`` on labelled photos (see ``load_photo_labels``)."""
+    from edged.cvutil import import_cv2
+
+    cv2 = import_cv2()
+    errors: List[float] = []
+    ok_errors: List[float] = []
+    times: List[float] = []
+    no_read = readable = hidden = hidden_unreadable = 0
+    for item in items:
+        image = cv2.imread(item["image"], cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"{item['image']}: cannot read the image")
+        opts = ReadOptions(min_value=item["min"], max_value=item["max"])
+        if scale_given and item["sweep"] is not None:
+            opts.start_angle, opts.sweep = item["start_angle"], item["sweep"]
+        t0 = time.perf_counter()
+        reading = _photo_reading(reader, image, opts, item["box"])
+        times.append((time.perf_counter() - t0) * 1000.0)
+        if item["value"] is None:
+            hidden += 1
+            hidden_unreadable += reading is None or reading.value is None
+            continue
+        readable += 1
+        if reading is None or reading.value is None:
+            no_read += 1
+            continue
+        sweep = item["sweep"] if item["sweep"] is not None else (reading.sweep or 0.0)
+        err = span_error_pct(reading.value, item["value"], item["min"], item["max"], sweep)
+        errors.append(err)
+        if reading.quality == "ok":
+            ok_errors.append(err)
+    res: Dict[str, Any] = {"pictures": len(items)}
+    res.update(_summary(errors, ok_errors, no_read, readable, times))
+    res["hidden_tip_pictures"] = hidden
+    res["hidden_tip_said_unreadable"] = hidden_unreadable / max(1, hidden)
+    return res
+
+
+def _photo_reading(
+    reader: GaugeReader, image: np.ndarray, opts: ReadOptions, box: Any
+) -> Optional[GaugeReading]:
+    """The reading of the labelled dial: the one centred in ``box``, else the main one."""
+    if box is None:
+        return reader.read_one(image, opts)
+    x0, y0, x1, y1 = box
+    inside = [
+        r
+        for r in reader.read(image, opts)
+        if "center" in r.keypoints
+        and x0 <= r.keypoints["center"][0] <= x1
+        and y0 <= r.keypoints["center"][1] <= y1
+    ]
+    mid = ((x0 + x1) / 2.0, (y0 + y1) / 2.0)
+    return min(
+        inside,
+        key=lambda r: math.hypot(
+            r.keypoints["center"][0] - mid[0], r.keypoints["center"][1] - mid[1]
+        ),
+        default=None,
+    )
 
 
 def given_scale(label: Any) -> Tuple[float, float]:
@@ -92,7 +260,6 @@ def evaluate(
         size = int(rng.integers(96, 321)) if m == "crop" else int(rng.integers(256, 481))
         image, labels = render_sample(seed, size=size, split="heldout", mode=m)
         target = labels[-1]  # in crop mode the main dial is drawn last
-        span = target.max_value - target.min_value
         opts = ReadOptions(min_value=target.min_value, max_value=target.max_value)
         opts.snap_sweep = snap
         if scale_given:
@@ -118,38 +285,27 @@ def evaluate(
             continue
         if match.quality == "out_of_range":
             out_of_range += 1
-        err = abs(match.value - target.value) / span * 100.0
-        if abs(target.sweep) >= 360:
-            err = min(err, 100.0 - err)
+        err = span_error_pct(
+            match.value, target.value, target.min_value, target.max_value, target.sweep
+        )
         errors.append(err)
         if match.quality == "ok":
             ok_errors.append(err)
         kind = "360" if abs(target.sweep) >= 360 else ("ccw" if target.sweep < 0 else "cw")
         by_kind.setdefault(kind, []).append(err)
-    e = np.array(errors) if errors else np.array([np.nan])
-    res: Dict[str, Any] = {
-        "pictures": n,
-        "readable_gauges": readable_total,
-        "read": len(errors),
-        "mean_pct": float(np.mean(e)),
-        "median_pct": float(np.median(e)),
-        "p95_pct": float(np.percentile(e, 95)),
-        "within_1pct": float(np.mean(e <= 1.0)),
-        "within_2pct": float(np.mean(e <= 2.0)),
-        "gross_gt5pct": float(np.mean(e > 5.0)),
-        "no_read_rate": no_read / max(1, readable_total),
-        "flagged_ok_share": len(ok_errors) / max(1, len(errors)),
-        "ok_only": _stats(ok_errors),
-        "out_of_range_flagged": out_of_range,
-        "hidden_tip_pictures": hidden_total,
-        "hidden_tip_said_unreadable": hidden_said_unreadable / max(1, hidden_total),
-        "ms_per_picture_mean": float(np.mean(times)),
-        "ms_per_picture_median": float(np.median(times)),
-        "by_kind": {
-            k: {"n": len(v), "median_pct": float(np.median(v)), "mean_pct": float(np.mean(v))}
-            for k, v in sorted(by_kind.items())
-        },
-    }
+    res: Dict[str, Any] = {"pictures": n}
+    res.update(_summary(errors, ok_errors, no_read, readable_total, times))
+    res.update(
+        {
+            "out_of_range_flagged": out_of_range,
+            "hidden_tip_pictures": hidden_total,
+            "hidden_tip_said_unreadable": hidden_said_unreadable / max(1, hidden_total),
+            "by_kind": {
+                k: {"n": len(v), "median_pct": float(np.median(v)), "mean_pct": float(np.mean(v))}
+                for k, v in sorted(by_kind.items())
+            },
+        }
+    )
     return res
 
 
@@ -175,12 +331,23 @@ def main() -> int:
     p.add_argument("--crop-size", type=int, default=CROP_SIZE, help="pass-2 crop side (px)")
     p.add_argument("--face-fill", type=float, default=FACE_FILL, help="face radius / crop side")
     p.add_argument("--json", help="also write the figures here")
+    p.add_argument("--photos", metavar="DIR", help="score the labelled photos in DIR instead")
     args = p.parse_args()
     model = KeypointModel(args.model, "onnxruntime", threads=args.threads)
     reader = GaugeReader(
         model, args.crop_size, args.face_fill, args.flip, not args.no_needle_pixels
     )
-    res = evaluate(reader, args.n, args.seed_base, args.mode, args.scale_given, not args.no_snap)
+    if args.photos:
+        try:
+            items = load_photo_labels(args.photos)
+            res = evaluate_photos(reader, items, args.scale_given)
+        except ValueError as exc:
+            print(f"gauge_accuracy: {exc}", file=sys.stderr)
+            return 2
+    else:
+        res = evaluate(
+            reader, args.n, args.seed_base, args.mode, args.scale_given, not args.no_snap
+        )
     res["model"] = os.path.basename(args.model)
     res["reader"] = {
         "flip": args.flip,

@@ -102,8 +102,10 @@ def _search(small: np.ndarray, ccx: float, ccy: float, a0: float) -> Optional[Tu
         py.reshape(na * no, ns).astype(np.float32),
         cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
-    ).reshape(na, no, ns, -1)
-    channels = vals.mean(axis=2)  # (angle, offset, channel)
+    ).reshape(na * no, ns, -1)
+    # the mean along each line, (angle, offset, channel); as a product: numpy's mean over a
+    # middle axis is four times slower
+    channels = (np.full(ns, 1.0 / ns, np.float32) @ vals).reshape(na, no, -1)
     planes = PLANES if channels.shape[2] == 3 else np.ones((1, 1), np.float32)
     # ridge filters for thin and wide needles: the profile minus the mean of the profile
     # ``half`` px to either side, with the offset windows aligned across widths

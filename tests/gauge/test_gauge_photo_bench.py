@@ -1,0 +1,134 @@
+"""``bench/gauge_accuracy.py --photos DIR``: labelled photos are scored like the renders.
+
+No real photos ship with the project, so rendered dials saved as JPEG files stand in for
+them here; the point is the file format, its checks and the scoring.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from edged.cvutil import import_cv2
+from edged.pipelines.gauge.pipeline import resolve_model
+from edged.pipelines.gauge.synth import render_sample
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH = os.path.join(ROOT, "bench", "gauge_accuracy.py")
+MODEL = resolve_model("weights/gauge_kp_w32.onnx")
+needs_model = pytest.mark.skipif(not os.path.exists(MODEL), reason=f"no trained model at {MODEL}")
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("gauge_accuracy", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write_photos(directory, n=8):
+    """Rendered dials as JPEG "photos" with a labels.jsonl as a person would write it."""
+    cv2 = import_cv2()
+    bench = _bench()
+    lines = []
+    for i in range(n):
+        image, labels = render_sample(9_100_000_000_000 + i, size=200, split="heldout", mode="crop")
+        label = labels[-1]
+        name = f"p{i:03d}.jpg"
+        cv2.imwrite(os.path.join(directory, name), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        start, sweep = bench.given_scale(label)
+        lines.append(
+            {
+                "image": name,
+                "value": label.value if label.readable else None,
+                "min": label.min_value,
+                "max": label.max_value,
+                "start_angle": start,
+                "sweep": sweep,
+            }
+        )
+    with open(os.path.join(directory, "labels.jsonl"), "w") as f:
+        f.write("\n".join(json.dumps(line) for line in lines) + "\n")
+    return lines
+
+
+@needs_model
+def test_labelled_photos_are_scored_with_the_same_figures(tmp_path):
+    from edged.pipelines.gauge.reader import GaugeReader, KeypointModel
+
+    lines = _write_photos(str(tmp_path))
+    bench = _bench()
+    items = bench.load_photo_labels(str(tmp_path))
+    assert len(items) == len(lines)
+    reader = GaugeReader(KeypointModel(MODEL, "onnxruntime", threads=1))
+    res = bench.evaluate_photos(reader, items, scale_given=True)
+    readable = sum(line["value"] is not None for line in lines)
+    assert res["pictures"] == len(lines) and res["readable_gauges"] == readable
+    assert res["read"] + round(res["no_read_rate"] * readable) == readable
+    assert res["read"] >= readable - 1
+    assert res["median_pct"] < 1.0  # these are easy: the bench's own held-out renders
+
+
+def test_a_full_circle_error_goes_the_short_way_round():
+    bench = _bench()
+    assert bench.span_error_pct(9.8, 0.1, 0.0, 10.0, 360.0) == pytest.approx(3.0)
+    assert bench.span_error_pct(9.8, 0.1, 0.0, 10.0, 270.0) == pytest.approx(97.0)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"image": "p000.jpg", "value": 1, "min": 0}', "field 'max' must be a number"),
+        ('{"image": "nope.jpg", "value": 1, "min": 0, "max": 2}', "field 'image' must name"),
+        ('{"image": "p000.jpg", "value": 1, "min": 0, "max": 2, "sweep": 270}', "together"),
+        (
+            '{"image": "p000.jpg", "value": 1, "min": 0, "max": 2, "start_angle": 0, "sweep": 400}',
+            "field 'sweep' must be within",
+        ),
+        ('{"image": "p000.jpg", "value": 1, "min": 0, "max": 2, "box": [1, 2]}', "field 'box'"),
+        ("not json", "not JSON"),
+    ],
+)
+def test_a_bad_label_line_is_named_with_its_field(tmp_path, line, message):
+    cv2 = import_cv2()
+    image, _ = render_sample(9_100_000_000_000, size=64, split="heldout", mode="crop")
+    cv2.imwrite(str(tmp_path / "p000.jpg"), image)
+    (tmp_path / "labels.jsonl").write_text(line + "\n")
+    with pytest.raises(ValueError, match=message) as info:
+        _bench().load_photo_labels(str(tmp_path))
+    assert "labels.jsonl:1" in str(info.value)
+
+
+def test_the_command_line_says_what_is_wrong_and_exits_2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, BENCH, "--photos", str(tmp_path)], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert "labels.jsonl: not found" in proc.stderr
+
+
+@needs_model
+def test_a_box_picks_the_labelled_dial_among_several():
+    from edged.pipelines.gauge.reader import GaugeReader, KeypointModel, ReadOptions
+
+    bench = _bench()
+    reader = GaugeReader(KeypointModel(MODEL, "onnxruntime", threads=1))
+    for seed in range(9_200_000_000_000, 9_200_000_000_040):
+        image, labels = render_sample(seed, size=400, split="heldout", mode="scene")
+        if len(labels) >= 2 and all(lab.readable for lab in labels):
+            break
+    assert len(labels) >= 2
+    for label in labels:
+        cx, cy = label.face_center
+        r = label.radius
+        box = [cx - r, cy - r, cx + r, cy + r]
+        opts = ReadOptions(min_value=label.min_value, max_value=label.max_value)
+        reading = bench._photo_reading(reader, image, opts, box)
+        assert reading is not None
+        x, y = reading.keypoints["center"][:2]
+        assert box[0] <= x <= box[2] and box[1] <= y <= box[3]
