@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from edged.cvutil import import_cv2
 from edged.pipelines.gauge.decode import decode, find_peaks, read_detection
 from edged.pipelines.gauge.reader import GaugeReader
 from edged.pipelines.gauge.synth import GaugeSpec, Placement, render_gauges
@@ -111,10 +112,6 @@ def test_a_second_needle_as_strong_as_the_first_lowers_the_quality():
 
 
 def test_a_needle_the_pixels_do_not_show_lowers_the_quality_but_keeps_the_value():
-    import numpy as np
-
-    from edged.pipelines.gauge.reader import GaugeReader
-
     label = _label(225, 270, 0.3)
     targets = make_targets([label], 128)
     (seen,) = decode(*targets)
@@ -144,12 +141,21 @@ def test_a_faint_needle_tip_is_unreadable_not_a_guess():
 
 
 def _two_pointer_scene(
-    sweep, needle_at, other_at, needle_color=(20, 20, 20), red_drag=True, prefer_needle=False
+    sweep,
+    needle_at,
+    other_at,
+    needle_color=(20, 20, 20),
+    red_drag=True,
+    prefer_needle=False,
+    weaker=0.8,
+    other_off_deg=0.0,
+    paint_other=None,
 ):
     """A rendered dial (black needle, red drag pointer at ``other_at``) and a fake "model"
-    that, as the real one sometimes does, prefers the tip at ``other_at`` and sees the needle
-    as a weaker rival (or the other way round). The reader's crop is the whole picture, so
-    the fake heatmaps line up with it."""
+    that, as the real one sometimes does, prefers the tip at ``other_at`` (placed
+    ``other_off_deg`` off it) and sees the needle as a rival whose peak is ``weaker`` times as
+    high (or the other way round). ``paint_other`` paints a plain pointer of that colour at
+    ``other_at``. The reader's crop is the whole picture, so the fake heatmaps line up."""
     import copy
 
     from edged.pipelines.gauge.angles import point_at
@@ -166,16 +172,18 @@ def _two_pointer_scene(
     cx, cy, _ = needle.keypoints["center"]
     length = math.hypot(needle.keypoints["tip"][0] - cx, needle.keypoints["tip"][1] - cy)
     other = copy.deepcopy(needle)
-    other.keypoints["tip"] = (
-        *point_at(cx, cy, length, fraction_to_angle(start, sweep, other_at)),
-        1,
-    )
+    other_angle = fraction_to_angle(start, sweep, other_at)
+    if paint_other is not None:
+        end = point_at(cx, cy, length, other_angle)
+        cv2 = import_cv2()
+        cv2.line(image, (int(cx), int(cy)), (int(end[0]), int(end[1])), paint_other, 2, cv2.LINE_AA)
+    other.keypoints["tip"] = (*point_at(cx, cy, length, other_angle + other_off_deg), 1)
     cm_other, paf_other = make_targets([other], 128)
     cm_needle, paf_needle = make_targets([needle], 128)
     if prefer_needle:
-        targets = (np.maximum(cm_needle, 0.8 * cm_other), paf_needle + 0.8 * paf_other)
+        targets = (np.maximum(cm_needle, weaker * cm_other), paf_needle + 0.8 * paf_other)
     else:
-        targets = (np.maximum(cm_other, 0.8 * cm_needle), paf_other + 0.8 * paf_needle)
+        targets = (np.maximum(cm_other, weaker * cm_needle), paf_other + 0.8 * paf_needle)
     reader = GaugeReader(lambda batch: tuple(np.stack([t] * len(batch)) for t in targets))
     (det,) = reader.locate(image)
     return det, needle, start
@@ -204,6 +212,7 @@ def test_a_drag_pointer_short_of_the_needle_is_not_one():
 
 def test_on_a_full_circle_dial_there_is_no_beyond_and_the_choice_stands():
     det, _needle, start = _two_pointer_scene(360.0, needle_at=0.35, other_at=0.7)
+    assert det.drag_pointer is not None
     reading = read_detection(det, 0.0, 10.0, start_angle=start, sweep=360.0)
     assert reading.value == pytest.approx(7.0, abs=0.1)
     assert reading.quality == "low_confidence"
@@ -218,4 +227,35 @@ def test_a_red_needle_is_not_swapped_for_a_rival_on_bare_face():
     assert det.rival_tip is not None and det.drag_pointer is None
     reading = read_detection(det, 0.0, 10.0, start_angle=start, sweep=270.0)
     assert reading.value == pytest.approx(needle.value, abs=0.1)
+    assert reading.quality == "low_confidence"
+
+
+def test_a_drag_pointer_keypoint_a_few_degrees_off_is_still_told_apart():
+    """Redness is measured along the pointer found in the pixels, not along the keypoint."""
+    det, needle, start = _two_pointer_scene(270.0, 0.35, 0.7, other_off_deg=3.0)
+    assert det.drag_pointer is not None
+    reading = read_detection(det, 0.0, 10.0, start_angle=start, sweep=270.0)
+    assert reading.value == pytest.approx(needle.value, abs=0.1)
+
+
+def test_a_rival_too_faint_to_read_is_not_swapped_in():
+    """A rival whose tip is weaker than a readable tip would leave the dial unreadable."""
+    from edged.pipelines.gauge.decode import HIDDEN_TIP_SCORE
+
+    det, _needle, start = _two_pointer_scene(270.0, 0.35, 0.7, weaker=HIDDEN_TIP_SCORE * 0.9)
+    assert det.rival_tip is not None and det.drag_pointer is None
+    reading = read_detection(det, 0.0, 10.0, start_angle=start, sweep=270.0)
+    assert reading.value == pytest.approx(7.0, abs=0.15)  # the model's choice, not unreadable
+
+
+def test_a_plain_second_pointer_is_not_taken_for_a_drag_pointer():
+    """Only a red pointer is taken for a drag pointer: with a grey second pointer (fainter
+    than the needle, so contrast alone would swap them) the model's choice stands, flagged as
+    a guess between two needles."""
+    det, _needle, start = _two_pointer_scene(
+        270.0, 0.35, 0.7, red_drag=False, paint_other=(110, 110, 110)
+    )
+    assert det.rival_tip is not None and det.drag_pointer is None
+    reading = read_detection(det, 0.0, 10.0, start_angle=start, sweep=270.0)
+    assert reading.value == pytest.approx(7.0, abs=0.15)
     assert reading.quality == "low_confidence"

@@ -361,8 +361,7 @@ def read_detection(
         diff = (paf_angle - angle + 180.0) % 360.0 - 180.0
         if abs(diff) < 10:
             angle = (angle + 0.5 * diff) % 360.0
-    confidence = float(min(det.keypoints["center"][2], tip[2], 1.0))
-    confidence *= float(min(1.0, max(0.0, det.link_scores.get("tip", 0.0)) / 0.8))
+    scale_confidence = 1.0
     if start_angle is not None and sweep is not None:
         # configured angles are in the (corrected) dial frame, with 12 o'clock up in the picture
         s_angle, s_sweep = float(start_angle), float(sweep)
@@ -376,20 +375,25 @@ def read_detection(
         )
         if snap:
             s_angle, s_sweep = snap_sweep(s_angle, s_sweep)
-        confidence *= float(
-            min(1.0, det.keypoints["start"][2] / 0.5, det.keypoints["end"][2] / 0.5)
-        )
+        scale_confidence = min(1.0, det.keypoints["start"][2] / 0.5, det.keypoints["end"][2] / 0.5)
     else:
-        return GaugeReading(None, confidence, "unreadable", angle, kps, radius=det.radius())
+        return GaugeReading(
+            None, _confidence(det, tip), "unreadable", angle, kps, radius=det.radius()
+        )
     scale = Scale(s_angle, s_sweep, min_value, max_value, table)
     two_needles = det.extra.get("rival_tip", 0.0) >= RIVAL_RATIO
-    if det.drag_pointer is not None and det.drag_pointer_angle is not None:
-        drag = _dial_direction(a, det.drag_pointer_angle)
+    if det.drag_pointer is not None:
+        # the reader read the rival as the needle, taking the model's choice for a red drag
+        # pointer; that holds only if the drag pointer rests beyond the needle on the scale
+        drag = angle_of(*corr(det.drag_pointer))
+        if use_pixels and det.drag_pointer_angle is not None:
+            drag = _dial_direction(a, det.drag_pointer_angle)
         if _rests_beyond(scale, drag, angle):
             two_needles = False  # told apart: a red drag pointer pushed beyond the needle
-        else:  # the scale does not bear the drag pointer out: the model's choice stands
-            angle = drag
-            kps["tip"] = [float(v) for v in det.drag_pointer]
+        else:  # not borne out: the model's choice stands, one of two look-alike pointers
+            angle, tip, two_needles = drag, det.drag_pointer, True
+            kps["tip"] = [float(v) for v in tip]
+    confidence = _confidence(det, tip) * scale_confidence
     fraction, in_range = scale.angle_to_fraction(angle, range_tolerance_deg)
     value = scale.value_of_fraction(fraction)
     if two_needles:
@@ -411,6 +415,12 @@ def read_detection(
         fraction=fraction,
         radius=det.radius(),
     )
+
+
+def _confidence(det: Detection, tip: Tuple[float, float, float]) -> float:
+    """The model's confidence in a dial's centre, needle tip and the link between them."""
+    c = float(min(det.keypoints["center"][2], tip[2], 1.0))
+    return c * float(min(1.0, max(0.0, det.link_scores.get("tip", 0.0)) / 0.8))
 
 
 def _dial_direction(a: np.ndarray, picture_angle: float) -> float:

@@ -60,6 +60,8 @@ def refine_needle_angle(
     window = image[ya:yb, xa:xb]
     size = (max(2, int(round((xb - xa) * scale))), max(2, int(round((yb - ya) * scale))))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    if window.ndim == 3 and window.shape[2] != 3:  # BGRA: drop alpha; one channel: grey
+        window = window[..., :3] if window.shape[2] > 3 else window[..., 0]
     small = cv2.resize(window, size, interpolation=interp).astype(np.float32)
     sx, sy = size[0] / float(xb - xa), size[1] / float(yb - ya)
     ccx, ccy = (cx - xa) * sx, (cy - ya) * sy
@@ -72,11 +74,15 @@ def refine_needle_angle(
     return angle_of(ddx / sx, ddy / sy), contrast
 
 
+#: a single colour channel must show the needle this much sharper than luma to be used: luma
+#: averages the channels' noise, so it measures black and white needles best (chosen on
+#: validation seeds: mean error 0.79 -> 0.75 degrees, P95 1.77 -> 1.60)
+CHANNEL_MARGIN = 1.2
 #: the planes a colour picture is searched in, as weights of its B, G, R channels: luma, and
 #: each channel alone, where a red needle on a black face stands out three times as much as
 #: in luma (grey contrast ~60, red channel ~190); the plane with the sharpest ridge wins
 PLANES = np.array(
-    [[0.114, 0.587, 0.299], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], np.float32
+    [[0.114, 0.587, 0.299]] + [list(row / CHANNEL_MARGIN) for row in np.eye(3)], np.float32
 )
 
 
@@ -241,16 +247,18 @@ def _axis_line(
 
 
 def pointer_redness(
-    image: np.ndarray, center: Tuple[float, float], tip: Tuple[float, float]
+    image: np.ndarray, center: Tuple[float, float], angle_deg: float, length: float
 ) -> float:
-    """How red the pointer from ``center`` to ``tip`` is: the red channel minus the larger of
-    green and blue, averaged along its middle (0 for black, white and grey; ~180 for a clean
-    red pointer); 0 for a grey picture."""
-    if image.ndim != 3 or image.shape[2] != 3:
+    """How red the pointer from ``center`` along ``angle_deg`` is: the red channel minus the
+    larger of green and blue, averaged along its middle (0 for black, white and grey; ~180 for
+    a clean red pointer; 0 for a grey picture). Sampled along the measured direction: a
+    pointer is only a few pixels wide, and a keypoint a few degrees off misses it."""
+    if image.ndim != 3 or image.shape[2] < 3:
         return 0.0
-    f = np.linspace(0.35, 0.8, 24)
+    f = np.linspace(0.35, 0.8, 24) * length
+    dx, dy = direction(angle_deg)
     h, w = image.shape[:2]
-    xs = np.clip(np.round(center[0] + f * (tip[0] - center[0])).astype(int), 0, w - 1)
-    ys = np.clip(np.round(center[1] + f * (tip[1] - center[1])).astype(int), 0, h - 1)
-    bgr = image[ys, xs].astype(np.float32).mean(axis=0)
+    xs = np.clip(np.round(center[0] + f * dx).astype(int), 0, w - 1)
+    ys = np.clip(np.round(center[1] + f * dy).astype(int), 0, h - 1)
+    bgr = image[ys, xs, :3].astype(np.float32).mean(axis=0)
     return float(bgr[2] - max(bgr[0], bgr[1]))

@@ -19,7 +19,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edged.cvutil import import_cv2
-from edged.pipelines.gauge.decode import Detection, decode, read_detection
+from edged.pipelines.gauge.decode import HIDDEN_TIP_SCORE, Detection, decode, read_detection
 from edged.pipelines.gauge.needle import pointer_redness, refine_needle_angle
 from edged.pipelines.gauge.reading import GaugeReading
 
@@ -241,14 +241,17 @@ def _measure_needle(image: np.ndarray, det: Detection) -> None:
     t = det.keypoints["tip"]
     got = refine_needle_angle(image, det.center, (t[0], t[1]))
     rival = det.rival_tip
-    if got is not None and rival is not None and det.extra.get("rival_tip", 0.0) >= DRAG_RIVAL:
+    if (
+        got is not None
+        and rival is not None
+        and rival[2] >= HIDDEN_TIP_SCORE
+        and det.extra.get("rival_tip", 0.0) >= DRAG_RIVAL
+    ):
         alt = refine_needle_angle(image, det.center, (rival[0], rival[1]))
-        red = pointer_redness(image, det.center, (t[0], t[1]))
         if (
             alt is not None
             and alt[1] >= got[1]
-            and red >= DRAG_REDNESS
-            and pointer_redness(image, det.center, (rival[0], rival[1])) <= NEEDLE_REDNESS * red
+            and _redder(image, det, (t, got[0]), (rival, alt[0]))
         ):
             det.drag_pointer, det.drag_pointer_angle = t, got[0]
             det.keypoints["tip"] = rival
@@ -257,6 +260,18 @@ def _measure_needle(image: np.ndarray, det: Detection) -> None:
     det.needle_pixel_angle = None if got is None else got[0]
     if got is None:  # the model sees a needle the pixels do not show
         det.extra["needle_unseen"] = 1.0
+
+
+def _redder(image: np.ndarray, det: Detection, chosen: Any, rival: Any) -> bool:
+    """Whether the chosen pointer is red and the rival not: ``(tip, measured angle)`` each."""
+    cx, cy = det.center
+
+    def redness(pointer: Any) -> float:
+        (x, y, _), angle = pointer
+        return pointer_redness(image, (cx, cy), angle, math.hypot(x - cx, y - cy))
+
+    red = redness(chosen)
+    return red >= DRAG_REDNESS and redness(rival) <= NEEDLE_REDNESS * red
 
 
 def _nearest_centre(found: Sequence[Detection], size: int) -> Optional[Detection]:
@@ -281,16 +296,27 @@ def _mirror(d: Detection, size: int) -> Detection:
     return Detection(kps, dict(d.link_scores), paf, d.needle_paf_score, ell, d.rim_points)
 
 
+def _same_direction(a: Detection, b: Detection, within_deg: float = 10.0) -> bool:
+    """Whether two detections' tips point the same way (not a needle and a drag pointer)."""
+    if "tip" not in a.keypoints or "tip" not in b.keypoints:
+        return False
+    ta, tb = a.keypoints["tip"], b.keypoints["tip"]
+    da = math.atan2(ta[1] - a.center[1], ta[0] - a.center[0])
+    db = math.atan2(tb[1] - b.center[1], tb[0] - b.center[0])
+    return abs((math.degrees(da - db) + 180.0) % 360.0 - 180.0) < within_deg
+
+
 def _average(a: Detection, b: Detection) -> Detection:
     kps = dict(a.keypoints)
     # only the direction-free points: a mirrored dial runs the other way, and the model's
     # scale ends lean on what it learnt about directions
+    same_needle = _same_direction(a, b)
     for k, v in b.keypoints.items():
-        if k in kps and k in ("center", "tip"):
+        if k in kps and (k == "center" or (k == "tip" and same_needle)):
             u = kps[k]
             kps[k] = ((u[0] + v[0]) / 2, (u[1] + v[1]) / 2, (u[2] + v[2]) / 2)
     paf = a.needle_paf_angle
-    if paf is not None and b.needle_paf_angle is not None:
+    if paf is not None and b.needle_paf_angle is not None and same_needle:
         diff = (b.needle_paf_angle - paf + 180.0) % 360.0 - 180.0
         paf = (paf + diff / 2) % 360.0
     ell = a.ellipse
