@@ -56,15 +56,21 @@ from edged.pipelines.gauge.synth import render_sample
 SEED_BASE = 7_000_000_000_000  # training seeds are hashes; these are never drawn
 
 
-def _stats(errors: List[float]) -> Dict[str, float]:
-    e = np.array(errors) if errors else np.array([np.nan])
+def _stats(errors: List[float]) -> Dict[str, Any]:
+    """Error statistics (% of span); None where there is nothing to count (valid JSON)."""
+    e = np.array(errors)
+
+    def figure(f: Any) -> Optional[float]:
+        return float(f(e)) if len(e) else None
+
     return {
         "n": len(errors),
-        "mean_pct": float(np.mean(e)),
-        "median_pct": float(np.median(e)),
-        "p95_pct": float(np.percentile(e, 95)),
-        "within_1pct": float(np.mean(e <= 1.0)),
-        "gross_gt5pct": float(np.mean(e > 5.0)),
+        "mean_pct": figure(np.mean),
+        "median_pct": figure(np.median),
+        "p95_pct": figure(lambda x: np.percentile(x, 95)),
+        "within_1pct": figure(lambda x: np.mean(x <= 1.0)),
+        "within_2pct": figure(lambda x: np.mean(x <= 2.0)),
+        "gross_gt5pct": figure(lambda x: np.mean(x > 5.0)),
     }
 
 
@@ -73,22 +79,18 @@ def _summary(
 ) -> Dict[str, Any]:
     """The figures every run reports: error statistics over the readings made, the no-read
     rate over the readable dials (never folded into the errors), readings flagged ``ok``."""
-    e = np.array(errors) if errors else np.array([np.nan])
-    return {
-        "readable_gauges": readable,
-        "read": len(errors),
-        "mean_pct": float(np.mean(e)),
-        "median_pct": float(np.median(e)),
-        "p95_pct": float(np.percentile(e, 95)),
-        "within_1pct": float(np.mean(e <= 1.0)),
-        "within_2pct": float(np.mean(e <= 2.0)),
-        "gross_gt5pct": float(np.mean(e > 5.0)),
-        "no_read_rate": no_read / max(1, readable),
-        "flagged_ok_share": len(ok_errors) / max(1, len(errors)),
-        "ok_only": _stats(ok_errors),
-        "ms_per_picture_mean": float(np.mean(times)) if times else float("nan"),
-        "ms_per_picture_median": float(np.median(times)) if times else float("nan"),
-    }
+    res: Dict[str, Any] = {"readable_gauges": readable, "read": len(errors)}
+    res.update({k: v for k, v in _stats(errors).items() if k != "n"})
+    res.update(
+        {
+            "no_read_rate": no_read / readable if readable else None,
+            "flagged_ok_share": len(ok_errors) / len(errors) if errors else None,
+            "ok_only": _stats(ok_errors),
+            "ms_per_picture_mean": float(np.mean(times)) if times else None,
+            "ms_per_picture_median": float(np.median(times)) if times else None,
+        }
+    )
+    return res
 
 
 def span_error_pct(value: float, truth: float, lo: float, hi: float, sweep: float) -> float:
@@ -112,6 +114,9 @@ def load_photo_labels(directory: str) -> List[Dict[str, Any]]:
     return items
 
 
+PHOTO_FIELDS = ("image", "value", "min", "max", "start_angle", "sweep", "box")
+
+
 def _photo_label(directory: str, where: str, line: str) -> Dict[str, Any]:
     try:
         item = json.loads(line)
@@ -119,13 +124,18 @@ def _photo_label(directory: str, where: str, line: str) -> Dict[str, Any]:
         raise ValueError(f"{where}: not JSON ({exc})") from None
     if not isinstance(item, dict):
         raise ValueError(f"{where}: expected a JSON object")
+    unknown = sorted(set(item) - set(PHOTO_FIELDS))
+    if unknown:
+        raise ValueError(f"{where}: unknown field {unknown[0]!r}; the fields are {PHOTO_FIELDS}")
+    if "value" not in item:
+        raise ValueError(f"{where}: field 'value' is missing (null: the needle cannot be seen)")
 
     def number(key: str, required: bool = True) -> Any:
         v = item.get(key)
         if v is None and not required:
             return None
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ValueError(f"{where}: field '{key}' must be a number, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{where}: field '{key}' must be a finite number, got {v!r}")
         return float(v)
 
     image = item.get("image")
@@ -144,9 +154,11 @@ def _photo_label(directory: str, where: str, line: str) -> Dict[str, Any]:
         not isinstance(box, list)
         or len(box) != 4
         or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
+        or not (box[0] < box[2] and box[1] < box[3])
     ):
-        raise ValueError(f"{where}: field 'box' must be [x0, y0, x1, y1], got {box!r}")
+        raise ValueError(f"{where}: field 'box' must be [x0, y0, x1, y1] with x0 < x1, y0 < y1")
     return {
+        "where": where,
         "image": os.path.join(directory, image),
         "value": number("value", False),
         "min": lo,
@@ -158,23 +170,26 @@ def _photo_label(directory: str, where: str, line: str) -> Dict[str, Any]:
 
 
 def evaluate_photos(
-    reader: GaugeReader, items: List[Dict[str, Any]], scale_given: bool = False
+    reader: GaugeReader, items: List[Dict[str, Any]], scale_given: bool = False, snap: bool = True
 ) -> Dict[str, Any]:
-    """The same figures as ``evaluate`` on labelled photos (see ``load_photo_labels``)."""
+    """The same figures as ``evaluate`` on labelled photos (see ``load_photo_labels``). A
+    dial's error goes the short way round only when its label says it is a 360-degree dial."""
     from edged.cvutil import import_cv2
 
     cv2 = import_cv2()
     errors: List[float] = []
     ok_errors: List[float] = []
     times: List[float] = []
-    no_read = readable = hidden = hidden_unreadable = 0
+    no_read = readable = hidden = hidden_unreadable = given = 0
     for item in items:
         image = cv2.imread(item["image"], cv2.IMREAD_COLOR)
         if image is None:
-            raise ValueError(f"{item['image']}: cannot read the image")
+            raise ValueError(f"{item['where']}: cannot decode the image {item['image']}")
         opts = ReadOptions(min_value=item["min"], max_value=item["max"])
+        opts.snap_sweep = snap
         if scale_given and item["sweep"] is not None:
             opts.start_angle, opts.sweep = item["start_angle"], item["sweep"]
+            given += 1
         t0 = time.perf_counter()
         reading = _photo_reading(reader, image, opts, item["box"])
         times.append((time.perf_counter() - t0) * 1000.0)
@@ -186,15 +201,16 @@ def evaluate_photos(
         if reading is None or reading.value is None:
             no_read += 1
             continue
-        sweep = item["sweep"] if item["sweep"] is not None else (reading.sweep or 0.0)
+        sweep = item["sweep"] if item["sweep"] is not None else 0.0
         err = span_error_pct(reading.value, item["value"], item["min"], item["max"], sweep)
         errors.append(err)
         if reading.quality == "ok":
             ok_errors.append(err)
     res: Dict[str, Any] = {"pictures": len(items)}
     res.update(_summary(errors, ok_errors, no_read, readable, times))
+    res["scale_given_pictures"] = given
     res["hidden_tip_pictures"] = hidden
-    res["hidden_tip_said_unreadable"] = hidden_unreadable / max(1, hidden)
+    res["hidden_tip_said_unreadable"] = hidden_unreadable / hidden if hidden else None
     return res
 
 
@@ -299,7 +315,9 @@ def evaluate(
         {
             "out_of_range_flagged": out_of_range,
             "hidden_tip_pictures": hidden_total,
-            "hidden_tip_said_unreadable": hidden_said_unreadable / max(1, hidden_total),
+            "hidden_tip_said_unreadable": (
+                hidden_said_unreadable / hidden_total if hidden_total else None
+            ),
             "by_kind": {
                 k: {"n": len(v), "median_pct": float(np.median(v)), "mean_pct": float(np.mean(v))}
                 for k, v in sorted(by_kind.items())
@@ -340,7 +358,7 @@ def main() -> int:
     if args.photos:
         try:
             items = load_photo_labels(args.photos)
-            res = evaluate_photos(reader, items, args.scale_given)
+            res = evaluate_photos(reader, items, args.scale_given, not args.no_snap)
         except ValueError as exc:
             print(f"gauge_accuracy: {exc}", file=sys.stderr)
             return 2
@@ -357,10 +375,10 @@ def main() -> int:
         "scale": "given" if args.scale_given else "model",
         "snap_sweep": not args.no_snap,
     }
-    print(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2, allow_nan=False))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(res, f, indent=2)
+            json.dump(res, f, indent=2, allow_nan=False)
     return 0
 
 

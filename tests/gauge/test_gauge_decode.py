@@ -150,12 +150,14 @@ def _two_pointer_scene(
     weaker=0.8,
     other_off_deg=0.0,
     paint_other=None,
+    other_peak=1.0,
 ):
     """A rendered dial (black needle, red drag pointer at ``other_at``) and a fake "model"
     that, as the real one sometimes does, prefers the tip at ``other_at`` (placed
     ``other_off_deg`` off it) and sees the needle as a rival whose peak is ``weaker`` times as
     high (or the other way round). ``paint_other`` paints a plain pointer of that colour at
-    ``other_at``. The reader's crop is the whole picture, so the fake heatmaps line up."""
+    ``other_at``; ``other_peak`` scales that tip's heatmap peak. The reader's crop is the
+    whole picture, so the fake heatmaps line up."""
     import copy
 
     from edged.pipelines.gauge.angles import point_at
@@ -183,7 +185,10 @@ def _two_pointer_scene(
     if prefer_needle:
         targets = (np.maximum(cm_needle, weaker * cm_other), paf_needle + 0.8 * paf_other)
     else:
-        targets = (np.maximum(cm_other, weaker * cm_needle), paf_other + 0.8 * paf_needle)
+        targets = (
+            np.maximum(other_peak * cm_other, weaker * cm_needle),
+            paf_other + 0.8 * paf_needle,
+        )
     reader = GaugeReader(lambda batch: tuple(np.stack([t] * len(batch)) for t in targets))
     (det,) = reader.locate(image)
     return det, needle, start
@@ -259,3 +264,35 @@ def test_a_plain_second_pointer_is_not_taken_for_a_drag_pointer():
     reading = read_detection(det, 0.0, 10.0, start_angle=start, sweep=270.0)
     assert reading.value == pytest.approx(7.0, abs=0.15)
     assert reading.quality == "low_confidence"
+
+
+def test_mirrored_reads_average_a_needle_only_with_itself():
+    """Test-time flip: the two reads' tips are averaged only when they point the same way; a
+    needle and a drag pointer would average to a direction where no pointer is."""
+    from edged.pipelines.gauge.decode import Detection
+    from edged.pipelines.gauge.reader import _average
+
+    def det(tip):
+        return Detection({"center": (64.0, 64.0, 0.9), "tip": (*tip, 0.8)}, {"tip": 0.9})
+
+    a = det((64.0, 24.0))  # straight up
+    near = _average(a, det((67.0, 24.0)))  # ~4 degrees away: the same needle
+    assert near.keypoints["tip"][:2] == pytest.approx((65.5, 24.0))
+    far = _average(a, det((104.0, 64.0)))  # 90 degrees away: another pointer
+    assert far.keypoints["tip"][:2] == pytest.approx((64.0, 24.0))
+
+
+def test_a_drag_pointer_too_faint_to_read_stays_unreadable_when_the_swap_is_undone():
+    """The model's (red) choice is a faint tip; the rival is read instead. If the scale then
+    says the red pointer is no drag pointer, the faint tip is what is left: unreadable."""
+    from edged.pipelines.gauge.decode import HIDDEN_TIP_SCORE
+
+    det, needle, start = _two_pointer_scene(
+        270.0, 0.35, 0.7, weaker=1.0, other_peak=HIDDEN_TIP_SCORE * 0.9
+    )
+    assert det.drag_pointer is not None and det.drag_pointer[2] < HIDDEN_TIP_SCORE
+    assert read_detection(det, 0.0, 10.0, start_angle=start, sweep=270.0).value == (
+        pytest.approx(needle.value, abs=0.1)
+    )
+    undone = read_detection(det, 0.0, 10.0, start_angle=start + 270.0, sweep=-270.0)
+    assert undone.quality == "unreadable" and undone.value is None

@@ -133,3 +133,19 @@ def test_a_lance_needle_and_its_drop_shadow_read_as_the_needle():
         assert got is not None, value
         errors.append(abs((got[0] - truth + 180) % 360 - 180))
     assert max(errors) < 1.0, errors
+
+
+def test_grey_and_bgra_pictures_read_like_bgr():
+    import cv2
+
+    spec = GaugeSpec(
+        start_angle=225, sweep=270, min_value=0, max_value=1, value=0.4, face="white",
+        needle_color=(20, 20, 20), needle_shape="tapered", seed=3,
+    )  # fmt: skip
+    image, centre, tip, truth = _render_one(spec)
+    guess = point_at(*centre, math.hypot(tip[0] - centre[0], tip[1] - centre[1]), truth + 2.0)
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    for picture in (image, cv2.cvtColor(image, cv2.COLOR_BGR2BGRA), grey, grey[..., None]):
+        got = refine_needle_angle(picture, centre, guess)
+        assert got is not None
+        assert abs((got[0] - truth + 180) % 360 - 180) < 1.0

@@ -83,7 +83,7 @@ def test_a_full_circle_error_goes_the_short_way_round():
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('{"image": "p000.jpg", "value": 1, "min": 0}', "field 'max' must be a number"),
+        ('{"image": "p000.jpg", "value": 1, "min": 0}', "field 'max' must be a finite number"),
         ('{"image": "nope.jpg", "value": 1, "min": 0, "max": 2}', "field 'image' must name"),
         ('{"image": "p000.jpg", "value": 1, "min": 0, "max": 2, "sweep": 270}', "together"),
         (
@@ -91,7 +91,11 @@ def test_a_full_circle_error_goes_the_short_way_round():
             "field 'sweep' must be within",
         ),
         ('{"image": "p000.jpg", "value": 1, "min": 0, "max": 2, "box": [1, 2]}', "field 'box'"),
+        ('{"image": "p000.jpg", "value": 1, "min": 0, "max": 2, "box": [9, 9, 1, 1]}', "x0 < x1"),
         ("not json", "not JSON"),
+        ('{"image": "p000.jpg", "min": 0, "max": 2}', "field 'value' is missing"),
+        ('{"image": "p000.jpg", "vlaue": 1, "min": 0, "max": 2}', "unknown field 'vlaue'"),
+        ('{"image": "p000.jpg", "value": NaN, "min": 0, "max": 2}', "finite number"),
     ],
 )
 def test_a_bad_label_line_is_named_with_its_field(tmp_path, line, message):
@@ -102,6 +106,14 @@ def test_a_bad_label_line_is_named_with_its_field(tmp_path, line, message):
     with pytest.raises(ValueError, match=message) as info:
         _bench().load_photo_labels(str(tmp_path))
     assert "labels.jsonl:1" in str(info.value)
+
+
+def test_with_nothing_readable_the_figures_are_null_not_nan(tmp_path):
+    """Valid JSON out: no readings means no statistics, not NaN."""
+    bench = _bench()
+    res = bench._summary([], [], 0, 0, [])
+    assert res["mean_pct"] is None and res["no_read_rate"] is None
+    json.dumps(res, allow_nan=False)
 
 
 def test_the_command_line_says_what_is_wrong_and_exits_2(tmp_path):

@@ -394,6 +394,10 @@ def read_detection(
         else:  # not borne out: the model's choice stands, one of two look-alike pointers
             angle, tip, two_needles = drag, det.drag_pointer, True
             kps["tip"] = [float(v) for v in tip]
+            if tip[2] < HIDDEN_TIP_SCORE:
+                return GaugeReading(
+                    None, float(tip[2]), "unreadable", None, kps, radius=det.radius()
+                )
     confidence = _confidence(det, tip) * scale_confidence
     fraction, in_range = scale.angle_to_fraction(angle, range_tolerance_deg)
     value = scale.value_of_fraction(fraction)

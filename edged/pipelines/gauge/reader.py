@@ -38,6 +38,7 @@ ALIGN = 16
 DRAG_RIVAL = 0.3  # the rival needle's strength relative to the chosen tip
 DRAG_REDNESS = 30.0  # the chosen pointer is at least this red (R - max(G, B), grey levels)
 NEEDLE_REDNESS = 0.5  # and the rival at most this share of it
+DRAG_RIVAL_CONTRAST = 0.8  # the rival shows at least this share of the red one's contrast
 
 
 class KeypointModel:
@@ -235,9 +236,9 @@ class GaugeReader:
 
 
 def _measure_needle(image: np.ndarray, det: Detection) -> None:
-    """The needle's direction in the pixels; a red pointer chosen over a black or white rival
-    of at least its contrast is taken for a drag pointer, and the rival read as the needle
-    (``read_detection`` checks that the drag pointer rests beyond it on the scale)."""
+    """The needle's direction in the pixels; a red pointer chosen over a rival that is not red
+    and shows most of its contrast is taken for a drag pointer, and the rival read as the
+    needle (``read_detection`` checks that the drag pointer rests beyond it on the scale)."""
     t = det.keypoints["tip"]
     got = refine_needle_angle(image, det.center, (t[0], t[1]))
     rival = det.rival_tip
@@ -250,7 +251,7 @@ def _measure_needle(image: np.ndarray, det: Detection) -> None:
         alt = refine_needle_angle(image, det.center, (rival[0], rival[1]))
         if (
             alt is not None
-            and alt[1] >= got[1]
+            and alt[1] >= DRAG_RIVAL_CONTRAST * got[1]
             and _redder(image, det, (t, got[0]), (rival, alt[0]))
         ):
             det.drag_pointer, det.drag_pointer_angle = t, got[0]
