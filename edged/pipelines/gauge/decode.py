@@ -337,11 +337,9 @@ def read_detection(
     """A reading from one detection (image coordinates), using the configured scale where given."""
     kps = {k: [float(v[0]), float(v[1]), float(v[2])] for k, v in det.keypoints.items()}
     if "tip" not in det.keypoints:
-        return GaugeReading(None, 0.0, "unreadable", None, kps, radius=det.radius())
+        return _unreadable(det, kps, 0.0)
     if det.keypoints["tip"][2] < HIDDEN_TIP_SCORE:
-        return GaugeReading(
-            None, float(det.keypoints["tip"][2]), "unreadable", None, kps, radius=det.radius()
-        )
+        return _unreadable(det, kps, det.keypoints["tip"][2])
     cx, cy = det.center
     a = np.eye(2)
     if correct_perspective and det.ellipse is not None:
@@ -378,9 +376,7 @@ def read_detection(
             s_angle, s_sweep = snap_sweep(s_angle, s_sweep)
         scale_confidence = min(1.0, det.keypoints["start"][2] / 0.5, det.keypoints["end"][2] / 0.5)
     else:
-        return GaugeReading(
-            None, _confidence(det, tip), "unreadable", angle, kps, radius=det.radius()
-        )
+        return _unreadable(det, kps, _confidence(det, tip), angle)
     scale = Scale(s_angle, s_sweep, min_value, max_value, table)
     two_needles = det.extra.get("rival_tip", 0.0) >= RIVAL_RATIO
     if det.drag_pointer is not None:
@@ -395,9 +391,7 @@ def read_detection(
             angle, tip, two_needles = drag, det.drag_pointer, True
             kps["tip"] = [float(v) for v in tip]
             if tip[2] < HIDDEN_TIP_SCORE:
-                return GaugeReading(
-                    None, float(tip[2]), "unreadable", None, kps, radius=det.radius()
-                )
+                return _unreadable(det, kps, tip[2])
     confidence = _confidence(det, tip) * scale_confidence
     fraction, in_range = scale.angle_to_fraction(angle, range_tolerance_deg)
     value = scale.value_of_fraction(fraction)
@@ -420,6 +414,13 @@ def read_detection(
         fraction=fraction,
         radius=det.radius(),
     )
+
+
+def _unreadable(
+    det: Detection, kps: Dict[str, List[float]], confidence: float, angle: Optional[float] = None
+) -> GaugeReading:
+    """No value: no needle, a needle too faint to trust, or no scale to read it against."""
+    return GaugeReading(None, float(confidence), "unreadable", angle, kps, radius=det.radius())
 
 
 def _confidence(det: Detection, tip: Tuple[float, float, float]) -> float:

@@ -19,7 +19,7 @@ keypoint. When no clear ridge is found the model's angle stands.
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -141,7 +141,8 @@ def _search(small: np.ndarray, ccx: float, ccy: float, a0: float) -> Optional[Tu
     off = 0.0 if den >= 0 else float(np.clip(0.5 * (lo - hi) / den, -0.5, 0.5))
     angle = float(angles[i] + off * STEP_DEG)
     plane = small @ planes[p] if small.ndim == 3 else small
-    fitted = _fit_axis(plane, ccx, ccy, angle, float(OFFSETS[m + j]), k * OFFSET_STEP, sign)
+    ridge = _Ridge(plane, ccx, ccy, k * OFFSET_STEP, sign)
+    fitted = _fit_axis(ridge, angle, float(OFFSETS[m + j]))
     if fitted is not None:
         angle = fitted
     return angle, contrast
@@ -160,15 +161,18 @@ MAX_TURN = 5.0  # degrees the refits may walk from the grid's angle (chosen on v
 PEAK_FRACTION = 0.6  # chosen on validation seeds: mean error 0.97 -> 0.86 deg, median 0.39 -> 0.32
 
 
-def _fit_axis(
-    small: np.ndarray,
-    ccx: float,
-    ccy: float,
-    angle: float,
-    offset: float,
-    half: float,
-    sign: float,
-) -> Optional[float]:
+class _Ridge(NamedTuple):
+    """The needle as the grid search found it: the plane it shows in, the pivot in that
+    plane's pixels, its half-width and whether it is darker (-1) or lighter (+1)."""
+
+    plane: np.ndarray
+    ccx: float
+    ccy: float
+    half: float
+    sign: float
+
+
+def _fit_axis(ridge: _Ridge, angle: float, offset: float) -> Optional[float]:
     """The needle's axis, refitted from the line found until it stops turning.
 
     The grid search can settle on a wide dark band (a lance with its drop shadow) a few
@@ -177,7 +181,7 @@ def _fit_axis(
     """
     start = angle
     for _ in range(FIT_ROUNDS):
-        line = _axis_line(small, ccx, ccy, angle, offset, half, sign)
+        line = _axis_line(ridge, angle, offset)
         if line is None:
             return None
         turn, offset = line
@@ -191,15 +195,7 @@ def _fit_axis(
     return angle
 
 
-def _axis_line(
-    small: np.ndarray,
-    ccx: float,
-    ccy: float,
-    angle: float,
-    offset: float,
-    half: float,
-    sign: float,
-) -> Optional[Tuple[float, float]]:
+def _axis_line(ridge: _Ridge, angle: float, offset: float) -> Optional[Tuple[float, float]]:
     """The needle's axis fitted through its cross-section centres along its length.
 
     The grid search gives the angle to a fraction of its step; the centroid of the
@@ -209,6 +205,7 @@ def _axis_line(
     (degrees) and its offset at the pivot, or None when too few cross-sections remain.
     """
     cv2 = import_cv2()
+    small, ccx, ccy, half, sign = ridge
     dx, dy = direction(angle)
     nx, ny = -dy, dx  # d(direction)/d(angle): a positive slope turns the angle up
     span = 2.0 * half
