@@ -85,8 +85,11 @@ class BatchSource:
     ``(seed, step)``, so the weights do not depend on ``workers``.
     """
 
-    def __init__(self, seed: int, batch: int, size: int, workers: int = 0):
+    def __init__(
+        self, seed: int, batch: int, size: int, workers: int = 0, render: Any = None
+    ) -> None:
         self.args = (seed, batch, size)
+        self.render = render or render_batch  # module level, so worker processes can pickle it
         self.workers = workers
         self.pending: Dict[int, Any] = {}
         self.pool: Any = None
@@ -97,15 +100,17 @@ class BatchSource:
             ctx = multiprocessing.get_context("spawn")  # no fork of a threaded torch process
             self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint)
 
-    def get(self, step: int, stop: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def get(self, step: int, stop: int) -> Tuple[np.ndarray, ...]:
+        """The batch of ``step`` (images N,3,S,S, then the render's targets)."""
         seed, batch, size = self.args
         if self.pool is None:
-            return make_batch(seed, step, batch, size)
-        for s in range(step, min(stop, step + 2 * self.workers + 1)):
-            if s not in self.pending:
-                self.pending[s] = self.pool.submit(render_batch, seed, s, batch, size)
-        images, cmap, paf = self.pending.pop(step).result()
-        return images.transpose(0, 3, 1, 2), cmap, paf
+            images, *targets = self.render(seed, step, batch, size)
+        else:
+            for s in range(step, min(stop, step + 2 * self.workers + 1)):
+                if s not in self.pending:
+                    self.pending[s] = self.pool.submit(self.render, seed, s, batch, size)
+            images, *targets = self.pending.pop(step).result()
+        return (images.transpose(0, 3, 1, 2), *targets)
 
     def close(self) -> None:
         if self.pool is not None:

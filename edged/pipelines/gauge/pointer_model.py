@@ -1,0 +1,106 @@
+"""The pointer network: a tight crop of one dial in, the pointer's direction out.
+
+For fixed cameras with a configured region of interest (water and gas meter
+sub-dials above all) the dial's place is known, and what is left to measure is
+where its pointer points. A broad paddle has no thin ridge and no sharp tip, so
+instead of keypoints this small classifier looks at the whole crop (resized to
+``INPUT`` px) and gives, as ``BINS`` angle classes each:
+
+* ``pointer``: the direction the pointer's axis points, in the picture;
+* ``zero``: the direction of the scale's zero (the "0" of a 0-9 ring), in the
+  picture, which corrects a camera that is a little rotated;
+* ``ccw``: a logit that the numbers run counter-clockwise.
+
+Angles are decoded as the circular mean of the probability mass around the
+strongest class (sub-class precision); the mass within ``CONFIDENT_BINS`` of it
+is the confidence, so a crop where the model hesitates between two directions
+reads as low confidence. The network takes BGR float32 0..255 (NCHW) and
+normalises inside. PyTorch is imported lazily (training and export only).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = ["BINS", "INPUT", "DirectionEstimate", "build_pointer_model", "decode_bins"]
+
+BINS = 72  # 5-degree classes
+INPUT = 64  # crop side the network sees
+CONFIDENT_BINS = 3  # mass within +-3 classes (+-15 degrees) of the peak is the confidence
+MEAN_BINS = 2  # the angle is the circular mean of +-2 classes around the peak
+
+
+class DirectionEstimate(NamedTuple):
+    angle: float  # degrees clockwise from 12 o'clock, in the crop
+    confidence: float  # probability mass near the peak, 0..1
+
+
+def decode_bins(logits: np.ndarray) -> DirectionEstimate:
+    """One head's ``BINS`` logits -> direction and confidence."""
+    z = logits.astype(np.float64) - float(np.max(logits))
+    p = np.exp(z)
+    p /= p.sum()
+    n = len(p)
+    k = int(np.argmax(p))
+    near = [(k + d) % n for d in range(-MEAN_BINS, MEAN_BINS + 1)]
+    ang = np.radians((np.array(near) + 0.5) * 360.0 / n)
+    w = p[near]
+    angle = math.degrees(math.atan2(float(w @ np.sin(ang)), float(w @ np.cos(ang)))) % 360.0
+    conf = float(sum(p[(k + d) % n] for d in range(-CONFIDENT_BINS, CONFIDENT_BINS + 1)))
+    return DirectionEstimate(angle, conf)
+
+
+def build_pointer_model(width: int = 24) -> Any:
+    """A fresh PointerNet (~40 M multiply-adds at 64x64 with ``width`` 24)."""
+    import torch
+    from torch import nn
+
+    def cbr(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        )
+
+    class Residual(nn.Module):
+        def __init__(self, c: int) -> None:
+            super().__init__()
+            self.body = nn.Sequential(
+                cbr(c, c), nn.Conv2d(c, c, 3, 1, padding=1, bias=False), nn.BatchNorm2d(c)
+            )
+
+        def forward(self, x: Any) -> Any:
+            return torch.relu(x + self.body(x))
+
+    w = width
+
+    class PointerNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.width = w
+            self.features = nn.Sequential(
+                cbr(3, w, 2),  # 32
+                Residual(w),
+                cbr(w, 2 * w, 2),  # 16
+                Residual(2 * w),
+                cbr(2 * w, 4 * w, 2),  # 8
+                Residual(4 * w),
+                cbr(4 * w, 4 * w, 2),  # 4
+            )
+            # flattened, not pooled: where the pointer lies in the crop is the answer
+            self.fc = nn.Sequential(
+                nn.Flatten(), nn.Linear(4 * w * 16, 256), nn.ReLU(inplace=True), nn.Dropout(0.1)
+            )
+            self.pointer = nn.Linear(256, BINS)
+            self.zero = nn.Linear(256, BINS)
+            self.ccw = nn.Linear(256, 1)
+
+        def forward(self, x: Any) -> Any:
+            x = (x - 127.5) * (1.0 / 64.0)
+            h = self.fc(self.features(x))
+            return self.pointer(h), self.zero(h), self.ccw(h)
+
+    return PointerNet()

@@ -1,0 +1,240 @@
+"""Train the pointer model on rendered sub-dial crops (CPU by default, 1 thread).
+
+    python -m edged.pipelines.gauge.pointer_train --seed 1 --steps 12000 --workers 1 \\
+        --out /tmp/pointer-train
+
+Deterministic and resumable like the keypoint trainer (``train``): picture
+``i`` of render batch ``b`` comes from a hash of ``(seed, b, i)``; a checkpoint
+(``last.pt``) is written every ``--ckpt-every`` steps and a run resumes from it,
+refusing one begun with other settings or another renderer version. Each
+rendered batch serves ``REUSE`` steps, each time under another of the eight
+right-angle rotations and mirror images of the crops (the labels turn with
+them), since rendering costs more than a training step on a CPU.
+
+Export with ``python -m edged.pipelines.gauge.export CKPT weights/gauge_pointer.onnx``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from edged.pipelines.gauge.train import BatchSource, _lr, _save, load_checkpoint
+
+__all__ = ["dihedral", "main", "render_pointer_batch", "resize_for_model"]
+
+log = logging.getLogger("edged.gauge.pointer_train")
+
+REUSE = 2  # training steps per rendered batch
+
+
+def resize_for_model(crop: np.ndarray, size: int) -> np.ndarray:
+    """A crop at the network's input size, resized as the reader does."""
+    import cv2
+
+    interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(crop, (size, size), interpolation=interp)
+
+
+def _picture_seed(seed: int, batch_index: int, index: int) -> int:
+    import hashlib
+
+    digest = hashlib.sha256(f"pointer-train/{seed}/{batch_index}/{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def render_pointer_batch(
+    seed: int, batch_index: int, batch: int, size: int
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Crops (N,S,S,3) float32 BGR 0..255 and targets (N,3): pointer and zero angle, ccw."""
+    from edged.pipelines.gauge.subdial_synth import render_subdial
+
+    images, targets = [], []
+    for i in range(batch):
+        crop, label = render_subdial(_picture_seed(seed, batch_index, i), split="train")
+        images.append(resize_for_model(crop, size))
+        targets.append((label.pointer_angle, label.zero_angle, float(label.ccw)))
+    return np.stack(images).astype(np.float32), np.array(targets, np.float32)
+
+
+def dihedral(image: np.ndarray, target: np.ndarray, k: int, mirror: bool) -> Tuple[Any, Any]:
+    """``image`` (H,W,C) turned ``k`` right angles clockwise, then mirrored left-right when
+    ``mirror``; ``target`` (pointer angle, zero angle, ccw) turned with it."""
+    out = np.rot90(image, -k, axes=(0, 1))
+    t = target.copy()
+    t[:2] = (t[:2] + 90.0 * k) % 360.0
+    if mirror:
+        out = out[:, ::-1]
+        t[:2] = (360.0 - t[:2]) % 360.0
+        t[2] = 1.0 - t[2]
+    return np.ascontiguousarray(out), t
+
+
+def _augmented(
+    images: np.ndarray, targets: np.ndarray, seed: int, step: int
+) -> Tuple[np.ndarray, np.ndarray]:
+    """The batch of ``step``: its render batch under a per-picture rotation/mirror."""
+    rng = np.random.default_rng([seed, step])
+    xs, ts = [], []
+    for img, t in zip(images.transpose(0, 2, 3, 1), targets):
+        x, y = dihedral(img, t, int(rng.integers(0, 4)), bool(rng.random() < 0.5))
+        xs.append(x)
+        ts.append(y)
+    return np.stack(xs).transpose(0, 3, 1, 2), np.stack(ts)
+
+
+def soft_bins(torch: Any, angles: Any, bins: int, sigma_bins: float = 1.0) -> Any:
+    """Circular Gaussian class targets around each angle (degrees)."""
+    centres = (torch.arange(bins, dtype=torch.float32) + 0.5) * (360.0 / bins)
+    d = (angles[:, None] - centres[None, :] + 180.0) % 360.0 - 180.0
+    w = torch.exp(-0.5 * (d / (sigma_bins * 360.0 / bins)) ** 2)
+    return w / w.sum(1, keepdim=True)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m edged.pipelines.gauge.pointer_train", description=__doc__
+    )
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--steps", type=int, default=12000)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--width", type=int, default=24)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--workers", type=int, default=0, help="processes rendering ahead")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="/tmp/pointer-train")
+    p.add_argument("--ckpt-every", type=int, default=100)
+    p.add_argument("--keep-every", type=int, default=1000)
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--no-resume", action="store_true")
+    p.add_argument("--stop-after", type=int, help="stop (with a checkpoint) after this step")
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+    handler = logging.FileHandler(os.path.join(args.out, "train.log"))
+    for h in (handler, logging.StreamHandler(sys.stderr)):
+        h.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.addHandler(h)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        return _train(args, torch)
+    finally:
+        for h in list(log.handlers):
+            log.removeHandler(h)
+            h.close()
+
+
+def _train(args: argparse.Namespace, torch: Any) -> int:
+    from edged.pipelines.gauge.pointer_model import INPUT, build_pointer_model
+    from edged.pipelines.gauge.subdial_synth import RENDERER_VERSION
+
+    device = args.device if args.device != "auto" else "cpu"
+    if args.device == "auto" and torch.cuda.is_available():
+        device = "cuda"
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    model = build_pointer_model(args.width).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    config: Dict[str, Any] = {k: getattr(args, k) for k in ("seed", "steps", "batch", "width")}
+    config.update(lr=args.lr, arch="pointer", input=INPUT, subdial_renderer=RENDERER_VERSION)
+    step = 0
+    last = os.path.join(args.out, "last.pt")
+    if os.path.exists(last) and not args.no_resume:
+        ckpt = load_checkpoint(torch, last, device)
+        differ = [k for k in ("seed", "width", "batch", "subdial_renderer", "arch")
+                  if ckpt["config"].get(k) != config[k]]  # fmt: skip
+        if differ:
+            raise SystemExit(
+                f"{last} is from another run ({', '.join(differ)} differ); rerun with its "
+                "settings, or use --no-resume or another --out"
+            )
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["opt"])
+        step = int(ckpt["step"])
+        log.info("resumed from %s at step %d", last, step)
+    log.info("training %s on %s", json.dumps(config), device)
+    model.train()
+    stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
+    batches = BatchSource(args.seed, args.batch, INPUT, args.workers, render_pointer_batch)
+    try:
+        _loop(args, torch, model, opt, device, config, step, stop, batches)
+    finally:
+        batches.close()
+    return 0
+
+
+def _loss(torch: Any, outputs: Any, targets: Any) -> Any:
+    from edged.pipelines.gauge.pointer_model import BINS
+
+    pointer, zero, ccw = outputs
+
+    def ce(logits: Any, angles: Any) -> Any:
+        return -(soft_bins(torch, angles, BINS) * torch.log_softmax(logits, 1)).sum(1).mean()
+
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(ccw[:, 0], targets[:, 2])
+    return ce(pointer, targets[:, 0]) + 0.5 * ce(zero, targets[:, 1]) + 0.2 * bce
+
+
+def _loop(
+    args: argparse.Namespace,
+    torch: Any,
+    model: Any,
+    opt: Any,
+    device: str,
+    config: Dict[str, Any],
+    step: int,
+    stop: int,
+    batches: BatchSource,
+) -> None:
+    last = os.path.join(args.out, "last.pt")
+    t0, running = time.monotonic(), 0.0
+    rendered: Tuple[int, Any] = (-1, None)
+    while step < stop:
+        b = step // REUSE
+        if rendered[0] != b:
+            rendered = (b, batches.get(b, stop // REUSE + 1))
+        images, targets = _augmented(*rendered[1], args.seed, step)
+        x = torch.from_numpy(images).to(device)
+        t = torch.from_numpy(targets).to(device)
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, args.steps, args.lr)
+        loss = _loss(torch, model(x), t)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        running += float(loss.detach())
+        if step % args.log_every == 0:
+            log.info(
+                "step %d loss %.4f lr %.2e %.3f s/step",
+                step,
+                running / args.log_every,
+                _lr(step, args.steps, args.lr),
+                (time.monotonic() - t0) / args.log_every,
+            )
+            t0, running = time.monotonic(), 0.0
+        if step % args.ckpt_every == 0 or step in (args.steps, stop):
+            _save(torch, model, opt, step, config, last)
+            if step % args.keep_every == 0 or step == args.steps:
+                keep = os.path.join(args.out, f"step_{step:06d}.pt")
+                _save(torch, model, opt, step, config, keep)
+    log.info("done at step %d", step)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
