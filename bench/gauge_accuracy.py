@@ -2,6 +2,7 @@
 
     python bench/gauge_accuracy.py --n 2000 [--model weights/gauge_kp_w32.onnx]
     python bench/gauge_accuracy.py --photos DIR [--scale-given]   # labelled real photos
+    python bench/gauge_accuracy.py --subdials --n 2000   # the pointer model, sub-dial crops
 
 Every picture is rendered with full degradations from a seed outside the
 training range and only from styles the training never draws
@@ -25,6 +26,13 @@ into the error statistics. ``ms/reading`` is the wall time of a full read
 360-degree dial apart; ``box`` (optional, ``[x0, y0, x1, y1]`` in pixels)
 picks the dial to score in a picture that shows several. A photo whose needle
 cannot be seen takes ``"value": null``: the right answer is ``unreadable``.
+Each dial is read as a config's ``reader: auto`` would (``--reader`` to force
+one): a dial in a ``box``, or a picture that is a small crop, whose scale is
+given as a full circle goes to the pointer model; the rest to the keypoints.
+
+``--subdials`` scores the pointer model on held-out sub-dial crops
+(``subdial_synth``): water/gas-meter dials as fixed cameras see them, with the
+start a person would configure (the crop's zero rounded to a right angle).
 """
 
 from __future__ import annotations
@@ -42,6 +50,12 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from edged.pipelines.gauge.angles import angle_of
+from edged.pipelines.gauge.pointer_reader import (
+    DEFAULT_POINTER_MODEL,
+    PointerModel,
+    PointerReader,
+    prefers_pointer,
+)
 from edged.pipelines.gauge.reader import (
     CROP_SIZE,
     DEFAULT_MODEL,
@@ -51,6 +65,7 @@ from edged.pipelines.gauge.reader import (
     ReadOptions,
 )
 from edged.pipelines.gauge.reading import GaugeReading, circle_transform, fit_ellipse
+from edged.pipelines.gauge.subdial_synth import render_subdial
 from edged.pipelines.gauge.synth import render_sample
 
 SEED_BASE = 7_000_000_000_000  # training seeds are hashes; these are never drawn
@@ -170,17 +185,25 @@ def _photo_label(directory: str, where: str, line: str) -> Dict[str, Any]:
 
 
 def evaluate_photos(
-    reader: GaugeReader, items: List[Dict[str, Any]], scale_given: bool = False, snap: bool = True
+    reader: GaugeReader,
+    items: List[Dict[str, Any]],
+    scale_given: bool = False,
+    snap: bool = True,
+    pointer: Optional[PointerReader] = None,
+    choice: str = "auto",
 ) -> Dict[str, Any]:
     """The same figures as ``evaluate`` on labelled photos (see ``load_photo_labels``). A
-    dial's error goes the short way round only when its label says it is a 360-degree dial."""
+    dial's error goes the short way round only when its label says it is a 360-degree dial.
+    ``choice`` picks the reader per dial as ``reader:`` does in a config (``auto``: the
+    pointer model for located full-circle dials, see ``prefers_pointer``)."""
     from edged.cvutil import import_cv2
 
     cv2 = import_cv2()
     errors: List[float] = []
     ok_errors: List[float] = []
     times: List[float] = []
-    no_read = readable = hidden = hidden_unreadable = given = 0
+    no_read = readable = hidden = hidden_unreadable = given = by_pointer = 0
+    per_photo: List[Dict[str, Any]] = []
     for item in items:
         image = cv2.imread(item["image"], cv2.IMREAD_COLOR)
         if image is None:
@@ -191,8 +214,16 @@ def evaluate_photos(
             opts.start_angle, opts.sweep = item["start_angle"], item["sweep"]
             given += 1
         t0 = time.perf_counter()
-        reading = _photo_reading(reader, image, opts, item["box"])
+        region = _region(image, item["box"])
+        h, w = region.shape[:2]
+        located = item["box"] is not None
+        if pointer is not None and prefers_pointer(choice, w, h, opts.sweep, located):
+            reading: Optional[GaugeReading] = pointer.read_crops([region], [opts])[0]
+            by_pointer += 1
+        else:
+            reading = _photo_reading(reader, image, opts, item["box"])
         times.append((time.perf_counter() - t0) * 1000.0)
+        per_photo.append(_photo_line(item, reading))
         if item["value"] is None:
             hidden += 1
             hidden_unreadable += reading is None or reading.value is None
@@ -209,9 +240,41 @@ def evaluate_photos(
     res: Dict[str, Any] = {"pictures": len(items)}
     res.update(_summary(errors, ok_errors, no_read, readable, times))
     res["scale_given_pictures"] = given
+    res["read_by_pointer_model"] = by_pointer
+    res["per_photo"] = per_photo
     res["hidden_tip_pictures"] = hidden
     res["hidden_tip_said_unreadable"] = hidden_unreadable / hidden if hidden else None
     return res
+
+
+def _photo_line(item: Dict[str, Any], reading: Optional[GaugeReading]) -> Dict[str, Any]:
+    """One photo's outcome, to look at the failures."""
+    value = None if reading is None else reading.value
+    err = None
+    if value is not None and item["value"] is not None:
+        sweep = item["sweep"] if item["sweep"] is not None else 0.0
+        err = round(span_error_pct(value, item["value"], item["min"], item["max"], sweep), 2)
+    return {
+        "image": os.path.basename(item["image"]),
+        "box": item["box"],
+        "truth": item["value"],
+        "read": None if value is None else round(float(value), 4),
+        "error_pct": err,
+        "quality": None if reading is None else reading.quality,
+        "reader": "pointer" if reading is not None and reading.extra.get("reader") else "keypoints",
+    }
+
+
+def _region(image: np.ndarray, box: Any) -> np.ndarray:
+    """The labelled dial's box (clipped to the picture), or the whole picture."""
+    if box is None:
+        return image
+    h, w = image.shape[:2]
+    x0, y0 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
+    x1, y1 = min(w, int(round(box[2]))), min(h, int(round(box[3])))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        raise ValueError(f"box {box} lies (almost) outside the {w}x{h} picture")
+    return image[y0:y1, x0:x1]
 
 
 def _photo_reading(
@@ -327,6 +390,38 @@ def evaluate(
     return res
 
 
+def evaluate_subdials(
+    pointer: PointerReader, n: int, seed_base: int = SEED_BASE, nominal: bool = True
+) -> Dict[str, Any]:
+    """Held-out sub-dial crops (``subdial_synth``, held-out seeds and styles) read by the
+    pointer model with the scale given: ``nominal`` gives the start a person would write for
+    a camera roughly upright or turned (the true zero rounded to a right angle), else the
+    exact zero of the crop."""
+    errors: List[float] = []
+    ok_errors: List[float] = []
+    times: List[float] = []
+    no_read = 0
+    for i in range(n):
+        crop, label = render_subdial(seed_base + i, split="heldout")
+        start = label.zero_angle
+        if nominal:
+            start = (round(start / 90.0) * 90.0) % 360.0
+        opts = ReadOptions(0.0, 10.0, start, label.sweep)
+        t0 = time.perf_counter()
+        reading = pointer.read_crops([crop], [opts])[0]
+        times.append((time.perf_counter() - t0) * 1000.0)
+        if reading.value is None:
+            no_read += 1
+            continue
+        err = span_error_pct(reading.value, label.value, 0.0, 10.0, 360.0)
+        errors.append(err)
+        if reading.quality == "ok":
+            ok_errors.append(err)
+    res: Dict[str, Any] = {"pictures": n, "start_given": "nominal" if nominal else "exact"}
+    res.update(_summary(errors, ok_errors, no_read, n, times))
+    return res
+
+
 def main() -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -350,7 +445,43 @@ def main() -> int:
     p.add_argument("--face-fill", type=float, default=FACE_FILL, help="face radius / crop side")
     p.add_argument("--json", help="also write the figures here")
     p.add_argument("--photos", metavar="DIR", help="score the labelled photos in DIR instead")
+    p.add_argument(
+        "--subdials",
+        action="store_true",
+        help="score the pointer model on held-out sub-dial crops (subdial_synth) instead",
+    )
+    p.add_argument(
+        "--exact-start",
+        action="store_true",
+        help="with --subdials: give each crop's exact zero, not the nominal right angle",
+    )
+    p.add_argument(
+        "--reader",
+        default="auto",
+        choices=["auto", "keypoints", "pointer"],
+        help="with --photos: which model reads each dial (auto: as a config's reader: auto)",
+    )
+    p.add_argument("--pointer-model", default=DEFAULT_POINTER_MODEL)
+    p.add_argument(
+        "--no-zero-refine",
+        action="store_true",
+        help="pointer model: keep the configured start as given (ablation)",
+    )
     args = p.parse_args()
+    pointer = None
+    if os.path.exists(args.pointer_model):
+        pointer = PointerReader(
+            PointerModel(args.pointer_model, "onnxruntime", threads=args.threads),
+            refine_zero=not args.no_zero_refine,
+        )
+    elif args.subdials or args.reader == "pointer":
+        print(f"gauge_accuracy: no pointer model at {args.pointer_model}", file=sys.stderr)
+        return 2
+    if args.subdials:
+        assert pointer is not None
+        res = evaluate_subdials(pointer, args.n, args.seed_base, not args.exact_start)
+        res["model"] = os.path.basename(args.pointer_model)
+        return _emit(res, args.json)
     model = KeypointModel(args.model, "onnxruntime", threads=args.threads)
     reader = GaugeReader(
         model, args.crop_size, args.face_fill, args.flip, not args.no_needle_pixels
@@ -358,7 +489,9 @@ def main() -> int:
     if args.photos:
         try:
             items = load_photo_labels(args.photos)
-            res = evaluate_photos(reader, items, args.scale_given, not args.no_snap)
+            res = evaluate_photos(
+                reader, items, args.scale_given, not args.no_snap, pointer, args.reader
+            )
         except ValueError as exc:
             print(f"gauge_accuracy: {exc}", file=sys.stderr)
             return 2
@@ -374,10 +507,17 @@ def main() -> int:
         "needle_pixels": not args.no_needle_pixels,
         "scale": "given" if args.scale_given else "model",
         "snap_sweep": not args.no_snap,
+        "choice": args.reader if args.photos else "keypoints",
+        "pointer_model": os.path.basename(args.pointer_model) if pointer else None,
     }
+    return _emit(res, args.json)
+
+
+def _emit(res: Dict[str, Any], path: Optional[str]) -> int:
+    """Print the figures (and write them to ``path``)."""
     print(json.dumps(res, indent=2, allow_nan=False))
-    if args.json:
-        with open(args.json, "w") as f:
+    if path:
+        with open(path, "w") as f:
             json.dump(res, f, indent=2, allow_nan=False)
     return 0
 

@@ -18,9 +18,10 @@ from edged.config.base import EdgedModel
 from edged.config.pipeline_base import PipelineBase
 from edged.config.sources import ID_DESCRIPTION, ID_PATTERN
 
-__all__ = ["DEFAULT_GAUGE_MODEL", "GaugeConfig", "GaugePipelineConfig"]
+__all__ = ["DEFAULT_GAUGE_MODEL", "DEFAULT_POINTER_MODEL", "GaugeConfig", "GaugePipelineConfig"]
 
 DEFAULT_GAUGE_MODEL = "weights/gauge_kp_w32.onnx"
+DEFAULT_POINTER_MODEL = "weights/gauge_pointer.onnx"
 
 
 class GaugeConfig(EdgedModel):
@@ -63,6 +64,22 @@ class GaugeConfig(EdgedModel):
     min_confidence: float = Field(
         0.4, ge=0, le=1, description="Below this a reading is reported as low_confidence"
     )
+    reader: Literal["auto", "keypoints", "pointer"] = Field(
+        "auto",
+        description="Which model reads this gauge: 'keypoints' finds the dial and reads thin "
+        "needles; 'pointer' reads a tight roi around one dial from the whole crop (the broad "
+        "paddle pointers of water/gas meter sub-dials); 'auto' uses the pointer model for a "
+        "full-circle dial (sweep 360 or -360) with an roi, else the keypoints",
+    )
+
+    @model_validator(mode="after")
+    def _reader(self) -> GaugeConfig:
+        if self.reader == "pointer" and self.roi is None:
+            raise ValueError(
+                "reader 'pointer' reads a tight roi around one dial: set roi [x, y, w, h], "
+                "or use reader 'keypoints' to find the dial in the whole frame"
+            )
+        return self
 
     @model_validator(mode="after")
     def _scale(self) -> GaugeConfig:
@@ -108,6 +125,11 @@ class GaugePipelineConfig(PipelineBase):
         DEFAULT_GAUGE_MODEL,
         description="Keypoint model (.onnx, or a TensorRT plan); relative paths are tried from "
         "the working directory, then edged's install",
+    )
+    pointer_model: str = Field(
+        DEFAULT_POINTER_MODEL,
+        description="Pointer model for gauges read with reader 'pointer' (or 'auto' on a "
+        "full-circle dial with an roi); loaded only when a gauge uses it",
     )
     backend: Literal["auto", "onnxruntime", "tensorrt"] = Field(
         "auto", description="Inference backend; auto picks TensorRT where it works"

@@ -205,6 +205,13 @@ class SyntheticSourceConfig(SourceBase):
     period_s: float = Field(
         30.0, gt=0, description="scene: gauges — seconds for a needle to swing up and back"
     )
+    meters: int = Field(
+        0,
+        ge=0,
+        le=4,
+        description="scene: gauges — water-meter sub-dials in a strip along the bottom, their "
+        "pointers turning (read with the pointer model from an roi)",
+    )
 
 
 SourceConfig = Annotated[

@@ -26,6 +26,7 @@ def synthetic_spec(config: SyntheticSourceConfig) -> CaptureSpec:
             "gauges": config.gauges,
             "seed": config.seed,
             "period_s": config.period_s,
+            "meters": config.meters,
         },
         isolated=False,
         label=f"synthetic {config.scene} {config.width}x{config.height}@{config.rate:g}",
@@ -104,11 +105,12 @@ class GaugeSceneCapture(Capture):
         gauges: int = 2,
         seed: int = 0,
         period_s: float = 30.0,
+        meters: int = 0,
     ):
         from edged.pipelines.gauge.scene import GaugeScene
 
         self.pace_fps = rate
-        self._scene = GaugeScene(width, height, gauges, seed, rate, period_s)
+        self._scene = GaugeScene(width, height, gauges, seed, rate, period_s, meters)
         self._n = 0
         self._truth: List[Dict[str, Any]] = []
 

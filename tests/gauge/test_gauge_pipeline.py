@@ -91,8 +91,12 @@ def test_no_dial_found_is_unreadable_and_still_a_valid_message():
             (n, 8, h // 4, w // 4), np.float32
         )
 
+    def blind_pointer_model(batch):  # every direction as likely: no pointer seen
+        n = batch.shape[0]
+        return np.zeros((n, 72), np.float32), np.zeros((n, 72), np.float32), np.zeros((n, 1))
+
     pipe = create_pipeline(cfg)
-    pipe._model = blind_model
+    pipe._model, pipe._pointer_model = blind_model, blind_pointer_model
     pipe.open()
     frame = Frame("cam0", 1, time.time(), time.monotonic(), np.zeros((240, 480, 3), np.uint8))
     result = pipe.process(frame)

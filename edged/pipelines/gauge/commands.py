@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional, Tuple
 
 __all__ = ["read_gauge_command", "register"]
 
@@ -17,7 +17,9 @@ def register(subparsers: Any) -> None:
         description="Read the most prominent analog gauge in each image and print one JSON line "
         'per image: {"image", "value", "confidence", "quality", "angle_deg", "keypoints"}. '
         "Angles are degrees, clockwise, 0 = 12 o'clock. Without --start-angle/--sweep the "
-        "model's scale endpoints are used.",
+        "model's scale endpoints are used. A full-circle dial (--sweep 360 or -360) in a small "
+        "picture (or an --roi) is read by the pointer model, the rest by the keypoint model "
+        "(--reader to choose).",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument(
@@ -33,7 +35,18 @@ def register(subparsers: Any) -> None:
         "--sweep", type=float, help="degrees from min to max; negative = counter-clockwise"
     )
     p.add_argument("--unit", default="", help="unit of the value (echoed)")
+    p.add_argument(
+        "--roi", type=_roi, metavar="X,Y,W,H", help="read the dial in this region of each image"
+    )
+    p.add_argument(
+        "--reader",
+        default="auto",
+        choices=["auto", "keypoints", "pointer"],
+        help="which model reads the dial (auto: pointer for a full-circle dial in a small "
+        "picture or an --roi, else keypoints)",
+    )
     p.add_argument("--model", default=None, help="keypoint model (default: the bundled one)")
+    p.add_argument("--pointer-model", default=None, help="pointer model (default: the bundled one)")
     p.add_argument("--backend", default="onnxruntime", choices=["auto", "onnxruntime", "tensorrt"])
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime CPU threads")
     p.add_argument(
@@ -47,11 +60,59 @@ def register(subparsers: Any) -> None:
     register_demo(subparsers)
 
 
+def _roi(text: str) -> Tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "give the roi as X,Y,W,H in pixels, e.g. 40,30,120,120"
+        ) from None
+    if x < 0 or y < 0 or w < 8 or h < 8:
+        raise argparse.ArgumentTypeError("roi X,Y >= 0 and W,H >= 8 pixels")
+    return x, y, w, h
+
+
+class _Readers:
+    """The keypoint and the pointer reader, each loaded the first time an image needs it."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.models: List[Any] = []
+        self._keypoints: Any = None
+        self._pointer: Any = None
+
+    def keypoints(self) -> Any:
+        from edged.config.gauge import DEFAULT_GAUGE_MODEL
+        from edged.pipelines.gauge.pipeline import resolve_model
+        from edged.pipelines.gauge.reader import GaugeReader, KeypointModel
+
+        if self._keypoints is None:
+            path = resolve_model(self.args.model or DEFAULT_GAUGE_MODEL)
+            model = KeypointModel(path, self.args.backend, self.args.threads)
+            self.models.append(model)
+            self._keypoints = GaugeReader(model)
+        return self._keypoints
+
+    def pointer(self) -> Any:
+        from edged.config.gauge import DEFAULT_POINTER_MODEL
+        from edged.pipelines.gauge.pipeline import resolve_model
+        from edged.pipelines.gauge.pointer_reader import PointerModel, PointerReader
+
+        if self._pointer is None:
+            path = resolve_model(self.args.pointer_model or DEFAULT_POINTER_MODEL)
+            model = PointerModel(path, self.args.backend, self.args.threads)
+            self.models.append(model)
+            self._pointer = PointerReader(model)
+        return self._pointer
+
+    def close(self) -> None:
+        for model in self.models:
+            model.close()
+
+
 def read_gauge_command(args: argparse.Namespace) -> int:
-    from edged.config.gauge import DEFAULT_GAUGE_MODEL
     from edged.cvutil import import_cv2
-    from edged.pipelines.gauge.pipeline import resolve_model
-    from edged.pipelines.gauge.reader import GaugeReader, KeypointModel, ReadOptions
+    from edged.pipelines.gauge.reader import ReadOptions
 
     if (args.start_angle is None) != (args.sweep is None):
         print("edged read-gauge: give --start-angle and --sweep together", file=sys.stderr)
@@ -60,23 +121,51 @@ def read_gauge_command(args: argparse.Namespace) -> int:
         print("edged read-gauge: --sweep must be within ±(0, 360]", file=sys.stderr)
         return 2
     cv2 = import_cv2()
-    model = KeypointModel(
-        resolve_model(args.model or DEFAULT_GAUGE_MODEL), args.backend, args.threads
-    )
-    reader = GaugeReader(model)
+    readers = _Readers(args)
     opts = ReadOptions(args.min_value, args.max_value, args.start_angle, args.sweep)
     status = 0
-    for path in args.images:
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
-        if image is None:
-            print(json.dumps({"image": path, "error": "cannot read the image"}))
-            status = 1
-            continue
-        readings = reader.read(image, opts) if args.all else [reader.read_one(image, opts)]
-        for r in readings:
-            line: Dict[str, Any] = {"image": path, **r.as_dict()}
-            if args.unit:
-                line["unit"] = args.unit
-            print(json.dumps(line), flush=True)
-    model.close()
+    try:
+        for path in args.images:
+            image = cv2.imread(path, cv2.IMREAD_COLOR)
+            if image is None:
+                print(json.dumps({"image": path, "error": "cannot read the image"}))
+                status = 1
+                continue
+            lines = _read_image(readers, image, opts, args)
+            if lines is None:
+                print(json.dumps({"image": path, "error": "the roi lies outside the image"}))
+                status = 1
+                continue
+            for line in lines:
+                line = {"image": path, **line}
+                if args.unit:
+                    line["unit"] = args.unit
+                print(json.dumps(line), flush=True)
+    finally:
+        readers.close()
     return status
+
+
+def _read_image(
+    readers: _Readers, image: Any, opts: Any, args: argparse.Namespace
+) -> Optional[List[Dict[str, Any]]]:
+    """The readings of one image as JSON-ready dicts (None: the roi misses the image)."""
+    from edged.pipelines.gauge.pointer_reader import prefers_pointer
+
+    x0 = y0 = 0
+    region = image
+    if args.roi is not None:
+        x0, y0, w, h = args.roi
+        region = image[y0 : y0 + h, x0 : x0 + w]
+        if region.shape[0] < 8 or region.shape[1] < 8:
+            return None
+    h, w = region.shape[:2]
+    if prefers_pointer(args.reader, w, h, args.sweep, located=args.roi is not None):
+        readings = readers.pointer().read_crops([region], [opts], [(x0, y0)])
+    else:
+        reader = readers.keypoints()
+        readings = reader.read(region, opts) if args.all else [reader.read_one(region, opts)]
+        for r in readings:
+            for v in r.keypoints.values():
+                v[0], v[1] = v[0] + x0, v[1] + y0
+    return [r.as_dict() for r in readings]

@@ -3,7 +3,9 @@
 The broker: one already answering on 127.0.0.1:1883, else a ``mosquitto`` (if
 installed) or an embedded ``amqtt`` broker started for the demo on a free
 port, else the demo runs without MQTT and says so. The gauges' true values
-travel with each frame and are drawn on the preview next to the readings.
+travel with each frame and are drawn on the preview next to the readings. Beside
+the dials, ``--meters`` water-meter sub-dials turn at fixed places of the frame,
+read from their ``roi`` by the pointer model.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ def register_demo(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--gauges", type=int, default=3, help="dials in the synthetic scene (1-6)")
+    p.add_argument(
+        "--meters",
+        type=int,
+        default=2,
+        help="water-meter sub-dials in the scene, read by the pointer model (0-4)",
+    )
     p.add_argument("--rate", type=float, default=5.0, help="frames per second")
     p.add_argument(
         "--mqtt-port",
@@ -130,13 +138,14 @@ def build_demo_config(
     mqtt_port: Optional[int],
     http_port: int,
     model: Optional[str],
+    meters: int = 0,
 ) -> str:
     """Write the demo's config (JSON is YAML) and return its path."""
-    from edged.config.gauge import DEFAULT_GAUGE_MODEL
+    from edged.config.gauge import DEFAULT_GAUGE_MODEL, DEFAULT_POINTER_MODEL
     from edged.pipelines.gauge.pipeline import resolve_model
-    from edged.pipelines.gauge.scene import demo_gauges
+    from edged.pipelines.gauge.scene import GaugeScene
 
-    dials = demo_gauges(gauges, DEMO_WIDTH, DEMO_HEIGHT, seed=0)
+    scene = GaugeScene(DEMO_WIDTH, DEMO_HEIGHT, gauges, seed=0, meters=meters)
     config: dict = {
         "device_id": "demo",
         "sources": [
@@ -149,6 +158,7 @@ def build_demo_config(
                 "height": DEMO_HEIGHT,
                 "rate": rate,
                 "period_s": 60.0,
+                "meters": meters,
             }
         ],
         "pipelines": [
@@ -157,8 +167,9 @@ def build_demo_config(
                 "kind": "gauge",
                 "source": "cam0",
                 "model": resolve_model(model or DEFAULT_GAUGE_MODEL),
+                "pointer_model": resolve_model(DEFAULT_POINTER_MODEL),
                 "backend": "onnxruntime",
-                "gauges": [d.config() for d in dials],
+                "gauges": [d.config() for d in [*scene.gauges, *scene.meters]],
             }
         ],
         "sinks": {"http": {"host": "127.0.0.1", "port": http_port}},
@@ -182,7 +193,13 @@ def demo_command(args: argparse.Namespace) -> int:
     port, broker, how = start_broker(args.mqtt_port, workdir)
     http_port = args.http_port if not _answers("127.0.0.1", args.http_port) else _free_port()
     path = build_demo_config(
-        workdir, max(1, min(6, args.gauges)), args.rate, port, http_port, args.model
+        workdir,
+        max(1, min(6, args.gauges)),
+        args.rate,
+        port,
+        http_port,
+        args.model,
+        max(0, min(4, args.meters)),
     )
     lines: List[str] = [
         "edged demo: synthetic gauges -> gauge pipeline (ONNX Runtime) -> MQTT + preview",

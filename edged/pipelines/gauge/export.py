@@ -1,10 +1,13 @@
 """Export a training checkpoint to ONNX (needs the ``[export]`` extra: PyTorch, onnx).
 
     python -m edged.pipelines.gauge.export /tmp/gauge-train/last.pt weights/gauge_kp_w32.onnx
+    python -m edged.pipelines.gauge.export /tmp/pointer-train/last.pt weights/gauge_pointer.onnx
 
-The ONNX model has one input ``image`` (N, 3, H, W) float32 BGR 0..255, with
+The keypoint model has one input ``image`` (N, 3, H, W) float32 BGR 0..255, with
 dynamic batch, height and width (multiples of 16), and two outputs ``cmap``
-(N, 6, H/4, W/4) and ``paf`` (N, 8, H/4, W/4). The export is checked against
+(N, 6, H/4, W/4) and ``paf`` (N, 8, H/4, W/4). The pointer model (a checkpoint
+of ``pointer_train``) takes (N, 3, 64, 64) and gives ``pointer`` and ``zero``
+(N, 72 angle classes) and ``ccw`` (N, 1). The export is checked against
 PyTorch with ONNX Runtime before it is written.
 """
 
@@ -24,18 +27,27 @@ __all__ = ["export_onnx", "main"]
 
 
 def export_onnx(checkpoint: str, out: str, opset: int = 13) -> str:
-    """Write ``out`` from ``checkpoint``; returns its sha256."""
+    """Write ``out`` from ``checkpoint`` (a keypoint or a pointer model); returns its sha256."""
     import torch
 
-    from edged.pipelines.gauge.model import build_model
-
     ckpt = load_checkpoint(torch, checkpoint, "cpu")
-    model = build_model(int(ckpt["config"]["width"]))
+    config = ckpt["config"]
+    if config.get("arch") == "pointer":
+        from edged.pipelines.gauge.pointer_model import INPUT, build_pointer_model
+
+        model = build_pointer_model(int(config["width"]))
+        shape, names = (3, 3, INPUT, INPUT), ["pointer", "zero", "ccw"]
+        axes = {name: {0: "n"} for name in ["image", *names]}
+    else:
+        from edged.pipelines.gauge.model import build_model
+
+        model = build_model(int(config["width"]))
+        shape, names = (2, 3, 128, 160), ["cmap", "paf"]
+        axes = {"image": {0: "n", 2: "h", 3: "w"}}
+        axes.update({name: {0: "n", 2: "h4", 3: "w4"} for name in names})
     model.load_state_dict(ckpt["model"])
     model.eval()
-    x = torch.from_numpy(
-        np.random.default_rng(0).uniform(0, 255, (2, 3, 128, 160)).astype(np.float32)
-    )
+    x = torch.from_numpy(np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32))
     tmp = out + ".tmp"
     with torch.no_grad():
         ref = [t.numpy() for t in model(x)]
@@ -44,12 +56,8 @@ def export_onnx(checkpoint: str, out: str, opset: int = 13) -> str:
             (x,),
             tmp,
             input_names=["image"],
-            output_names=["cmap", "paf"],
-            dynamic_axes={
-                "image": {0: "n", 2: "h", 3: "w"},
-                "cmap": {0: "n", 2: "h4", 3: "w4"},
-                "paf": {0: "n", 2: "h4", 3: "w4"},
-            },
+            output_names=names,
+            dynamic_axes=axes,
             opset_version=opset,
             dynamo=False,
         )

@@ -1,6 +1,8 @@
 """``kind: gauge``: read the configured gauges in each frame, one ``edged.gauge/1`` message each.
 
-Gauges with an ``roi`` are looked for inside it only (fixed cameras). The rest
+Gauges with an ``roi`` are looked for inside it only (fixed cameras); those the
+pointer model reads (``reader: pointer``, or ``auto`` on a full-circle dial, see
+``pointer_reader.prefers_pointer``) are read from the roi as a whole. The rest
 share one search of the whole frame; detected dials are matched to them by
 ``position`` (nearest centre) when given, otherwise in reading order (rows top
 to bottom, left to right). A configured gauge with no dial found is reported
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -22,7 +24,8 @@ from edged.frames import Frame
 from edged.pipelines.base import Pipeline
 from edged.pipelines.gauge.angles import point_at
 from edged.pipelines.gauge.decode import Detection, read_detection
-from edged.pipelines.gauge.reader import GaugeReader, KeypointModel
+from edged.pipelines.gauge.pointer_reader import PointerModel, PointerReader, prefers_pointer
+from edged.pipelines.gauge.reader import GaugeReader, KeypointModel, ReadOptions
 from edged.pipelines.gauge.reading import GaugeReading, GaugeTracker
 from edged.results import Result
 
@@ -126,65 +129,104 @@ class GaugePipeline(Pipeline):
 
     kind = "gauge"
 
-    def __init__(self, config: GaugePipelineConfig, model: Any = None):
+    def __init__(self, config: GaugePipelineConfig, model: Any = None, pointer_model: Any = None):
         super().__init__(config)
-        self._model = model  # tests may hand in a callable (batch) -> (cmap, paf)
+        # tests may hand in callables: (batch) -> (cmap, paf) and (batch) -> (pointer, zero, ccw)
+        self._model = model
+        self._pointer_model = pointer_model
         self.reader: Optional[GaugeReader] = None
+        self.pointer_reader: Optional[PointerReader] = None
         self.trackers = {g.id: GaugeTracker(g.smoothing, g.max_rate) for g in config.gauges}
+        self.by_pointer = {g.id for g in config.gauges if _pointer_gauge(g)}
 
     def open(self) -> None:
-        if self._model is None:
+        if self._model is None and len(self.by_pointer) < len(self.config.gauges):
             self._model = KeypointModel(
                 resolve_model(self.config.model), self.config.backend, self.config.threads
             )
-        self.reader = GaugeReader(self._model)
+        if self._pointer_model is None and self.by_pointer:
+            self._pointer_model = PointerModel(
+                resolve_model(self.config.pointer_model), self.config.backend, self.config.threads
+            )
+        self.reader = GaugeReader(self._model) if self._model is not None else None
+        if self._pointer_model is not None:
+            self.pointer_reader = PointerReader(self._pointer_model)
 
     def close(self) -> None:
-        close = getattr(self._model, "close", None)
-        if close is not None:
-            close()
+        for model in (self._model, self._pointer_model):
+            close = getattr(model, "close", None)
+            if close is not None:
+                close()
 
     def describe(self) -> Dict[str, Any]:
         d: Dict[str, Any] = {
             "model": self.config.model,
             "gauges": [g.id for g in self.config.gauges],
         }
+        if self.by_pointer:
+            d["pointer_model"] = self.config.pointer_model
+            d["read_by_pointer_model"] = sorted(self.by_pointer)
         describe = getattr(self._model, "describe", None)
         if describe is not None:
             d["engine"] = describe()
         return d
 
-    def infer(self, batch: Any) -> Dict[str, Optional[Detection]]:
+    def infer(self, batch: Any) -> Dict[str, Union[Detection, GaugeReading, None]]:
+        """Detections of the keypoint-read gauges, readings of the pointer-read ones."""
         image: np.ndarray = batch
-        assert self.reader is not None, "open() first"
-        found: Dict[str, Optional[Detection]] = {}
+        found: Dict[str, Union[Detection, GaugeReading, None]] = {}
         free = [g for g in self.config.gauges if g.roi is None]
         if free:
+            assert self.reader is not None, "open() first"
             dets = self.reader.detect(image, self.config.max_gauges)
             refined = [r or d for d, r in zip(dets, self.reader.refine(image, dets))]
             found.update(assign_detections(free, refined))
-        h, w = image.shape[:2]
+        found.update(self._read_pointers(image))
         for g in self.config.gauges:
-            if g.roi is None:
+            if g.roi is None or g.id in self.by_pointer:
                 continue
-            x, y, rw, rh = g.roi
-            x1, y1 = min(w, x + rw), min(h, y + rh)
-            if x1 - x < 8 or y1 - y < 8:
+            assert self.reader is not None, "open() first"
+            crop, (x, y) = _roi_crop(image, g)
+            if crop is None:
                 found[g.id] = None
                 continue
-            crop = image[y:y1, x:x1]
             dets = self.reader.detect(crop, 4)
             refined = [r or d for d, r in zip(dets, self.reader.refine(crop, dets))]
-            cx, cy = (x1 - x) / 2.0, (y1 - y) / 2.0
+            cx, cy = crop.shape[1] / 2.0, crop.shape[0] / 2.0
             best = min(
                 refined, key=lambda d: math.hypot(d.center[0] - cx, d.center[1] - cy), default=None
             )
             found[g.id] = None if best is None else best.transformed(1.0, float(x), float(y))
         return found
 
-    def read_gauge(self, gauge: GaugeConfig, det: Optional[Detection], t: float) -> GaugeReading:
+    def _read_pointers(self, image: np.ndarray) -> Dict[str, Optional[GaugeReading]]:
+        """The pointer-read gauges, their rois in one batch."""
+        out: Dict[str, Optional[GaugeReading]] = {}
+        crops, options, origins, ids = [], [], [], []
+        for g in self.config.gauges:
+            if g.id not in self.by_pointer:
+                continue
+            crop, origin = _roi_crop(image, g)
+            if crop is None:
+                out[g.id] = None
+                continue
+            crops.append(crop)
+            origins.append(origin)
+            ids.append(g.id)
+            options.append(_read_options(g))
+        if crops:
+            assert self.pointer_reader is not None, "open() first"
+            readings = self.pointer_reader.read_crops(crops, options, origins)
+            out.update(zip(ids, readings))
+        return out
+
+    def read_gauge(
+        self, gauge: GaugeConfig, det: Union[Detection, GaugeReading, None], t: float
+    ) -> GaugeReading:
         if det is None:
             return GaugeReading(None, 0.0, "unreadable", None, {})
+        if isinstance(det, GaugeReading):  # read by the pointer model already
+            return self.trackers[gauge.id].update(det, t)
         reading = read_detection(
             det,
             gauge.min_value,
@@ -196,7 +238,9 @@ class GaugePipeline(Pipeline):
         )
         return self.trackers[gauge.id].update(reading, t)
 
-    def postprocess(self, outputs: Dict[str, Optional[Detection]], frame: Frame) -> Dict[str, Any]:
+    def postprocess(
+        self, outputs: Dict[str, Union[Detection, GaugeReading, None]], frame: Frame
+    ) -> Dict[str, Any]:
         gauges = []
         for g in self.config.gauges:
             reading = self.read_gauge(g, outputs.get(g.id), frame.mono)
@@ -210,6 +254,31 @@ class GaugePipeline(Pipeline):
         return draw_readings(
             image, result.payload.get("gauges", []), result.frame.meta.get("gauge_truth")
         )
+
+
+def _pointer_gauge(g: GaugeConfig) -> bool:
+    """Whether the pointer model reads this gauge (``reader``, or ``auto`` on its roi)."""
+    if g.roi is None:
+        return False
+    return prefers_pointer(g.reader, g.roi[2], g.roi[3], g.sweep, located=True)
+
+
+def _read_options(g: GaugeConfig) -> ReadOptions:
+    table = [(float(a), float(v)) for a, v in g.table] if g.table else None
+    return ReadOptions(
+        g.min_value, g.max_value, g.start_angle, g.sweep, table, min_confidence=g.min_confidence
+    )
+
+
+def _roi_crop(image: np.ndarray, g: GaugeConfig) -> Tuple[Optional[np.ndarray], Tuple[int, int]]:
+    """The gauge's roi cut from the frame (None when less than 8 px of it is in the frame)."""
+    assert g.roi is not None
+    h, w = image.shape[:2]
+    x, y, rw, rh = g.roi
+    x1, y1 = min(w, x + rw), min(h, y + rh)
+    if x1 - x < 8 or y1 - y < 8:
+        return None, (x, y)
+    return image[y:y1, x:x1], (x, y)
 
 
 def draw_readings(

@@ -2,7 +2,10 @@
 
 Used by the ``synthetic`` source with ``scene: gauges`` and by ``edged demo``.
 The layout and the gauges' looks are a function of the seed; the needles follow
-slow sines of the frame time (``frame / rate``), so runs are repeatable.
+slow sines of the frame time (``frame / rate``), so runs are repeatable. With
+``meters`` the frame also shows water-meter sub-dials (``subdial_synth``) in a
+strip along the bottom, their pointers turning as a meter's do while water
+flows, each at a fixed region a config names in its ``roi``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
+from edged.pipelines.gauge.subdial_synth import render_subdial
 from edged.pipelines.gauge.synth import (
     GaugeSpec,
     Placement,
@@ -22,7 +26,7 @@ from edged.pipelines.gauge.synth import (
     sample_spec,
 )
 
-__all__ = ["DemoGauge", "GaugeScene", "demo_gauges"]
+__all__ = ["DemoGauge", "DemoMeter", "GaugeScene", "demo_gauges", "demo_meters"]
 
 _UNITS = ("bar", "psi", "C", "A", "V", "kPa")
 
@@ -52,6 +56,59 @@ class DemoGauge:
             "max_value": self.spec.max_value,
             "position": [round(self.place.cx, 1), round(self.place.cy, 1)],
         }
+
+
+@dataclass
+class DemoMeter:
+    """A water-meter sub-dial at a fixed place of the frame (seen as a fixed camera sees it)."""
+
+    id: str
+    seed: int  # the sub-dial's look (subdial_synth)
+    roi: Tuple[int, int, int, int]  # x, y, w, h
+    sweep: float  # 360, or -360 for a counter-clockwise dial
+    turns_per_period: float
+
+    def config(self) -> Dict[str, Any]:
+        """This meter as a ``gauges:`` entry of a gauge pipeline."""
+        return {
+            "id": self.id,
+            "unit": "m3",
+            "min_value": 0.0,
+            "max_value": 10.0,
+            "start_angle": 0.0,
+            "sweep": self.sweep,
+            "roi": list(self.roi),
+        }
+
+
+def _upright_dial_seed(start: int, ccw: bool) -> int:
+    """The first seed from ``start`` whose dial turns the ``ccw`` way, is within 6 degrees of
+    upright and fills its crop, so a config's ``start_angle: 0`` describes it."""
+    from edged.pipelines.gauge.subdial_synth import render_subdial
+
+    seed = start
+    while True:
+        _, label = render_subdial(seed, size=96, strength=0.0)
+        zero = (label.zero_angle + 180.0) % 360.0 - 180.0
+        upright = abs(zero) < 6.0 and label.ccw == ccw and label.radius > 36
+        if upright and label.spec.pointer != "hollow":
+            return seed
+        seed += 1
+
+
+def demo_meters(count: int, width: int, height: int, seed: int = 0) -> List[DemoMeter]:
+    """``count`` sub-dials in a row at the bottom right of the frame."""
+    side = int(min(0.26 * height, width / max(1, 2 * count)))
+    out = []
+    for i in range(count):
+        x = width - (count - i) * (side + 8)
+        ccw = i % 2 == 1  # neighbouring dials of one meter turn opposite ways
+        dial_seed = _upright_dial_seed(1000 * (seed + 1) + 97 * i, ccw)
+        out.append(
+            DemoMeter(f"m{i}", dial_seed, (x, height - side - 6, side, side),
+                      -360.0 if ccw else 360.0, 10.0 ** (-i))
+        )  # fmt: skip
+    return out
 
 
 def demo_gauges(count: int, width: int, height: int, seed: int = 0) -> List[DemoGauge]:
@@ -105,9 +162,12 @@ class GaugeScene:
         seed: int = 0,
         rate: float = 15.0,
         period_s: float = 30.0,
+        meters: int = 0,
     ):
         self.width, self.height, self.rate, self.period_s = width, height, rate, period_s
-        self.gauges = demo_gauges(count, width, height, seed)
+        self.meters = demo_meters(meters, width, height, seed)
+        dial_height = height - (self.meters[0].roi[3] + 6 if self.meters else 0)
+        self.gauges = demo_gauges(count, width, dial_height, seed)
         self._background = background(np.random.default_rng(seed + 1), width, height)
         self.seed = seed
 
@@ -127,4 +187,16 @@ class GaugeScene:
             composite_gauge(image, g.spec, g.place, shadow=0.3)
             truth.append({"id": g.id, "value": round(v, 4), "unit": g.unit})
         rng = np.random.default_rng([self.seed, n])
-        return degrade(image, rng, strength=0.3), truth
+        image = degrade(image, rng, strength=0.3)
+        for m in self.meters:
+            value = self.meter_value(m, n)
+            x, y, w, h = m.roi
+            crop, label = render_subdial(m.seed, size=w, strength=0.3, value=value)
+            image[y : y + h, x : x + w] = crop
+            truth.append({"id": m.id, "value": round(label.value, 4), "unit": "m3"})
+        return image, truth
+
+    def meter_value(self, meter: DemoMeter, n: int) -> float:
+        """The turning pointer's reading at frame ``n`` (0..10, counting up like a meter)."""
+        turns = n / self.rate / self.period_s * meter.turns_per_period
+        return (10.0 * turns + 1.0) % 10.0

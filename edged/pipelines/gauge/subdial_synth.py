@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -332,11 +332,18 @@ def _plate(rng: Any) -> np.ndarray:
 
 
 def render_subdial(
-    seed: int, size: int = 0, split: str = "train", strength: float = 1.0
+    seed: int,
+    size: int = 0,
+    split: str = "train",
+    strength: float = 1.0,
+    value: Optional[float] = None,
 ) -> Tuple[np.ndarray, SubdialLabel]:
-    """A tight crop of one sub-dial (``size`` px square; 0 picks 56-136 as cameras give)."""
+    """A tight crop of one sub-dial (``size`` px square; 0 picks 56-136 as cameras give).
+    ``value`` (0..10) turns the pointer of the seed's dial and changes nothing else."""
     rng = np.random.default_rng(seed)
     spec = sample_subdial_spec(rng, split)
+    if value is not None:
+        spec.value = float(value) % 10.0
     img = _plate(rng)
     _draw_neighbours(img, rng, split)
     c = (CC, CC)

@@ -1,0 +1,199 @@
+"""Read a dial from a tight crop with the pointer model (fixed cameras, meter sub-dials).
+
+The keypoint reader (``reader``) finds dials anywhere and reads thin needles
+to a fraction of a degree, but a water meter's paddle pointer in a 60-130 px
+crop has no thin ridge and no sharp tip to find. Where the dial's place is
+known (a configured ``roi``, a labelled box, or a picture that is itself a
+small crop) the pointer model reads its direction from the whole crop.
+
+The scale comes from the configuration: ``start_angle`` and ``sweep`` as
+everywhere. On a full-circle dial the model also measures where the scale's
+zero sits; a configured start within ``ZERO_SNAP_DEG`` of it is moved onto it,
+so a camera mounted a few degrees askew still reads right. Without a
+configured scale the dial is taken to be a full-circle dial (0 at the zero the
+model sees, the direction the model sees), which is what sub-dials are.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from edged.cvutil import import_cv2
+from edged.pipelines.gauge.angles import point_at
+from edged.pipelines.gauge.pointer_model import INPUT, decode_bins
+from edged.pipelines.gauge.reading import GaugeReading, Scale
+
+__all__ = [
+    "DEFAULT_POINTER_MODEL",
+    "POINTER_MAX_SIDE",
+    "PointerModel",
+    "PointerReader",
+    "prefers_pointer",
+]
+
+DEFAULT_POINTER_MODEL = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
+    "weights",
+    "gauge_pointer.onnx",
+)
+
+#: a whole picture at most this many pixels on its long side is taken as a crop of one dial
+POINTER_MAX_SIDE = 160
+#: a configured full-circle start this close to the zero the model sees is moved onto it
+ZERO_SNAP_DEG = 25.0
+ZERO_MIN_CONFIDENCE = 0.5
+#: below this share of probability near the peak the direction is a guess: unreadable
+UNREADABLE_BELOW = 0.3
+
+
+def prefers_pointer(
+    choice: str, width: int, height: int, sweep: Optional[float], located: bool
+) -> bool:
+    """Whether ``reader: auto`` reads this region with the pointer model: a region known to
+    hold one dial (an roi or box, or a picture of at most ``POINTER_MAX_SIDE`` px, roughly
+    square) configured as a full-circle dial. Other scales, and scenes, go to the keypoints."""
+    if choice != "auto":
+        return choice == "pointer"
+    if sweep is None or abs(sweep) < 360.0:
+        return False
+    square = max(width, height) <= 1.6 * min(width, height)
+    return square and (located or max(width, height) <= POINTER_MAX_SIDE)
+
+
+class PointerModel:
+    """The pointer network behind one seam: ``model(batch) -> (pointer, zero, ccw)`` logits."""
+
+    def __init__(
+        self, path: str = DEFAULT_POINTER_MODEL, backend: str = "onnxruntime", threads: int = 1
+    ):
+        from edged.config.engine import EngineConfig
+        from edged.engines.factory import create_engine
+
+        self.path = path
+        shapes = {
+            "image": {"min": [1, 3, INPUT, INPUT], "opt": [4, 3, INPUT, INPUT],
+                      "max": [32, 3, INPUT, INPUT]}
+        }  # fmt: skip
+        options = EngineConfig(  # type: ignore[call-arg]
+            backend=backend, intra_op_threads=threads, shapes=shapes
+        )
+        self.engine = create_engine(path, backend, options, name="gauge-pointer")
+
+    def __call__(self, batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        out = self.engine.infer({"image": np.ascontiguousarray(batch, np.float32)})
+        return out["pointer"], out["zero"], out["ccw"]
+
+    def describe(self) -> Any:
+        return self.engine.describe()
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def model_input(crop: np.ndarray) -> np.ndarray:
+    """A crop (H,W,3 BGR) as the network sees it: ``INPUT`` px square, 3,H,W float32."""
+    cv2 = import_cv2()
+    if crop.ndim == 2:
+        crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    elif crop.shape[2] == 4:
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGRA2BGR)
+    interp = cv2.INTER_AREA if max(crop.shape[:2]) > INPUT else cv2.INTER_LINEAR
+    return cv2.resize(crop, (INPUT, INPUT), interpolation=interp).transpose(2, 0, 1)
+
+
+class PointerReader:
+    """Read tight crops of single dials with the pointer model."""
+
+    def __init__(self, model: Any, refine_zero: bool = True):
+        self.model = model
+        self.refine_zero = refine_zero
+
+    def read_crops(
+        self,
+        crops: Sequence[np.ndarray],
+        options: Sequence[Any],
+        origins: Optional[Sequence[Tuple[float, float]]] = None,
+    ) -> List[GaugeReading]:
+        """One reading per crop, each with its ``ReadOptions``-like scale; ``origins`` are the
+        crops' top-left corners in the frame (keypoints are reported in frame pixels)."""
+        if not crops:
+            return []
+        batch = np.stack([model_input(c) for c in crops]).astype(np.float32)
+        pointer, zero, ccw = self.model(batch)
+        out = []
+        for i, (crop, opts) in enumerate(zip(crops, options)):
+            origin = origins[i] if origins is not None else (0.0, 0.0)
+            h, w = crop.shape[:2]
+            out.append(self._reading(pointer[i], zero[i], float(ccw[i][0]), opts, w, h, origin))
+        return out
+
+    def _reading(
+        self,
+        pointer_logits: np.ndarray,
+        zero_logits: np.ndarray,
+        ccw_logit: float,
+        opts: Any,
+        w: int,
+        h: int,
+        origin: Tuple[float, float],
+    ) -> GaugeReading:
+        # the model saw the crop squashed to a square: directions back into the crop's shape
+        p = decode_bins(pointer_logits)
+        z = decode_bins(zero_logits)
+        angle = _unsquash(p.angle, w, h)
+        zero = _unsquash(z.angle, w, h)
+        start, sweep, scale_note = self._scale(opts, zero, z.confidence, ccw_logit)
+        cx, cy = origin[0] + w / 2.0, origin[1] + h / 2.0
+        tip = point_at(cx, cy, 0.35 * min(w, h), angle)
+        kps = {"center": [cx, cy, p.confidence], "tip": [tip[0], tip[1], p.confidence]}
+        extra = {"reader": "pointer", "zero_angle": zero, "zero_confidence": z.confidence}
+        extra.update(scale_note)
+        if p.confidence < UNREADABLE_BELOW:
+            return GaugeReading(None, p.confidence, "unreadable", angle, kps, extra=extra)
+        scale = Scale(start, sweep, opts.min_value, opts.max_value, opts.table)
+        fraction, in_range = scale.angle_to_fraction(angle, 4.0)
+        quality = "ok"
+        if not in_range:
+            quality = "out_of_range"
+        elif p.confidence < opts.min_confidence:
+            quality = "low_confidence"
+        return GaugeReading(
+            scale.value_of_fraction(fraction),
+            p.confidence,
+            quality,
+            angle,
+            kps,
+            start_angle=start,
+            sweep=sweep,
+            fraction=fraction,
+            radius=0.5 * min(w, h),
+            extra=extra,
+        )
+
+    def _scale(
+        self, opts: Any, zero: float, zero_confidence: float, ccw_logit: float
+    ) -> Tuple[float, float, dict]:
+        """The configured scale, its start moved onto the measured zero where they agree;
+        else the model's own full-circle scale."""
+        if opts.start_angle is None or opts.sweep is None:
+            sweep = -360.0 if ccw_logit > 0 else 360.0
+            return zero, sweep, {"scale": "model"}
+        start, sweep = float(opts.start_angle), float(opts.sweep)
+        off = (zero - start + 180.0) % 360.0 - 180.0
+        agree = abs(off) <= ZERO_SNAP_DEG and zero_confidence >= ZERO_MIN_CONFIDENCE
+        if self.refine_zero and abs(sweep) >= 360.0 and agree:
+            return zero % 360.0, sweep, {"scale": "configured, start refined"}
+        return start, sweep, {"scale": "configured"}
+
+
+def _unsquash(angle: float, w: int, h: int) -> float:
+    """A direction measured in the square model input, in the ``w`` x ``h`` crop."""
+    if w == h:
+        return angle
+    r = math.radians(angle)
+    dx, dy = math.sin(r) * w, -math.cos(r) * h
+    return math.degrees(math.atan2(dx, -dy)) % 360.0
