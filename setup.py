@@ -23,8 +23,18 @@ setup(
     packages=find_packages(include=["edged", "edged.*"]),
     include_package_data=True,
     package_data={"edged": ["http/static/*", "http/README.md"]},
-    # the gauge model edged trained itself, so `edged demo` works from a wheel too
-    data_files=[("share/edged/weights", ["weights/gauge_kp_w32.onnx", "weights/README.gauge.md"])],
+    # the gauge models edged trained itself, so `edged demo` works from a wheel too
+    data_files=[
+        (
+            "share/edged/weights",
+            [
+                "weights/gauge_kp_w32.onnx",
+                "weights/README.gauge.md",
+                "weights/gauge_pointer.onnx",
+                "weights/README.gauge-pointer.md",
+            ],
+        )
+    ],
     install_requires=[
         "numpy>=1.19",
         "pydantic>=2.5,<3",

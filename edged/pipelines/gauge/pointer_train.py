@@ -165,6 +165,7 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
             )
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["opt"])
+        torch.set_rng_state(ckpt["torch_rng"])  # dropout continues as if never stopped
         step = int(ckpt["step"])
         log.info("resumed from %s at step %d", last, step)
     log.info("training %s on %s", json.dumps(config), device)
@@ -229,10 +230,11 @@ def _loop(
             )
             t0, running = time.monotonic(), 0.0
         if step % args.ckpt_every == 0 or step in (args.steps, stop):
-            _save(torch, model, opt, step, config, last)
+            rng = torch.get_rng_state()
+            _save(torch, model, opt, step, config, last, torch_rng=rng)
             if step % args.keep_every == 0 or step == args.steps:
                 keep = os.path.join(args.out, f"step_{step:06d}.pt")
-                _save(torch, model, opt, step, config, keep)
+                _save(torch, model, opt, step, config, keep, torch_rng=rng)
     log.info("done at step %d", step)
 
 

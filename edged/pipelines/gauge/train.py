@@ -296,11 +296,13 @@ def _loop(
     log.info("done at step %d", step)
 
 
-def _save(torch: Any, model: Any, opt: Any, step: int, config: Any, path: str) -> None:
+def _save(
+    torch: Any, model: Any, opt: Any, step: int, config: Any, path: str, **extra: Any
+) -> None:
     tmp = path + ".tmp"
-    torch.save(
-        {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": config}, tmp
-    )
+    state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": config}
+    state.update(extra)
+    torch.save(state, tmp)
     os.replace(tmp, path)
 
 
