@@ -46,9 +46,7 @@ class Auth:
         return self._session.decode("ascii") if self._session else ""
 
     def token_ok(self, candidate: str) -> bool:
-        return self._token is not None and hmac.compare_digest(
-            candidate.encode("utf-8"), self._token
-        )
+        return self._token is not None and _same(candidate, self._token)
 
     def allows(self, request: web.Request) -> bool:
         if self._token is None:
@@ -57,7 +55,21 @@ class Auth:
         if scheme.lower() == "bearer" and self.token_ok(credentials.strip()):
             return True
         cookie = request.cookies.get(SESSION_COOKIE)
-        return bool(cookie) and hmac.compare_digest(cookie.encode("utf-8"), self._session)
+        return bool(cookie) and self._session is not None and _same(cookie, self._session)
+
+
+def _same(candidate: str, secret: bytes) -> bool:
+    """Constant-time comparison of what a client sent with a secret.
+
+    aiohttp hands over header bytes that are not UTF-8 as lone surrogates,
+    which cannot be encoded back: such a value is simply wrong (401), not a
+    server error.
+    """
+    try:
+        sent = candidate.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(sent, secret)
 
 
 def make_auth_middleware(auth: Auth) -> Callable[[web.Request, Handler], Awaitable]:
@@ -85,7 +97,10 @@ def make_login(auth: Auth) -> Handler:
         """Check the posted token; on success set the session cookie and go to the page."""
         if not auth.enabled:
             raise web.HTTPSeeOther("/")
-        form = await request.post()
+        try:
+            form = await request.post()
+        except UnicodeDecodeError:  # a form that is not UTF-8 holds no valid token
+            return _login_response(status=401, message="That token is not right.")
         token = form.get("token")
         if not isinstance(token, str) or not auth.token_ok(token.strip()):
             return _login_response(status=401, message="That token is not right.")
