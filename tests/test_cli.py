@@ -60,6 +60,15 @@ def test_check_reports_config_errors_with_exit_2(tmp_path, capsys):
     assert f"{config}:2: sources[0].rate" in capsys.readouterr().err
 
 
+def test_check_reports_an_unusable_file_with_exit_2(tmp_path, capsys):
+    config = tmp_path / "edged.yaml"
+    config.write_bytes("sources:\n  - {id: a, kind: synthetic}\n".encode("utf-16"))
+    assert main(["check", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"{config}:1: (top level): cannot use the file: it is UTF-16 text" in err
+    assert "fix: save it as UTF-8" in err
+
+
 def test_config_schema_is_json(capsys):
     assert main(["config-schema"]) == 0
     schema = json.loads(capsys.readouterr().out)

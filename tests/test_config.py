@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 
 import pytest
 
-from edged.config import Config, ConfigError, load_config, parse_config
+from edged.config import Config, ConfigError, ConfigIssue, load_config, parse_config
+from edged.config.load import MAX_CONFIG_BYTES, MAX_YAML_DEPTH, MAX_YAML_VALUES
 from edged.config.secrets import SecretError
 
 GOOD = """
@@ -273,3 +275,113 @@ def test_examples_are_valid():
     assert examples
     for path in examples:
         load_config(path)
+
+
+# -- files that are not a small UTF-8 YAML document ---------------------------------
+
+MINIMAL = "sources:\n  - {id: a, kind: synthetic}\n"
+
+
+@pytest.mark.parametrize(
+    "data,line,words",
+    [
+        ((MINIMAL + "device_id: caf\xe9\n").encode("latin-1"), 3, "not UTF-8 text (byte 0xe9"),
+        (MINIMAL.encode("utf-16"), 1, "UTF-16"),
+    ],
+    ids=["latin-1", "utf-16"],
+)
+def test_config_that_is_not_utf8_is_named_with_the_fix(tmp_path, data, line, words):
+    path = tmp_path / "edged.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert f"{path}:{line}: " in message and words in message and "save it as UTF-8" in message
+
+
+def test_utf8_with_a_byte_order_mark_is_fine(tmp_path):
+    path = tmp_path / "edged.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + MINIMAL.encode())
+    assert load_config(path).sources[0].id == "a"
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_config_path_that_is_not_a_regular_file_is_refused(tmp_path, kind):
+    path = {"fifo": tmp_path / "edged.yaml", "device": "/dev/zero", "directory": tmp_path}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)  # no writer: reading it would wait for ever
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"{path}: (top level): cannot use the file" in str(info.value)
+    assert "not a regular file" in str(info.value)
+
+
+def test_config_file_over_the_size_limit_is_refused(tmp_path):
+    path = tmp_path / "edged.yaml"
+    path.write_text(MINIMAL + "#" * MAX_CONFIG_BYTES)
+    with pytest.raises(ConfigError, match=f"larger than {MAX_CONFIG_BYTES} bytes"):
+        load_config(path)
+
+
+def test_complex_yaml_key_is_a_config_error():
+    with pytest.raises(ConfigError) as info:
+        parse_config(MINIMAL + "? [a, b]\n: 1\n", "k.yaml")
+    assert "k.yaml:3: " in str(info.value) and "a key must be a plain name" in str(info.value)
+
+
+def test_deep_nesting_is_a_config_error_not_a_recursion_error():
+    with pytest.raises(ConfigError, match=f"nested more than {MAX_YAML_DEPTH} levels"):
+        parse_config("sources: " + "[" * 20_000, "deep.yaml")
+
+
+def alias_bomb(levels: int) -> str:
+    """``levels`` anchors, each a list of ten aliases to the one before: 10**levels values."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.timeout(20)
+def test_alias_fan_out_is_refused_before_validation():
+    text = MINIMAL + alias_bomb(6) + "device_id: *a5\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "bomb.yaml")
+    message = str(info.value)
+    assert f"expands to more than {MAX_YAML_VALUES} values" in message, message
+    assert len(message) < 500
+
+
+def test_aliases_within_the_bound_still_work():
+    text = (
+        MINIMAL.replace("id: a", "id: &cam a")
+        + "pipelines:\n  - {id: p, kind: motion, source: *cam}\n"
+    )
+    assert parse_config(text).pipelines[0].source_ids == ("a",)
+
+
+@pytest.mark.timeout(10)
+def test_error_messages_never_spell_out_a_huge_value():
+    huge: list = [0] * 10
+    for _ in range(7):
+        huge = [huge] * 10  # 10**8 values that share their lists, as YAML aliases do
+    error = ConfigError("x.yaml", [ConfigIssue("device_id", "bad", huge)], [1])
+    assert len(str(error)) < 200 and "(got [[[" in str(error)
+
+
+def test_secret_file_that_is_not_utf8_is_a_secret_error(tmp_path):
+    secret = tmp_path / "pw"
+    secret.write_bytes(b"caf\xe9\n")
+    text = f"sources:\n  - {{id: a, kind: rtsp, uri: rtsp://h/x, password_file: {secret}}}\n"
+    with pytest.raises(SecretError, match=r"password_file: cannot use .*not UTF-8.*save it as"):
+        parse_config(text).sources[0].resolved_password()
+
+
+@pytest.mark.timeout(10)
+def test_secret_file_that_is_a_fifo_is_a_secret_error(tmp_path):
+    secret = tmp_path / "pw"
+    os.mkfifo(secret)
+    text = f"sources:\n  - {{id: a, kind: rtsp, uri: rtsp://h/x, password_file: {secret}}}\n"
+    with pytest.raises(SecretError, match="FIFO"):
+        parse_config(text).sources[0].resolved_password()
