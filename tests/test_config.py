@@ -79,7 +79,19 @@ BAD = [
         "negative fps",
         "sources:\n  - {id: a, kind: synthetic, fps: -5}\n",
         "sources[0].fps",
-        "greater than 0",
+        "greater than or equal to",
+    ),
+    (
+        "fps below one frame a day",
+        "sources:\n  - {id: a, kind: synthetic, fps: 1.0e-300}\n",
+        "sources[0].fps",
+        "one a day",
+    ),
+    (
+        "rate below one frame a day",
+        "sources:\n  - {id: a, kind: synthetic, rate: 1.0e-300}\n",
+        "sources[0].rate",
+        "one a day",
     ),
     (
         "max below initial",
@@ -220,6 +232,11 @@ def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.yaml")
     assert "nope.yaml" in str(info.value) and "cannot read the file" in str(info.value)
+
+
+def test_one_frame_a_day_is_accepted():
+    text = "sources:\n  - {id: a, kind: synthetic, rate: 1.1575e-5, fps: 1.1575e-5}\n"
+    assert parse_config(text).sources[0].rate == 1.1575e-5
 
 
 def test_good_config_loads_with_defaults():

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["EdgedModel"]
+__all__ = ["MIN_FPS", "EdgedModel"]
+
+#: The lowest frame rate anywhere in a config: one frame a day. Lower rates are
+#: not physical, and 1/rate seconds would overflow the waits that pace frames.
+MIN_FPS = 1.0 / 86400
 
 
 class EdgedModel(BaseModel):
