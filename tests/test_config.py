@@ -34,6 +34,11 @@ def _with(snippet: str) -> str:
     return textwrap.dedent(snippet).strip() + "\n"
 
 
+GAUGE = (
+    "sources:\n  - {{id: a, kind: synthetic}}\n"
+    "pipelines:\n  - {{id: p, kind: gauge, source: a, gauges: [{{id: g, {scale}}}]}}\n"
+)
+
 # (name, yaml, expected path, expected words in the message or fix)
 BAD = [
     (
@@ -92,6 +97,36 @@ BAD = [
         "sources:\n  - {id: a, kind: synthetic, rate: 1.0e-300}\n",
         "sources[0].rate",
         "one a day",
+    ),
+    (
+        "NaN gauge scale",
+        GAUGE.format(scale="min_value: .nan, max_value: 10"),
+        "pipelines[0].gauges[0].min_value",
+        "finite number",
+    ),
+    (
+        "infinite gauge scale",
+        GAUGE.format(scale="min_value: 0, max_value: .inf"),
+        "pipelines[0].gauges[0].max_value",
+        "finite number",
+    ),
+    (
+        "gauge scale past 1e12",
+        GAUGE.format(scale="min_value: -1.0e+308, max_value: 1.0e+308"),
+        "pipelines[0].gauges[0].min_value",
+        "greater than or equal to -1000000000000",
+    ),
+    (
+        "gauge scale without a span",
+        GAUGE.format(scale="min_value: 5, max_value: 5.000000000000001"),
+        "pipelines[0].gauges[0]",
+        "must differ by more than rounding",
+    ),
+    (
+        "NaN anywhere",
+        "sources:\n  - {id: a, kind: synthetic, stall_timeout_s: .nan}\n",
+        "sources[0].stall_timeout_s",
+        "finite number",
     ),
     (
         "max below initial",
@@ -232,6 +267,12 @@ def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.yaml")
     assert "nope.yaml" in str(info.value) and "cannot read the file" in str(info.value)
+
+
+def test_reversed_gauge_scale_is_accepted():
+    # min_value is the value at the scale's start: a vacuum dial may run 0 -> -1 bar
+    config = parse_config(GAUGE.format(scale="min_value: 0, max_value: -1"))
+    assert config.pipelines[0].gauges[0].max_value == -1
 
 
 def test_one_frame_a_day_is_accepted():
