@@ -80,7 +80,7 @@ def test_sighup_with_broken_config_keeps_running(running):
     edged.proc.send_signal(signal.SIGHUP)
     assert wait_until(lambda: "new config rejected" in edged.log(), 10), edged.log()
     log = edged.log()
-    assert f"{config}:4: sources[0].rate: Input should be greater than 0" in log
+    assert f"{config}:4: sources[0].rate: Input should be greater than or equal to" in log
     count = len(_records(results))
     assert wait_until(lambda: len(_records(results)) > count + 5, 10), "old config stopped"
     assert edged.proc.poll() is None
