@@ -12,12 +12,20 @@ import hashlib
 import hmac
 import html
 from typing import Awaitable, Callable, Optional
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from edged.http.errors import json_error
 
-__all__ = ["SESSION_COOKIE", "Auth", "login_page", "make_auth_middleware", "make_login"]
+__all__ = [
+    "SESSION_COOKIE",
+    "Auth",
+    "login_page",
+    "make_auth_middleware",
+    "make_login",
+    "same_origin_middleware",
+]
 
 SESSION_COOKIE = "edged_session"
 #: Paths served without a token: the health probe, and the sign-in form itself.
@@ -70,6 +78,42 @@ def _same(candidate: str, secret: bytes) -> bool:
     except UnicodeEncodeError:
         return False
     return hmac.compare_digest(sent, secret)
+
+
+#: Methods that change state: a browser sends these cross-site without asking (a form).
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@web.middleware
+async def same_origin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a state-changing request that a page from another origin sent.
+
+    Without a token (the default) any web page a user on the plant network
+    opens could otherwise POST to edged through the user's browser (CSRF).
+    Browsers send ``Origin`` on such requests; scripts and curl send none and
+    are let through (the token, where set, is what guards them).
+    """
+    origin = request.headers.get("Origin")
+    if (
+        request.method in UNSAFE_METHODS
+        and origin is not None
+        and not _same_origin(request, origin)
+    ):
+        raise json_error(
+            web.HTTPForbidden,
+            f"cross-origin request refused: a page from {origin!r} may not send "
+            f"{request.method} to edged; use edged's own page or a script without Origin",
+        )
+    return await handler(request)
+
+
+def _same_origin(request: web.Request, origin: str) -> bool:
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    host = request.headers.get("Host", "")
+    return parts.scheme in ("http", "https") and bool(host) and parts.netloc.lower() == host.lower()
 
 
 def make_auth_middleware(auth: Auth) -> Callable[[web.Request, Handler], Awaitable]:

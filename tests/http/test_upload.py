@@ -189,6 +189,30 @@ def test_decode_image_never_decodes_an_image_of_unknown_size():
         decode_image(jpeg_bomb(2000, 2000), 100_000)
 
 
+async def test_cross_origin_upload_is_refused_without_a_token(client):
+    form = FormData()
+    form.add_field("image", png(), filename="shot.png", content_type="image/png")
+    response = await client.post(
+        "/api/infer/marks", data=form, headers={"Origin": "http://evil.example"}
+    )
+    assert response.status == 403
+    assert "cross-origin request refused" in (await response.json())["error"]
+    for origin in ("null", "http://127.0.0.1.evil.example"):
+        refused = await client.post(
+            "/api/infer/marks", data=png(), headers={"Content-Type": "image/png", "Origin": origin}
+        )
+        assert refused.status == 403
+
+
+async def test_same_origin_and_script_uploads_are_accepted(client):
+    own = f"http://{client.host}:{client.port}"
+    for headers in ({"Origin": own}, {}):
+        response = await client.post(
+            "/api/infer/marks", data=png(), headers={"Content-Type": "image/png", **headers}
+        )
+        assert response.status == 200, await response.text()
+
+
 async def test_wrong_content_type_is_415(client):
     response = await client.post(
         "/api/infer/marks", data=png(), headers={"Content-Type": "text/plain"}
