@@ -9,6 +9,7 @@ import sys
 from typing import Callable, List, Optional
 
 from edged import __version__
+from edged.signals import EarlySignals
 
 __all__ = ["main"]
 
@@ -24,12 +25,21 @@ COMMAND_MODULES: List[str] = [
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "func"):
-        parser.print_help()
-        return 2
+    early = EarlySignals().hold()  # first thing: building the parser takes a while
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except BaseException:
+        early.release()
+        raise
+    try:
+        if getattr(args, "func", None) is _run:
+            args.early_signals = early
+        else:
+            early.release()  # only the daemon handles them itself; a held SIGINT raises here
+        if not hasattr(args, "func"):
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
@@ -67,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
     from edged.daemon import EXIT_UNCLEAN, run_daemon
 
     try:
-        code = asyncio.run(run_daemon(args.config))
+        code = asyncio.run(run_daemon(args.config, early=args.early_signals))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

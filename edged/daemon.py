@@ -24,6 +24,7 @@ from edged.engines import EngineError, ModelManager, ModelState
 from edged.logs import setup_logging
 from edged.pipelines import create_pipeline
 from edged.pipelines.runner import PipelineRunner
+from edged.signals import EarlySignals
 from edged.sinks import Sink, create_sink
 from edged.slot import LatestFrameSlot
 from edged.sources import Source, capture_spec
@@ -288,22 +289,37 @@ async def _maybe_await(value: Any) -> None:
         await value
 
 
-async def run_daemon(config_path: Union[str, Path], stop_timeout_s: float = 4.5) -> int:
-    """`edged run`: start, serve until SIGTERM/SIGINT, reload on SIGHUP, stop in time."""
-    config = load_config(config_path)
-    setup_logging(config.logging)
+async def run_daemon(
+    config_path: Union[str, Path],
+    stop_timeout_s: float = 4.5,
+    early: Optional[EarlySignals] = None,
+) -> int:
+    """`edged run`: start, serve until SIGTERM/SIGINT, reload on SIGHUP, stop in time.
+
+    The signal handlers go in first, before the config is read: a SIGTERM
+    during start-up then stops the daemon with a log line instead of killing
+    it, and a SIGHUP waits for start-up to finish. ``early`` holds what
+    arrived even before the loop ran (see edged.signals).
+    """
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
-    daemon = Daemon(config, config_path)
-    notifier = Notifier()
+    hangups = _Hangups()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, hangups.request)
+    config = load_config(config_path)
+    setup_logging(config.logging)
+    for sig in early.take() if early is not None else ():  # now their log lines show
+        (hangups.request if sig == signal.SIGHUP else stopping.set)()
+    if stopping.is_set():
+        log.info("stop requested during start-up; not starting")
+        return 0
+    daemon = Daemon(config, config_path)
+    notifier = Notifier()
     async with _extend_start_timeout(notifier):
         await daemon.start()
     reloads: List[asyncio.Future] = []
-    loop.add_signal_handler(
-        signal.SIGHUP, lambda: reloads.append(asyncio.ensure_future(_reload(daemon, notifier)))
-    )
+    hangups.started(lambda: reloads.append(asyncio.ensure_future(_reload(daemon, notifier))))
     watchdog = SystemdWatchdog(
         daemon,
         notifier,
@@ -323,7 +339,7 @@ async def run_daemon(config_path: Union[str, Path], stop_timeout_s: float = 4.5)
         f"; {len(daemon.failed)} part(s) failed to start" if daemon.failed else "",
     )
     await stopping.wait()
-    loop.remove_signal_handler(signal.SIGHUP)
+    hangups.stopped()
     log.info("stopping")
     notifier.notify("STOPPING=1")
     await watchdog.stop()
@@ -345,6 +361,34 @@ async def _reload(daemon: Daemon, notifier: Notifier) -> None:
         log.exception("reload failed")
     finally:
         notifier.notify(f"READY=1\nSTATUS={status_line(daemon)}")
+
+
+class _Hangups:
+    """SIGHUP means reload; one that comes during start-up is kept until start-up ends,
+    and one during shutdown is ignored (the default action would kill the daemon)."""
+
+    def __init__(self) -> None:
+        self._reload: Optional[Callable[[], None]] = None
+        self._waiting = False
+        self._stopped = False
+
+    def request(self) -> None:
+        if self._stopped:
+            log.info("reload requested while stopping; ignored")
+        elif self._reload is None:
+            log.info("reload requested during start-up; it follows when start-up ends")
+            self._waiting = True
+        else:
+            self._reload()
+
+    def started(self, reload: Callable[[], None]) -> None:
+        self._reload = reload
+        if self._waiting:
+            self._waiting = False
+            reload()
+
+    def stopped(self) -> None:
+        self._stopped = True
 
 
 class _extend_start_timeout:

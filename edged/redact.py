@@ -1,26 +1,130 @@
-"""Remove credentials from text before it reaches a log or the status page."""
+"""Remove credentials from text before it reaches a log, the status page or MQTT.
+
+Three places hold secrets in what edged shows: the user-info of a URI
+(``rtsp://admin:P@ssw0rd@host/s1``; the password may itself contain ``@``),
+secret query parameters (``?user=admin&password=X``) and secret properties of
+a GStreamer pipeline (``rtspsrc user-pw=X``). URIs are split with
+``urllib.parse`` the way FFmpeg and GStreamer split them, so the host that is
+shown is the host that is used; everything between ``://`` and that host is
+hidden.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+from typing import Tuple
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
-__all__ = ["RedactingFilter", "redact_uri"]
+__all__ = ["SECRET_NAMES", "RedactingFilter", "redact"]
 
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+MASK = "***"
+
+#: Query parameters and pipeline properties whose values are secrets (lower case).
+SECRET_NAMES = frozenset(
+    {
+        "access_token",
+        "api_key",
+        "apikey",
+        "auth",
+        "authorization",
+        "credentials",
+        "key",
+        "pass",
+        "passwd",
+        "password",
+        "proxy-pw",
+        "pw",
+        "pwd",
+        "secret",
+        "sig",
+        "signature",
+        "token",
+        "user-pw",
+    }
+)
+
+_URI = r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+"
+# A pipeline property ``name=value``: the value runs to white space or the next
+# element (``!``), or is quoted.
+_PROPERTY = (
+    r"(?<![\w-])(?P<name>[a-zA-Z][\w-]*)(?P<eq>\s*=\s*)"
+    r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s!]+)"
+)
+_TOKENS = re.compile(f"(?P<uri>{_URI})|{_PROPERTY}")
 
 
-def redact_uri(text: str) -> str:
-    """Replace any ``user:pass@`` in URIs inside ``text`` with ``***@``."""
-    return _USERINFO.sub(r"\g<scheme>***@", text)
+def redact(text: str) -> str:
+    """``text`` with URI user-info, secret query parameters and secret properties masked."""
+    return _TOKENS.sub(_redact_token, text)
+
+
+def _redact_token(match: re.Match) -> str:
+    if match.group("uri"):
+        return _redact_one_uri(match.group("uri"))
+    name, eq, value = match.group("name", "eq", "value")
+    if name.lower() in SECRET_NAMES:
+        return f"{name}{eq}{MASK}"
+    return f"{name}{eq}{redact(value)}"  # e.g. location=rtsp://user:pw@host/...
+
+
+def _redact_one_uri(uri: str) -> str:
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. an unbalanced '[' in the host: hide everything after ://
+        scheme, _, _ = uri.partition("://")
+        return f"{scheme}://{MASK}"
+    netloc, path = _hide_userinfo(parts.netloc, parts.path, _has_valid_port(parts))
+    query = _redact_query(parts.query)
+    if netloc == parts.netloc and query == parts.query:
+        return uri  # nothing secret: keep it exactly as written
+    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
+
+
+def _hide_userinfo(netloc: str, path: str, valid_port: bool) -> Tuple[str, str]:
+    """(netloc, path) with everything before the host masked.
+
+    A password may hold ``@`` (the host follows the last one) or an unescaped
+    ``/``, which ends the authority early: ``admin:pa/ss@host`` parses as host
+    ``admin``, port ``pa``. An invalid port with an ``@`` further on is taken
+    as that case, so no part of the password is shown.
+    """
+    if "@" in netloc:
+        return f"{MASK}@{netloc.rpartition('@')[2]}", path
+    if valid_port or "@" not in path:
+        return netloc, path
+    host, slash, rest = path.rpartition("@")[2].partition("/")
+    return f"{MASK}@{host}", slash + rest
+
+
+def _has_valid_port(parts: SplitResult) -> bool:
+    try:
+        return parts.port is None or parts.port >= 0
+    except ValueError:
+        return False
+
+
+def _redact_query(query: str) -> str:
+    """Mask secret parameters, keeping the others exactly as written."""
+    if not query:
+        return query
+    fields = []
+    for field in re.split(r"([&;])", query):
+        name, eq, _ = field.partition("=")
+        if eq and unquote(name).strip().lower() in SECRET_NAMES:
+            field = f"{name}={MASK}"
+        fields.append(field)
+    return "".join(fields)
 
 
 class RedactingFilter(logging.Filter):
-    """A last line of defence: scrub URIs with credentials from every log record."""
+    """A last line of defence: scrub credentials from every log record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "@" in message and "://" in message:
-            record.msg = redact_uri(message)
-            record.args = None
+        if "://" in message or "=" in message:
+            clean = redact(message)
+            if clean != message:
+                record.msg = clean
+                record.args = None
         return True

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 
 import pytest
 
-from edged.config import Config, ConfigError, load_config, parse_config
+from edged.config import Config, ConfigError, ConfigIssue, load_config, parse_config
+from edged.config.load import MAX_CONFIG_BYTES, MAX_YAML_DEPTH, MAX_YAML_VALUES
 from edged.config.secrets import SecretError
 
 GOOD = """
@@ -31,6 +33,11 @@ sinks:
 def _with(snippet: str) -> str:
     return textwrap.dedent(snippet).strip() + "\n"
 
+
+GAUGE = (
+    "sources:\n  - {{id: a, kind: synthetic}}\n"
+    "pipelines:\n  - {{id: p, kind: gauge, source: a, gauges: [{{id: g, {scale}}}]}}\n"
+)
 
 # (name, yaml, expected path, expected words in the message or fix)
 BAD = [
@@ -77,7 +84,49 @@ BAD = [
         "negative fps",
         "sources:\n  - {id: a, kind: synthetic, fps: -5}\n",
         "sources[0].fps",
-        "greater than 0",
+        "greater than or equal to",
+    ),
+    (
+        "fps below one frame a day",
+        "sources:\n  - {id: a, kind: synthetic, fps: 1.0e-300}\n",
+        "sources[0].fps",
+        "one a day",
+    ),
+    (
+        "rate below one frame a day",
+        "sources:\n  - {id: a, kind: synthetic, rate: 1.0e-300}\n",
+        "sources[0].rate",
+        "one a day",
+    ),
+    (
+        "NaN gauge scale",
+        GAUGE.format(scale="min_value: .nan, max_value: 10"),
+        "pipelines[0].gauges[0].min_value",
+        "finite number",
+    ),
+    (
+        "infinite gauge scale",
+        GAUGE.format(scale="min_value: 0, max_value: .inf"),
+        "pipelines[0].gauges[0].max_value",
+        "finite number",
+    ),
+    (
+        "gauge scale past 1e12",
+        GAUGE.format(scale="min_value: -1.0e+308, max_value: 1.0e+308"),
+        "pipelines[0].gauges[0].min_value",
+        "greater than or equal to -1000000000000",
+    ),
+    (
+        "gauge scale without a span",
+        GAUGE.format(scale="min_value: 5, max_value: 5.000000000000001"),
+        "pipelines[0].gauges[0]",
+        "must differ by more than rounding",
+    ),
+    (
+        "NaN anywhere",
+        "sources:\n  - {id: a, kind: synthetic, stall_timeout_s: .nan}\n",
+        "sources[0].stall_timeout_s",
+        "finite number",
     ),
     (
         "max below initial",
@@ -220,6 +269,17 @@ def test_missing_file_is_a_clear_error(tmp_path):
     assert "nope.yaml" in str(info.value) and "cannot read the file" in str(info.value)
 
 
+def test_reversed_gauge_scale_is_accepted():
+    # min_value is the value at the scale's start: a vacuum dial may run 0 -> -1 bar
+    config = parse_config(GAUGE.format(scale="min_value: 0, max_value: -1"))
+    assert config.pipelines[0].gauges[0].max_value == -1
+
+
+def test_one_frame_a_day_is_accepted():
+    text = "sources:\n  - {id: a, kind: synthetic, rate: 1.1575e-5, fps: 1.1575e-5}\n"
+    assert parse_config(text).sources[0].rate == 1.1575e-5
+
+
 def test_good_config_loads_with_defaults():
     config = parse_config(GOOD)
     assert config.device_id == "line3"
@@ -273,3 +333,113 @@ def test_examples_are_valid():
     assert examples
     for path in examples:
         load_config(path)
+
+
+# -- files that are not a small UTF-8 YAML document ---------------------------------
+
+MINIMAL = "sources:\n  - {id: a, kind: synthetic}\n"
+
+
+@pytest.mark.parametrize(
+    "data,line,words",
+    [
+        ((MINIMAL + "device_id: caf\xe9\n").encode("latin-1"), 3, "not UTF-8 text (byte 0xe9"),
+        (MINIMAL.encode("utf-16"), 1, "UTF-16"),
+    ],
+    ids=["latin-1", "utf-16"],
+)
+def test_config_that_is_not_utf8_is_named_with_the_fix(tmp_path, data, line, words):
+    path = tmp_path / "edged.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert f"{path}:{line}: " in message and words in message and "save it as UTF-8" in message
+
+
+def test_utf8_with_a_byte_order_mark_is_fine(tmp_path):
+    path = tmp_path / "edged.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + MINIMAL.encode())
+    assert load_config(path).sources[0].id == "a"
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_config_path_that_is_not_a_regular_file_is_refused(tmp_path, kind):
+    path = {"fifo": tmp_path / "edged.yaml", "device": "/dev/zero", "directory": tmp_path}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)  # no writer: reading it would wait for ever
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"{path}: (top level): cannot use the file" in str(info.value)
+    assert "not a regular file" in str(info.value)
+
+
+def test_config_file_over_the_size_limit_is_refused(tmp_path):
+    path = tmp_path / "edged.yaml"
+    path.write_text(MINIMAL + "#" * MAX_CONFIG_BYTES)
+    with pytest.raises(ConfigError, match=f"larger than {MAX_CONFIG_BYTES} bytes"):
+        load_config(path)
+
+
+def test_complex_yaml_key_is_a_config_error():
+    with pytest.raises(ConfigError) as info:
+        parse_config(MINIMAL + "? [a, b]\n: 1\n", "k.yaml")
+    assert "k.yaml:3: " in str(info.value) and "a key must be a plain name" in str(info.value)
+
+
+def test_deep_nesting_is_a_config_error_not_a_recursion_error():
+    with pytest.raises(ConfigError, match=f"nested more than {MAX_YAML_DEPTH} levels"):
+        parse_config("sources: " + "[" * 20_000, "deep.yaml")
+
+
+def alias_bomb(levels: int) -> str:
+    """``levels`` anchors, each a list of ten aliases to the one before: 10**levels values."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.timeout(20)
+def test_alias_fan_out_is_refused_before_validation():
+    text = MINIMAL + alias_bomb(6) + "device_id: *a5\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "bomb.yaml")
+    message = str(info.value)
+    assert f"expands to more than {MAX_YAML_VALUES} values" in message, message
+    assert len(message) < 500
+
+
+def test_aliases_within_the_bound_still_work():
+    text = (
+        MINIMAL.replace("id: a", "id: &cam a")
+        + "pipelines:\n  - {id: p, kind: motion, source: *cam}\n"
+    )
+    assert parse_config(text).pipelines[0].source_ids == ("a",)
+
+
+@pytest.mark.timeout(10)
+def test_error_messages_never_spell_out_a_huge_value():
+    huge: list = [0] * 10
+    for _ in range(7):
+        huge = [huge] * 10  # 10**8 values that share their lists, as YAML aliases do
+    error = ConfigError("x.yaml", [ConfigIssue("device_id", "bad", huge)], [1])
+    assert len(str(error)) < 200 and "(got [[[" in str(error)
+
+
+def test_secret_file_that_is_not_utf8_is_a_secret_error(tmp_path):
+    secret = tmp_path / "pw"
+    secret.write_bytes(b"caf\xe9\n")
+    text = f"sources:\n  - {{id: a, kind: rtsp, uri: rtsp://h/x, password_file: {secret}}}\n"
+    with pytest.raises(SecretError, match=r"password_file: cannot use .*not UTF-8.*save it as"):
+        parse_config(text).sources[0].resolved_password()
+
+
+@pytest.mark.timeout(10)
+def test_secret_file_that_is_a_fifo_is_a_secret_error(tmp_path):
+    secret = tmp_path / "pw"
+    os.mkfifo(secret)
+    text = f"sources:\n  - {{id: a, kind: rtsp, uri: rtsp://h/x, password_file: {secret}}}\n"
+    with pytest.raises(SecretError, match="FIFO"):
+        parse_config(text).sources[0].resolved_password()

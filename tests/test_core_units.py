@@ -16,7 +16,7 @@ from edged.config.log import LoggingConfig
 from edged.config.sinks import JsonlSinkConfig
 from edged.frames import Frame
 from edged.logs import JournalFormatter, setup_logging
-from edged.redact import redact_uri
+from edged.redact import redact
 from edged.results import Result
 from edged.sinks.jsonl import JsonlWriter
 from edged.slot import LatestFrameSlot
@@ -126,10 +126,40 @@ def test_log_levels_per_module_and_redaction(capsys):
 
 def test_redact_uri_variants():
     assert (
-        redact_uri("rtsp://u:p@h:554/x and rtsps://tok@h/y")
-        == "rtsp://***@h:554/x and rtsps://***@h/y"
+        redact("rtsp://u:p@h:554/x and rtsps://tok@h/y") == "rtsp://***@h:554/x and rtsps://***@h/y"
     )
-    assert redact_uri("rtsp://h/x") == "rtsp://h/x"
+    assert redact("rtsp://h/x") == "rtsp://h/x"
+
+
+@pytest.mark.parametrize(
+    "text,clean",
+    [
+        ("rtsp://admin:P@ssw0rd@host/s1", "rtsp://***@host/s1"),
+        ("rtsp://admin:pa/ss@host/s1", "rtsp://***@host/s1"),  # unescaped '/' in the password
+        ("rtsp://h/s1?user=admin&password=X&ch=1", "rtsp://h/s1?user=admin&password=***&ch=1"),
+        ("http://h/a?Token=1;pwd=2", "http://h/a?Token=***;pwd=***"),
+        (
+            "rtspsrc location=rtsp://cam/x user-id=admin user-pw=S3cret latency=0 ! appsink",
+            "rtspsrc location=rtsp://cam/x user-id=admin user-pw=*** latency=0 ! appsink",
+        ),
+        (
+            "rtspsrc location=\"rtsp://a:b@cam/x\" proxy-pw='p w' ! appsink",
+            'rtspsrc location="rtsp://***@cam/x" proxy-pw=*** ! appsink',
+        ),
+        ("rtsp://cam:554/x?ch=1 latency=200", "rtsp://cam:554/x?ch=1 latency=200"),
+    ],
+)
+def test_redact_hides_every_kind_of_credential(text, clean):
+    assert redact(text) == clean
+
+
+def test_log_filter_scrubs_query_and_pipeline_secrets(capsys):
+    setup_logging(LoggingConfig(level="INFO"), journald=False)
+    log = logging.getLogger("edged.sources.cam0")
+    log.warning("cannot open %s", "rtsp://cam/s1?user=admin&password=Xyzzy")
+    log.warning("pipeline: rtspsrc location=rtsp://cam/x user-pw=S3cret ! appsink")
+    err = capsys.readouterr().err
+    assert "Xyzzy" not in err and "S3cret" not in err and "password=***" in err
 
 
 def test_jsonl_rotates_and_keeps_complete_lines(tmp_path):

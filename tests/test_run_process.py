@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -61,6 +62,45 @@ def running(tmp_path, edged_cmd):
     edged.stop()
 
 
+def _building_its_command_line(pid: int) -> bool:
+    """True once the process has started importing its commands (numpy is mapped in)."""
+    try:
+        return "numpy" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def starting(tmp_path, edged_cmd):
+    """An edged run caught in start-up, before its event loop exists."""
+    if not Path("/proc/self/maps").exists():
+        pytest.skip("needs /proc to see how far start-up has got")
+    results = tmp_path / "results.jsonl"
+    config = tmp_path / "edged.yaml"
+    config.write_text(CONFIG.replace("RESULTS", str(results)))
+    edged = Edged(edged_cmd, config, tmp_path / "edged.log")
+    assert wait_until(lambda: _building_its_command_line(edged.proc.pid), 20, 0.002), edged.log()
+    yield edged, results
+    edged.stop()
+
+
+def test_sigterm_during_start_up_stops_cleanly_with_a_log_line(starting):
+    edged, _ = starting
+    edged.proc.send_signal(signal.SIGTERM)
+    assert edged.proc.wait(20) == 0, edged.log()
+    assert "stop requested during start-up" in edged.log()
+
+
+def test_sighup_during_start_up_reloads_once_started(starting):
+    edged, results = starting
+    edged.proc.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: len(_records(results)) >= 5, 20), edged.log()
+    assert wait_until(lambda: "config reloaded" in edged.log(), 10), edged.log()
+    assert "reload requested during start-up" in edged.log()
+    edged.proc.send_signal(signal.SIGTERM)
+    assert edged.proc.wait(10) == 0, edged.log()
+
+
 def test_sigterm_exits_zero_within_five_seconds(running):
     edged, _, results = running
     start = time.monotonic()
@@ -80,7 +120,7 @@ def test_sighup_with_broken_config_keeps_running(running):
     edged.proc.send_signal(signal.SIGHUP)
     assert wait_until(lambda: "new config rejected" in edged.log(), 10), edged.log()
     log = edged.log()
-    assert f"{config}:4: sources[0].rate: Input should be greater than 0" in log
+    assert f"{config}:4: sources[0].rate: Input should be greater than or equal to" in log
     count = len(_records(results))
     assert wait_until(lambda: len(_records(results)) > count + 5, 10), "old config stopped"
     assert edged.proc.poll() is None

@@ -23,6 +23,12 @@ __all__ = ["DEFAULT_GAUGE_MODEL", "DEFAULT_POINTER_MODEL", "GaugeConfig", "Gauge
 DEFAULT_GAUGE_MODEL = "weights/gauge_kp_w32.onnx"
 DEFAULT_POINTER_MODEL = "weights/gauge_pointer.onnx"
 
+#: Largest scale value: far beyond any dial, small enough that the span and the
+#: interpolated readings stay finite and exact to many digits.
+MAX_SCALE_VALUE = 1e12
+#: Smallest span relative to the scale's magnitude: below it readings are rounding noise.
+MIN_SCALE_SPAN = 1e-9
+
 
 class GaugeConfig(EdgedModel):
     """One gauge the pipeline reads, and how its scale maps to values."""
@@ -30,8 +36,14 @@ class GaugeConfig(EdgedModel):
     id: str = Field(pattern=ID_PATTERN, description=ID_DESCRIPTION)
     name: Optional[str] = Field(None, description="Human-readable name (status page)")
     unit: str = Field("", description="Unit of the value, e.g. 'bar'")
-    min_value: float = Field(description="Value at the scale's start")
-    max_value: float = Field(description="Value at the scale's end")
+    min_value: float = Field(
+        ge=-MAX_SCALE_VALUE,
+        le=MAX_SCALE_VALUE,
+        description="Value at the scale's start (may exceed max_value on a reversed scale)",
+    )
+    max_value: float = Field(
+        ge=-MAX_SCALE_VALUE, le=MAX_SCALE_VALUE, description="Value at the scale's end"
+    )
     start_angle: Optional[float] = Field(
         None, ge=0, lt=360, description="Where the minimum sits: degrees clockwise from 12 o'clock"
     )
@@ -83,8 +95,12 @@ class GaugeConfig(EdgedModel):
 
     @model_validator(mode="after")
     def _scale(self) -> GaugeConfig:
-        if self.min_value == self.max_value:
-            raise ValueError("min_value and max_value must differ")
+        span = abs(self.max_value - self.min_value)
+        if span <= MIN_SCALE_SPAN * max(abs(self.min_value), abs(self.max_value)):
+            raise ValueError(
+                "min_value and max_value must differ by more than rounding: "
+                f"{self.min_value!r} and {self.max_value!r} are the same to 1 part in 10^9"
+            )
         if (self.start_angle is None) != (self.sweep is None):
             raise ValueError("set start_angle and sweep together, or neither")
         if self.sweep is not None and self.sweep == 0:

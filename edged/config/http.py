@@ -6,7 +6,7 @@ from typing import Optional
 
 from pydantic import Field, SecretStr, model_validator
 
-from edged.config.base import EdgedModel
+from edged.config.base import MIN_FPS, EdgedModel
 from edged.config.secrets import check_one_secret_source, resolve_secret
 
 __all__ = ["HttpSinkConfig"]
@@ -29,7 +29,10 @@ class HttpSinkConfig(EdgedModel):
     token_file: Optional[str] = Field(None, description="File holding the bearer token")
     token_env: Optional[str] = Field(None, description="Environment variable with the token")
     stream_fps: float = Field(
-        10.0, gt=0, le=60, description="Most frames per second sent on each MJPEG stream"
+        10.0,
+        ge=MIN_FPS,
+        le=60,
+        description="Most frames per second sent on each MJPEG stream (at least 1/86400)",
     )
     jpeg_quality: int = Field(
         75, ge=10, le=100, description="JPEG quality of previews and snapshots (10-100)"

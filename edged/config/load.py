@@ -7,6 +7,7 @@ and all problems are reported at once, not just the first.
 from __future__ import annotations
 
 import difflib
+import reprlib
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
 
@@ -15,8 +16,24 @@ from pydantic import BaseModel, ValidationError
 from typing_extensions import Annotated, get_args, get_origin
 
 from edged.config.root import Config, ConfigIssue, CrossReferenceError, verify_references
+from edged.config.textfile import TextFileError, read_text_file
 
-__all__ = ["ConfigError", "load_config", "parse_config"]
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_VALUES",
+    "ConfigError",
+    "load_config",
+    "parse_config",
+]
+
+#: A config is a few kilobytes; anything far larger is the wrong file.
+MAX_CONFIG_BYTES = 1024 * 1024
+#: Deepest nesting of lists and mappings (PyYAML composes recursively).
+MAX_YAML_DEPTH = 50
+#: Most values a document may hold once its aliases are expanded (an alias to an
+#: alias to ... repeats values exponentially: the "billion laughs" document).
+MAX_YAML_VALUES = 100_000
 
 Loc = Tuple[Union[str, int], ...]
 
@@ -41,12 +58,42 @@ class ConfigError(Exception):
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys: YAML would silently keep the last one."""
+    """SafeLoader that refuses duplicate and complex keys and nesting past MAX_YAML_DEPTH.
+
+    YAML would silently keep the last of duplicate keys; a list as a key
+    (``? [a, b]``) cannot be a config field; PyYAML composes nested
+    collections recursively, so 20,000 ``[`` would end in a RecursionError.
+    """
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Optional[yaml.Node], index: Any) -> Optional[yaml.Node]:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"lists and mappings are nested more than {MAX_YAML_DEPTH} levels deep",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: Dict[Any, int] = {}
     for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"a key must be a plain name, not a {key_node.id}",
+                key_node.start_mark,
+            )
         key = loader.construct_object(key_node, deep=True)
         if key in seen:
             raise yaml.constructor.ConstructorError(
@@ -63,30 +110,45 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 
 
 def load_config(path: Union[str, Path]) -> Config:
-    """Read, parse and validate a config file; raise ``ConfigError`` listing every problem."""
+    """Read, parse and validate a config file; raise ``ConfigError`` listing every problem.
+
+    Only a regular UTF-8 file of at most MAX_CONFIG_BYTES is read: a FIFO or
+    ``/dev/zero`` given as the path would otherwise hang ``edged check``.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_file(path, MAX_CONFIG_BYTES)
     except OSError as exc:
-        raise ConfigError(
-            str(path),
-            [ConfigIssue("", f"cannot read the file: {exc.strerror}", None, "check the path")],
-            [None],
-        ) from None
+        raise _file_error(path, f"cannot read the file: {exc.strerror}", "check the path") from None
+    except TextFileError as exc:
+        message = f"cannot use the file: {exc.message}"
+        raise _file_error(path, message, exc.hint, exc.line) from None
     return parse_config(text, str(path))
+
+
+def _file_error(path: Path, message: str, hint: str, line: Optional[int] = None) -> ConfigError:
+    return ConfigError(str(path), [ConfigIssue("", message, None, hint)], [line])
 
 
 def parse_config(text: str, file: str = "<config>") -> Config:
     """Validate YAML text; ``file`` only labels the messages."""
     try:
-        node = yaml.compose(text, Loader=_StrictLoader)
-        data = yaml.load(text, Loader=_StrictLoader)
+        node, data = _parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         issue = ConfigIssue("", f"not valid YAML: {problem}", None, "fix the YAML syntax there")
         raise ConfigError(file, [issue], [line]) from None
+    except _TooManyValues as exc:
+        issue = ConfigIssue(
+            "",
+            f"the document expands to more than {MAX_YAML_VALUES} values "
+            "(aliases such as *a repeat what they refer to)",
+            None,
+            "write the values out or use fewer nested aliases; a config needs far fewer",
+        )
+        raise ConfigError(file, [issue], [exc.line]) from None
     if not isinstance(data, dict):
         issue = ConfigIssue(
             "",
@@ -103,6 +165,48 @@ def parse_config(text: str, file: str = "<config>") -> Config:
         issues = [_issue_from_error(err, data) for err in exc.errors()]
         issues += verify_references(data)
     raise ConfigError(file, issues, [_line_of(node, _loc_of(i.path, data)) for i in issues])
+
+
+class _TooManyValues(Exception):
+    def __init__(self, line: int):
+        super().__init__(line)
+        self.line = line
+
+
+def _parse_yaml(text: str) -> Tuple[Optional[yaml.Node], Any]:
+    """The document's node tree and its Python data, composed once.
+
+    The expanded size is checked between the two steps: the node tree shares
+    aliased nodes, so it stays small however often they repeat, while the
+    validation and error reporting after it walk every repetition.
+    """
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        _count_values(node, {})
+        return node, loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _count_values(node: yaml.Node, counted: Dict[int, int]) -> int:
+    """Values in ``node`` with aliases expanded; each distinct node is visited once."""
+    known = counted.get(id(node))
+    if known is not None:
+        return known
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            total += _count_values(key, counted) + _count_values(value, counted)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            total += _count_values(item, counted)
+    if total > MAX_YAML_VALUES:
+        raise _TooManyValues(node.start_mark.line + 1)
+    counted[id(node)] = total
+    return total
 
 
 def _issue_from_error(err: Dict[str, Any], data: Any) -> ConfigIssue:
@@ -235,6 +339,13 @@ def _line_of(node: Optional[yaml.Node], loc: Loc) -> Optional[int]:
     return line
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
+_REPR.maxstring = _REPR.maxother = 80
+
+
 def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    """A bounded repr: a value may be a huge nested list, which repr() would spell out."""
+    text = _REPR.repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -8,12 +8,16 @@ not at import or load), so loading a config never reads the environment.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Optional
 
 from pydantic import SecretStr
 
-__all__ = ["SecretError", "check_one_secret_source", "resolve_secret"]
+from edged.config.textfile import TextFileError, read_text_file
+
+__all__ = ["MAX_SECRET_BYTES", "SecretError", "check_one_secret_source", "resolve_secret"]
+
+#: A password or token is short; a larger file is the wrong file.
+MAX_SECRET_BYTES = 64 * 1024
 
 
 class SecretError(ValueError):
@@ -36,13 +40,7 @@ def resolve_secret(
     if inline is not None:
         return inline.get_secret_value()
     if file:
-        try:
-            return Path(file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SecretError(
-                f"{name}_file: cannot read {file!r} ({exc.strerror}); "
-                "check the path and that the edged user may read it"
-            ) from None
+        return _read_secret_file(name, file)
     if env:
         value = os.environ.get(env)
         if value is None:
@@ -53,3 +51,16 @@ def resolve_secret(
             )
         return value
     return None
+
+
+def _read_secret_file(name: str, file: str) -> str:
+    """The file's text, stripped; a FIFO, a huge file or non-UTF-8 bytes are a SecretError."""
+    try:
+        return read_text_file(file, MAX_SECRET_BYTES).strip()
+    except OSError as exc:
+        raise SecretError(
+            f"{name}_file: cannot read {file!r} ({exc.strerror}); "
+            "check the path and that the edged user may read it"
+        ) from None
+    except TextFileError as exc:
+        raise SecretError(f"{name}_file: cannot use {file!r}: {exc.message}; {exc.hint}") from None

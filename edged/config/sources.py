@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from typing_extensions import Annotated, Literal
 
-from edged.config.base import EdgedModel
+from edged.config.base import MIN_FPS, EdgedModel
 from edged.config.secrets import check_one_secret_source, resolve_secret
 
 __all__ = [
@@ -54,7 +54,11 @@ class SourceBase(EdgedModel):
 
     id: str = Field(pattern=ID_PATTERN, description=ID_DESCRIPTION)
     fps: Optional[float] = Field(
-        None, gt=0, le=240, description="Cap on frames per second handed on; none = as delivered"
+        None,
+        ge=MIN_FPS,
+        le=240,
+        description="Cap on frames per second handed on (at least 1/86400: one a day); "
+        "none = as delivered",
     )
     reconnect: ReconnectConfig = Field(
         default_factory=ReconnectConfig, description="Backoff between reconnect attempts"
@@ -194,7 +198,12 @@ class SyntheticSourceConfig(SourceBase):
     kind: Literal["synthetic"] = Field(description="Generated test frames, no hardware needed")
     width: int = Field(640, ge=16, le=8192, description="Frame width")
     height: int = Field(480, ge=16, le=8192, description="Frame height")
-    rate: float = Field(15.0, gt=0, le=240, description="Frames generated per second")
+    rate: float = Field(
+        15.0,
+        ge=MIN_FPS,
+        le=240,
+        description="Frames generated per second (at least 1/86400: one a day)",
+    )
     scene: Literal["pattern", "gauges"] = Field(
         "pattern",
         description="What to draw: a test pattern, or analog gauges whose needles move "

@@ -13,7 +13,13 @@ from aiohttp import web
 from edged.config.http import HttpSinkConfig
 from edged.config.secrets import SecretError
 from edged.http import mjpeg, upload, views
-from edged.http.auth import Auth, login_page, make_auth_middleware, make_login
+from edged.http.auth import (
+    Auth,
+    login_page,
+    make_auth_middleware,
+    make_login,
+    same_origin_middleware,
+)
 from edged.http.broadcast import Broadcasts
 from edged.http.encoder import PreviewEncoder
 from edged.http.keys import (
@@ -64,7 +70,7 @@ def make_app(
         raise SecretError("token: the configured token is empty; set a non-empty token")
     auth = Auth(token.strip() if token else None)
     app = web.Application(
-        middlewares=[make_auth_middleware(auth)],
+        middlewares=[same_origin_middleware, make_auth_middleware(auth)],
         client_max_size=config.max_upload_bytes + upload.FORM_OVERHEAD,
     )
     app[VIEW] = view

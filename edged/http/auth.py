@@ -12,12 +12,20 @@ import hashlib
 import hmac
 import html
 from typing import Awaitable, Callable, Optional
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from edged.http.errors import json_error
 
-__all__ = ["SESSION_COOKIE", "Auth", "login_page", "make_auth_middleware", "make_login"]
+__all__ = [
+    "SESSION_COOKIE",
+    "Auth",
+    "login_page",
+    "make_auth_middleware",
+    "make_login",
+    "same_origin_middleware",
+]
 
 SESSION_COOKIE = "edged_session"
 #: Paths served without a token: the health probe, and the sign-in form itself.
@@ -46,9 +54,7 @@ class Auth:
         return self._session.decode("ascii") if self._session else ""
 
     def token_ok(self, candidate: str) -> bool:
-        return self._token is not None and hmac.compare_digest(
-            candidate.encode("utf-8"), self._token
-        )
+        return self._token is not None and _same(candidate, self._token)
 
     def allows(self, request: web.Request) -> bool:
         if self._token is None:
@@ -57,7 +63,57 @@ class Auth:
         if scheme.lower() == "bearer" and self.token_ok(credentials.strip()):
             return True
         cookie = request.cookies.get(SESSION_COOKIE)
-        return bool(cookie) and hmac.compare_digest(cookie.encode("utf-8"), self._session)
+        return bool(cookie) and self._session is not None and _same(cookie, self._session)
+
+
+def _same(candidate: str, secret: bytes) -> bool:
+    """Constant-time comparison of what a client sent with a secret.
+
+    aiohttp hands over header bytes that are not UTF-8 as lone surrogates,
+    which cannot be encoded back: such a value is simply wrong (401), not a
+    server error.
+    """
+    try:
+        sent = candidate.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(sent, secret)
+
+
+#: Methods that change state: a browser sends these cross-site without asking (a form).
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@web.middleware
+async def same_origin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a state-changing request that a page from another origin sent.
+
+    Without a token (the default) any web page a user on the plant network
+    opens could otherwise POST to edged through the user's browser (CSRF).
+    Browsers send ``Origin`` on such requests; scripts and curl send none and
+    are let through (the token, where set, is what guards them).
+    """
+    origin = request.headers.get("Origin")
+    if (
+        request.method in UNSAFE_METHODS
+        and origin is not None
+        and not _same_origin(request, origin)
+    ):
+        raise json_error(
+            web.HTTPForbidden,
+            f"cross-origin request refused: a page from {origin!r} may not send "
+            f"{request.method} to edged; use edged's own page or a script without Origin",
+        )
+    return await handler(request)
+
+
+def _same_origin(request: web.Request, origin: str) -> bool:
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    host = request.headers.get("Host", "")
+    return parts.scheme in ("http", "https") and bool(host) and parts.netloc.lower() == host.lower()
 
 
 def make_auth_middleware(auth: Auth) -> Callable[[web.Request, Handler], Awaitable]:
@@ -85,7 +141,10 @@ def make_login(auth: Auth) -> Handler:
         """Check the posted token; on success set the session cookie and go to the page."""
         if not auth.enabled:
             raise web.HTTPSeeOther("/")
-        form = await request.post()
+        try:
+            form = await request.post()
+        except UnicodeDecodeError:  # a form that is not UTF-8 holds no valid token
+            return _login_response(status=401, message="That token is not right.")
         token = form.get("token")
         if not isinstance(token, str) or not auth.token_ok(token.strip()):
             return _login_response(status=401, message="That token is not right.")

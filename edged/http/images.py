@@ -3,6 +3,9 @@
 The declared content type is only a first filter; the bytes decide. The size
 in pixels is read from the header before decoding, so a small file that would
 decode to gigabytes (a decompression bomb) is refused without being decoded.
+An image whose header does not state its size (a malformed JPEG whose markers
+cannot be followed, an unknown WebP chunk) is refused too: decoders are lenient
+and would find a frame header we did not see, so it is never decoded blind.
 """
 
 from __future__ import annotations
@@ -63,7 +66,11 @@ def sniff_format(data: bytes) -> str:
 
 
 def image_size(data: bytes, fmt: str) -> Optional[Tuple[int, int]]:
-    """(width, height) from the header, or None when the header does not say."""
+    """(width, height) from the header, or None when the header does not say.
+
+    None must mean "refuse": decoding without a known size is how a 600-byte
+    file becomes gigabytes of pixels.
+    """
     try:
         if fmt == "png":
             return struct.unpack(">II", data[16:24])
@@ -80,6 +87,12 @@ def image_size(data: bytes, fmt: str) -> Optional[Tuple[int, int]]:
 
 
 def _jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """The first frame header's size, following the markers strictly.
+
+    libjpeg skips stray bytes between markers; this does not, so it cannot be
+    led past a frame header that libjpeg would then decode. Anything it cannot
+    follow (stray bytes, ``FF 00`` outside a scan) gives None.
+    """
     i, end = 2, len(data)
     while i + 4 <= end:
         if data[i] != 0xFF:
@@ -88,6 +101,8 @@ def _jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
         if marker == 0xFF:  # fill byte
             i += 1
             continue
+        if marker == 0x00:  # a stuffed byte: only valid inside scan data
+            return None
         if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
             i += 2
             continue
@@ -122,19 +137,29 @@ def check_image(data: bytes, max_pixels: int) -> str:
         raise BadImage("the upload is empty")
     fmt = sniff_format(data)
     size = image_size(data, fmt)
-    if size is not None:
-        width, height = size
-        if width <= 0 or height <= 0:
-            raise BadImage(f"the {fmt.upper()} header says {width}x{height} pixels")
-        if width * height > max_pixels:
-            raise ImageTooLarge(
-                f"the image is {width}x{height} pixels; at most {max_pixels} pixels are accepted"
-            )
+    if size is None:
+        raise BadImage(
+            f"the {fmt.upper()} header does not state the image's size in a form edged can "
+            "read, so it is not decoded; save the image again (e.g. with an image editor or "
+            "cv2.imwrite) and upload that"
+        )
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise BadImage(f"the {fmt.upper()} header says {width}x{height} pixels")
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"the image is {width}x{height} pixels; at most {max_pixels} pixels are accepted"
+        )
     return fmt
 
 
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
-    """Decode to a BGR uint8 image (blocking: call on an executor)."""
+    """Decode to a BGR uint8 image (blocking: call on an executor).
+
+    The header is checked again here, so no caller can decode an image of
+    unknown or excessive size by forgetting ``check_image``.
+    """
+    check_image(data, max_pixels)
     cv2 = import_cv2()
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:

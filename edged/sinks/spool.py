@@ -277,7 +277,7 @@ class Spool:
                 )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            self._rollback()
             raise
         self._meta.update(updates)
         self._next_id += len(inserts)
@@ -288,6 +288,21 @@ class Spool:
         return CommitResult(
             ids, deleted, dropped, through, self._rows, self._bytes, self._oldest_ts
         )
+
+    def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not undone it already.
+
+        On a full disk (SQLITE_FULL) or an I/O error SQLite rolls back by
+        itself; an unconditional ROLLBACK would then fail with "no transaction
+        is active" and that would replace the error that says what is wrong.
+        """
+        db = self._db
+        if db is None or not db.in_transaction:
+            return
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            log.debug("spool rollback failed: %s", exc)
 
     def _write_seqs(self, seqs: Dict[str, int]) -> None:
         assert self._db is not None

@@ -13,6 +13,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from edged.redact import redact
+
 __all__ = ["Capture", "CaptureError", "CaptureSpec", "EndOfStream", "UnfixableCaptureError"]
 
 
@@ -64,6 +66,11 @@ class CaptureSpec:
     isolated: bool = False
     label: str = ""
     env: Dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The label reaches the log, /api/status, MQTT stats and ``edged check``:
+        # scrub it here once, whatever kind of source built it.
+        object.__setattr__(self, "label", redact(self.label))
 
     def build(self) -> Capture:
         module_name, _, attr = self.factory.partition(":")

@@ -6,7 +6,7 @@ from typing import Optional
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from edged.config.sources import RtspSourceConfig
-from edged.redact import redact_uri
+from edged.redact import redact
 from edged.sources.capture import CaptureSpec
 
 __all__ = ["rtsp_spec", "with_credentials"]
@@ -30,7 +30,7 @@ def with_credentials(uri: str, username: Optional[str], password: Optional[str])
 
 def rtsp_spec(config: RtspSourceConfig) -> CaptureSpec:
     uri = with_credentials(config.uri, config.username, config.resolved_password())
-    label = redact_uri(config.uri)
+    label = redact(config.uri)
     return CaptureSpec(
         factory="edged.sources.opencv:OpenCVCapture",
         kwargs={

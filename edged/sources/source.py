@@ -14,6 +14,7 @@ import numpy as np
 from edged.backoff import Backoff
 from edged.cvutil import OpenCVMissingError
 from edged.frames import Frame
+from edged.redact import redact
 from edged.slot import LatestFrameSlot
 from edged.sources.capture import (
     Capture,
@@ -146,7 +147,7 @@ class Source:
                 self._set_state(SourceState.STOPPED)
                 return
             except (UnfixableCaptureError, OpenCVMissingError) as exc:
-                self.last_error = str(exc)
+                self.last_error = redact(str(exc))
                 self.log.error("%s; not retrying", exc)
                 self.slot.close_threadsafe()
                 self._set_state(SourceState.FAILED)
@@ -234,6 +235,7 @@ class Source:
         self._stop.wait(max(0.0, target - now))
 
     def _failed(self, reason: str) -> None:
+        reason = redact(reason)  # OpenCV and FFmpeg errors may quote the URI with its password
         if reason != self.last_error:
             self.log.warning("%s", reason)
         self.last_error = reason

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from httpkit import MarkPipeline, fake_daemon, grey_frame, http_config, level_of
 from prometheus_client.parser import text_string_to_metric_families
@@ -271,6 +273,35 @@ async def test_browser_signs_in_once_and_gets_a_cookie(aiohttp_client, running):
     assert cookie["httponly"] and cookie["samesite"] == "Strict"
     assert (await client.get("/api/status")).status == 200  # the cookie jar sends it
     assert (await client.get("/")).status == 200
+
+
+async def raw_status(client, request: bytes) -> int:
+    """Send bytes as they are (aiohttp's client would not send non-UTF-8 headers)."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return int((await asyncio.wait_for(reader.readline(), 5)).split()[1])
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"Authorization: Bearer \xff\xfe\x80token", b"Cookie: edged_session=\xff\xfe\x80"],
+    ids=["authorization", "cookie"],
+)
+async def test_non_utf8_credentials_are_401_not_500(aiohttp_client, running, header):
+    client = await aiohttp_client(make_app(running, http_config(), token=TOKEN))
+    request = b"GET /api/status HTTP/1.1\r\nHost: x\r\n" + header + b"\r\nConnection: close\r\n\r\n"
+    assert await raw_status(client, request) == 401
+
+
+async def test_non_utf8_login_form_is_401_not_500(aiohttp_client, running):
+    client = await aiohttp_client(make_app(running, http_config(), token=TOKEN))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = await client.post("/login", data=b"token=\xff\xfe", headers=form)
+    assert response.status == 401
 
 
 async def test_token_from_file_and_env(tmp_path, monkeypatch, daemon):

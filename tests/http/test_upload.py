@@ -13,6 +13,7 @@ from httpkit import MarkPipeline, fake_daemon, http_config, level_of
 
 from edged.config.pipelines import MotionPipelineConfig
 from edged.http import make_app
+from edged.http.images import BadImage, decode_image
 from edged.pipelines.motion import MotionPipeline
 
 daemon = pytest.fixture(fake_daemon, name="daemon")
@@ -40,6 +41,19 @@ def png_header_only(width: int, height: int) -> bytes:
         + chunk
         + struct.pack(">I", zlib.crc32(chunk))
     )
+
+
+def jpeg_bomb(width: int, height: int) -> bytes:
+    """A small JPEG whose frame header claims ``width``x``height``, hidden behind a stray byte.
+
+    libjpeg skips the stray byte before the first quantisation table and decodes
+    the full claimed size; a header reader that stops there sees no size at all.
+    """
+    data = bytearray(jpeg())
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    dqt = data.find(b"\xff\xdb")
+    return bytes(data[:dqt]) + b"\x00" + bytes(data[dqt:])
 
 
 @pytest.fixture
@@ -111,12 +125,18 @@ async def test_non_image_upload_is_400_with_a_reason(client):
 
 
 async def test_truncated_image_is_400(client):
-    data = jpeg()[:60]
+    data = jpeg()
+    cut = data.find(b"\xff\xc0") + 40  # the size is readable, the pixels are missing
     response = await client.post(
-        "/api/infer/marks", data=data, headers={"Content-Type": "image/jpeg"}
+        "/api/infer/marks", data=data[:cut], headers={"Content-Type": "image/jpeg"}
     )
     assert response.status == 400
     assert "cannot be decoded" in (await response.json())["error"]
+    response = await client.post(
+        "/api/infer/marks", data=data[:60], headers={"Content-Type": "image/jpeg"}
+    )
+    assert response.status == 400
+    assert "does not state the image's size" in (await response.json())["error"]
 
 
 async def test_empty_upload_is_400(client):
@@ -152,6 +172,45 @@ async def test_decompression_bomb_is_refused_before_decoding(client):
     )
     assert response.status == 413
     assert "50000x50000" in (await response.json())["error"]
+
+
+async def test_jpeg_whose_size_cannot_be_read_is_refused_undecoded(client):
+    response = await client.post(
+        "/api/infer/marks", data=jpeg_bomb(2000, 2000), headers={"Content-Type": "image/jpeg"}
+    )
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert "does not state the image's size" in error and "2000x2000" not in error
+
+
+def test_decode_image_never_decodes_an_image_of_unknown_size():
+    # Without the header check libjpeg decodes all 2000x2000 pixels first.
+    with pytest.raises(BadImage, match="does not state the image's size"):
+        decode_image(jpeg_bomb(2000, 2000), 100_000)
+
+
+async def test_cross_origin_upload_is_refused_without_a_token(client):
+    form = FormData()
+    form.add_field("image", png(), filename="shot.png", content_type="image/png")
+    response = await client.post(
+        "/api/infer/marks", data=form, headers={"Origin": "http://evil.example"}
+    )
+    assert response.status == 403
+    assert "cross-origin request refused" in (await response.json())["error"]
+    for origin in ("null", "http://127.0.0.1.evil.example"):
+        refused = await client.post(
+            "/api/infer/marks", data=png(), headers={"Content-Type": "image/png", "Origin": origin}
+        )
+        assert refused.status == 403
+
+
+async def test_same_origin_and_script_uploads_are_accepted(client):
+    own = f"http://{client.host}:{client.port}"
+    for headers in ({"Origin": own}, {}):
+        response = await client.post(
+            "/api/infer/marks", data=png(), headers={"Content-Type": "image/png", **headers}
+        )
+        assert response.status == 200, await response.text()
 
 
 async def test_wrong_content_type_is_415(client):

@@ -70,6 +70,23 @@ def test_full_spool_drops_the_oldest_and_counts(tmp_path):
     reopened.close()
 
 
+# SQLite rolls a transaction back by itself after SQLITE_FULL in some cases (one big
+# row here) and not in others (many rows): both must report the full disk.
+@pytest.mark.parametrize("count,size", [(1, 100_000), (50, 4000)])
+def test_a_full_disk_reports_the_full_disk_and_the_spool_recovers(tmp_path, count, size):
+    spool = open_spool(tmp_path / "s.db")
+    spool.open()
+    spool.commit(rows(2), {"t/a": 2}, [])
+    pages = spool._db.execute("PRAGMA page_count").fetchone()[0]
+    spool._db.execute(f"PRAGMA max_page_count={pages}")  # SQLite's own SQLITE_FULL path
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+        spool.commit(rows(count, size=size, start=2), {"t/a": 2 + count}, [])
+    spool._db.execute("PRAGMA max_page_count=1000000")  # space is back
+    result = spool.commit(rows(1, start=2), {"t/a": 3}, [])
+    assert result.ids == [3] and result.rows == 3
+    spool.close()
+
+
 def test_old_messages_expire_but_not_before_the_clock_is_set(tmp_path):
     now = [1_700_000_000.0]
     spool = open_spool(tmp_path / "s.db", age=60, clock=lambda: now[0])
