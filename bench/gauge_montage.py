@@ -22,8 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from edged.cvutil import import_cv2
-from edged.pipelines.gauge.pointer_model import INPUT
-from edged.pipelines.gauge.pointer_train import resize_for_model
+from edged.pipelines.gauge.pointer_model import model_input
 from edged.pipelines.gauge.subdial_synth import render_subdial
 
 TILE = 128
@@ -32,7 +31,7 @@ COLUMNS = 12
 
 def _tile(crop: np.ndarray, text: str) -> np.ndarray:
     cv2 = import_cv2()
-    small = resize_for_model(crop, INPUT)
+    small = np.ascontiguousarray(model_input(crop).transpose(1, 2, 0).astype(np.uint8))
     big = cv2.resize(small, (TILE, TILE), interpolation=cv2.INTER_NEAREST)
     cv2.putText(big, text, (3, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(big, text, (3, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (60, 255, 60), 1, cv2.LINE_AA)

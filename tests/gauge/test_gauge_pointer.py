@@ -118,6 +118,21 @@ def test_a_non_square_crop_measures_directions_in_its_own_shape():
     assert r.angle_deg == pytest.approx(np.degrees(np.arctan2(100, 200)), abs=0.6)
 
 
+def test_many_crops_go_to_the_engine_in_batches_it_was_built_for():
+    model = FixedModel(90.0)
+    crops = [np.zeros((50, 50, 3), np.uint8)] * 40
+    readings = PointerReader(model).read_crops(crops, [ReadOptions(0, 10, 0, 360)] * 40)
+    assert model.batches == [(32, 3, 64, 64), (8, 3, 64, 64)]
+    assert len(readings) == 40 and all(r.value == pytest.approx(2.5, abs=0.02) for r in readings)
+
+
+def test_grey_and_bgra_crops_are_read_too():
+    reader = PointerReader(FixedModel(90.0))
+    crops = [np.zeros((50, 50), np.uint8), np.zeros((50, 50, 4), np.uint8)]
+    readings = reader.read_crops(crops, [ReadOptions(0, 10, 0, 360)] * 2)
+    assert [r.value for r in readings] == pytest.approx([2.5, 2.5], abs=0.02)
+
+
 def test_keypoints_are_in_frame_pixels():
     reader = PointerReader(FixedModel(90.0))
     r = reader.read_crops(

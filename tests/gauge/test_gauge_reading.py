@@ -183,3 +183,23 @@ def test_snap_sweep_keeps_the_arc_middle():
     assert snap_sweep(140.0, -266.0) == (pytest.approx(142.0), -270.0)
     assert snap_sweep(10.0, 200.0) == (10.0, 200.0)  # nothing standard near: unchanged
     assert snap_sweep(0.0, 360.0) == (0.0, 360.0)
+
+
+def test_a_full_circle_dial_is_smoothed_the_short_way_round():
+    """A meter's sub-dial turning on from 9.9 to 0.1 moved 0.2, not 9.8: the average stays
+    near 0 and the rate check sees 0.2 per second."""
+
+    def reading(v):
+        return GaugeReading(v, 0.9, "ok", 0.0, {})
+
+    plain = GaugeTracker(alpha=0.5)
+    plain.update(reading(9.9), 0.0)
+    assert plain.update(reading(0.1), 1.0).value == pytest.approx(5.0)  # what a scale does
+    dial = GaugeTracker(alpha=0.5, max_rate=1.0, wrap=(0.0, 10.0))
+    dial.update(reading(9.9), 0.0)
+    got = dial.update(reading(0.1), 1.0)
+    assert got.quality == "ok" and got.value == pytest.approx(0.0, abs=1e-9)
+    got = dial.update(reading(0.3), 2.0)
+    assert got.value == pytest.approx(0.15)
+    jump = dial.update(reading(5.0), 3.0)  # half a turn in a second: implausible
+    assert jump.quality == "low_confidence" and jump.value == pytest.approx(0.15)

@@ -136,7 +136,9 @@ class GaugePipeline(Pipeline):
         self._pointer_model = pointer_model
         self.reader: Optional[GaugeReader] = None
         self.pointer_reader: Optional[PointerReader] = None
-        self.trackers = {g.id: GaugeTracker(g.smoothing, g.max_rate) for g in config.gauges}
+        self.trackers = {
+            g.id: GaugeTracker(g.smoothing, g.max_rate, wrap=_wrap(g)) for g in config.gauges
+        }
         self.by_pointer = {g.id for g in config.gauges if _pointer_gauge(g)}
 
     def open(self) -> None:
@@ -254,6 +256,12 @@ class GaugePipeline(Pipeline):
         return draw_readings(
             image, result.payload.get("gauges", []), result.frame.meta.get("gauge_truth")
         )
+
+
+def _wrap(g: GaugeConfig) -> Optional[Tuple[float, float]]:
+    """A full-circle dial's ends, which are one place (smoothing goes the short way round)."""
+    full = g.sweep is not None and abs(g.sweep) >= 360.0 and not g.table
+    return (g.min_value, g.max_value) if full else None
 
 
 def _pointer_gauge(g: GaugeConfig) -> bool:

@@ -25,7 +25,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["BINS", "INPUT", "DirectionEstimate", "build_pointer_model", "decode_bins"]
+__all__ = [
+    "BINS",
+    "INPUT",
+    "DirectionEstimate",
+    "build_pointer_model",
+    "decode_bins",
+    "model_input",
+]
 
 BINS = 72  # 5-degree classes
 INPUT = 64  # crop side the network sees
@@ -36,6 +43,23 @@ MEAN_BINS = 2  # the angle is the circular mean of +-2 classes around the peak
 class DirectionEstimate(NamedTuple):
     angle: float  # degrees clockwise from 12 o'clock, in the crop
     confidence: float  # probability mass near the peak, 0..1
+
+
+def model_input(crop: np.ndarray) -> np.ndarray:
+    """A crop (H,W BGR, grey or BGRA) as the network sees it: ``INPUT`` px square, 3,H,W
+    float32 BGR 0..255. Training and reading both go through here."""
+    from edged.cvutil import import_cv2
+
+    cv2 = import_cv2()
+    if crop.ndim == 3 and crop.shape[2] == 1:
+        crop = crop[:, :, 0]
+    if crop.ndim == 2:
+        crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    elif crop.shape[2] == 4:
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGRA2BGR)
+    interp = cv2.INTER_AREA if max(crop.shape[:2]) > INPUT else cv2.INTER_LINEAR
+    small = cv2.resize(crop, (INPUT, INPUT), interpolation=interp)
+    return small.transpose(2, 0, 1).astype(np.float32)
 
 
 def decode_bins(logits: np.ndarray) -> DirectionEstimate:

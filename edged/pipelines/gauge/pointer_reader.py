@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edged.cvutil import import_cv2
-from edged.pipelines.gauge.angles import point_at
-from edged.pipelines.gauge.pointer_model import INPUT, decode_bins
+from edged.pipelines.gauge.angles import angle_of, direction, point_at
+from edged.pipelines.gauge.pointer_model import INPUT, decode_bins, model_input
 from edged.pipelines.gauge.reading import GaugeReading, Scale
 
 __all__ = [
@@ -41,9 +40,12 @@ DEFAULT_POINTER_MODEL = os.path.join(
     "gauge_pointer.onnx",
 )
 
+MAX_BATCH = 32  # crops per engine call (the TensorRT profile's largest batch)
 #: a whole picture at most this many pixels on its long side is taken as a crop of one dial
 POINTER_MAX_SIDE = 160
-#: a configured full-circle start this close to the zero the model sees is moved onto it
+#: a configured full-circle start this far from the zero the model sees is moved onto it: less
+#: is within the zero's own noise (an upright camera keeps its exact start), more is no match
+ZERO_MIN_OFFSET_DEG = 6.0
 ZERO_SNAP_DEG = 25.0
 ZERO_MIN_CONFIDENCE = 0.5
 #: below this share of probability near the peak the direction is a guess: unreadable
@@ -76,7 +78,7 @@ class PointerModel:
         self.path = path
         shapes = {
             "image": {"min": [1, 3, INPUT, INPUT], "opt": [4, 3, INPUT, INPUT],
-                      "max": [32, 3, INPUT, INPUT]}
+                      "max": [MAX_BATCH, 3, INPUT, INPUT]}
         }  # fmt: skip
         options = EngineConfig(  # type: ignore[call-arg]
             backend=backend, intra_op_threads=threads, shapes=shapes
@@ -92,17 +94,6 @@ class PointerModel:
 
     def close(self) -> None:
         self.engine.close()
-
-
-def model_input(crop: np.ndarray) -> np.ndarray:
-    """A crop (H,W,3 BGR) as the network sees it: ``INPUT`` px square, 3,H,W float32."""
-    cv2 = import_cv2()
-    if crop.ndim == 2:
-        crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
-    elif crop.shape[2] == 4:
-        crop = cv2.cvtColor(crop, cv2.COLOR_BGRA2BGR)
-    interp = cv2.INTER_AREA if max(crop.shape[:2]) > INPUT else cv2.INTER_LINEAR
-    return cv2.resize(crop, (INPUT, INPUT), interpolation=interp).transpose(2, 0, 1)
 
 
 class PointerReader:
@@ -122,8 +113,9 @@ class PointerReader:
         crops' top-left corners in the frame (keypoints are reported in frame pixels)."""
         if not crops:
             return []
-        batch = np.stack([model_input(c) for c in crops]).astype(np.float32)
-        pointer, zero, ccw = self.model(batch)
+        logits = [self.model(np.stack([model_input(c) for c in crops[i : i + MAX_BATCH]]))
+                  for i in range(0, len(crops), MAX_BATCH)]  # fmt: skip
+        pointer, zero, ccw = (np.concatenate(part) for part in zip(*logits))
         out = []
         for i, (crop, opts) in enumerate(zip(crops, options)):
             origin = origins[i] if origins is not None else (0.0, 0.0)
@@ -146,7 +138,9 @@ class PointerReader:
         z = decode_bins(zero_logits)
         angle = _unsquash(p.angle, w, h)
         zero = _unsquash(z.angle, w, h)
-        start, sweep, scale_note = self._scale(opts, zero, z.confidence, ccw_logit)
+        start, sweep, scale_confidence, scale_note = self._scale(
+            opts, zero, z.confidence, ccw_logit
+        )
         cx, cy = origin[0] + w / 2.0, origin[1] + h / 2.0
         tip = point_at(cx, cy, 0.35 * min(w, h), angle)
         kps = {"center": [cx, cy, p.confidence], "tip": [tip[0], tip[1], p.confidence]}
@@ -156,14 +150,15 @@ class PointerReader:
             return GaugeReading(None, p.confidence, "unreadable", angle, kps, extra=extra)
         scale = Scale(start, sweep, opts.min_value, opts.max_value, opts.table)
         fraction, in_range = scale.angle_to_fraction(angle, 4.0)
+        confidence = p.confidence * scale_confidence
         quality = "ok"
         if not in_range:
             quality = "out_of_range"
-        elif p.confidence < opts.min_confidence:
+        elif confidence < opts.min_confidence:
             quality = "low_confidence"
         return GaugeReading(
             scale.value_of_fraction(fraction),
-            p.confidence,
+            confidence,
             quality,
             angle,
             kps,
@@ -176,24 +171,26 @@ class PointerReader:
 
     def _scale(
         self, opts: Any, zero: float, zero_confidence: float, ccw_logit: float
-    ) -> Tuple[float, float, dict]:
-        """The configured scale, its start moved onto the measured zero where they agree;
-        else the model's own full-circle scale."""
+    ) -> Tuple[float, float, float, Dict[str, str]]:
+        """``(start, sweep, confidence, note)``: the configured scale, its start moved onto the
+        measured zero where the two clearly differ but agree roughly; else the model's own
+        full-circle scale, as sure as the model is of both its zero and its direction."""
         if opts.start_angle is None or opts.sweep is None:
             sweep = -360.0 if ccw_logit > 0 else 360.0
-            return zero, sweep, {"scale": "model"}
+            direction_sure = abs(2.0 / (1.0 + math.exp(-ccw_logit)) - 1.0)
+            return zero, sweep, zero_confidence * direction_sure, {"scale": "model"}
         start, sweep = float(opts.start_angle), float(opts.sweep)
-        off = (zero - start + 180.0) % 360.0 - 180.0
-        agree = abs(off) <= ZERO_SNAP_DEG and zero_confidence >= ZERO_MIN_CONFIDENCE
-        if self.refine_zero and abs(sweep) >= 360.0 and agree:
-            return zero % 360.0, sweep, {"scale": "configured, start refined"}
-        return start, sweep, {"scale": "configured"}
+        off = abs((zero - start + 180.0) % 360.0 - 180.0)
+        turned = ZERO_MIN_OFFSET_DEG <= off <= ZERO_SNAP_DEG
+        sure = zero_confidence >= ZERO_MIN_CONFIDENCE
+        if self.refine_zero and abs(sweep) >= 360.0 and turned and sure:
+            return zero % 360.0, sweep, 1.0, {"scale": "configured, start refined"}
+        return start, sweep, 1.0, {"scale": "configured"}
 
 
 def _unsquash(angle: float, w: int, h: int) -> float:
     """A direction measured in the square model input, in the ``w`` x ``h`` crop."""
     if w == h:
         return angle
-    r = math.radians(angle)
-    dx, dy = math.sin(r) * w, -math.cos(r) * h
-    return math.degrees(math.atan2(dx, -dy)) % 360.0
+    dx, dy = direction(angle)
+    return angle_of(dx * w, dy * h)

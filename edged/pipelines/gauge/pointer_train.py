@@ -28,19 +28,11 @@ import numpy as np
 
 from edged.pipelines.gauge.train import BatchSource, _lr, _save, load_checkpoint
 
-__all__ = ["dihedral", "main", "render_pointer_batch", "resize_for_model"]
+__all__ = ["dihedral", "main", "render_pointer_batch"]
 
 log = logging.getLogger("edged.gauge.pointer_train")
 
 REUSE = 2  # training steps per rendered batch
-
-
-def resize_for_model(crop: np.ndarray, size: int) -> np.ndarray:
-    """A crop at the network's input size, resized as the reader does."""
-    import cv2
-
-    interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
-    return cv2.resize(crop, (size, size), interpolation=interp)
 
 
 def _picture_seed(seed: int, batch_index: int, index: int) -> int:
@@ -54,12 +46,15 @@ def render_pointer_batch(
     seed: int, batch_index: int, batch: int, size: int
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Crops (N,S,S,3) float32 BGR 0..255 and targets (N,3): pointer and zero angle, ccw."""
+    from edged.pipelines.gauge.pointer_model import INPUT, model_input
     from edged.pipelines.gauge.subdial_synth import render_subdial
 
+    if size != INPUT:
+        raise ValueError(f"the pointer model's input is {INPUT} px, not {size}")
     images, targets = [], []
     for i in range(batch):
         crop, label = render_subdial(_picture_seed(seed, batch_index, i), split="train")
-        images.append(resize_for_model(crop, size))
+        images.append(model_input(crop).transpose(1, 2, 0))
         targets.append((label.pointer_angle, label.zero_angle, float(label.ccw)))
     return np.stack(images).astype(np.float32), np.array(targets, np.float32)
 
@@ -156,7 +151,7 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     last = os.path.join(args.out, "last.pt")
     if os.path.exists(last) and not args.no_resume:
         ckpt = load_checkpoint(torch, last, device)
-        differ = [k for k in ("seed", "width", "batch", "subdial_renderer", "arch")
+        differ = [k for k in ("seed", "steps", "lr", "width", "batch", "subdial_renderer", "arch")
                   if ckpt["config"].get(k) != config[k]]  # fmt: skip
         if differ:
             raise SystemExit(
@@ -165,7 +160,7 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
             )
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["opt"])
-        torch.set_rng_state(ckpt["torch_rng"])  # dropout continues as if never stopped
+        _restore_rng(torch, ckpt)
         step = int(ckpt["step"])
         log.info("resumed from %s at step %d", last, step)
     log.info("training %s on %s", json.dumps(config), device)
@@ -177,6 +172,27 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     finally:
         batches.close()
     return 0
+
+
+def _rng_state(torch: Any) -> Dict[str, Any]:
+    """The random streams dropout draws from (CPU, and every CUDA device in use)."""
+    state = {"torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_rng(torch: Any, ckpt: Dict[str, Any]) -> None:
+    """Dropout continues as if the run had never stopped (a checkpoint written before the
+    streams were saved resumes with other masks, and says so)."""
+    if "torch_rng" not in ckpt:
+        log.warning(
+            "the checkpoint has no random state: dropout masks differ from an uninterrupted run"
+        )
+        return
+    torch.set_rng_state(ckpt["torch_rng"].cpu())
+    if "cuda_rng" in ckpt and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
 
 
 def _loss(torch: Any, outputs: Any, targets: Any) -> Any:
@@ -230,11 +246,11 @@ def _loop(
             )
             t0, running = time.monotonic(), 0.0
         if step % args.ckpt_every == 0 or step in (args.steps, stop):
-            rng = torch.get_rng_state()
-            _save(torch, model, opt, step, config, last, torch_rng=rng)
+            rng = _rng_state(torch)
+            _save(torch, model, opt, step, config, last, **rng)
             if step % args.keep_every == 0 or step == args.steps:
                 keep = os.path.join(args.out, f"step_{step:06d}.pt")
-                _save(torch, model, opt, step, config, keep, torch_rng=rng)
+                _save(torch, model, opt, step, config, keep, **rng)
     log.info("done at step %d", step)
 
 

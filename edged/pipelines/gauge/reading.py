@@ -239,12 +239,23 @@ class GaugeTracker:
     the last accepted one is reported as ``low_confidence`` with the last value
     kept; after ``accept_after`` such readings in a row the new level is
     accepted (the gauge really did jump).
+
+    A full-circle dial (``wrap``: its ``(min, max)``) has no ends: a meter's
+    sub-dial turns from 9.9 on to 0.1, a change of 0.2, not of 9.8. Changes are
+    then measured the short way round, and the average stays on the dial.
     """
 
-    def __init__(self, alpha: float = 1.0, max_rate: Optional[float] = None, accept_after: int = 3):
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        max_rate: Optional[float] = None,
+        accept_after: int = 3,
+        wrap: Optional[Tuple[float, float]] = None,
+    ):
         self.alpha = alpha
         self.max_rate = max_rate
         self.accept_after = accept_after
+        self.wrap = wrap
         self.value: Optional[float] = None
         self.t: Optional[float] = None
         self.rejected = 0
@@ -256,7 +267,8 @@ class GaugeTracker:
             self.value, self.t = reading.value, t
             return reading
         dt = max(1e-3, t - self.t)
-        if self.max_rate is not None and abs(reading.value - self.value) / dt > self.max_rate:
+        change = self._change(self.value, reading.value)
+        if self.max_rate is not None and abs(change) / dt > self.max_rate:
             self.rejected += 1
             if self.rejected < self.accept_after:
                 reading.extra["implausible_value"] = reading.value
@@ -265,8 +277,20 @@ class GaugeTracker:
                 return reading
             self.value = reading.value  # a real jump: take the new level
         else:
-            self.value = self.alpha * reading.value + (1 - self.alpha) * self.value
+            self.value = self._on_dial(self.value + self.alpha * change)
         self.rejected = 0
         self.t = t
         reading.value = self.value
         return reading
+
+    def _change(self, old: float, new: float) -> float:
+        if self.wrap is None:
+            return new - old
+        span = self.wrap[1] - self.wrap[0]
+        return (new - old + span / 2) % span - span / 2
+
+    def _on_dial(self, value: float) -> float:
+        if self.wrap is None:
+            return value
+        lo, hi = min(self.wrap), max(self.wrap)
+        return lo + (value - lo) % (hi - lo)

@@ -84,8 +84,6 @@ class DemoMeter:
 def _upright_dial_seed(start: int, ccw: bool) -> int:
     """The first seed from ``start`` whose dial turns the ``ccw`` way, is within 6 degrees of
     upright and fills its crop, so a config's ``start_angle: 0`` describes it."""
-    from edged.pipelines.gauge.subdial_synth import render_subdial
-
     seed = start
     while True:
         _, label = render_subdial(seed, size=96, strength=0.0)

@@ -30,7 +30,7 @@ from typing import Any, List, Optional, Tuple
 import numpy as np
 
 from edged.cvutil import import_cv2
-from edged.pipelines.gauge.angles import angle_of, direction, wrap360
+from edged.pipelines.gauge.angles import angle_of, point_at, wrap360
 
 __all__ = [
     "RENDERER_VERSION",
@@ -181,8 +181,7 @@ def _dial_angle(spec: SubdialSpec, fraction: float) -> float:
 
 
 def _pt(c: Tuple[float, float], r: float, angle: float) -> Tuple[float, float]:
-    dx, dy = direction(angle)
-    return c[0] + r * dx, c[1] + r * dy
+    return point_at(c[0], c[1], r, angle)
 
 
 def _ipts(pts: Any) -> np.ndarray:
