@@ -94,6 +94,21 @@ def test_a_slightly_turned_camera_is_corrected_by_the_zero_the_model_sees():
     assert got[0].value == pytest.approx(102.0 / 36.0, abs=0.02)
 
 
+def test_an_upright_camera_keeps_its_exact_configured_start():
+    """A zero the model sees a few degrees off is its own noise, not a turned camera."""
+    r = read(FixedModel(93.0, zero=4.0), ReadOptions(0, 10, 0.0, 360.0))
+    assert r.extra["scale"] == "configured"
+    assert r.value == pytest.approx(93.0 / 36.0, abs=0.02)
+
+
+def test_a_model_unsure_of_its_scale_is_low_confidence_not_ok():
+    sure = read(FixedModel(200.0, zero=20.0, ccw=6.0), ReadOptions(0, 10))
+    assert sure.quality == "ok"
+    unsure_direction = read(FixedModel(200.0, zero=20.0, ccw=0.1), ReadOptions(0, 10))
+    assert unsure_direction.quality == "low_confidence"
+    assert unsure_direction.confidence < 0.1
+
+
 def test_without_a_scale_the_models_zero_and_direction_are_used():
     r = read(FixedModel(200.0, zero=20.0, ccw=4.0), ReadOptions(0, 10))
     assert r.sweep == -360.0 and r.start_angle == pytest.approx(20.0, abs=0.6)
@@ -129,8 +144,9 @@ def test_many_crops_go_to_the_engine_in_batches_it_was_built_for():
 def test_grey_and_bgra_crops_are_read_too():
     reader = PointerReader(FixedModel(90.0))
     crops = [np.zeros((50, 50), np.uint8), np.zeros((50, 50, 4), np.uint8)]
-    readings = reader.read_crops(crops, [ReadOptions(0, 10, 0, 360)] * 2)
-    assert [r.value for r in readings] == pytest.approx([2.5, 2.5], abs=0.02)
+    crops.append(np.zeros((50, 50, 1), np.uint8))
+    readings = reader.read_crops(crops, [ReadOptions(0, 10, 0, 360)] * 3)
+    assert [r.value for r in readings] == pytest.approx([2.5, 2.5, 2.5], abs=0.02)
 
 
 def test_keypoints_are_in_frame_pixels():
@@ -200,6 +216,21 @@ def test_pipeline_reads_full_circle_rois_with_the_pointer_model_in_one_batch():
     assert set(got["x01"]["keypoints"]) == {"center", "tip", "scale_start", "scale_end"}
     assert pipe.describe()["read_by_pointer_model"] == ["far", "x001", "x01"]
     assert pipe.draw(frame.image, result).shape == frame.image.shape
+
+
+def test_a_pipeline_of_pointer_gauges_loads_no_keypoint_model(monkeypatch):
+    import edged.pipelines.gauge.pipeline as gp
+
+    def keypoint_model(*args, **kwargs):  # pragma: no cover - must not be called
+        raise AssertionError("the keypoint model was loaded for pointer gauges only")
+
+    monkeypatch.setattr(gp, "KeypointModel", keypoint_model)
+    monkeypatch.setattr(gp, "PointerModel", lambda *a, **k: FixedModel(90.0))
+    pipe = create_pipeline(parse_config(CONFIG).pipelines[0])
+    pipe.open()
+    assert pipe.reader is None and pipe.pointer_reader is not None
+    frame = Frame("cam0", 1, time.time(), time.monotonic(), np.zeros((240, 320, 3), np.uint8))
+    assert pipe.process(frame).payload["gauges"][0]["value"] == pytest.approx(2.5, abs=0.02)
 
 
 def test_reader_pointer_needs_an_roi():

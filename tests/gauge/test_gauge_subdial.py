@@ -37,10 +37,19 @@ def test_crop_sizes_are_those_of_fixed_cameras():
 
 @pytest.mark.parametrize("seed", range(25))
 def test_pointer_axis_passes_through_the_labelled_tip(seed):
-    _, label = render_subdial(seed)
+    """In the pixels: the pointer's colour lies along the labelled axis up to near the
+    labelled tip (solid pointers, no camera look), and the value agrees with the angles."""
+    image, label = render_subdial(seed, size=128, strength=0.0)
     cx, cy = label.center
     tx, ty = label.tip
     assert angle_of(tx - cx, ty - cy) == pytest.approx(label.pointer_angle, abs=0.5)
+    want = np.array(label.spec.pointer_color)
+    for f in (0.35, 0.6, 0.85) if label.spec.pointer != "hollow" else ():
+        x, y = cx + f * (tx - cx), cy + f * (ty - cy)
+        if 1 <= x < 126 and 1 <= y < 126:
+            got = _colour_at(image, x, y)
+            lighter = float(np.mean(got - want))  # the highlight stripe is the same, lighter
+            assert -25 <= lighter <= 75 and np.abs(got - want - lighter).max() <= 30, (f, got)
     # the value is where the pointer points, read from the zero in the scale's direction
     # (within what a camera up to 12 % oblique bends two directions: <= 7 degrees, 0.2 digit)
     turn = (label.pointer_angle - label.zero_angle) % 360.0
