@@ -81,7 +81,8 @@ class GaugeConfig(EdgedModel):
         description="Which model reads this gauge: 'keypoints' finds the dial and reads thin "
         "needles; 'pointer' reads a tight roi around one dial from the whole crop (the broad "
         "paddle pointers of water/gas meter sub-dials); 'auto' uses the pointer model for a "
-        "full-circle dial (sweep 360 or -360) with an roi, else the keypoints",
+        "full-circle dial (sweep 360 or -360) with a roughly square roi (sides within 1.6x), "
+        "else the keypoints. The pointer model reports the roi's centre as the dial's centre",
     )
 
     @model_validator(mode="after")

@@ -17,9 +17,9 @@ def register(subparsers: Any) -> None:
         description="Read the most prominent analog gauge in each image and print one JSON line "
         'per image: {"image", "value", "confidence", "quality", "angle_deg", "keypoints"}. '
         "Angles are degrees, clockwise, 0 = 12 o'clock. Without --start-angle/--sweep the "
-        "model's scale endpoints are used. A full-circle dial (--sweep 360 or -360) in a small "
-        "picture (or an --roi) is read by the pointer model, the rest by the keypoint model "
-        "(--reader to choose).",
+        "model's scale endpoints are used. A full-circle dial (--sweep 360 or -360) in a "
+        "roughly square picture of at most 160 px, or in a roughly square --roi, is read by the "
+        "pointer model, the rest by the keypoint model (--reader to choose).",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument(
@@ -50,7 +50,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--backend", default="onnxruntime", choices=["auto", "onnxruntime", "tensorrt"])
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime CPU threads")
     p.add_argument(
-        "--all", action="store_true", help="print every gauge found, not only the main one"
+        "--all",
+        action="store_true",
+        help="print every gauge found, not only the main one (the pointer model reads one)",
     )
     p.set_defaults(func=read_gauge_command)
     try:

@@ -11,7 +11,12 @@ everywhere. On a full-circle dial the model also measures where the scale's
 zero sits; a configured start within ``ZERO_SNAP_DEG`` of it is moved onto it,
 so a camera mounted a few degrees askew still reads right. Without a
 configured scale the dial is taken to be a full-circle dial (0 at the zero the
-model sees, the direction the model sees), which is what sub-dials are.
+model sees, the direction the model sees), which is what sub-dials are; such a
+reading is only as confident as the model is of that zero and direction.
+
+The model measures directions, not places: a reading's ``center`` keypoint is the
+crop's centre and its ``tip`` a point along the measured direction (for the
+overlay and the message), not the pivot and the tip found in the picture.
 """
 
 from __future__ import annotations
