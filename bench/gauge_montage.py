@@ -81,7 +81,7 @@ def main() -> int:
             _grid(real, f"{len(real)} real dials ({os.path.basename(args.real.rstrip('/'))})"),
         ]
     )
-    cv2.imwrite(args.out, sheet)
+    cv2.imwrite(args.out, sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"{args.out}: {sheet.shape[1]}x{sheet.shape[0]}")
     return 0
 
