@@ -463,6 +463,12 @@ def main() -> int:
     )
     p.add_argument("--pointer-model", default=DEFAULT_POINTER_MODEL)
     p.add_argument(
+        "--pointer-flip",
+        choices=["on", "off"],
+        default=None,
+        help="pointer model: also read each crop's mirror image (default: the reader's)",
+    )
+    p.add_argument(
         "--no-zero-refine",
         action="store_true",
         help="pointer model: keep the configured start as given (ablation)",
@@ -474,6 +480,8 @@ def main() -> int:
             PointerModel(args.pointer_model, "onnxruntime", threads=args.threads),
             refine_zero=not args.no_zero_refine,
         )
+        if args.pointer_flip is not None:
+            pointer.flip = args.pointer_flip == "on"
     elif args.subdials or args.reader == "pointer":
         print(f"gauge_accuracy: no pointer model at {args.pointer_model}", file=sys.stderr)
         return 2

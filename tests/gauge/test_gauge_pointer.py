@@ -356,3 +356,25 @@ def test_pipeline_reads_the_scene_meters_close_to_the_truth():
             errors.append(min(d, 10 - d))
     pipe.close()
     assert float(np.median(errors)) < 0.2  # digits of a 0-10 dial
+
+
+class MirrorAwareModel:
+    """Answers 90 degrees for a crop whose left half is brighter, else 270 (its mirror)."""
+
+    def __call__(self, batch):
+        n = batch.shape[0]
+        left = batch[:, :, :, :32].mean(axis=(1, 2, 3)) > batch[:, :, :, 32:].mean(axis=(1, 2, 3))
+        p = np.stack([peaked(90.0 if b else 270.0) for b in left])
+        return p, np.tile(peaked(0.0), (n, 1)), np.full((n, 1), -5.0)
+
+
+def test_flip_averages_a_crop_with_its_mirror_image():
+    crop = np.zeros((64, 64, 3), np.uint8)
+    crop[:, :32] = 200
+    opts = [ReadOptions(0, 10, 0, 360)]
+    # a model that mirrors its answer with the crop: the two views agree
+    agreeing = PointerReader(MirrorAwareModel(), flip=True).read_crops([crop], opts)[0]
+    assert agreeing.value == pytest.approx(2.5, abs=0.02) and agreeing.quality == "ok"
+    # one that gives the same direction for the mirror: they disagree, confidence halves
+    fixed = PointerReader(FixedModel(90.0), flip=True).read_crops([crop], opts)[0]
+    assert fixed.confidence < 0.55

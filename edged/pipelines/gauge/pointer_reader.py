@@ -104,9 +104,10 @@ class PointerModel:
 class PointerReader:
     """Read tight crops of single dials with the pointer model."""
 
-    def __init__(self, model: Any, refine_zero: bool = True):
+    def __init__(self, model: Any, refine_zero: bool = True, flip: bool = False):
         self.model = model
         self.refine_zero = refine_zero
+        self.flip = flip
 
     def read_crops(
         self,
@@ -118,15 +119,24 @@ class PointerReader:
         crops' top-left corners in the frame (keypoints are reported in frame pixels)."""
         if not crops:
             return []
-        logits = [self.model(np.stack([model_input(c) for c in crops[i : i + MAX_BATCH]]))
-                  for i in range(0, len(crops), MAX_BATCH)]  # fmt: skip
-        pointer, zero, ccw = (np.concatenate(part) for part in zip(*logits))
+        inputs = np.stack([model_input(c) for c in crops])
+        pointer, zero, ccw = self._infer(inputs)
+        if self.flip:  # the mirrored crop too; its classes mirrored back, probabilities averaged
+            mp, mz, mc = self._infer(np.ascontiguousarray(inputs[:, :, :, ::-1]))
+            pointer, zero = _mean_of_mirrored(pointer, mp), _mean_of_mirrored(zero, mz)
+            ccw = (ccw - mc) / 2.0
         out = []
         for i, (crop, opts) in enumerate(zip(crops, options)):
             origin = origins[i] if origins is not None else (0.0, 0.0)
             h, w = crop.shape[:2]
             out.append(self._reading(pointer[i], zero[i], float(ccw[i][0]), opts, w, h, origin))
         return out
+
+    def _infer(self, inputs: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model's logits, in engine calls of at most ``MAX_BATCH`` crops."""
+        parts = [self.model(inputs[i : i + MAX_BATCH]) for i in range(0, len(inputs), MAX_BATCH)]
+        pointer, zero, ccw = (np.concatenate(p) for p in zip(*parts))
+        return pointer, zero, ccw
 
     def _reading(
         self,
@@ -191,6 +201,17 @@ class PointerReader:
         if self.refine_zero and abs(sweep) >= 360.0 and turned and sure:
             return zero % 360.0, sweep, 1.0, {"scale": "configured, start refined"}
         return start, sweep, 1.0, {"scale": "configured"}
+
+
+def _mean_of_mirrored(logits: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+    """Log of the mean class probabilities of a crop and its mirror image (class k of the
+    mirror is class ``BINS - 1 - k`` here): two views that disagree spread the mass."""
+
+    def probs(z: np.ndarray) -> np.ndarray:
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    return np.log((probs(logits) + probs(mirrored[:, ::-1])) / 2.0 + 1e-12)
 
 
 def _unsquash(angle: float, w: int, h: int) -> float:
