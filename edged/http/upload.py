@@ -43,16 +43,10 @@ FORM_OVERHEAD = 64 * 1024
 
 
 async def infer(request: web.Request) -> web.StreamResponse:
+    """One upload, its slot taken before its body is read: bodies in memory are bounded by
+    the slots (``Uploads.limit`` x ``max_upload_bytes``), not by how many clients send."""
     runner = pipeline_or_404(request)
     config = request.app[CONFIG]
-    data, filename = await read_upload(request, config.max_upload_bytes)
-    try:
-        check_image(data, config.max_upload_pixels)
-    except BadImage as exc:
-        raise json_error(web.HTTPBadRequest, str(exc)) from None
-    except ImageTooLarge as exc:
-        raise too_large(str(exc), config.max_upload_pixels, 0) from None
-
     uploads = request.app[UPLOADS]
     if uploads.in_flight >= uploads.limit:
         raise json_error(
@@ -62,6 +56,13 @@ async def infer(request: web.Request) -> web.StreamResponse:
         )
     uploads.in_flight += 1
     try:
+        data, filename = await read_upload(request, config.max_upload_bytes)
+        try:
+            check_image(data, config.max_upload_pixels)
+        except BadImage as exc:
+            raise json_error(web.HTTPBadRequest, str(exc)) from None
+        except ImageTooLarge as exc:
+            raise too_large(str(exc), config.max_upload_pixels, 0) from None
         return await _run(request, runner, data, filename)
     finally:
         uploads.in_flight -= 1

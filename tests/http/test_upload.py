@@ -227,3 +227,36 @@ async def test_form_without_a_file_is_400(client):
     response = await client.post("/api/infer/marks", data=form)
     assert response.status == 400
     assert "no file field" in (await response.json())["error"]
+
+
+async def test_upload_slots_are_taken_before_bodies_are_read(client):
+    """Slow senders hold the two upload slots while their bodies trickle in; a third upload
+    is 503 at once instead of a third body being read into memory (D15)."""
+    import asyncio
+
+    from edged.http.keys import UPLOADS
+
+    release = asyncio.Event()
+
+    async def trickle():
+        yield png()[:20]
+        await release.wait()
+
+    slow = [
+        asyncio.ensure_future(
+            client.post("/api/infer/marks", data=trickle(), headers={"Content-Type": "image/png"})
+        )
+        for _ in range(2)
+    ]
+    uploads = client.server.app[UPLOADS]
+    for _ in range(200):
+        if uploads.in_flight == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert uploads.in_flight == 2
+    third = await client.post("/api/infer/marks", data=png(), headers={"Content-Type": "image/png"})
+    assert third.status == 503 and third.headers["Retry-After"] == "1"
+    release.set()
+    for response in await asyncio.gather(*slow):
+        assert response.status == 400  # the 20 bytes sent are no image
+    assert uploads.in_flight == 0
