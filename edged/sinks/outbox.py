@@ -92,7 +92,8 @@ class Outbox:
         self.acked = 0
         self.rejected = 0
         self.dropped = 0
-        self.spool_errors = 0
+        self.spool_errors = 0  # messages that could not be spooled (sent without it)
+        self.spool_writable = True  # the last commit succeeded
         self.moved_aside: Optional[str] = None
         self.last_spool_error: Optional[str] = None
         self.latencies_ms: Deque[float] = collections.deque(maxlen=LATENCY_SAMPLES)
@@ -184,7 +185,13 @@ class Outbox:
             meta, self._dirty_meta = self._dirty_meta, {}
             try:
                 result: CommitResult = await loop.run_in_executor(
-                    self._executor, self.spool.commit, inserts, seqs, deletes, meta
+                    self._executor,
+                    self.spool.commit,
+                    inserts,
+                    seqs,
+                    deletes,
+                    meta,
+                    self._next_id,
                 )
             except asyncio.CancelledError:
                 raise
@@ -200,12 +207,14 @@ class Outbox:
                     fut.set_result(True)
 
     def _committed(self, inserts: List[NewRow], result: CommitResult) -> None:
-        for ident, row in zip(result.ids, inserts):
-            self._tail.append(SpoolRow(ident, row.topic, row.payload, row.qos, row.retain))
-        if result.ids:
-            self._next_id = result.ids[-1] + 1
-        while len(self._tail) > self._tail_rows:
-            self._tail_from = self._tail.popleft().id + 1
+        self._append_tail(result.ids, inserts)
+        if not self.spool_writable:
+            self.spool_writable = True
+            self.log.warning(
+                "the spool %s can be written again; %d message(s) went without it meanwhile",
+                self.spool.path,
+                self.spool_errors,
+            )
         if result.dropped:
             self._dropped_through = max(self._dropped_through, result.dropped_through)
             while self._tail and self._tail[0].id <= result.dropped_through:
@@ -234,22 +243,41 @@ class Outbox:
         deletes: List[int],
         meta: Dict[str, Any],
     ) -> None:
-        """Messages that could not be spooled are lost (counted); the rest is retried."""
+        """Messages that could not be spooled go out live, from memory (counted).
+
+        A full disk must not stop the output: they get ids as if spooled and wait
+        in the in-memory tail for the pump, which sends them over the current
+        connection or the next one; only a restart, or a tail that overflows,
+        loses them. Counters, metadata and acknowledgements are retried.
+        """
         for topic, value in seqs.items():
             self._dirty_seqs.setdefault(topic, value)
         for key, value in meta.items():
             self._dirty_meta.setdefault(key, value)
         self._acked = deletes + self._acked
+        self._append_tail(list(range(self._next_id, self._next_id + len(inserts))), inserts)
         self.spool_errors += len(inserts)
+        self.spool_writable = False
         reason = f"{type(exc).__name__}: {exc}"
         if reason != self.last_spool_error:
             self.log.error(
-                "cannot write the spool %s (%s): %d message(s) lost",
+                "cannot write the spool %s (%s): sending without it until it can be "
+                "written again (%d message(s) so far)",
                 self.spool.path,
                 reason,
-                len(inserts),
+                self.spool_errors,
             )
         self.last_spool_error = reason
+        self._notify()
+
+    def _append_tail(self, ids: List[int], inserts: List[NewRow]) -> None:
+        """Hand rows (spooled or not) to the pump, keeping at most ``tail_rows`` in memory."""
+        for ident, row in zip(ids, inserts):
+            self._tail.append(SpoolRow(ident, row.topic, row.payload, row.qos, row.retain))
+        if ids:
+            self._next_id = ids[-1] + 1
+        while len(self._tail) > self._tail_rows:
+            self._tail_from = self._tail.popleft().id + 1
 
     # ------------------------------------------------------------ sending
 
@@ -413,6 +441,7 @@ class Outbox:
             "rejected": self.rejected,
             "dropped": self.dropped,
             "dropped_total": int(self.meta.get("dropped_total", 0)),
+            "writable": self.spool_writable,
             "write_errors": self.spool_errors,
             "last_write_error": self.last_spool_error,
             "moved_aside": self.moved_aside,

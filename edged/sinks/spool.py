@@ -7,9 +7,15 @@ count and the Home Assistant entities announced). Ids come from AUTOINCREMENT,
 so they only ever grow: replay in id order is replay in the order made.
 
 The class is blocking and not thread-safe: the MQTT sink calls it from one
-single-thread executor only. It is bounded by total payload bytes and by age;
-what the bounds remove is always the oldest messages, counted, never silent.
-A file that SQLite cannot read is moved aside and a fresh spool started.
+single-thread executor only. ``max_bytes`` bounds the spool's whole footprint on
+disk (database, WAL and shared-memory file), because on a small disk a WAL that
+grows unchecked fills it and then nothing can be written at all: the WAL gets a
+share of the budget (``wal_autocheckpoint``, ``journal_size_limit`` and a TRUNCATE
+checkpoint whenever one transaction overran it), the database file the rest
+(``max_page_count``, a hard stop), and the payloads half of that, so the oldest
+messages are dropped, counted, well before the hard stop is reached. What the
+bounds remove is always the oldest messages, counted, never silent. A file that
+SQLite cannot read is moved aside and a fresh spool started.
 """
 
 from __future__ import annotations
@@ -22,7 +28,16 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-__all__ = ["CommitResult", "NewRow", "OpenReport", "Spool", "SpoolError", "SpoolRow"]
+__all__ = [
+    "MIN_BYTES",
+    "Budget",
+    "CommitResult",
+    "NewRow",
+    "OpenReport",
+    "Spool",
+    "SpoolError",
+    "SpoolRow",
+]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +47,10 @@ FORMAT_VERSION = 1
 # before this (2020-01-01) has an unknown age and is never expired by age; nor is
 # anything while the clock itself reads earlier.
 PLAUSIBLE_EPOCH_S = 1577836800.0
+
+MIN_BYTES = 256 * 1024  # the smallest footprint the budgets below leave room in
+SHM_BYTES = 32 * 1024  # the WAL index: one 32 KiB block while the WAL stays small
+PAGE_BYTES = 4096  # SQLite's default page size, used until the file says otherwise
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
@@ -102,6 +121,21 @@ class OpenReport(NamedTuple):
     moved_aside: Optional[str]  # where an unreadable file went, if one was found
 
 
+class Budget(NamedTuple):
+    """How a spool's disk budget is shared out; see the module docstring."""
+
+    wal_bytes: int
+    db_pages: int
+    payload_bytes: int
+
+    @classmethod
+    def split(cls, max_bytes: int, page_size: int = PAGE_BYTES) -> Budget:
+        total = max(max_bytes, MIN_BYTES)
+        wal = max(8 * page_size, total // 8)
+        db = total - wal - SHM_BYTES
+        return cls(wal, db // page_size, db // 2)
+
+
 class CommitResult(NamedTuple):
     ids: List[int]  # ids of the inserted rows, in order
     deleted: int  # acknowledged rows removed
@@ -126,6 +160,7 @@ class Spool:
     ):
         self.path = Path(path)
         self.max_bytes = max_bytes
+        self.budget = Budget.split(max_bytes)
         self.max_age_s = max_age_s
         self.synchronous = synchronous.upper()
         self._clock = clock  # wall clock: ages must survive restarts
@@ -187,6 +222,7 @@ class Spool:
             raise sqlite3.DatabaseError(f"cannot switch the spool to WAL (got {mode})")
         db.execute(f"PRAGMA synchronous={self.synchronous}")
         db.execute("PRAGMA busy_timeout=5000")
+        self._apply_budget(db)
         check = db.execute("PRAGMA quick_check").fetchall()
         if check != [("ok",)]:
             raise sqlite3.DatabaseError("quick_check: " + "; ".join(str(r[0]) for r in check[:3]))
@@ -196,7 +232,44 @@ class Spool:
                 f"spool format {version} is newer than this edged ({FORMAT_VERSION})"
             )
         db.executescript(_SCHEMA)
-        db.execute(f"PRAGMA user_version={FORMAT_VERSION}")
+        if version != FORMAT_VERSION:  # no write on every open: the disk may be full
+            db.execute(f"PRAGMA user_version={FORMAT_VERSION}")
+
+    def _apply_budget(self, db: sqlite3.Connection) -> None:
+        """Hold the WAL and the database file to their shares of ``max_bytes``."""
+        page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
+        self.budget = Budget.split(self.max_bytes, page_size)
+        wal_pages = max(1, self.budget.wal_bytes // page_size)
+        db.execute(f"PRAGMA wal_autocheckpoint={wal_pages}")
+        db.execute(f"PRAGMA journal_size_limit={self.budget.wal_bytes}")
+        # An existing file larger than the budget (max_bytes was lowered) keeps its
+        # size: SQLite never sets the limit below the current page count.
+        db.execute(f"PRAGMA max_page_count={self.budget.db_pages}")
+
+    def disk_bytes(self) -> int:
+        """What the spool takes on disk now: database, WAL and shared-memory file."""
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                total += os.stat(f"{self.path}{suffix}").st_size
+            except OSError:
+                pass
+        return total
+
+    def _shrink_wal(self) -> None:
+        """Checkpoint and truncate the WAL if it outgrew its share (one big transaction
+        does that; so does a write that failed on a full disk)."""
+        db = self._db
+        try:
+            size = os.stat(f"{self.path}-wal").st_size
+        except OSError:
+            return
+        if db is None or size <= self.budget.wal_bytes:
+            return
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as exc:
+            log.debug("spool WAL checkpoint failed: %s", exc)
 
     def _disconnect(self) -> None:
         if self._db is not None:
@@ -250,11 +323,17 @@ class Spool:
         seqs: Dict[str, int],
         deletes: Sequence[int],
         meta: Optional[Dict[str, Any]] = None,
+        first_id: int = 0,
     ) -> CommitResult:
-        """One transaction: new rows, counters, acknowledged rows removed, bounds applied."""
+        """One transaction: new rows, counters, acknowledged rows removed, bounds applied.
+
+        New rows get ids from ``first_id`` at the earliest: ids below it were given to
+        messages sent without the spool while it could not be written.
+        """
         db = self._db
         assert db is not None, "spool is not open"
         now = self._clock()
+        self._next_id = max(self._next_id, first_id)
         ids = list(range(self._next_id, self._next_id + len(inserts)))
         added_bytes = sum(len(r.payload) + len(r.topic) for r in inserts)
         db.execute("BEGIN IMMEDIATE")
@@ -278,7 +357,9 @@ class Spool:
             db.execute("COMMIT")
         except BaseException:
             self._rollback()
+            self._shrink_wal()  # give back what a failed write took on a full disk
             raise
+        self._shrink_wal()
         self._meta.update(updates)
         self._next_id += len(inserts)
         self._rows = rows - dropped
@@ -344,13 +425,14 @@ class Spool:
         return count, size
 
     def _apply_bounds(self, rows: int, size: int, now: float) -> Tuple[int, int, int]:
-        """Drop the oldest rows while over max_bytes or older than max_age_s."""
+        """Drop the oldest rows while over the payload budget or older than max_age_s."""
         db = self._db
         assert db is not None
         cutoff = now - self.max_age_s
         if now < PLAUSIBLE_EPOCH_S:
             cutoff = float("-inf")  # the clock is not set yet: age means nothing
-        if size <= self.max_bytes and not (
+        limit = self.budget.payload_bytes
+        if size <= limit and not (
             self._oldest_ts is not None and PLAUSIBLE_EPOCH_S <= self._oldest_ts < cutoff
         ):
             # The cached oldest ts may predate this transaction's deletes: re-read only
@@ -370,7 +452,7 @@ class Spool:
             stop = False
             for ident, row_size, created in chunk:
                 expired = PLAUSIBLE_EPOCH_S <= created < cutoff
-                if size - dropped_bytes <= self.max_bytes and not expired:
+                if size - dropped_bytes <= limit and not expired:
                     stop = True
                     break
                 dropped += 1

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from edged.sinks.spool import NewRow, Spool, SpoolError
+from edged.sinks.spool import MIN_BYTES, NewRow, Spool, SpoolError
 
 
 def rows(n: int, topic: str = "t/a", size: int = 10, start: int = 0):
@@ -54,20 +54,36 @@ def test_ids_keep_growing_after_the_spool_empties(tmp_path):
 
 
 def test_full_spool_drops_the_oldest_and_counts(tmp_path):
-    spool = open_spool(tmp_path / "s.db", max_bytes=1000)
+    spool = open_spool(tmp_path / "s.db", max_bytes=MIN_BYTES)
     spool.open()
-    one = rows(1)[0]
-    size = len(one.payload) + len(one.topic)
-    assert size == 21
-    spool.commit(rows(1000 // size), {}, [])  # 47 rows, 987 bytes
-    result = spool.commit(rows(10, start=100), {}, [])  # 1197 bytes: 10 must go
+    one = 1000 + 8 + len("t/a")
+    fit = spool.budget.payload_bytes // one
+    spool.commit(rows(fit, size=1000), {}, [])
+    result = spool.commit(rows(10, size=1000, start=fit), {}, [])  # 10 too many
     assert result.dropped == 10 and result.dropped_through == 10
-    assert result.bytes <= 1000
+    assert result.bytes <= spool.budget.payload_bytes
     assert spool.read(0, 1)[0].id == 11
     spool.close()
-    reopened = open_spool(tmp_path / "s.db", max_bytes=1000)
+    reopened = open_spool(tmp_path / "s.db", max_bytes=MIN_BYTES)
     assert reopened.open().meta["dropped_total"] == 10
     reopened.close()
+
+
+def test_the_spool_stays_within_max_bytes_on_disk(tmp_path):
+    """Database, WAL and shared-memory file together, while messages flow through
+    (acknowledged a commit later) and while they pile up until the oldest go."""
+    limit = 1024 * 1024
+    spool = open_spool(tmp_path / "s.db", max_bytes=limit, synchronous="normal")
+    spool.open()
+    largest = 0
+    previous: list = []
+    for n in range(400):
+        acked = previous if n < 200 else []  # then the broker goes away
+        previous = spool.commit(rows(20, size=400, start=20 * n), {"t/a": 20 * n}, acked).ids
+        largest = max(largest, spool.disk_bytes())
+    assert spool.read(0, 1)[0].id > 1  # the bound dropped the oldest
+    assert largest <= limit, f"the spool took {largest} bytes on disk, more than {limit}"
+    spool.close()
 
 
 # SQLite rolls a transaction back by itself after SQLITE_FULL in some cases (one big
@@ -109,10 +125,11 @@ def test_old_messages_expire_but_not_before_the_clock_is_set(tmp_path):
 
 
 def test_acked_rows_that_were_dropped_are_not_counted_twice(tmp_path):
-    spool = open_spool(tmp_path / "s.db", max_bytes=200)
+    spool = open_spool(tmp_path / "s.db", max_bytes=MIN_BYTES)
     spool.open()
-    spool.commit(rows(5), {}, [])
-    dropped = spool.commit(rows(10, start=5), {}, [])
+    fit = spool.budget.payload_bytes // 1011
+    spool.commit(rows(fit - 5, size=1000), {}, [])
+    dropped = spool.commit(rows(10, size=1000, start=fit), {}, [])
     assert dropped.dropped > 0
     gone = list(range(1, dropped.dropped_through + 1))
     after = spool.commit([], {}, gone)  # acks for rows already dropped
