@@ -11,6 +11,7 @@ import getpass
 import json
 import shutil
 import socket
+import sqlite3
 import subprocess
 import threading
 from pathlib import Path
@@ -325,3 +326,26 @@ def make_certificates(directory: Path) -> Dict[str, Path]:
 
 def load_schema(name: str) -> Dict[str, Any]:
     return json.loads((SCHEMAS / name).read_text())
+
+
+def fill_spool_disk(db: Any) -> None:
+    """Make a spool's SQLite connection meet a full disk, the way SQLite reports one.
+
+    ``max_page_count`` stops the file from growing (SQLite clamps it to the current
+    size) and a filler table takes every free page left, so the next write fails with
+    "database or disk is full". Run it on the thread that owns the connection.
+    """
+    db.execute("CREATE TABLE IF NOT EXISTS test_filler (x BLOB)")
+    db.execute("PRAGMA max_page_count=1")
+    for size in (65536, 4096, 512, 16):
+        try:
+            while True:
+                db.execute("INSERT INTO test_filler VALUES (zeroblob(?))", (size,))
+        except sqlite3.OperationalError:
+            pass
+
+
+def free_spool_disk(db: Any) -> None:
+    """Space is back: the filler goes and the file may grow again."""
+    db.execute("PRAGMA max_page_count=1000000")
+    db.execute("DROP TABLE IF EXISTS test_filler")

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
-from mqttkit import Proxy, Subscriber, assert_no_gap, load_schema
+from mqttkit import (
+    Proxy,
+    Subscriber,
+    assert_no_gap,
+    fill_spool_disk,
+    free_spool_disk,
+    load_schema,
+)
 
 from edged.bus import ResultBus
 from edged.sinks.homeassistant import GaugeEntity
@@ -422,16 +429,10 @@ async def test_stop_while_the_broker_never_answers_is_quick_and_leaves_no_thread
             assert not thread.is_alive(), "paho's thread outlived the sink"
 
 
-async def _limit_spool_pages(sink: MqttSink, pages: int) -> None:
-    """Set SQLite's max_page_count on the sink's own connection (on its spool thread):
-    SQLite's real 'database or disk is full' path, with 0 meaning 'as it is now'."""
-
-    def limit() -> None:
-        db = sink.outbox.spool._db
-        assert db is not None
-        db.execute(f"PRAGMA max_page_count={pages or 1}")
-
-    await asyncio.get_running_loop().run_in_executor(sink._spool_executor, limit)
+async def _on_spool(sink: MqttSink, action: Any) -> None:
+    """Run ``action`` on the sink's spool connection, on the spool's own thread."""
+    db = sink.outbox.spool._db
+    await asyncio.get_running_loop().run_in_executor(sink._spool_executor, action, db)
 
 
 async def test_a_full_spool_disk_sends_live_and_recovers_when_space_returns(
@@ -442,13 +443,13 @@ async def test_a_full_spool_disk_sends_live_and_recovers_when_space_returns(
     try:
         async with Running(make_sink(config)) as run:
             await run.connected()
-            await _limit_spool_pages(run.sink, 0)  # the disk is full from now on
+            await _on_spool(run.sink, fill_spool_disk)
             run.publish([results.pose(i) for i in range(1, 201)])
             assert await sub.until(lambda s: s.count_on(POSE) >= 200, 10), sub.count_on(POSE)
             spool = run.sink.status()["spool"]
             assert spool["writable"] is False and spool["write_errors"] > 0
             assert "full" in spool["last_write_error"]
-            await _limit_spool_pages(run.sink, 1_000_000)  # space is back
+            await _on_spool(run.sink, free_spool_disk)
             run.publish([results.pose(i) for i in range(201, 401)])
             await run.spool_empty()
             spool = run.sink.status()["spool"]
