@@ -48,6 +48,11 @@ SINK_FIELDS = {
         "counter",
         "Messages that could not be written to the spool",
     ),
+    "spool_dead_lettered": (
+        "edged_sink_spool_dead_lettered",
+        "counter",
+        "Messages given up on and kept in the spool's dead-letter table",
+    ),
     "spool_oldest_age_s": (
         "edged_sink_spool_oldest_age_seconds",
         "gauge",

@@ -28,11 +28,14 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from edged.messages import mark_replayed
 from edged.sinks.mqtt_client import MqttConnection
-from edged.sinks.spool import CommitResult, NewRow, Spool, SpoolRow
+from edged.sinks.spool import CommitResult, DeadLetter, NewRow, Spool, SpoolRow
 
 __all__ = ["Outbox"]
 
 LATENCY_SAMPLES = 4096
+#: A message in flight on this many lost connections in a row, never acknowledged, is
+#: taken to be what the broker drops the link over (too big for its max_packet_size…).
+MAX_SEND_ATTEMPTS = 3
 BURST_DIV = 8  # refill when this share of the window is free
 
 
@@ -79,7 +82,9 @@ class Outbox:
         self._pump_task: Optional[asyncio.Task] = None
         self._cursor = 0
         self._live_from = 1
-        self._inflight: Dict[int, float] = {}
+        self._inflight: Dict[int, SpoolRow] = {}
+        self._losses: Dict[int, int] = {}  # row id -> connections lost while it was in flight
+        self._dead: Dict[int, DeadLetter] = {}  # given up on; leave the spool at the next commit
         self._kick: Optional[asyncio.Event] = None
         self._waiters: List[asyncio.Future] = []
         self.on_change: Optional[Callable[[], None]] = None  # after commits, acks, detach
@@ -92,6 +97,7 @@ class Outbox:
         self.acked = 0
         self.rejected = 0
         self.dropped = 0
+        self.dead_lettered = 0
         self.spool_errors = 0  # messages that could not be spooled (sent without it)
         self.spool_writable = True  # the last commit succeeded
         self.moved_aside: Optional[str] = None
@@ -183,6 +189,7 @@ class Outbox:
             seqs, self._dirty_seqs = self._dirty_seqs, {}
             deletes, self._acked = self._acked, []
             meta, self._dirty_meta = self._dirty_meta, {}
+            dead = list(self._dead.values())
             try:
                 result: CommitResult = await loop.run_in_executor(
                     self._executor,
@@ -192,6 +199,7 @@ class Outbox:
                     deletes,
                     meta,
                     self._next_id,
+                    dead,
                 )
             except asyncio.CancelledError:
                 raise
@@ -201,6 +209,8 @@ class Outbox:
                     if not fut.done():
                         fut.set_result(False)
                 continue
+            for letter in dead:  # they are in the table now; the pump skips them no more
+                self._dead.pop(letter.row.id, None)
             self._committed(inserts, result)
             for _, fut in batch:
                 if not fut.done():
@@ -291,6 +301,8 @@ class Outbox:
     def detach(self) -> None:
         """The connection is gone: what was in flight stays spooled for the next one."""
         self._gen += 1
+        if self._conn is not None:
+            self._count_losses()
         self._conn = None
         self._inflight.clear()
         self._cursor = 0
@@ -298,6 +310,40 @@ class Outbox:
             self._pump_task.cancel()
             self._pump_task = None
         self._notify()
+
+    def _count_losses(self) -> None:
+        """Count the lost link against each message in flight; give up on the oldest one
+        that has been in flight, unacknowledged, on MAX_SEND_ATTEMPTS lost links in a row.
+
+        A broker that drops the link over one message (MQTT 3.1.1 has no other way to
+        refuse one bigger than its max_packet_size) would otherwise get it again first
+        on every reconnect, and nothing behind it would ever be delivered.
+        """
+        losses = {i: self._losses.get(i, 0) + 1 for i in self._inflight}
+        self._losses = losses
+        stuck = sorted(i for i, n in losses.items() if n >= MAX_SEND_ATTEMPTS)
+        if stuck:
+            row = self._inflight[stuck[0]]
+            del losses[row.id]
+            self._bury(row, f"the broker dropped the connection {MAX_SEND_ATTEMPTS} times "
+                       "while it was in flight")  # fmt: skip
+
+    def _bury(self, row: SpoolRow, reason: str) -> None:
+        """Move ``row`` to the dead-letter table (at the next commit) and stop sending it."""
+        self._dead[row.id] = DeadLetter(row, reason)
+        self.dead_lettered += 1
+        self.meta["dead_lettered_total"] = int(self.meta.get("dead_lettered_total", 0)) + 1
+        self._dirty_meta["dead_lettered_total"] = self.meta["dead_lettered_total"]
+        self.log.warning(
+            "gave up on message %d on %s (%d bytes): %s; kept in the spool's dead-letter "
+            "table (%d so far)",
+            row.id,
+            row.topic,
+            len(row.payload),
+            reason,
+            self.dead_lettered,
+        )
+        self._wake_writer()
 
     async def _pump(self, gen: int, conn: MqttConnection) -> None:
         assert self._kick is not None
@@ -346,12 +392,15 @@ class Outbox:
     def _send(self, gen: int, conn: MqttConnection, rows: List[SpoolRow]) -> bool:
         now = time.monotonic()
         for row in rows:
+            if row.id in self._dead:
+                self._cursor = row.id + 1
+                continue
             replay = row.id < self._live_from
             payload = mark_replayed(row.payload) if replay else row.payload
             on_ack = functools.partial(self._on_ack, gen, row.id, now, row.topic)
             if not conn.publish(row.topic, payload, row.qos, row.retain, on_ack):
                 return False
-            self._inflight[row.id] = now
+            self._inflight[row.id] = row
             self._cursor = row.id + 1
             self.published += 1
             if replay:
@@ -361,6 +410,7 @@ class Outbox:
     def _on_ack(
         self, gen: int, row_id: int, sent: float, topic: str, failure: Optional[str]
     ) -> None:
+        self._losses.pop(row_id, None)
         if failure is None:
             self.acked += 1
             self.latencies_ms.append((time.monotonic() - sent) * 1000.0)
@@ -439,6 +489,8 @@ class Outbox:
             "replayed": self.replayed,
             "acked": self.acked,
             "rejected": self.rejected,
+            "dead_lettered": self.dead_lettered,
+            "dead_lettered_total": int(self.meta.get("dead_lettered_total", 0)),
             "dropped": self.dropped,
             "dropped_total": int(self.meta.get("dropped_total", 0)),
             "writable": self.spool_writable,

@@ -1,9 +1,11 @@
 """The on-disk spool: every MQTT message waits here until the broker acknowledges it.
 
-A SQLite database in WAL mode with three tables: ``spool`` (the messages, in the
+A SQLite database in WAL mode with four tables: ``spool`` (the messages, in the
 order they were made), ``seqs`` (the per-topic message counters, so ``seq``
-continues across restarts) and ``meta`` (small JSON values such as the drop
-count and the Home Assistant entities announced). Ids come from AUTOINCREMENT,
+continues across restarts), ``meta`` (small JSON values such as the drop
+count and the Home Assistant entities announced) and ``dead_letter`` (messages
+the broker keeps refusing, kept for a person to look at: the newest ones, up to
+an eighth of the payload budget). Ids come from AUTOINCREMENT,
 so they only ever grow: replay in id order is replay in the order made.
 
 The class is blocking and not thread-safe: the MQTT sink calls it from one
@@ -32,6 +34,7 @@ __all__ = [
     "MIN_BYTES",
     "Budget",
     "CommitResult",
+    "DeadLetter",
     "NewRow",
     "OpenReport",
     "Spool",
@@ -64,6 +67,16 @@ CREATE TABLE IF NOT EXISTS spool (
 );
 CREATE TABLE IF NOT EXISTS seqs (topic TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    id INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    dead_ts REAL NOT NULL,
+    reason TEXT NOT NULL
+);
 """
 
 
@@ -134,6 +147,13 @@ class Budget(NamedTuple):
         wal = max(8 * page_size, total // 8)
         db = total - wal - SHM_BYTES
         return cls(wal, db // page_size, db // 2)
+
+
+class DeadLetter(NamedTuple):
+    """A message given up on, and why."""
+
+    row: SpoolRow
+    reason: str
 
 
 class CommitResult(NamedTuple):
@@ -324,6 +344,7 @@ class Spool:
         deletes: Sequence[int],
         meta: Optional[Dict[str, Any]] = None,
         first_id: int = 0,
+        dead: Sequence[DeadLetter] = (),
     ) -> CommitResult:
         """One transaction: new rows, counters, acknowledged rows removed, bounds applied.
 
@@ -342,7 +363,9 @@ class Spool:
                 self._insert(ids, inserts, now)
             if seqs:
                 self._write_seqs(seqs)
-            deleted, deleted_bytes = self._delete(deletes)
+            if dead:
+                self._bury(dead, now)
+            deleted, deleted_bytes = self._delete(list(deletes) + [d.row.id for d in dead])
             rows = self._rows + len(inserts) - deleted
             size = self._bytes + added_bytes - deleted_bytes
             dropped, dropped_bytes, through = self._apply_bounds(rows, size, now)
@@ -384,6 +407,30 @@ class Spool:
             db.execute("ROLLBACK")
         except sqlite3.Error as exc:
             log.debug("spool rollback failed: %s", exc)
+
+    def _bury(self, dead: Sequence[DeadLetter], now: float) -> None:
+        """Copy messages to ``dead_letter`` and keep the newest within its share."""
+        db = self._db
+        assert db is not None
+        db.executemany(
+            "INSERT OR REPLACE INTO dead_letter VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (d.row.id, d.row.topic, d.row.payload, d.row.qos, int(d.row.retain),
+                 d.row.size, now, d.reason)
+                for d in dead
+            ],
+        )  # fmt: skip
+        kept = 0
+        for ident, size in db.execute("SELECT id, size FROM dead_letter ORDER BY id DESC"):
+            kept += size
+            if kept > self.budget.payload_bytes // 8:
+                db.execute("DELETE FROM dead_letter WHERE id <= ?", (ident,))
+                break
+
+    def dead_letters(self) -> int:
+        """How many messages the dead-letter table keeps."""
+        assert self._db is not None, "spool is not open"
+        return int(self._db.execute("SELECT COUNT(*) FROM dead_letter").fetchone()[0])
 
     def _write_seqs(self, seqs: Dict[str, int]) -> None:
         assert self._db is not None

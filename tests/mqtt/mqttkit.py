@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -54,6 +54,7 @@ class Broker:
         *,
         users: Optional[Dict[str, str]] = None,
         tls: Optional[Dict[str, Path]] = None,
+        settings: Sequence[str] = (),
     ):
         self.binary = binary
         self.workdir = workdir
@@ -77,6 +78,7 @@ class Broker:
             "log_type notice",
             "log_type information",
             f"log_dest file {self.log_path}",
+            *settings,  # e.g. "max_packet_size 1000"
             f"listener {self.port} 127.0.0.1",
         ]
         if tls:

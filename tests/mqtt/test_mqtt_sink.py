@@ -457,3 +457,32 @@ async def test_a_full_spool_disk_sends_live_and_recovers_when_space_returns(
         sub.stop()
     assert spool["writable"] is True
     assert_no_gap(sub.seqs_on(POSE), 400)
+
+
+async def test_a_message_the_broker_drops_the_link_over_is_dead_lettered_and_the_rest_flows(
+    make_broker, sink_config, results
+):
+    """Mosquitto with max_packet_size 1000 closes an MQTT 3.1.1 link on a bigger message:
+    after a few tries it goes to the dead-letter table and everything behind it arrives."""
+    broker = make_broker(settings=["max_packet_size 1000"])
+    broker.start()
+    sub = Subscriber(broker.port, [f"{BASE}/#"]).start()
+    config = sink_config(broker.port, homeassistant={"enabled": False})
+    person = {"score": 0.9, "keypoints": {f"k{i}": [1.5, 2.5, 0.5] for i in range(60)}}
+    big = results.make("pose", {"persons": [person]}, 3, "people")
+    try:
+        async with Running(make_sink(config)) as run:
+            await run.connected()
+            run.publish([results.pose(1), results.pose(2), big])
+            run.publish([results.pose(i) for i in range(4, 11)])
+            assert await sub.until(lambda s: s.count_on(POSE) >= 9, 20), sub.seqs_on(POSE)
+            await run.spool_empty()
+            status = run.sink.status()
+            kept = await asyncio.get_running_loop().run_in_executor(
+                run.sink._spool_executor, run.sink.outbox.spool.dead_letters
+            )
+    finally:
+        sub.stop()
+    assert sorted(set(sub.seqs_on(POSE))) == [1, 2, 4, 5, 6, 7, 8, 9, 10]
+    assert status["spool"]["dead_lettered"] == 1 and status["spool"]["dead_lettered_total"] == 1
+    assert kept == 1

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from edged.sinks.spool import MIN_BYTES, NewRow, Spool, SpoolError
+from edged.sinks.spool import MIN_BYTES, DeadLetter, NewRow, Spool, SpoolError
 
 
 def rows(n: int, topic: str = "t/a", size: int = 10, start: int = 0):
@@ -190,3 +190,23 @@ def test_a_file_in_place_of_the_directory_is_a_clear_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(SpoolError, match="directory"):
         open_spool(tmp_path / "file" / "s.db").open()
+
+
+def test_dead_letters_leave_the_spool_are_kept_and_bounded(tmp_path):
+    spool = open_spool(tmp_path / "s.db", max_bytes=MIN_BYTES)
+    spool.open()
+    first = spool.commit(rows(3), {}, [])
+    stored = spool.read(2, 1)[0]
+    result = spool.commit([], {}, [], dead=[DeadLetter(stored, "too big")])
+    assert result.deleted == 1 and [r.id for r in spool.read(0, 10)] == [1, 3]
+    assert spool.dead_letters() == 1
+    share = spool.budget.payload_bytes // 8
+    big = spool.commit(rows(4, size=share // 3, start=3), {}, []).ids
+    for row in spool.read(big[0], 4):
+        spool.commit([], {}, [], dead=[DeadLetter(row, "too big")])
+    assert spool.dead_letters() == 2  # the newest that fit in an eighth of the budget
+    spool.close()
+    reopened = open_spool(tmp_path / "s.db", max_bytes=MIN_BYTES)
+    assert reopened.open().rows == len(first.ids) - 1
+    assert reopened.dead_letters() == 2
+    reopened.close()
