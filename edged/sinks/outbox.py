@@ -101,6 +101,7 @@ class Outbox:
         self.spool_errors = 0  # messages that could not be spooled (sent without it)
         self.spool_writable = True  # the last commit succeeded
         self.moved_aside: Optional[str] = None
+        self.lost_moved_aside: Optional[int] = None  # messages in that file (None: unknown)
         self.last_spool_error: Optional[str] = None
         self.latencies_ms: Deque[float] = collections.deque(maxlen=LATENCY_SAMPLES)
 
@@ -116,6 +117,7 @@ class Outbox:
         self._next_id = self._tail_from = report.next_id
         self.rows, self.bytes, self.oldest_ts = report.rows, report.bytes, report.oldest_ts
         self.moved_aside = report.moved_aside
+        self.lost_moved_aside = report.lost
         self._writer = asyncio.ensure_future(self._write_loop())
         if report.rows:
             self.log.info(
@@ -497,6 +499,7 @@ class Outbox:
             "write_errors": self.spool_errors,
             "last_write_error": self.last_spool_error,
             "moved_aside": self.moved_aside,
+            "lost_moved_aside": self.lost_moved_aside,
             "ack_latency_ms": {
                 "samples": len(lat),
                 "p50": _percentile(lat, 0.50),

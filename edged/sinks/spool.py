@@ -17,7 +17,13 @@ checkpoint whenever one transaction overran it), the database file the rest
 (``max_page_count``, a hard stop), and the payloads half of that, so the oldest
 messages are dropped, counted, well before the hard stop is reached. What the
 bounds remove is always the oldest messages, counted, never silent. A file that
-SQLite cannot read is moved aside and a fresh spool started.
+SQLite cannot read is moved aside and a fresh spool started; the newest
+``KEEP_CORRUPT`` such files are kept, and what they held is counted where it can
+still be read. So that ``seq`` never starts again at 1 then (a consumer that
+de-duplicates on topic and seq would throw new messages away), a small file
+beside the spool (``<spool>.seq``) holds a high-water mark per topic, always
+``SEQ_RESERVE`` or more above what any message used: a fresh spool continues
+from there, and the gap tells consumers something was lost.
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ FORMAT_VERSION = 1
 # anything while the clock itself reads earlier.
 PLAUSIBLE_EPOCH_S = 1577836800.0
 
+KEEP_CORRUPT = 3  # moved-aside files kept; older ones are deleted
+SEQ_RESERVE = 10000  # seqs the high-water mark stays ahead by (written ~once per 5000)
 MIN_BYTES = 256 * 1024  # the smallest footprint the budgets below leave room in
 SHM_BYTES = 32 * 1024  # the WAL index: one 32 KiB block while the WAL stays small
 PAGE_BYTES = 4096  # SQLite's default page size, used until the file says otherwise
@@ -132,6 +140,7 @@ class OpenReport(NamedTuple):
     seqs: Dict[str, int]
     meta: Dict[str, Any]
     moved_aside: Optional[str]  # where an unreadable file went, if one was found
+    lost: Optional[int] = None  # messages left in that file (None: it cannot be counted)
 
 
 class Budget(NamedTuple):
@@ -190,6 +199,7 @@ class Spool:
         self._next_id = 1
         self._oldest_ts: Optional[float] = None
         self._meta: Dict[str, Any] = {}
+        self._hwm: Dict[str, int] = {}
 
     # ------------------------------------------------------------ open / close
 
@@ -202,6 +212,7 @@ class Spool:
                 "create it and let the edged user write there"
             ) from None
         moved = None
+        lost: Optional[int] = None
         salvaged: Dict[str, int] = {}
         try:
             self._connect()
@@ -213,11 +224,18 @@ class Spool:
             ) from None
         except sqlite3.DatabaseError as exc:  # not a database, malformed, failed check
             salvaged = self._salvage_seqs()
+            lost = self._count_lost()
             self._disconnect()
-            moved = self._move_aside(exc)
+            moved = self._move_aside(exc, lost)
             self._connect()
         db = self._db
         assert db is not None
+        self._hwm = self._read_hwm()
+        if moved or not db.execute("SELECT 1 FROM seqs LIMIT 1").fetchone():
+            # A fresh spool: counters read from the old file are exact; for the rest,
+            # continue above every seq an earlier spool may have used.
+            for topic, mark in self._hwm.items():
+                salvaged.setdefault(topic, mark)
         if salvaged:
             with db:
                 self._write_seqs(salvaged)
@@ -231,7 +249,7 @@ class Spool:
         meta = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")}
         self._meta = dict(meta)
         return OpenReport(
-            self._rows, self._bytes, self._next_id, self._oldest_ts, seqs, meta, moved
+            self._rows, self._bytes, self._next_id, self._oldest_ts, seqs, meta, moved, lost
         )
 
     def _connect(self) -> None:
@@ -308,7 +326,65 @@ class Spool:
         except sqlite3.Error:
             return {}
 
-    def _move_aside(self, exc: Exception) -> str:
+    def _count_lost(self) -> Optional[int]:
+        """Messages an unreadable spool still holds, if that much can be read."""
+        try:
+            if self._db is None:
+                return None
+            return int(self._db.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
+        except sqlite3.Error:
+            return None
+
+    @property
+    def hwm_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".seq")
+
+    def _read_hwm(self) -> Dict[str, int]:
+        """The seq high-water marks; an unreadable file counts as none (logged)."""
+        try:
+            data = json.loads(self.hwm_path.read_text(encoding="utf-8"))
+            return {str(k): int(v) for k, v in data.items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            log.warning("cannot read the seq high-water marks %s: %s", self.hwm_path, exc)
+            return {}
+
+    def _raise_hwm(self, seqs: Dict[str, int]) -> None:
+        """Keep the high-water mark SEQ_RESERVE ahead of the seqs about to be committed.
+
+        Written (atomically, synced) before the transaction that uses them, so no
+        committed seq is ever above the mark on disk.
+        """
+        low = {t: v for t, v in seqs.items() if v > self._hwm.get(t, 0) - SEQ_RESERVE // 2}
+        if not low:
+            return
+        marks = dict(self._hwm)
+        marks.update({t: v + SEQ_RESERVE for t, v in low.items()})
+        tmp = self.hwm_path.with_name(self.hwm_path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(marks, f, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.hwm_path)
+        self._hwm = marks
+
+    def _prune_corrupt(self) -> None:
+        """Keep the newest KEEP_CORRUPT moved-aside files (with their -wal and -shm)."""
+        prefix = f"{self.path.name}.corrupt-"
+        found = [
+            p for p in self.path.parent.glob(prefix + "*") if not p.name.endswith(("-wal", "-shm"))
+        ]
+        found.sort(key=lambda p: (p.stat().st_mtime, p.name))
+        for old in found[:-KEEP_CORRUPT] if len(found) > KEEP_CORRUPT else []:
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    os.unlink(f"{old}{suffix}")
+                except FileNotFoundError:
+                    pass
+            log.info("deleted %s: only the newest %d unreadable spools are kept", old, KEEP_CORRUPT)
+
+    def _move_aside(self, exc: Exception, lost: Optional[int]) -> str:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self._clock()))
         target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         n = 1
@@ -320,11 +396,14 @@ class Spool:
             if part.exists():
                 os.replace(part, f"{target}{suffix}")
         log.warning(
-            "spool %s cannot be read (%s); moved it to %s and started a fresh one",
+            "spool %s cannot be read (%s); moved it to %s and started a fresh one; "
+            "%s message(s) in it are lost",
             self.path,
             exc,
             target,
+            "an unknown number of" if lost is None else lost,
         )
+        self._prune_corrupt()
         return str(target)
 
     def close(self) -> None:
@@ -357,6 +436,8 @@ class Spool:
         self._next_id = max(self._next_id, first_id)
         ids = list(range(self._next_id, self._next_id + len(inserts)))
         added_bytes = sum(len(r.payload) + len(r.topic) for r in inserts)
+        if seqs:
+            self._raise_hwm(seqs)
         db.execute("BEGIN IMMEDIATE")
         try:
             if inserts:

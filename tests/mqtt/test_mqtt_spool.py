@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 
 import pytest
 
-from edged.sinks.spool import MIN_BYTES, DeadLetter, NewRow, Spool, SpoolError
+from edged.sinks.spool import KEEP_CORRUPT, MIN_BYTES, DeadLetter, NewRow, Spool, SpoolError
 
 
 def rows(n: int, topic: str = "t/a", size: int = 10, start: int = 0):
@@ -210,3 +211,47 @@ def test_dead_letters_leave_the_spool_are_kept_and_bounded(tmp_path):
     assert reopened.open().rows == len(first.ids) - 1
     assert reopened.dead_letters() == 2
     reopened.close()
+
+
+def test_seq_continues_above_the_old_counters_after_the_spool_is_lost(tmp_path):
+    path = tmp_path / "s.db"
+    spool = open_spool(path)
+    spool.open()
+    spool.commit(rows(45), {"t/a": 45}, [])
+    spool.close()
+    path.write_bytes(b"not a database any more" * 500)  # nothing can be salvaged
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    fresh = open_spool(path)
+    report = fresh.open()
+    assert report.moved_aside is not None
+    assert report.seqs["t/a"] > 45, report.seqs  # never 1 again: consumers de-duplicate
+    fresh.close()
+
+
+def test_what_a_moved_aside_spool_held_is_counted(tmp_path, caplog):
+    path = tmp_path / "s.db"
+    spool = open_spool(path)
+    spool.open()
+    spool.commit(rows(7), {"t/a": 7}, [])
+    spool._db.execute("PRAGMA user_version=99")  # readable, but not a format it knows
+    spool.close()
+    again = open_spool(path)
+    report = again.open()
+    assert report.moved_aside is not None and report.lost == 7
+    assert report.seqs == {"t/a": 7}  # salvaged from the old file
+    assert "7 message(s) in it are lost" in caplog.text
+    again.close()
+
+
+def test_only_the_newest_unreadable_spools_are_kept(tmp_path):
+    path = tmp_path / "s.db"
+    for n in range(KEEP_CORRUPT + 3):
+        path.write_bytes(b"garbage %d " % n * 500)
+        spool = open_spool(path, clock=lambda n=n: 1_700_000_000.0 + n)
+        assert spool.open().moved_aside is not None
+        spool.close()
+    kept = sorted(p.name for p in tmp_path.glob("s.db.corrupt-*"))
+    assert len(kept) == KEEP_CORRUPT, kept
+    newest = max(tmp_path.glob("s.db.corrupt-*"), key=lambda p: p.stat().st_mtime)
+    assert newest.read_bytes().startswith(b"garbage %d " % (KEEP_CORRUPT + 2))
