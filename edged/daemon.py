@@ -5,7 +5,9 @@ order, so results always have somewhere to go and a pipeline never reads from
 a source that is gone. A reload (SIGHUP) restarts only the parts whose config
 changed; a pipeline also restarts when a source it reads restarts, because it
 then reads from a new slot. A part that fails to start is reported, not fatal:
-the rest keeps running.
+the rest keeps running, and the part is tried again with the backoff sources
+use to reconnect (a disk that was full, a broker name not yet resolvable, a
+model file copied in late: none of these should need a restart of edged).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
 
 from edged import __version__
+from edged.backoff import Backoff
 from edged.bus import ResultBus
 from edged.config import Config, ConfigError, load_config
+from edged.config.sources import ReconnectConfig
 from edged.engines import EngineError, ModelManager, ModelState
 from edged.logs import setup_logging
 from edged.pipelines import create_pipeline
@@ -68,6 +72,8 @@ class Daemon:
         self.bus = ResultBus()
         self.parts: Dict[Key, _Part] = {}
         self.failed: Dict[Key, str] = {}
+        self._retries: Dict[Key, asyncio.Task] = {}  # failed parts waiting to be retried
+        self._backoffs: Dict[Key, Backoff] = {}
         self.started_mono = time.monotonic()
         self.reloads = 0
         self.models = ModelManager()
@@ -89,6 +95,7 @@ class Daemon:
         """Stop every part (no reload can start parts meanwhile or afterwards)."""
         async with self._reload_lock:
             self._closing = True
+            await self._cancel_retries(list(self._retries))
             await self._stop_parts(list(self.parts))
             await self.models.close()
 
@@ -150,6 +157,7 @@ class Daemon:
         for key in list(self.failed):
             if key not in desired:
                 del self.failed[key]
+        await self._cancel_retries([k for k in self._retries if k not in desired])
 
     async def _start_part(self, key: Key, part_config: Any) -> None:
         kind, ident = key
@@ -173,12 +181,58 @@ class Daemon:
         except Exception as exc:
             await self._clean_up_failed_start(kind, ident, obj, pipeline)
             reason = f"{type(exc).__name__}: {exc}"
-            self.failed[key] = reason
-            log.error("%s %s failed to start: %s", kind, ident, reason)
+            self._start_failed(key, part_config, reason)
             return
+        if key in self.failed:
+            attempts = self._attempts(key)
+            log.warning("%s %s started after %d failed attempt(s)", kind, ident, attempts)
         self.failed.pop(key, None)
+        self._backoffs.pop(key, None)
         self.parts[key] = _Part(key, part_config, obj)
         log.debug("%s %s started", kind, ident)
+
+    def _start_failed(self, key: Key, part_config: Any, reason: str) -> None:
+        """Report the failure (once per new reason) and schedule the next attempt."""
+        kind, ident = key
+        backoff = self._backoffs.get(key)
+        if backoff is None:
+            backoff = self._backoffs[key] = _backoff_for(part_config)
+        delay = backoff.next_delay()
+        if self.failed.get(key) != reason:
+            log.error(
+                "%s %s failed to start: %s; trying again in %.2f s", kind, ident, reason, delay
+            )
+        else:
+            log.debug("%s %s failed to start again: %s", kind, ident, reason)
+        self.failed[key] = reason
+        old = self._retries.pop(key, None)
+        if old is not None and old is not asyncio.current_task():
+            old.cancel()
+        self._retries[key] = asyncio.ensure_future(self._retry(key, part_config, delay))
+
+    def _attempts(self, key: Key) -> int:
+        backoff = self._backoffs.get(key)
+        return backoff.attempts if backoff is not None else 0
+
+    async def _retry(self, key: Key, part_config: Any, delay_s: float) -> None:
+        """Start a failed part again after ``delay_s``, unless a reload or stop came first."""
+        await asyncio.sleep(delay_s)
+        async with self._reload_lock:
+            if self._retries.get(key) is asyncio.current_task():
+                del self._retries[key]
+            if self._closing or key in self.parts or key not in self.failed:
+                return
+            if self._desired(self.config).get(key) != part_config:
+                return  # a reload changed or removed it; the reload started what it wants
+            await self._start_part(key, part_config)
+
+    async def _cancel_retries(self, keys: List[Key]) -> None:
+        tasks = [self._retries.pop(k) for k in keys if k in self._retries]
+        for key in keys:
+            self._backoffs.pop(key, None)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _clean_up_failed_start(self, kind: str, ident: str, obj: Any, pipeline: Any) -> None:
         """Release what a part that failed half-way had started (threads, executors, models)."""
@@ -282,6 +336,15 @@ class Daemon:
             "models": self.models.list(),
             "bus": self.bus.status(),
         }
+
+
+def _backoff_for(part_config: Any) -> Backoff:
+    """The part's own reconnect policy (sources, MQTT), else the sources' default one."""
+    main = part_config[0] if isinstance(part_config, tuple) else part_config
+    policy = getattr(main, "reconnect", None)
+    if not isinstance(policy, ReconnectConfig):
+        policy = ReconnectConfig()
+    return Backoff(policy.initial_s, policy.max_s, stable_s=policy.stable_s)
 
 
 async def _maybe_await(value: Any) -> None:

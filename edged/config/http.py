@@ -66,6 +66,12 @@ class HttpSinkConfig(EdgedModel):
         le=3600,
         description="/healthz reports a streaming source whose newest frame is older than this",
     )
+    link_grace_s: float = Field(
+        60.0,
+        gt=0,
+        le=86400,
+        description="/healthz reports a sink's link (MQTT broker) that has been down this long",
+    )
 
     @model_validator(mode="after")
     def _one_token(self) -> HttpSinkConfig:

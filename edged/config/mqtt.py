@@ -114,9 +114,9 @@ class MqttSinkConfig(EdgedModel):
     )
     spool_max_bytes: int = Field(
         64 * 1024 * 1024,
-        ge=64 * 1024,
-        description="Largest spooled payload total; beyond it the oldest messages are dropped "
-        "(counted)",
+        ge=256 * 1024,
+        description="Most disk the spool takes in all (database, WAL and shared-memory file); "
+        "payloads get half of it, beyond that the oldest messages are dropped (counted)",
     )
     spool_max_age_s: float = Field(
         7 * 24 * 3600.0,

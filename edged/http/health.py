@@ -21,19 +21,25 @@ def progress_ages(view: DaemonView, now: Optional[float] = None) -> Dict[str, Op
 
 
 def health_reasons(
-    status: Mapping[str, Any], ages: Mapping[str, Optional[float]], stale_s: float
+    status: Mapping[str, Any],
+    ages: Mapping[str, Optional[float]],
+    stale_s: float,
+    link_grace_s: float = 60.0,
 ) -> List[str]:
-    """Why the sources and pipelines in ``status`` (daemon.status()) are not healthy.
+    """Why the parts in ``status`` (daemon.status()) are not healthy.
 
     A source is healthy while streaming with a frame newer than ``stale_s``; a
     pipeline while running and, if any of its sources streams, producing
-    results at least every ``stale_s``. Reasons name ids and states only, no
-    URIs or error texts, because ``/healthz`` needs no token.
+    results at least every ``stale_s``; a sink while it runs, its link (the
+    MQTT broker) has not been down for ``link_grace_s`` and its spool can be
+    written. Reasons name ids and states only, no URIs or error texts, because
+    ``/healthz`` needs no token.
     """
     reasons: List[str] = []
     for failed in status.get("failed", []):
-        if failed.get("part") in ("source", "pipeline"):
-            reasons.append(f"{failed['part']} {failed['id']} failed to start")
+        reasons.append(f"{failed['part']} {failed['id']} failed to start")
+    for sink in status.get("sinks", []):
+        reasons += _sink_reasons(sink, link_grace_s)
     streaming = set()
     for source in status.get("sources", []):
         ident, state = source["id"], source["state"]
@@ -54,4 +60,20 @@ def health_reasons(
             reasons.append(f"pipeline {ident} is {state}")
         elif age is not None and age > stale_s and streaming & set(pipeline.get("sources", [])):
             reasons.append(f"pipeline {ident}: no result for {age:.1f} s")
+    return reasons
+
+
+def _sink_reasons(sink: Mapping[str, Any], link_grace_s: float) -> List[str]:
+    """A link down past its grace period; a spool that cannot be written."""
+    reasons: List[str] = []
+    name = sink.get("name")
+    down = sink.get("down_for_s")
+    if sink.get("connected") is False and isinstance(down, (int, float)) and down > link_grace_s:
+        reasons.append(f"sink {name}: not connected for {down:.0f} s")
+    spool = sink.get("spool")
+    if isinstance(spool, Mapping) and spool.get("writable") is False:
+        reasons.append(
+            f"sink {name}: cannot write its spool ({spool.get('write_errors', 0)} message(s) "
+            "sent without it)"
+        )
     return reasons

@@ -38,6 +38,21 @@ SINK_FIELDS = {
     ),
     "spool_depth": ("edged_sink_spool_depth", "gauge", "Messages waiting in the on-disk spool"),
     "spool_bytes": ("edged_sink_spool_bytes", "gauge", "Bytes waiting in the on-disk spool"),
+    "spool_writable": (
+        "edged_sink_spool_writable",
+        "gauge",
+        "0 while the spool cannot be written (messages go out without it)",
+    ),
+    "spool_write_errors": (
+        "edged_sink_spool_write_errors",
+        "counter",
+        "Messages that could not be written to the spool",
+    ),
+    "spool_dead_lettered": (
+        "edged_sink_spool_dead_lettered",
+        "counter",
+        "Messages given up on and kept in the spool's dead-letter table",
+    ),
     "spool_oldest_age_s": (
         "edged_sink_spool_oldest_age_seconds",
         "gauge",

@@ -51,7 +51,7 @@ def status_document(app: web.Application) -> Dict[str, Any]:
     view = app[VIEW]
     config = app[CONFIG]
     status = dict(view.status())
-    reasons = health_reasons(status, progress_ages(view), config.stale_frame_s)
+    reasons = health_reasons(status, progress_ages(view), config.stale_frame_s, config.link_grace_s)
     source_ids = {s["id"] for s in status.get("sources", [])}
     pipeline_ids = {p["id"] for p in status.get("pipelines", [])}
     sources = []
@@ -108,7 +108,10 @@ async def api_status(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     app = request.app
     view = app[VIEW]
-    reasons = health_reasons(view.status(), progress_ages(view), app[CONFIG].stale_frame_s)
+    config = app[CONFIG]
+    reasons = health_reasons(
+        view.status(), progress_ages(view), config.stale_frame_s, config.link_grace_s
+    )
     body = {"ok": not reasons, "reasons": reasons}
     return web.json_response(body, status=503 if reasons else 200, headers=NO_STORE)
 

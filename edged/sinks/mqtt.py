@@ -113,6 +113,7 @@ class MqttSink(Sink):
         self._status_seqs = (1, 2)  # online, offline (will) of the current session
         self.started_mono = time.monotonic()
         self.connected_since_mono: Optional[float] = None
+        self.down_since_mono: Optional[float] = self.started_mono  # None while connected
         self.connects = 0
         self.failed_attempts = 0
         self.connection_error: Optional[str] = None
@@ -194,6 +195,9 @@ class MqttSink(Sink):
             "connected_for_s": None
             if self.connected_since_mono is None
             else round(now - self.connected_since_mono, 1),
+            "down_for_s": None
+            if self.down_since_mono is None
+            else round(now - self.down_since_mono, 1),
             "broker": f"{self.config.host}:{self.config.port}",
             "client_id": self.client_id,
             "connection_error": self.connection_error,
@@ -294,6 +298,7 @@ class MqttSink(Sink):
             finally:
                 self._conn = None
                 self.connected_since_mono = None
+                self.down_since_mono = time.monotonic()
                 if not self._closing:
                     self.connection_error = f"connection lost: {conn.close_reason}"
                 self.outbox.detach()  # also signals the change
@@ -326,6 +331,7 @@ class MqttSink(Sink):
         conn.publish(self.topics.status, self._status_payload("online", online_seq), 1, True)
         self._conn = conn
         self.connected_since_mono = time.monotonic()
+        self.down_since_mono = None
         self.discovery.on_connect(conn)
         self.outbox.attach(conn)
         self._changed()

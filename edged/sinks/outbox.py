@@ -28,11 +28,14 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from edged.messages import mark_replayed
 from edged.sinks.mqtt_client import MqttConnection
-from edged.sinks.spool import CommitResult, NewRow, Spool, SpoolRow
+from edged.sinks.spool import CommitResult, DeadLetter, NewRow, Spool, SpoolRow
 
 __all__ = ["Outbox"]
 
 LATENCY_SAMPLES = 4096
+#: A message in flight on this many lost connections in a row, never acknowledged, is
+#: taken to be what the broker drops the link over (too big for its max_packet_size…).
+MAX_SEND_ATTEMPTS = 3
 BURST_DIV = 8  # refill when this share of the window is free
 
 
@@ -79,7 +82,9 @@ class Outbox:
         self._pump_task: Optional[asyncio.Task] = None
         self._cursor = 0
         self._live_from = 1
-        self._inflight: Dict[int, float] = {}
+        self._inflight: Dict[int, SpoolRow] = {}
+        self._losses: Dict[int, int] = {}  # row id -> connections lost while it was in flight
+        self._dead: Dict[int, DeadLetter] = {}  # given up on; leave the spool at the next commit
         self._kick: Optional[asyncio.Event] = None
         self._waiters: List[asyncio.Future] = []
         self.on_change: Optional[Callable[[], None]] = None  # after commits, acks, detach
@@ -92,8 +97,11 @@ class Outbox:
         self.acked = 0
         self.rejected = 0
         self.dropped = 0
-        self.spool_errors = 0
+        self.dead_lettered = 0
+        self.spool_errors = 0  # messages that could not be spooled (sent without it)
+        self.spool_writable = True  # the last commit succeeded
         self.moved_aside: Optional[str] = None
+        self.lost_moved_aside: Optional[int] = None  # messages in that file (None: unknown)
         self.last_spool_error: Optional[str] = None
         self.latencies_ms: Deque[float] = collections.deque(maxlen=LATENCY_SAMPLES)
 
@@ -109,6 +117,7 @@ class Outbox:
         self._next_id = self._tail_from = report.next_id
         self.rows, self.bytes, self.oldest_ts = report.rows, report.bytes, report.oldest_ts
         self.moved_aside = report.moved_aside
+        self.lost_moved_aside = report.lost
         self._writer = asyncio.ensure_future(self._write_loop())
         if report.rows:
             self.log.info(
@@ -182,9 +191,17 @@ class Outbox:
             seqs, self._dirty_seqs = self._dirty_seqs, {}
             deletes, self._acked = self._acked, []
             meta, self._dirty_meta = self._dirty_meta, {}
+            dead = list(self._dead.values())
             try:
                 result: CommitResult = await loop.run_in_executor(
-                    self._executor, self.spool.commit, inserts, seqs, deletes, meta
+                    self._executor,
+                    self.spool.commit,
+                    inserts,
+                    seqs,
+                    deletes,
+                    meta,
+                    self._next_id,
+                    dead,
                 )
             except asyncio.CancelledError:
                 raise
@@ -194,18 +211,22 @@ class Outbox:
                     if not fut.done():
                         fut.set_result(False)
                 continue
+            for letter in dead:  # they are in the table now; the pump skips them no more
+                self._dead.pop(letter.row.id, None)
             self._committed(inserts, result)
             for _, fut in batch:
                 if not fut.done():
                     fut.set_result(True)
 
     def _committed(self, inserts: List[NewRow], result: CommitResult) -> None:
-        for ident, row in zip(result.ids, inserts):
-            self._tail.append(SpoolRow(ident, row.topic, row.payload, row.qos, row.retain))
-        if result.ids:
-            self._next_id = result.ids[-1] + 1
-        while len(self._tail) > self._tail_rows:
-            self._tail_from = self._tail.popleft().id + 1
+        self._append_tail(result.ids, inserts)
+        if not self.spool_writable:
+            self.spool_writable = True
+            self.log.warning(
+                "the spool %s can be written again; %d message(s) went without it meanwhile",
+                self.spool.path,
+                self.spool_errors,
+            )
         if result.dropped:
             self._dropped_through = max(self._dropped_through, result.dropped_through)
             while self._tail and self._tail[0].id <= result.dropped_through:
@@ -234,22 +255,41 @@ class Outbox:
         deletes: List[int],
         meta: Dict[str, Any],
     ) -> None:
-        """Messages that could not be spooled are lost (counted); the rest is retried."""
+        """Messages that could not be spooled go out live, from memory (counted).
+
+        A full disk must not stop the output: they get ids as if spooled and wait
+        in the in-memory tail for the pump, which sends them over the current
+        connection or the next one; only a restart, or a tail that overflows,
+        loses them. Counters, metadata and acknowledgements are retried.
+        """
         for topic, value in seqs.items():
             self._dirty_seqs.setdefault(topic, value)
         for key, value in meta.items():
             self._dirty_meta.setdefault(key, value)
         self._acked = deletes + self._acked
+        self._append_tail(list(range(self._next_id, self._next_id + len(inserts))), inserts)
         self.spool_errors += len(inserts)
+        self.spool_writable = False
         reason = f"{type(exc).__name__}: {exc}"
         if reason != self.last_spool_error:
             self.log.error(
-                "cannot write the spool %s (%s): %d message(s) lost",
+                "cannot write the spool %s (%s): sending without it until it can be "
+                "written again (%d message(s) so far)",
                 self.spool.path,
                 reason,
-                len(inserts),
+                self.spool_errors,
             )
         self.last_spool_error = reason
+        self._notify()
+
+    def _append_tail(self, ids: List[int], inserts: List[NewRow]) -> None:
+        """Hand rows (spooled or not) to the pump, keeping at most ``tail_rows`` in memory."""
+        for ident, row in zip(ids, inserts):
+            self._tail.append(SpoolRow(ident, row.topic, row.payload, row.qos, row.retain))
+        if ids:
+            self._next_id = ids[-1] + 1
+        while len(self._tail) > self._tail_rows:
+            self._tail_from = self._tail.popleft().id + 1
 
     # ------------------------------------------------------------ sending
 
@@ -263,6 +303,8 @@ class Outbox:
     def detach(self) -> None:
         """The connection is gone: what was in flight stays spooled for the next one."""
         self._gen += 1
+        if self._conn is not None:
+            self._count_losses()
         self._conn = None
         self._inflight.clear()
         self._cursor = 0
@@ -270,6 +312,40 @@ class Outbox:
             self._pump_task.cancel()
             self._pump_task = None
         self._notify()
+
+    def _count_losses(self) -> None:
+        """Count the lost link against each message in flight; give up on the oldest one
+        that has been in flight, unacknowledged, on MAX_SEND_ATTEMPTS lost links in a row.
+
+        A broker that drops the link over one message (MQTT 3.1.1 has no other way to
+        refuse one bigger than its max_packet_size) would otherwise get it again first
+        on every reconnect, and nothing behind it would ever be delivered.
+        """
+        losses = {i: self._losses.get(i, 0) + 1 for i in self._inflight}
+        self._losses = losses
+        stuck = sorted(i for i, n in losses.items() if n >= MAX_SEND_ATTEMPTS)
+        if stuck:
+            row = self._inflight[stuck[0]]
+            del losses[row.id]
+            self._bury(row, f"the broker dropped the connection {MAX_SEND_ATTEMPTS} times "
+                       "while it was in flight")  # fmt: skip
+
+    def _bury(self, row: SpoolRow, reason: str) -> None:
+        """Move ``row`` to the dead-letter table (at the next commit) and stop sending it."""
+        self._dead[row.id] = DeadLetter(row, reason)
+        self.dead_lettered += 1
+        self.meta["dead_lettered_total"] = int(self.meta.get("dead_lettered_total", 0)) + 1
+        self._dirty_meta["dead_lettered_total"] = self.meta["dead_lettered_total"]
+        self.log.warning(
+            "gave up on message %d on %s (%d bytes): %s; kept in the spool's dead-letter "
+            "table (%d so far)",
+            row.id,
+            row.topic,
+            len(row.payload),
+            reason,
+            self.dead_lettered,
+        )
+        self._wake_writer()
 
     async def _pump(self, gen: int, conn: MqttConnection) -> None:
         assert self._kick is not None
@@ -318,12 +394,15 @@ class Outbox:
     def _send(self, gen: int, conn: MqttConnection, rows: List[SpoolRow]) -> bool:
         now = time.monotonic()
         for row in rows:
+            if row.id in self._dead:
+                self._cursor = row.id + 1
+                continue
             replay = row.id < self._live_from
             payload = mark_replayed(row.payload) if replay else row.payload
             on_ack = functools.partial(self._on_ack, gen, row.id, now, row.topic)
             if not conn.publish(row.topic, payload, row.qos, row.retain, on_ack):
                 return False
-            self._inflight[row.id] = now
+            self._inflight[row.id] = row
             self._cursor = row.id + 1
             self.published += 1
             if replay:
@@ -333,6 +412,7 @@ class Outbox:
     def _on_ack(
         self, gen: int, row_id: int, sent: float, topic: str, failure: Optional[str]
     ) -> None:
+        self._losses.pop(row_id, None)
         if failure is None:
             self.acked += 1
             self.latencies_ms.append((time.monotonic() - sent) * 1000.0)
@@ -411,11 +491,15 @@ class Outbox:
             "replayed": self.replayed,
             "acked": self.acked,
             "rejected": self.rejected,
+            "dead_lettered": self.dead_lettered,
+            "dead_lettered_total": int(self.meta.get("dead_lettered_total", 0)),
             "dropped": self.dropped,
             "dropped_total": int(self.meta.get("dropped_total", 0)),
+            "writable": self.spool_writable,
             "write_errors": self.spool_errors,
             "last_write_error": self.last_spool_error,
             "moved_aside": self.moved_aside,
+            "lost_moved_aside": self.lost_moved_aside,
             "ack_latency_ms": {
                 "samples": len(lat),
                 "p50": _percentile(lat, 0.50),

@@ -11,10 +11,11 @@ import getpass
 import json
 import shutil
 import socket
+import sqlite3
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -53,6 +54,7 @@ class Broker:
         *,
         users: Optional[Dict[str, str]] = None,
         tls: Optional[Dict[str, Path]] = None,
+        settings: Sequence[str] = (),
     ):
         self.binary = binary
         self.workdir = workdir
@@ -76,6 +78,7 @@ class Broker:
             "log_type notice",
             "log_type information",
             f"log_dest file {self.log_path}",
+            *settings,  # e.g. "max_packet_size 1000"
             f"listener {self.port} 127.0.0.1",
         ]
         if tls:
@@ -325,3 +328,26 @@ def make_certificates(directory: Path) -> Dict[str, Path]:
 
 def load_schema(name: str) -> Dict[str, Any]:
     return json.loads((SCHEMAS / name).read_text())
+
+
+def fill_spool_disk(db: Any) -> None:
+    """Make a spool's SQLite connection meet a full disk, the way SQLite reports one.
+
+    ``max_page_count`` stops the file from growing (SQLite clamps it to the current
+    size) and a filler table takes every free page left, so the next write fails with
+    "database or disk is full". Run it on the thread that owns the connection.
+    """
+    db.execute("CREATE TABLE IF NOT EXISTS test_filler (x BLOB)")
+    db.execute("PRAGMA max_page_count=1")
+    for size in (65536, 4096, 512, 16):
+        try:
+            while True:
+                db.execute("INSERT INTO test_filler VALUES (zeroblob(?))", (size,))
+        except sqlite3.OperationalError:
+            pass
+
+
+def free_spool_disk(db: Any) -> None:
+    """Space is back: the filler goes and the file may grow again."""
+    db.execute("PRAGMA max_page_count=1000000")
+    db.execute("DROP TABLE IF EXISTS test_filler")

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
-from mqttkit import Proxy, Subscriber, assert_no_gap, load_schema
+from mqttkit import (
+    Proxy,
+    Subscriber,
+    assert_no_gap,
+    fill_spool_disk,
+    free_spool_disk,
+    load_schema,
+)
 
 from edged.bus import ResultBus
 from edged.sinks.homeassistant import GaugeEntity
@@ -420,3 +427,62 @@ async def test_stop_while_the_broker_never_answers_is_quick_and_leaves_no_thread
         if thread.name.startswith("paho-mqtt-client-edged-dev1"):
             thread.join(5)
             assert not thread.is_alive(), "paho's thread outlived the sink"
+
+
+async def _on_spool(sink: MqttSink, action: Any) -> None:
+    """Run ``action`` on the sink's spool connection, on the spool's own thread."""
+    db = sink.outbox.spool._db
+    await asyncio.get_running_loop().run_in_executor(sink._spool_executor, action, db)
+
+
+async def test_a_full_spool_disk_sends_live_and_recovers_when_space_returns(
+    broker, sink_config, results
+):
+    sub = Subscriber(broker.port, [f"{BASE}/#"]).start()
+    config = sink_config(broker.port, homeassistant={"enabled": False})
+    try:
+        async with Running(make_sink(config)) as run:
+            await run.connected()
+            await _on_spool(run.sink, fill_spool_disk)
+            run.publish([results.pose(i) for i in range(1, 201)])
+            assert await sub.until(lambda s: s.count_on(POSE) >= 200, 10), sub.count_on(POSE)
+            spool = run.sink.status()["spool"]
+            assert spool["writable"] is False and spool["write_errors"] > 0
+            assert "full" in spool["last_write_error"]
+            await _on_spool(run.sink, free_spool_disk)
+            run.publish([results.pose(i) for i in range(201, 401)])
+            await run.spool_empty()
+            spool = run.sink.status()["spool"]
+    finally:
+        sub.stop()
+    assert spool["writable"] is True
+    assert_no_gap(sub.seqs_on(POSE), 400)
+
+
+async def test_a_message_the_broker_drops_the_link_over_is_dead_lettered_and_the_rest_flows(
+    make_broker, sink_config, results
+):
+    """Mosquitto with max_packet_size 1000 closes an MQTT 3.1.1 link on a bigger message:
+    after a few tries it goes to the dead-letter table and everything behind it arrives."""
+    broker = make_broker(settings=["max_packet_size 1000"])
+    broker.start()
+    sub = Subscriber(broker.port, [f"{BASE}/#"]).start()
+    config = sink_config(broker.port, homeassistant={"enabled": False})
+    person = {"score": 0.9, "keypoints": {f"k{i}": [1.5, 2.5, 0.5] for i in range(60)}}
+    big = results.make("pose", {"persons": [person]}, 3, "people")
+    try:
+        async with Running(make_sink(config)) as run:
+            await run.connected()
+            run.publish([results.pose(1), results.pose(2), big])
+            run.publish([results.pose(i) for i in range(4, 11)])
+            assert await sub.until(lambda s: s.count_on(POSE) >= 9, 20), sub.seqs_on(POSE)
+            await run.spool_empty()
+            status = run.sink.status()
+            kept = await asyncio.get_running_loop().run_in_executor(
+                run.sink._spool_executor, run.sink.outbox.spool.dead_letters
+            )
+    finally:
+        sub.stop()
+    assert sorted(set(sub.seqs_on(POSE))) == [1, 2, 4, 5, 6, 7, 8, 9, 10]
+    assert status["spool"]["dead_lettered"] == 1 and status["spool"]["dead_lettered_total"] == 1
+    assert kept == 1

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 
 import pytest
 
-from edged.sinks.spool import NewRow, Spool, SpoolError
+from edged.sinks.spool import KEEP_CORRUPT, MIN_BYTES, DeadLetter, NewRow, Spool, SpoolError
 
 
 def rows(n: int, topic: str = "t/a", size: int = 10, start: int = 0):
@@ -54,20 +55,36 @@ def test_ids_keep_growing_after_the_spool_empties(tmp_path):
 
 
 def test_full_spool_drops_the_oldest_and_counts(tmp_path):
-    spool = open_spool(tmp_path / "s.db", max_bytes=1000)
+    spool = open_spool(tmp_path / "s.db", max_bytes=MIN_BYTES)
     spool.open()
-    one = rows(1)[0]
-    size = len(one.payload) + len(one.topic)
-    assert size == 21
-    spool.commit(rows(1000 // size), {}, [])  # 47 rows, 987 bytes
-    result = spool.commit(rows(10, start=100), {}, [])  # 1197 bytes: 10 must go
+    one = 1000 + 8 + len("t/a")
+    fit = spool.budget.payload_bytes // one
+    spool.commit(rows(fit, size=1000), {}, [])
+    result = spool.commit(rows(10, size=1000, start=fit), {}, [])  # 10 too many
     assert result.dropped == 10 and result.dropped_through == 10
-    assert result.bytes <= 1000
+    assert result.bytes <= spool.budget.payload_bytes
     assert spool.read(0, 1)[0].id == 11
     spool.close()
-    reopened = open_spool(tmp_path / "s.db", max_bytes=1000)
+    reopened = open_spool(tmp_path / "s.db", max_bytes=MIN_BYTES)
     assert reopened.open().meta["dropped_total"] == 10
     reopened.close()
+
+
+def test_the_spool_stays_within_max_bytes_on_disk(tmp_path):
+    """Database, WAL and shared-memory file together, while messages flow through
+    (acknowledged a commit later) and while they pile up until the oldest go."""
+    limit = 1024 * 1024
+    spool = open_spool(tmp_path / "s.db", max_bytes=limit, synchronous="normal")
+    spool.open()
+    largest = 0
+    previous: list = []
+    for n in range(400):
+        acked = previous if n < 200 else []  # then the broker goes away
+        previous = spool.commit(rows(20, size=400, start=20 * n), {"t/a": 20 * n}, acked).ids
+        largest = max(largest, spool.disk_bytes())
+    assert spool.read(0, 1)[0].id > 1  # the bound dropped the oldest
+    assert largest <= limit, f"the spool took {largest} bytes on disk, more than {limit}"
+    spool.close()
 
 
 # SQLite rolls a transaction back by itself after SQLITE_FULL in some cases (one big
@@ -109,10 +126,11 @@ def test_old_messages_expire_but_not_before_the_clock_is_set(tmp_path):
 
 
 def test_acked_rows_that_were_dropped_are_not_counted_twice(tmp_path):
-    spool = open_spool(tmp_path / "s.db", max_bytes=200)
+    spool = open_spool(tmp_path / "s.db", max_bytes=MIN_BYTES)
     spool.open()
-    spool.commit(rows(5), {}, [])
-    dropped = spool.commit(rows(10, start=5), {}, [])
+    fit = spool.budget.payload_bytes // 1011
+    spool.commit(rows(fit - 5, size=1000), {}, [])
+    dropped = spool.commit(rows(10, size=1000, start=fit), {}, [])
     assert dropped.dropped > 0
     gone = list(range(1, dropped.dropped_through + 1))
     after = spool.commit([], {}, gone)  # acks for rows already dropped
@@ -173,3 +191,67 @@ def test_a_file_in_place_of_the_directory_is_a_clear_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(SpoolError, match="directory"):
         open_spool(tmp_path / "file" / "s.db").open()
+
+
+def test_dead_letters_leave_the_spool_are_kept_and_bounded(tmp_path):
+    spool = open_spool(tmp_path / "s.db", max_bytes=MIN_BYTES)
+    spool.open()
+    first = spool.commit(rows(3), {}, [])
+    stored = spool.read(2, 1)[0]
+    result = spool.commit([], {}, [], dead=[DeadLetter(stored, "too big")])
+    assert result.deleted == 1 and [r.id for r in spool.read(0, 10)] == [1, 3]
+    assert spool.dead_letters() == 1
+    share = spool.budget.payload_bytes // 8
+    big = spool.commit(rows(4, size=share // 3, start=3), {}, []).ids
+    for row in spool.read(big[0], 4):
+        spool.commit([], {}, [], dead=[DeadLetter(row, "too big")])
+    assert spool.dead_letters() == 2  # the newest that fit in an eighth of the budget
+    spool.close()
+    reopened = open_spool(tmp_path / "s.db", max_bytes=MIN_BYTES)
+    assert reopened.open().rows == len(first.ids) - 1
+    assert reopened.dead_letters() == 2
+    reopened.close()
+
+
+def test_seq_continues_above_the_old_counters_after_the_spool_is_lost(tmp_path):
+    path = tmp_path / "s.db"
+    spool = open_spool(path)
+    spool.open()
+    spool.commit(rows(45), {"t/a": 45}, [])
+    spool.close()
+    path.write_bytes(b"not a database any more" * 500)  # nothing can be salvaged
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    fresh = open_spool(path)
+    report = fresh.open()
+    assert report.moved_aside is not None
+    assert report.seqs["t/a"] > 45, report.seqs  # never 1 again: consumers de-duplicate
+    fresh.close()
+
+
+def test_what_a_moved_aside_spool_held_is_counted(tmp_path, caplog):
+    path = tmp_path / "s.db"
+    spool = open_spool(path)
+    spool.open()
+    spool.commit(rows(7), {"t/a": 7}, [])
+    spool._db.execute("PRAGMA user_version=99")  # readable, but not a format it knows
+    spool.close()
+    again = open_spool(path)
+    report = again.open()
+    assert report.moved_aside is not None and report.lost == 7
+    assert report.seqs == {"t/a": 7}  # salvaged from the old file
+    assert "7 message(s) in it are lost" in caplog.text
+    again.close()
+
+
+def test_only_the_newest_unreadable_spools_are_kept(tmp_path):
+    path = tmp_path / "s.db"
+    for n in range(KEEP_CORRUPT + 3):
+        path.write_bytes(b"garbage %d " % n * 500)
+        spool = open_spool(path, clock=lambda n=n: 1_700_000_000.0 + n)
+        assert spool.open().moved_aside is not None
+        spool.close()
+    kept = sorted(p.name for p in tmp_path.glob("s.db.corrupt-*"))
+    assert len(kept) == KEEP_CORRUPT, kept
+    newest = max(tmp_path.glob("s.db.corrupt-*"), key=lambda p: p.stat().st_mtime)
+    assert newest.read_bytes().startswith(b"garbage %d " % (KEEP_CORRUPT + 2))
