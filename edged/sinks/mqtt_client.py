@@ -132,23 +132,38 @@ class MqttConnection:
         except asyncio.CancelledError:
             # The thread may still be inside connect(); it sees this flag when it
             # returns and stops the client itself. Nothing here waits for a TCP timeout.
+            self._drop_connack()
             with self._start_lock:
                 self._abandoned = True
                 started = self._client_started
-            if started:
-                _in_thread(self._stop_blocking, "mqtt-stop")
+            if started:  # nobody awaits the stop: a failure in it is logged, not lost
+                _in_thread(self._stop_blocking, "mqtt-stop").add_done_callback(self._log_failure)
             self._set_closed("cancelled")
             raise
         except asyncio.TimeoutError:
+            self._drop_connack()
             await self._abandon()
             raise MqttConnectError(
                 f"{self.settings.broker}: no answer (CONNACK) from the broker within "
                 f"{timeout_s:g} s"
             ) from None
         except BaseException:
+            self._drop_connack()
             await self._abandon()
             raise
         self.connected = True
+
+    def _drop_connack(self) -> None:
+        """Nobody waits for the CONNACK any more: settle its future as cancelled.
+
+        Stopping paho makes it report a disconnect, which would otherwise fail this
+        future with an exception no one retrieves, and asyncio then logs "Future
+        exception was never retrieved" when the future is collected (at shutdown,
+        typically). A cancelled future is never reported.
+        """
+        fut = self._connack
+        if fut is not None and not fut.done():
+            fut.cancel()
 
     def _connect_blocking(self) -> None:
         """Runs in its own thread: build the client, TCP/TLS connect, send CONNECT, start paho."""
@@ -223,6 +238,10 @@ class MqttConnection:
                 return
             client.loop_start()
             self._client_started = True
+
+    def _log_failure(self, fut: asyncio.Future) -> None:
+        if not fut.cancelled() and fut.exception() is not None:
+            self.log.warning("stopping the MQTT client failed: %s", fut.exception())
 
     def _stop_blocking(self) -> None:
         if self._client is not None:
