@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Optional
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable, List, Optional, Tuple
 
 from edged.config.log import LoggingConfig
 from edged.redact import RedactingFilter
 
-__all__ = ["setup_logging"]
+__all__ = ["RateLimitFilter", "one_line", "setup_logging"]
 
 # syslog priorities (sd-daemon(3)): journald reads "<N>" at the start of a line.
 _PRIORITY = {
@@ -68,3 +71,71 @@ def setup_logging(config: Optional[LoggingConfig] = None, journald: Optional[boo
             logging.getLogger(name).setLevel(logging.NOTSET)
     for name, level in config.levels.items():
         logging.getLogger(name).setLevel(level)
+
+
+class RateLimitFilter(logging.Filter):
+    """At most one line of each kind per ``interval_s``; the next one says how many it held back.
+
+    Put on the logger that repeats itself (a scanner's malformed requests,
+    ``accept()`` failing every second while file descriptors are exhausted): a
+    flood of identical lines buries what matters and can fill the disk, while
+    the first line of a kind still appears at once. A kind is the logger, the
+    level, the unformatted message and the exception type (or ``record.edged_kind``
+    when a filter before this one set it), so lines that differ only in a
+    client's address count as one kind.
+    """
+
+    #: Kinds remembered; the least recently seen is forgotten first.
+    MAX_KINDS = 256
+
+    def __init__(self, interval_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.interval_s = interval_s
+        self._clock = clock
+        self._kinds: OrderedDict = OrderedDict()  # kind -> [monotonic time shown, held back]
+        self._lock = threading.Lock()  # records come from any thread
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        held = self._admit(_kind_of(record), self._clock())
+        if held is None:
+            return False
+        if held:
+            one_line(
+                record,
+                record.levelno,
+                "%s (%d more like this not shown since the last one)",
+                (record.getMessage(), held),
+            )
+        return True
+
+    def _admit(self, kind: Tuple[Any, ...], now: float) -> Optional[int]:
+        """None to hold the line back, else how many of its kind were held back before it."""
+        with self._lock:
+            state: Optional[List[Any]] = self._kinds.get(kind)
+            if state is not None and now - state[0] < self.interval_s:
+                state[1] += 1
+                return None
+            self._kinds[kind] = [now, 0]
+            self._kinds.move_to_end(kind)
+            while len(self._kinds) > self.MAX_KINDS:
+                self._kinds.popitem(last=False)
+        return state[1] if state is not None else 0
+
+
+def one_line(record: logging.LogRecord, level: int, msg: str, args: Tuple[Any, ...]) -> None:
+    """Rewrite a record in place as one line at ``level``, without its traceback."""
+    record.msg = msg
+    record.args = args
+    record.levelno = level
+    record.levelname = logging.getLevelName(level)
+    record.exc_info = None
+    record.exc_text = None
+    record.stack_info = None
+
+
+def _kind_of(record: logging.LogRecord) -> Tuple[Any, ...]:
+    kind = getattr(record, "edged_kind", None)
+    if kind is not None:
+        return (record.name, kind)
+    exc = record.exc_info[0] if record.exc_info else None
+    return (record.name, record.levelno, str(record.msg), getattr(exc, "__name__", None))

@@ -18,6 +18,7 @@ from aiohttp import web
 from edged.config.http import HttpSinkConfig
 from edged.http.app import make_app, note_results
 from edged.http.keys import AUTH, BROADCASTS, ENCODER
+from edged.http.logfilters import install_server_log_filters
 from edged.results import Result
 from edged.sinks.base import Sink
 
@@ -42,6 +43,7 @@ class HttpSink(Sink):
         self.url = f"http://{host}:{config.port}/"
 
     async def open(self) -> None:
+        install_server_log_filters()  # a flood of bad requests is one line a minute
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await runner.setup()
         try:
