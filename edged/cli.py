@@ -92,15 +92,11 @@ def _check(args: argparse.Namespace) -> int:
     from edged.summary import summarise
 
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, secrets=True)  # as `edged run` loads it
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    text, problems = summarise(config)
-    print(text)
-    if problems:
-        print("\n".join(problems), file=sys.stderr)
-        return 2
+    print(summarise(config))
     return 0
 
 

@@ -108,7 +108,7 @@ class Daemon:
                 log.warning("reload requested but edged was not started from a file")
                 return False
             try:
-                new = load_config(self.config_path)
+                new = load_config(self.config_path, secrets=True)
             except ConfigError as exc:
                 log.error("new config rejected, keeping the running one:\n%s", exc)
                 return False
@@ -370,7 +370,7 @@ async def run_daemon(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, hangups.request)
-    config = load_config(config_path)
+    config = load_config(config_path, secrets=True)
     setup_logging(config.logging)
     for sig in early.take() if early is not None else ():  # now their log lines show
         (hangups.request if sig == signal.SIGHUP else stopping.set)()

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from typing import List, Tuple
-
 from edged.config import Config
-from edged.config.secrets import SecretError
 
 __all__ = ["summarise"]
 
 
-def summarise(config: Config) -> Tuple[str, List[str]]:
-    """(summary text, problems found by resolving secrets); no hardware is touched."""
+def summarise(config: Config) -> str:
+    """The summary of a config loaded with its secrets checked; no hardware is touched."""
     from edged.sources import capture_spec
 
     lines = [f"config OK - device_id: {config.device_id}", "", "sources:"]
-    problems: List[str] = []
-    for index, source in enumerate(config.sources):
-        try:
-            spec = capture_spec(source)
-            label = spec.label + (" [own process]" if spec.isolated else "")
-        except SecretError as exc:
-            problems.append(f"sources[{index}].{exc}")
-            label = "(secret unreadable)"
+    for source in config.sources:
+        spec = capture_spec(source)
+        label = spec.label + (" [own process]" if spec.isolated else "")
         cap = f", fps cap {source.fps:g}" if source.fps else ""
         lines.append(f"  {source.id:<16} {source.kind:<10} {label}{cap}")
     lines += ["", "pipelines:"]
@@ -44,17 +36,4 @@ def summarise(config: Config) -> Tuple[str, List[str]]:
         if getattr(section, "port", None):
             target = f"{target}:{section.port}"
         lines.append(f"  {name:<16} {target}")
-        problems += _unreadable_secrets(f"sinks.{name}", section)
-    return "\n".join(lines), problems
-
-
-def _unreadable_secrets(path: str, section: object) -> List[str]:
-    """Read every secret a section names (files, environment), as the daemon will."""
-    problems = []
-    for attr in dir(section):
-        if attr.startswith("resolved_"):
-            try:
-                getattr(section, attr)()
-            except SecretError as exc:
-                problems.append(f"{path}.{exc}")
-    return problems
+    return "\n".join(lines)

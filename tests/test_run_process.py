@@ -146,3 +146,58 @@ def test_invalid_config_at_start_exits_2_with_the_errors(tmp_path, edged_cmd):
     done = subprocess.run([*edged_cmd, "run", "-c", str(config)], capture_output=True, text=True)
     assert done.returncode == 2
     assert f"{config}:2: sources[0].uri: expected a URI starting with rtsp://" in done.stderr
+
+
+CAMERA = "sources:\n  - {id: cam0, kind: synthetic, width: 64, height: 48}\n"
+UNUSABLE_SECRETS = {
+    "empty http token_file": (
+        CAMERA + "sinks:\n  http: {port: 1, token_file: SECRET}\n",
+        "sinks.http.token_file: 'SECRET' is empty; fix: write the secret into the file",
+        "",
+    ),
+    "missing mqtt password_file": (
+        CAMERA + "sinks:\n  mqtt: {host: 127.0.0.1, port: 1, username: u, password_file: SECRET}\n",
+        "sinks.mqtt.password_file: cannot read 'SECRET' (No such file or directory)",
+        None,
+    ),
+    "blank rtsp password_file": (
+        "sources:\n  - {id: gate, kind: rtsp, uri: 'rtsp://h/s', username: u,\n"
+        "     password_file: SECRET}\n",
+        "sources[0].password_file: 'SECRET' is empty",
+        " \n\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNUSABLE_SECRETS))
+def test_check_and_run_refuse_the_same_unusable_secret(case, tmp_path, edged_cmd):
+    text, expected, content = UNUSABLE_SECRETS[case]
+    secret = tmp_path / "secret"
+    if content is not None:
+        secret.write_text(content)
+    config = tmp_path / "edged.yaml"
+    config.write_text(text.replace("SECRET", str(secret)))
+    answers = {
+        command: subprocess.run(
+            [*edged_cmd, command, "-c", str(config)], capture_output=True, text=True, timeout=30
+        )
+        for command in ("check", "run")
+    }
+    for command, done in answers.items():
+        assert done.returncode == 2, (command, done.stderr)
+        assert expected.replace("SECRET", str(secret)) in done.stderr, (command, done.stderr)
+    assert answers["check"].stderr == answers["run"].stderr
+
+
+def test_sighup_with_an_unusable_secret_keeps_the_running_config(running, tmp_path):
+    edged, config, results = running
+    token = tmp_path / "token"
+    token.write_text("")
+    text = CONFIG.replace("RESULTS", str(results))
+    config.write_text(text + f"  http: {{port: 1, token_file: {token}}}\n")
+    edged.proc.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: "new config rejected" in edged.log(), 10), edged.log()
+    assert f"sinks.http.token_file: '{token}' is empty" in edged.log()
+    count = len(_records(results))
+    assert wait_until(lambda: len(_records(results)) > count + 5, 10), "old config stopped"
+    assert edged.proc.poll() is None

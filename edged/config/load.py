@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from typing_extensions import Annotated, get_args, get_origin
 
 from edged.config.root import Config, ConfigIssue, CrossReferenceError, verify_references
+from edged.config.secrets import SecretError
 from edged.config.textfile import TextFileError, read_text_file
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ConfigError",
     "load_config",
     "parse_config",
+    "secret_issues",
 ]
 
 #: A config is a few kilobytes; anything far larger is the wrong file.
@@ -109,11 +111,15 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_config(path: Union[str, Path]) -> Config:
+def load_config(path: Union[str, Path], *, secrets: bool = False) -> Config:
     """Read, parse and validate a config file; raise ``ConfigError`` listing every problem.
 
     Only a regular UTF-8 file of at most MAX_CONFIG_BYTES is read: a FIFO or
     ``/dev/zero`` given as the path would otherwise hang ``edged check``.
+    With ``secrets``, every secret the config names is read too, and one that
+    cannot be used (missing file, unset variable, empty) is a problem like any
+    other. ``edged check``, ``edged run`` and a reload all load this way, so
+    they agree on which configs can run.
     """
     path = Path(path)
     try:
@@ -123,15 +129,15 @@ def load_config(path: Union[str, Path]) -> Config:
     except TextFileError as exc:
         message = f"cannot use the file: {exc.message}"
         raise _file_error(path, message, exc.hint, exc.line) from None
-    return parse_config(text, str(path))
+    return parse_config(text, str(path), secrets=secrets)
 
 
 def _file_error(path: Path, message: str, hint: str, line: Optional[int] = None) -> ConfigError:
     return ConfigError(str(path), [ConfigIssue("", message, None, hint)], [line])
 
 
-def parse_config(text: str, file: str = "<config>") -> Config:
-    """Validate YAML text; ``file`` only labels the messages."""
+def parse_config(text: str, file: str = "<config>", *, secrets: bool = False) -> Config:
+    """Validate YAML text; ``file`` only labels the messages; ``secrets`` as in load_config."""
     try:
         node, data = _parse_yaml(text)
     except yaml.YAMLError as exc:
@@ -158,13 +164,40 @@ def parse_config(text: str, file: str = "<config>") -> Config:
         )
         raise ConfigError(file, [issue], [1]) from None
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except CrossReferenceError as exc:
         issues = exc.issues
     except ValidationError as exc:
         issues = [_issue_from_error(err, data) for err in exc.errors()]
         issues += verify_references(data)
+    else:
+        issues = secret_issues(config) if secrets else []
+        if not issues:
+            return config
     raise ConfigError(file, issues, [_line_of(node, _loc_of(i.path, data)) for i in issues])
+
+
+def secret_issues(model: BaseModel, path: str = "") -> List[ConfigIssue]:
+    """Read every secret in ``model`` and the models inside it, as the parts will at start.
+
+    A secret is whatever a model resolves in a ``resolved_*`` method, so a new
+    secret field is checked as soon as it gets one.
+    """
+    issues: List[ConfigIssue] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        for suffix, child in enumerate(value) if isinstance(value, list) else [(None, value)]:
+            if isinstance(child, BaseModel):
+                here = f"{path}.{name}" if path else name
+                issues += secret_issues(child, here if suffix is None else f"{here}[{suffix}]")
+    for attr in dir(type(model)):
+        if attr.startswith("resolved_") and callable(getattr(model, attr)):
+            try:
+                getattr(model, attr)()
+            except SecretError as exc:
+                where = f"{path}.{exc.field}" if path else exc.field
+                issues.append(ConfigIssue(where, exc.message, None, exc.hint))
+    return issues
 
 
 class _TooManyValues(Exception):

@@ -21,7 +21,18 @@ MAX_SECRET_BYTES = 64 * 1024
 
 
 class SecretError(ValueError):
-    """A secret that was configured but cannot be read."""
+    """A secret that was configured but cannot be used: unreadable, unset, or empty.
+
+    ``field`` is the config field that names it (``password_file``), ``message``
+    what is wrong and ``hint`` the fix; ``str()`` joins the three, so the config
+    loader can place the field under its section and line.
+    """
+
+    def __init__(self, field: str, message: str, hint: str):
+        super().__init__(f"{field}: {message}; {hint}")
+        self.field = field
+        self.message = message
+        self.hint = hint
 
 
 def check_one_secret_source(
@@ -36,21 +47,33 @@ def check_one_secret_source(
 def resolve_secret(
     name: str, inline: Optional[SecretStr], file: Optional[str], env: Optional[str]
 ) -> Optional[str]:
-    """Return the secret's value, or None when none of the three ways is set."""
+    """Return the secret's value, or None when none of the three ways is set.
+
+    A secret that is set but empty is an error, not "no secret": an empty token
+    file is a provisioning step that went wrong, and a server or a login with an
+    empty secret would be open or refused without saying why.
+    """
     if inline is not None:
-        return inline.get_secret_value()
+        return _not_empty(name, inline.get_secret_value(), "it", "set it or remove the field")
     if file:
-        return _read_secret_file(name, file)
+        value = _read_secret_file(name, file)
+        return _not_empty(f"{name}_file", value, repr(file), "write the secret into the file")
     if env:
         value = os.environ.get(env)
         if value is None:
             raise SecretError(
-                f"{name}_env: environment variable {env!r} is not set; "
-                "set it (e.g. in the systemd unit's EnvironmentFile) or use "
-                f"{name}_file"
+                f"{name}_env",
+                f"environment variable {env!r} is not set",
+                f"set it (e.g. in the systemd unit's EnvironmentFile) or use {name}_file",
             )
-        return value
+        return _not_empty(f"{name}_env", value, f"environment variable {env!r}", "give it a value")
     return None
+
+
+def _not_empty(field: str, value: str, what: str, hint: str) -> str:
+    if not value.strip():
+        raise SecretError(field, f"{what} is empty", hint)
+    return value
 
 
 def _read_secret_file(name: str, file: str) -> str:
@@ -59,8 +82,9 @@ def _read_secret_file(name: str, file: str) -> str:
         return read_text_file(file, MAX_SECRET_BYTES).strip()
     except OSError as exc:
         raise SecretError(
-            f"{name}_file: cannot read {file!r} ({exc.strerror}); "
-            "check the path and that the edged user may read it"
+            f"{name}_file",
+            f"cannot read {file!r} ({exc.strerror})",
+            "check the path and that the edged user may read it",
         ) from None
     except TextFileError as exc:
-        raise SecretError(f"{name}_file: cannot use {file!r}: {exc.message}; {exc.hint}") from None
+        raise SecretError(f"{name}_file", f"cannot use {file!r}: {exc.message}", exc.hint) from None

@@ -67,7 +67,7 @@ def make_app(
     if token is _UNSET:
         token = config.resolved_token()
     if token is not None and not token.strip():
-        raise SecretError("token: the configured token is empty; set a non-empty token")
+        raise SecretError("token", "the configured token is empty", "set a non-empty token")
     auth = Auth(token.strip() if token else None)
     app = web.Application(
         middlewares=[same_origin_middleware, make_auth_middleware(auth)],
