@@ -36,6 +36,16 @@ def test_unit_keeps_gpu_and_csi_reachable():
     assert "Type=notify" in text and "SupplementaryGroups=video" in text
 
 
+def test_unit_leaves_file_descriptors_for_http_beside_the_reserve():
+    from edged.config.http import HttpSinkConfig
+    from edged.http.guard import FD_RESERVE
+
+    limits = [line for line in UNIT.read_text().splitlines() if line.startswith("LimitNOFILE=")]
+    assert len(limits) == 1, "set LimitNOFILE once in the unit"
+    wanted = HttpSinkConfig().max_connections + FD_RESERVE
+    assert int(limits[0].split("=", 1)[1]) >= 4 * wanted
+
+
 SCRIPTS = [
     "deploy/install.sh",
     "deploy/uninstall.sh",

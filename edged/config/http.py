@@ -60,6 +60,27 @@ class HttpSinkConfig(EdgedModel):
         ge=1,
         description="Largest decoded image (width x height) accepted by POST /api/infer",
     )
+    max_connections: int = Field(
+        128,
+        ge=1,
+        le=65536,
+        description="Most HTTP connections open at once (each MJPEG viewer holds one); at the "
+        "limit a new one closes the connection idle longest, or gets 503 when all are busy. "
+        "Lowered at start to what the file descriptor limit leaves after a reserve of 256",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        ge=0.1,
+        le=300,
+        description="A connection must send a request's complete headers within this time "
+        "(from opening, or from its first byte after a response), else it is closed",
+    )
+    keepalive_timeout_s: float = Field(
+        15.0,
+        ge=0.1,
+        le=3600,
+        description="An idle keep-alive connection is closed after this time",
+    )
     stale_frame_s: float = Field(
         10.0,
         gt=0,

@@ -22,11 +22,13 @@ from edged.http.auth import (
 )
 from edged.http.broadcast import Broadcasts
 from edged.http.encoder import PreviewEncoder
+from edged.http.guard import ConnectionGuard
 from edged.http.keys import (
     AUTH,
     BROADCASTS,
     CONFIG,
     ENCODER,
+    GUARD,
     METRICS,
     RESULTS,
     STATIC,
@@ -69,13 +71,17 @@ def make_app(
     if token is not None and not token.strip():
         raise SecretError("token", "the configured token is empty", "set a non-empty token")
     auth = Auth(token.strip() if token else None)
+    guard = ConnectionGuard(
+        config.max_connections, config.header_timeout_s, config.keepalive_timeout_s
+    )
     app = web.Application(
-        middlewares=[same_origin_middleware, make_auth_middleware(auth)],
+        middlewares=[guard.middleware, same_origin_middleware, make_auth_middleware(auth)],
         client_max_size=config.max_upload_bytes + upload.FORM_OVERHEAD,
     )
     app[VIEW] = view
     app[CONFIG] = config
     app[AUTH] = auth
+    app[GUARD] = guard
     app[RESULTS] = {}
     app[STREAMS] = weakref.WeakSet()
     app[UPLOADS] = Uploads()

@@ -10,6 +10,7 @@ from edged.config.http import HttpSinkConfig
 from edged.http.auth import Auth
 from edged.http.broadcast import Broadcasts
 from edged.http.encoder import PreviewEncoder
+from edged.http.guard import ConnectionGuard
 from edged.http.metrics import HttpMetrics
 from edged.http.view import DaemonView
 
@@ -18,6 +19,7 @@ __all__ = [
     "BROADCASTS",
     "CONFIG",
     "ENCODER",
+    "GUARD",
     "METRICS",
     "RESULTS",
     "STATIC",
@@ -52,3 +54,5 @@ UPLOADS = web.AppKey("uploads", Uploads)
 STREAMS = web.AppKey("streams", weakref.WeakSet)
 ENCODER = web.AppKey("encoder", PreviewEncoder)
 BROADCASTS = web.AppKey("broadcasts", Broadcasts)
+#: Open connections and their limits (the server's GuardedSite and a middleware use it).
+GUARD = web.AppKey("guard", ConnectionGuard)

@@ -58,8 +58,8 @@ class AcceptErrorFilter(logging.Filter):
             record,
             logging.ERROR,
             "cannot accept HTTP connections: %s (%s); asyncio retries every second. "
-            "The process is out of file descriptors: raise LimitNOFILE or find what "
-            "holds them open",
+            "The process is out of file descriptors: raise LimitNOFILE, lower "
+            "sinks.http.max_connections or find what holds them open",
             (getattr(exc, "strerror", None) or exc, code),
         )
         record.edged_kind = f"accept-{code}"

@@ -17,7 +17,8 @@ from aiohttp import web
 
 from edged.config.http import HttpSinkConfig
 from edged.http.app import make_app, note_results
-from edged.http.keys import AUTH, BROADCASTS, ENCODER
+from edged.http.guard import FD_RESERVE, GuardedSite, connection_budget
+from edged.http.keys import AUTH, BROADCASTS, ENCODER, GUARD
 from edged.http.logfilters import install_server_log_filters
 from edged.results import Result
 from edged.sinks.base import Sink
@@ -44,10 +45,17 @@ class HttpSink(Sink):
 
     async def open(self) -> None:
         install_server_log_filters()  # a flood of bad requests is one line a minute
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        guard = self.app[GUARD]
+        guard.limit = self._connection_limit()
+        runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+            keepalive_timeout=self.config.keepalive_timeout_s,
+        )
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.config.host, self.config.port).start()
+            await GuardedSite(runner, self.config.host, self.config.port, guard).start()
         except BaseException:
             await runner.cleanup()
             raise
@@ -59,6 +67,21 @@ class HttpSink(Sink):
                 "cameras; set sinks.http.token_file",
                 self.config.host,
             )
+
+    def _connection_limit(self) -> int:
+        """max_connections, or fewer when the fd limit would leave too little for the rest."""
+        wanted = self.config.max_connections
+        limit = connection_budget(wanted)
+        if limit < wanted:
+            self.log.warning(
+                "sinks.http.max_connections lowered from %d to %d: the file descriptor limit "
+                "leaves no more after %d kept for cameras, the spool and models; raise "
+                "LimitNOFILE (ulimit -n)",
+                wanted,
+                limit,
+                FD_RESERVE,
+            )
+        return limit
 
     async def handle_batch(self, results: List[Result]) -> None:
         note_results(self.app, results)
@@ -76,6 +99,7 @@ class HttpSink(Sink):
             "url": self.url,
             "viewers": sum(viewers.values()),
             "encodes": encoder.encodes if encoder is not None else 0,
+            "connections": self.app[GUARD].status(),
         }
 
 
