@@ -17,7 +17,8 @@ with a 1 MB spool, and a subscriber that records every per-topic ``seq``. Then, 
   slowloris connections beyond the connection limit (D5), malformed requests (D18).
 * MQTT and spool: a broker outage and its recovery (messages lost, duplicated, out of
   order), and a second daemon against a second Mosquitto with ``max_packet_size 1000``
-  whose stats and discovery messages are larger (D6): the readings must keep flowing.
+  whose stats messages are larger (D6): the readings must keep flowing, and only
+  messages too large for the broker may end in the dead-letter table.
 
 For each check it prints what was tried, what happened and the figures: 5xx answers (503
 "busy" is a refusal and counted apart), the daemon's peak RSS (VmRSS sampled every 50 ms)
@@ -71,6 +72,7 @@ BOMB_LIMIT_S = 2.0
 RSS_LIMIT_MB = 200.0
 CHECK_TIMEOUT_S = 30.0
 PIPELINE = "dials"
+MAX_PACKET = 1000  # the second Mosquitto's max_packet_size
 HTTP_SETTINGS = {"max_connections": 64, "header_timeout_s": 5.0, "keepalive_timeout_s": 5.0}
 
 
@@ -788,15 +790,30 @@ def check_outage(daemon: Daemon, broker: Broker, sub: SeqSubscriber, outage_s: f
     return check
 
 
+def dead_letters(spool: Path) -> List[Tuple[str, int]]:
+    """(topic, payload bytes) of each message in the spool's dead-letter table."""
+    import sqlite3
+
+    if not spool.exists():
+        return []
+    db = sqlite3.connect(f"file:{spool}?mode=ro", uri=True)
+    try:
+        return [(str(t), int(n)) for t, n in db.execute("SELECT topic, size FROM dead_letter")]
+    except sqlite3.Error:
+        return []
+    finally:
+        db.close()
+
+
 def check_oversized(workdir: Path, seconds: float, rate: float, stats_s: float) -> Check:
     check = Check(
         "mqtt",
         "D6 message over max_packet_size",
         f"a second daemon against a second Mosquitto with `max_packet_size 1000` for "
-        f"{seconds:g} s: its stats (every {stats_s:g} s) and Home Assistant discovery messages "
-        "are larger, gauge readings are not; then up to 30 s for the spool to empty",
+        f"{seconds:g} s: its stats messages (about 2.5 KB, every {stats_s:g} s) are larger, "
+        "gauge readings are not; then up to 30 s for the spool to empty",
     )
-    broker = Broker(workdir, "mosquitto-small", ["max_packet_size 1000"])
+    broker = Broker(workdir, "mosquitto-small", [f"max_packet_size {MAX_PACKET}"])
     broker.start()
     sub = SeqSubscriber(broker.port, client_id="abuse-sub-small").start()
     http_port = free_port()
@@ -826,12 +843,18 @@ def check_oversized(workdir: Path, seconds: float, rate: float, stats_s: float) 
         broker.stop()
     readings = sub.report(is_reading)
     spool = mqtt.get("spool") or {}
+    dead = dead_letters(Path(spool.get("path") or config.parent / "spool.db"))
+    innocent = [(t, n) for t, n in dead if len(t) + n + 8 <= MAX_PACKET]
+    kinds = Counter(t.rsplit("/", 2)[-1] if "/stats" in t else t.split("/", 1)[0] for t, _ in dead)
+    sizes = [n for _, n in dead]
     check.peak_rss_mb = sampler.peak_mb
     check.lost = readings["missing"]
     check.happened = (
         f"{readings['received']} readings arrived, **{readings['missing']} lost**, "
         f"{readings['out_of_order']} out of order; dead-lettered "
-        f"{spool.get('dead_lettered_total')}; {mqtt.get('connects')} connections, acked "
+        f"{spool.get('dead_lettered_total')} ({', '.join(f'{n} {k}' for k, n in kinds.items())}"
+        f"; payloads {min(sizes, default=0)} to {max(sizes, default=0)} bytes, "
+        f"{len(innocent)} that would have fitted); {mqtt.get('connects')} connections, acked "
         f"{mqtt.get('acked')} of {mqtt.get('published')} published; spool depth "
         f"{behind} after {seconds:g} s, "
         f"{'never empty' if drained_s is None else f'empty {drained_s:.1f} s later'}; "
@@ -843,6 +866,8 @@ def check_oversized(workdir: Path, seconds: float, rate: float, stats_s: float) 
     }
     if readings["missing"] or not readings["received"]:
         check.fail(f"{readings['missing']} readings lost, {readings['received']} arrived")
+    if innocent:
+        check.fail(f"{len(innocent)} message(s) that fit the broker were dead-lettered")
     if not spool.get("dead_lettered_total"):
         check.fail("nothing was dead-lettered")
     check.refuse_s = drained_s
