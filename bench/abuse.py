@@ -12,13 +12,15 @@ with a 1 MB spool, and a subscriber that records every per-topic ``seq``. Then, 
   of 1e-300, a FIFO, /dev/zero, a secret that is not UTF-8, an empty token file
   (D9, D10, D11, D12, D13, D20): exit 2 with a message, no traceback, quickly, in little
   memory.
-* HTTP: the 630-byte JPEG bomb and a PNG header bomb (D1), credentials that are not UTF-8
-  (D8), cross-origin POSTs (D16), concurrent uploads just under the size limit (D15),
-  slowloris connections beyond the connection limit (D5), malformed requests (D18).
+* HTTP: D1's JPEG bomb (644 bytes here, built from another small JPEG) and a PNG header
+  bomb (D1), credentials that are not UTF-8 (D8), cross-origin POSTs (D16), concurrent
+  uploads just under the size limit (D15), slowloris connections beyond the connection
+  limit (D5), malformed requests (D18).
 * MQTT and spool: a broker outage and its recovery (messages lost, duplicated, out of
-  order), and a second daemon against a second Mosquitto with ``max_packet_size 1000``
-  whose stats messages are larger (D6): the readings must keep flowing, and only
-  messages too large for the broker may end in the dead-letter table.
+  order), kill -9s of the daemon and restarts on the same spool (seq must carry on),
+  and a second daemon against a second Mosquitto with ``max_packet_size 1000`` whose
+  stats messages are larger (D6): the readings must keep flowing, and only messages
+  too large for the broker may end in the dead-letter table.
 
 For each check it prints what was tried, what happened and the figures: 5xx answers (503
 "busy" is a refusal and counted apart), the daemon's peak RSS (VmRSS sampled every 50 ms)
@@ -790,6 +792,57 @@ def check_outage(daemon: Daemon, broker: Broker, sub: SeqSubscriber, outage_s: f
     return check
 
 
+def check_crash(daemon: Daemon, sub: SeqSubscriber, times: int) -> Check:
+    check = Check(
+        "mqtt",
+        "daemon killed (SIGKILL)",
+        f"kill -9 of the daemon {times} time(s), each at a random moment with the camera "
+        "running, and a restart on the same config and spool",
+    )
+    rng = np.random.default_rng(17)
+    before = sub.report(is_reading)
+    restarts: List[float] = []
+    drained: List[float] = []
+    restarted_at_1 = 0
+    for _ in range(times):
+        time.sleep(float(rng.uniform(2.0, 5.0)))
+        seen = {t: list(v) for t, v in sub.snapshot().items() if is_reading(t)}
+        assert daemon.proc is not None
+        daemon.proc.kill()
+        daemon.proc.wait(10)
+        start = time.monotonic()
+        daemon.start()
+        restarts.append(time.monotonic() - start)
+        drained_s = wait_drained(daemon, 30)
+        drained.append(float("nan") if drained_s is None else drained_s)
+        time.sleep(3.0)
+        for topic, seqs in sub.snapshot().items():
+            old = seen.get(topic)
+            new = seqs[len(old) :] if old else []
+            if old and new and ((1 in new and max(old) > 1) or max(new) <= max(old)):
+                restarted_at_1 += 1  # seq started again instead of carrying on
+    time.sleep(1.0)
+    after = sub.report(is_reading)
+    check.lost = after["missing"]
+    check.refuse_s = max(restarts)
+    check.peak_rss_mb = daemon.hwm_mb()
+    check.happened = (
+        f"healthy again {statistics.median(restarts):.1f} s after each restart (slowest "
+        f"{max(restarts):.1f} s), spool empty {max(drained):.1f} s later at most; "
+        f"{after['received'] - before['received']} readings arrived; **{after['missing']} "
+        f"lost**, {after['duplicates'] - before['duplicates']} duplicated, "
+        f"{after['out_of_order']} out of order; seq restarted at 1 on {restarted_at_1} topics"
+    )
+    check.figures = {"restart_s": restarts, "drained_s": drained}
+    if after["missing"]:
+        check.fail(f"{after['missing']} readings lost")
+    if after["out_of_order"]:
+        check.fail(f"{after['out_of_order']} out of order")
+    if restarted_at_1:
+        check.fail("seq restarted at 1")
+    return check
+
+
 def dead_letters(spool: Path) -> List[Tuple[str, int]]:
     """(topic, payload bytes) of each message in the spool's dead-letter table."""
     import sqlite3
@@ -930,6 +983,10 @@ def run(args: argparse.Namespace) -> Tuple[List[Check], Dict[str, Any]]:
                 info["rss_end_mb"] = daemon.rss_mb()
                 info["hwm_mb"] = daemon.hwm_mb()
                 info["fds_end"] = daemon.fds()
+                if "mqtt" in args.areas:
+                    check = check_crash(daemon, sub, 1 if args.quick else 3)
+                    checks.append(check)
+                    print(line_of(check), file=sys.stderr, flush=True)
                 info["exit"] = daemon.stop()
             finally:
                 daemon.stop()
@@ -939,7 +996,12 @@ def run(args: argparse.Namespace) -> Tuple[List[Check], Dict[str, Any]]:
             info["log_errors"] = sum(" ERROR " in line for line in log.splitlines())
             info["log_tracebacks"] = log.count("Traceback")
             info["log_lines"] = len(log.splitlines())
-            final = Check("daemon", "whole run", "the main daemon through every check above")
+            final = Check(
+                "daemon",
+                "whole run",
+                "the main daemon through every check above (RSS and log before the kill -9s; "
+                "the exit status is the last restart's)",
+            )
             final.peak_rss_mb = info["hwm_mb"]
             final.rss_growth_mb = info["hwm_mb"] - info["rss_start_mb"]
             final.happened = (
