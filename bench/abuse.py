@@ -843,19 +843,26 @@ def check_crash(daemon: Daemon, sub: SeqSubscriber, times: int) -> Check:
     return check
 
 
-def dead_letters(spool: Path) -> List[Tuple[str, int]]:
-    """(topic, payload bytes) of each message in the spool's dead-letter table."""
+def dead_letters(spool: Path) -> List[Tuple[str, int, Optional[int]]]:
+    """(topic, payload bytes, seq) of each message in the spool's dead-letter table."""
     import sqlite3
 
     if not spool.exists():
         return []
     db = sqlite3.connect(f"file:{spool}?mode=ro", uri=True)
+    out: List[Tuple[str, int, Optional[int]]] = []
     try:
-        return [(str(t), int(n)) for t, n in db.execute("SELECT topic, size FROM dead_letter")]
+        for topic, payload, size in db.execute("SELECT topic, payload, size FROM dead_letter"):
+            try:
+                seq = json.loads(payload).get("seq")
+            except (ValueError, AttributeError):
+                seq = None
+            out.append((str(topic), int(size), seq if isinstance(seq, int) else None))
     except sqlite3.Error:
-        return []
+        pass
     finally:
         db.close()
+    return out
 
 
 def check_oversized(workdir: Path, seconds: float, rate: float, stats_s: float) -> Check:
@@ -897,17 +904,20 @@ def check_oversized(workdir: Path, seconds: float, rate: float, stats_s: float) 
     readings = sub.report(is_reading)
     spool = mqtt.get("spool") or {}
     dead = dead_letters(Path(spool.get("path") or config.parent / "spool.db"))
-    innocent = [(t, n) for t, n in dead if len(t) + n + 8 <= MAX_PACKET]
-    kinds = Counter(t.rsplit("/", 2)[-1] if "/stats" in t else t.split("/", 1)[0] for t, _ in dead)
-    sizes = [n for _, n in dead]
+    innocent = [(t, n) for t, n, _ in dead if len(t) + n + 8 <= MAX_PACKET]
+    kinds = Counter("reading" if is_reading(t) else t.rsplit("/", 1)[-1] for t, _, _ in dead)
+    sizes = [n for _, n, _ in dead]
+    arrived = sub.snapshot()
+    never = sum(1 for t, _, q in dead if is_reading(t) and q not in arrived.get(t, ()))
     check.peak_rss_mb = sampler.peak_mb
-    check.lost = readings["missing"]
+    check.lost = readings["missing"] + never
     check.happened = (
-        f"{readings['received']} readings arrived, **{readings['missing']} lost**, "
+        f"{readings['received']} readings arrived, **{check.lost} lost**, "
         f"{readings['out_of_order']} out of order; dead-lettered "
         f"{spool.get('dead_lettered_total')} ({', '.join(f'{n} {k}' for k, n in kinds.items())}"
         f"; payloads {min(sizes, default=0)} to {max(sizes, default=0)} bytes, "
-        f"{len(innocent)} that would have fitted); {mqtt.get('connects')} connections, acked "
+        f"{len(innocent)} that would have fitted, {never} readings that never arrived); "
+        f"{mqtt.get('connects')} connections, acked "
         f"{mqtt.get('acked')} of {mqtt.get('published')} published; spool depth "
         f"{behind} after {seconds:g} s, "
         f"{'never empty' if drained_s is None else f'empty {drained_s:.1f} s later'}; "
@@ -917,8 +927,8 @@ def check_oversized(workdir: Path, seconds: float, rate: float, stats_s: float) 
         "mqtt": {k: mqtt.get(k) for k in ("connects", "acked", "published")},
         "spool": spool,
     }
-    if readings["missing"] or not readings["received"]:
-        check.fail(f"{readings['missing']} readings lost, {readings['received']} arrived")
+    if check.lost or not readings["received"]:
+        check.fail(f"{check.lost} readings lost, {readings['received']} arrived")
     if innocent:
         check.fail(f"{len(innocent)} message(s) that fit the broker were dead-lettered")
     if not spool.get("dead_lettered_total"):
@@ -999,8 +1009,8 @@ def run(args: argparse.Namespace) -> Tuple[List[Check], Dict[str, Any]]:
             final = Check(
                 "daemon",
                 "whole run",
-                "the main daemon through every check above (RSS and log before the kill -9s; "
-                "the exit status is the last restart's)",
+                "the main daemon through every check above (RSS before the kill -9s; the log "
+                "and the exit status include the restarts)",
             )
             final.peak_rss_mb = info["hwm_mb"]
             final.rss_growth_mb = info["hwm_mb"] - info["rss_start_mb"]
