@@ -35,8 +35,17 @@ def peaked(angle: float, width_bins: float = 1.0) -> np.ndarray:
     return -0.5 * (d / (width_bins * 360.0 / BINS)) ** 2
 
 
+def marked(h=100, w=100, *channels):
+    """A blank crop whose left edge is bright, so a model can tell it from its mirror."""
+    crop = np.zeros((h, w, *channels), np.uint8)
+    crop[:, : max(2, w // 8)] = 255
+    return crop
+
+
 class FixedModel:
-    """The model seam (batch -> pointer, zero, ccw logits) answering set directions."""
+    """The model seam (batch -> pointer, zero, ccw logits) answering set directions for a
+    ``marked`` crop, and their mirror images for the crop's mirror image (as a model that
+    sees the pointer would)."""
 
     def __init__(self, pointer: float, zero: float = 0.0, ccw: float = -5.0, flat=False):
         self.out = (peaked(pointer), peaked(zero), np.array([ccw], np.float32))
@@ -45,15 +54,18 @@ class FixedModel:
 
     def __call__(self, batch):
         self.batches.append(batch.shape)
-        n = batch.shape[0]
         p, z, c = self.out
         if self.flat:
             p = np.zeros(BINS)
-        return np.tile(p, (n, 1)), np.tile(z, (n, 1)), np.tile(c, (n, 1))
+        mirrored = batch[:, :, :, :8].mean(axis=(1, 2, 3)) < batch[:, :, :, -8:].mean(
+            axis=(1, 2, 3)
+        )
+        rows = [(p[::-1], z[::-1], -c) if m else (p, z, c) for m in mirrored]
+        return tuple(np.stack(col) for col in zip(*rows))
 
 
 def read(model, opts, crop=None):
-    crop = np.zeros((100, 100, 3), np.uint8) if crop is None else crop
+    crop = marked() if crop is None else crop
     return PointerReader(model).read_crops([crop], [opts])[0]
 
 
@@ -90,7 +102,7 @@ def test_a_slightly_turned_camera_is_corrected_by_the_zero_the_model_sees():
     assert far.value == pytest.approx(102.0 / 36.0, abs=0.02)
     assert far.extra["scale"] == "configured"
     plain = PointerReader(FixedModel(102.0, zero=12.0), refine_zero=False)
-    got = plain.read_crops([np.zeros((64, 64, 3), np.uint8)], [ReadOptions(0, 10, 0.0, 360.0)])
+    got = plain.read_crops([marked(64, 64, 3)], [ReadOptions(0, 10, 0.0, 360.0)])
     assert got[0].value == pytest.approx(102.0 / 36.0, abs=0.02)
 
 
@@ -129,22 +141,21 @@ def test_a_partial_scale_reads_out_of_range_in_its_dead_zone():
 def test_a_non_square_crop_measures_directions_in_its_own_shape():
     """The model sees every crop squashed to a square; 45 degrees there is steeper in a crop
     twice as tall as wide."""
-    r = read(FixedModel(45.0), ReadOptions(0, 360, 0.0, 360.0), np.zeros((200, 100, 3), np.uint8))
+    r = read(FixedModel(45.0), ReadOptions(0, 360, 0.0, 360.0), marked(200, 100, 3))
     assert r.angle_deg == pytest.approx(np.degrees(np.arctan2(100, 200)), abs=0.6)
 
 
 def test_many_crops_go_to_the_engine_in_batches_it_was_built_for():
     model = FixedModel(90.0)
-    crops = [np.zeros((50, 50, 3), np.uint8)] * 40
+    crops = [marked(50, 50, 3)] * 40
     readings = PointerReader(model).read_crops(crops, [ReadOptions(0, 10, 0, 360)] * 40)
-    assert model.batches == [(32, 3, 64, 64), (8, 3, 64, 64)]
+    assert model.batches == [(32, 3, 64, 64), (8, 3, 64, 64)] * 2  # each crop and its mirror
     assert len(readings) == 40 and all(r.value == pytest.approx(2.5, abs=0.02) for r in readings)
 
 
 def test_grey_and_bgra_crops_are_read_too():
     reader = PointerReader(FixedModel(90.0))
-    crops = [np.zeros((50, 50), np.uint8), np.zeros((50, 50, 4), np.uint8)]
-    crops.append(np.zeros((50, 50, 1), np.uint8))
+    crops = [marked(50, 50), marked(50, 50, 4), marked(50, 50, 1)]
     readings = reader.read_crops(crops, [ReadOptions(0, 10, 0, 360)] * 3)
     assert [r.value for r in readings] == pytest.approx([2.5, 2.5, 2.5], abs=0.02)
 
@@ -196,6 +207,13 @@ pipelines:
 """
 
 
+def meters_frame():
+    """A blank frame whose two meter rois are each ``marked``."""
+    frame = np.zeros((240, 320, 3), np.uint8)
+    frame[:100, 0:12] = frame[:100, 100:112] = 255
+    return frame
+
+
 def test_pipeline_reads_full_circle_rois_with_the_pointer_model_in_one_batch():
     cfg = parse_config(CONFIG).pipelines[0]
     model = FixedModel(90.0)
@@ -206,13 +224,13 @@ def test_pipeline_reads_full_circle_rois_with_the_pointer_model_in_one_batch():
     pipe = create_pipeline(cfg)
     pipe._model, pipe._pointer_model = no_keypoints, model
     pipe.open()
-    frame = Frame("cam0", 1, time.time(), time.monotonic(), np.zeros((240, 320, 3), np.uint8))
+    frame = Frame("cam0", 1, time.time(), time.monotonic(), meters_frame())
     result = pipe.process(frame)
     got = {g["gauge_id"]: g for g in result.payload["gauges"]}
     assert got["x01"]["value"] == pytest.approx(2.5, abs=0.02)
     assert got["x001"]["value"] == pytest.approx(7.5, abs=0.02)
     assert got["far"]["quality"] == "unreadable" and got["far"]["value"] is None
-    assert model.batches == [(2, 3, 64, 64)]
+    assert model.batches == [(2, 3, 64, 64)] * 2  # the two rois, then their mirror images
     assert set(got["x01"]["keypoints"]) == {"center", "tip", "scale_start", "scale_end"}
     assert pipe.describe()["read_by_pointer_model"] == ["far", "x001", "x01"]
     assert pipe.draw(frame.image, result).shape == frame.image.shape
@@ -229,7 +247,7 @@ def test_a_pipeline_of_pointer_gauges_loads_no_keypoint_model(monkeypatch):
     pipe = create_pipeline(parse_config(CONFIG).pipelines[0])
     pipe.open()
     assert pipe.reader is None and pipe.pointer_reader is not None
-    frame = Frame("cam0", 1, time.time(), time.monotonic(), np.zeros((240, 320, 3), np.uint8))
+    frame = Frame("cam0", 1, time.time(), time.monotonic(), meters_frame())
     assert pipe.process(frame).payload["gauges"][0]["value"] == pytest.approx(2.5, abs=0.02)
 
 
@@ -376,5 +394,5 @@ def test_flip_averages_a_crop_with_its_mirror_image():
     agreeing = PointerReader(MirrorAwareModel(), flip=True).read_crops([crop], opts)[0]
     assert agreeing.value == pytest.approx(2.5, abs=0.02) and agreeing.quality == "ok"
     # one that gives the same direction for the mirror: they disagree, confidence halves
-    fixed = PointerReader(FixedModel(90.0), flip=True).read_crops([crop], opts)[0]
-    assert fixed.confidence < 0.55
+    fixed = PointerReader(FixedModel(90.0), flip=True).read_crops([np.zeros_like(crop)], opts)[0]
+    assert fixed.confidence < 0.55 and fixed.quality == "unreadable"

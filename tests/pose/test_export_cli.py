@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -70,13 +71,16 @@ def _entries(origin):
 def test_trained_entries_match_the_committed_files():
     from edged.files import file_sha256
 
-    (gauge,) = _entries("trained")
-    path = MANIFEST.parent / gauge["file"]
-    assert gauge["file"] == "gauge_kp_w32.onnx"
-    assert gauge["sha256"] == file_sha256(str(path))
-    assert gauge["size_bytes"] == path.stat().st_size <= 20 * 1024 * 1024
-    assert "python -m edged.pipelines.gauge.train" in gauge["reproduce"]
-    assert "python -m edged.pipelines.gauge.export" in gauge["reproduce"]
+    trained = {m["file"]: m for m in _entries("trained")}
+    assert set(trained) == {"gauge_kp_w32.onnx", "gauge_pointer.onnx"}
+    trainer = {"gauge_kp_w32.onnx": "train", "gauge_pointer.onnx": "pointer_train"}
+    for name, entry in trained.items():
+        path = MANIFEST.parent / name
+        assert entry["sha256"] == file_sha256(str(path))
+        assert entry["size_bytes"] == path.stat().st_size <= 20 * 1024 * 1024
+        assert f"python -m edged.pipelines.gauge.{trainer[name]} " in entry["reproduce"]
+        assert "python -m edged.pipelines.gauge.export" in entry["reproduce"]
+        assert (MANIFEST.parent / os.path.basename(entry["details"])).is_file()
 
 
 def test_manifest_entries_are_consistent(pose_cli):

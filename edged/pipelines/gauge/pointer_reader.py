@@ -53,8 +53,9 @@ POINTER_MAX_SIDE = 160
 ZERO_MIN_OFFSET_DEG = 6.0
 ZERO_SNAP_DEG = 25.0
 ZERO_MIN_CONFIDENCE = 0.5
-#: below this share of probability near the peak the direction is a guess: unreadable
-UNREADABLE_BELOW = 0.3
+#: below this share of probability near the peak the direction is a guess: unreadable (chosen
+#: on validation renders, seeds 8e12 + i: what falls below is all gross errors, 0.2 %)
+UNREADABLE_BELOW = 0.5
 
 
 def prefers_pointer(
@@ -104,7 +105,9 @@ class PointerModel:
 class PointerReader:
     """Read tight crops of single dials with the pointer model."""
 
-    def __init__(self, model: Any, refine_zero: bool = True, flip: bool = False):
+    def __init__(self, model: Any, refine_zero: bool = True, flip: bool = True):
+        """``flip`` reads each crop's mirror image too (on validation renders: mean error
+        1.51 -> 1.45 % of span, for 1.2 ms more per crop); ``refine_zero`` see the module."""
         self.model = model
         self.refine_zero = refine_zero
         self.flip = flip
