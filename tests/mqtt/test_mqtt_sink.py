@@ -447,10 +447,14 @@ async def test_a_full_spool_disk_sends_live_and_recovers_when_space_returns(
             run.publish([results.pose(i) for i in range(1, 201)])
             assert await sub.until(lambda s: s.count_on(POSE) >= 200, 10), sub.count_on(POSE)
             spool = run.sink.status()["spool"]
-            assert spool["writable"] is False and spool["write_errors"] > 0
-            assert "full" in spool["last_write_error"]
+            # (not "writable is False" now: rows acknowledged meanwhile free pages that later
+            # commits may reuse, so the flag can already be back; the errors stay counted)
+            assert spool["write_errors"] > 0 and "full" in spool["last_write_error"]
             await _on_spool(run.sink, free_spool_disk)
             run.publish([results.pose(i) for i in range(201, 401)])
+            # delivered means committed first: the spool was written again by then (waiting
+            # for an empty spool alone can return before the new messages reach it)
+            assert await sub.until(lambda s: s.count_on(POSE) >= 400, 10), sub.count_on(POSE)
             await run.spool_empty()
             spool = run.sink.status()["spool"]
     finally:
