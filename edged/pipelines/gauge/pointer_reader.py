@@ -29,6 +29,7 @@ import numpy as np
 
 from edged.pipelines.gauge.angles import angle_of, direction, point_at
 from edged.pipelines.gauge.pointer_model import INPUT, decode_bins, model_input
+from edged.pipelines.gauge.reader import EngineModel
 from edged.pipelines.gauge.reading import GaugeReading, Scale
 
 __all__ = [
@@ -72,34 +73,19 @@ def prefers_pointer(
     return square and (located or max(width, height) <= POINTER_MAX_SIDE)
 
 
-class PointerModel:
+class PointerModel(EngineModel):
     """The pointer network behind one seam: ``model(batch) -> (pointer, zero, ccw)`` logits."""
+
+    outputs = ("pointer", "zero", "ccw")
 
     def __init__(
         self, path: str = DEFAULT_POINTER_MODEL, backend: str = "onnxruntime", threads: int = 1
     ):
-        from edged.config.engine import EngineConfig
-        from edged.engines.factory import create_engine
-
-        self.path = path
         shapes = {
             "image": {"min": [1, 3, INPUT, INPUT], "opt": [4, 3, INPUT, INPUT],
                       "max": [MAX_BATCH, 3, INPUT, INPUT]}
         }  # fmt: skip
-        options = EngineConfig(  # type: ignore[call-arg]
-            backend=backend, intra_op_threads=threads, shapes=shapes
-        )
-        self.engine = create_engine(path, backend, options, name="gauge-pointer")
-
-    def __call__(self, batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        out = self.engine.infer({"image": np.ascontiguousarray(batch, np.float32)})
-        return out["pointer"], out["zero"], out["ccw"]
-
-    def describe(self) -> Any:
-        return self.engine.describe()
-
-    def close(self) -> None:
-        self.engine.close()
+        super().__init__(path, backend, threads, shapes, "gauge-pointer")
 
 
 class PointerReader:

@@ -23,7 +23,7 @@ from edged.pipelines.gauge.decode import HIDDEN_TIP_SCORE, Detection, decode, re
 from edged.pipelines.gauge.needle import pointer_redness, refine_needle_angle
 from edged.pipelines.gauge.reading import GaugeReading
 
-__all__ = ["DEFAULT_MODEL", "GaugeReader", "KeypointModel", "ReadOptions"]
+__all__ = ["DEFAULT_MODEL", "EngineModel", "GaugeReader", "KeypointModel", "ReadOptions"]
 
 DEFAULT_MODEL = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
@@ -41,32 +41,44 @@ NEEDLE_REDNESS = 0.5  # and the rival at most this share of it
 DRAG_RIVAL_CONTRAST = 0.8  # the rival shows at least this share of the red one's contrast
 
 
-class KeypointModel:
-    """The keypoint network behind one seam: ``model(batch) -> (cmap, paf)``."""
+class EngineModel:
+    """A gauge network behind edged's engine layer (ONNX Runtime or TensorRT), one ``image``
+    input; subclasses name the outputs they return."""
 
-    def __init__(self, path: str = DEFAULT_MODEL, backend: str = "onnxruntime", threads: int = 1):
+    outputs: Tuple[str, ...] = ()
+
+    def __init__(self, path: str, backend: str, threads: int, shapes: Any, name: str):
         from edged.config.engine import EngineConfig
         from edged.engines.factory import create_engine
 
         self.path = path
-        # one TensorRT profile covers both passes: crops (batched) and whole frames up to 1024
-        shapes = {
-            "image": {"min": [1, 3, 32, 32], "opt": [1, 3, 128, 128], "max": [8, 3, 1024, 1024]}
-        }
         options = EngineConfig(  # type: ignore[call-arg]
             backend=backend, intra_op_threads=threads, shapes=shapes
         )
-        self.engine = create_engine(path, backend, options, name="gauge")
+        self.engine = create_engine(path, backend, options, name=name)
 
-    def __call__(self, batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    def __call__(self, batch: np.ndarray) -> Tuple[np.ndarray, ...]:
         out = self.engine.infer({"image": np.ascontiguousarray(batch, np.float32)})
-        return out["cmap"], out["paf"]
+        return tuple(out[name] for name in self.outputs)
 
     def describe(self) -> Any:
         return self.engine.describe()
 
     def close(self) -> None:
         self.engine.close()
+
+
+class KeypointModel(EngineModel):
+    """The keypoint network behind one seam: ``model(batch) -> (cmap, paf)``."""
+
+    outputs = ("cmap", "paf")
+
+    def __init__(self, path: str = DEFAULT_MODEL, backend: str = "onnxruntime", threads: int = 1):
+        # one TensorRT profile covers both passes: crops (batched) and whole frames up to 1024
+        shapes = {
+            "image": {"min": [1, 3, 32, 32], "opt": [1, 3, 128, 128], "max": [8, 3, 1024, 1024]}
+        }
+        super().__init__(path, backend, threads, shapes, "gauge")
 
 
 @dataclass
