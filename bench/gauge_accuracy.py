@@ -63,6 +63,7 @@ from edged.pipelines.gauge.reader import (
     GaugeReader,
     KeypointModel,
     ReadOptions,
+    roi_region,
 )
 from edged.pipelines.gauge.reading import GaugeReading, circle_transform, fit_ellipse
 from edged.pipelines.gauge.subdial_synth import render_subdial
@@ -269,12 +270,12 @@ def _region(image: np.ndarray, box: Any) -> np.ndarray:
     """The labelled dial's box (clipped to the picture), or the whole picture."""
     if box is None:
         return image
-    h, w = image.shape[:2]
-    x0, y0 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
-    x1, y1 = min(w, int(round(box[2]))), min(h, int(round(box[3])))
-    if x1 - x0 < 8 or y1 - y0 < 8:
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    region = roi_region(image, x0, y0, x1 - x0, y1 - y0)
+    if region is None:
+        h, w = image.shape[:2]
         raise ValueError(f"box {box} lies (almost) outside the {w}x{h} picture")
-    return image[y0:y1, x0:x1]
+    return region
 
 
 def _photo_reading(

@@ -153,13 +153,14 @@ def _read_image(
 ) -> Optional[List[Dict[str, Any]]]:
     """The readings of one image as JSON-ready dicts (None: the roi misses the image)."""
     from edged.pipelines.gauge.pointer_reader import prefers_pointer
+    from edged.pipelines.gauge.reader import roi_region
 
     x0 = y0 = 0
     region = image
     if args.roi is not None:
         x0, y0, w, h = args.roi
-        region = image[y0 : y0 + h, x0 : x0 + w]
-        if region.shape[0] < 8 or region.shape[1] < 8:
+        region = roi_region(image, x0, y0, w, h)
+        if region is None:
             return None
     h, w = region.shape[:2]
     if prefers_pointer(args.reader, w, h, args.sweep, located=args.roi is not None):

@@ -25,7 +25,7 @@ from edged.pipelines.base import Pipeline
 from edged.pipelines.gauge.angles import point_at
 from edged.pipelines.gauge.decode import Detection, read_detection
 from edged.pipelines.gauge.pointer_reader import PointerModel, PointerReader, prefers_pointer
-from edged.pipelines.gauge.reader import GaugeReader, KeypointModel, ReadOptions
+from edged.pipelines.gauge.reader import GaugeReader, KeypointModel, ReadOptions, roi_region
 from edged.pipelines.gauge.reading import GaugeReading, GaugeTracker
 from edged.results import Result
 
@@ -281,12 +281,8 @@ def _read_options(g: GaugeConfig) -> ReadOptions:
 def _roi_crop(image: np.ndarray, g: GaugeConfig) -> Tuple[Optional[np.ndarray], Tuple[int, int]]:
     """The gauge's roi cut from the frame (None when less than 8 px of it is in the frame)."""
     assert g.roi is not None
-    h, w = image.shape[:2]
-    x, y, rw, rh = g.roi
-    x1, y1 = min(w, x + rw), min(h, y + rh)
-    if x1 - x < 8 or y1 - y < 8:
-        return None, (x, y)
-    return image[y:y1, x:x1], (x, y)
+    x, y, w, h = g.roi
+    return roi_region(image, x, y, w, h), (x, y)
 
 
 def draw_readings(

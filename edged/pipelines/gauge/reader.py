@@ -23,7 +23,14 @@ from edged.pipelines.gauge.decode import HIDDEN_TIP_SCORE, Detection, decode, re
 from edged.pipelines.gauge.needle import pointer_redness, refine_needle_angle
 from edged.pipelines.gauge.reading import GaugeReading
 
-__all__ = ["DEFAULT_MODEL", "EngineModel", "GaugeReader", "KeypointModel", "ReadOptions"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "EngineModel",
+    "GaugeReader",
+    "KeypointModel",
+    "ReadOptions",
+    "roi_region",
+]
 
 DEFAULT_MODEL = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
@@ -90,6 +97,16 @@ class ReadOptions:
     table: Optional[List[Tuple[float, float]]] = None
     min_confidence: float = 0.4
     snap_sweep: bool = True  # snap measured sweeps near 90/180/240/270/300 to them
+
+
+def roi_region(image: np.ndarray, x: int, y: int, w: int, h: int) -> Optional[np.ndarray]:
+    """The part of ``image`` in the region ``x, y, w, h`` (clipped to the picture); None when
+    less than 8 px of it on a side lies in the picture."""
+    ih, iw = image.shape[:2]
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(iw, x + w), min(ih, y + h)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    return image[y0:y1, x0:x1]
 
 
 def _letterbox(image: np.ndarray, long_side: int) -> Tuple[np.ndarray, float]:
