@@ -21,12 +21,18 @@ import json
 import logging
 import os
 import sys
-import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from edged.pipelines.gauge.train import BatchSource, _lr, _save, load_checkpoint
+from edged.pipelines.gauge.train import (
+    BatchSource,
+    Bookkeeping,
+    _lr,
+    add_common_args,
+    load_checkpoint,
+    run_logged,
+)
 
 __all__ = ["dihedral", "main", "render_pointer_batch"]
 
@@ -97,41 +103,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m edged.pipelines.gauge.pointer_train", description=__doc__
     )
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--steps", type=int, default=12000)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--width", type=int, default=24)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--workers", type=int, default=0, help="processes rendering ahead")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", default="/tmp/pointer-train")
-    p.add_argument("--ckpt-every", type=int, default=100)
-    p.add_argument("--keep-every", type=int, default=1000)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--no-resume", action="store_true")
-    p.add_argument("--stop-after", type=int, help="stop (with a checkpoint) after this step")
+    add_common_args(p, steps=18000, batch=64, width=24, out="/tmp/pointer-train", log_every=50)
     return p.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    import torch
-
-    torch.set_num_threads(args.threads)
-    os.makedirs(args.out, exist_ok=True)
-    handler = logging.FileHandler(os.path.join(args.out, "train.log"))
-    for h in (handler, logging.StreamHandler(sys.stderr)):
-        h.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        log.addHandler(h)
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    try:
-        return _train(args, torch)
-    finally:
-        for h in list(log.handlers):
-            log.removeHandler(h)
-            h.close()
+    return run_logged(parse_args(argv), log, _train)
 
 
 def _train(args: argparse.Namespace, torch: Any) -> int:
@@ -218,8 +195,7 @@ def _loop(
     stop: int,
     batches: BatchSource,
 ) -> None:
-    last = os.path.join(args.out, "last.pt")
-    t0, running = time.monotonic(), 0.0
+    book = Bookkeeping(args, torch, log, lambda: _rng_state(torch))
     rendered: Tuple[int, Any] = (-1, None)
     while step < stop:
         b = step // REUSE
@@ -235,22 +211,7 @@ def _loop(
         loss.backward()
         opt.step()
         step += 1
-        running += float(loss.detach())
-        if step % args.log_every == 0:
-            log.info(
-                "step %d loss %.4f lr %.2e %.3f s/step",
-                step,
-                running / args.log_every,
-                _lr(step, args.steps, args.lr),
-                (time.monotonic() - t0) / args.log_every,
-            )
-            t0, running = time.monotonic(), 0.0
-        if step % args.ckpt_every == 0 or step in (args.steps, stop):
-            rng = _rng_state(torch)
-            _save(torch, model, opt, step, config, last, **rng)
-            if step % args.keep_every == 0 or step == args.steps:
-                keep = os.path.join(args.out, f"step_{step:06d}.pt")
-                _save(torch, model, opt, step, config, keep, **rng)
+        book.after(step, stop, float(loss.detach()), model, opt, config)
     log.info("done at step %d", step)
 
 

@@ -26,7 +26,7 @@ import math
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -134,13 +134,14 @@ def _lr(step: int, total: int, base: float, warmup: int = 200) -> float:
     return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m edged.pipelines.gauge.train", description=__doc__)
+def add_common_args(
+    p: argparse.ArgumentParser, steps: int, batch: int, width: int, out: str, log_every: int
+) -> None:
+    """The options both gauge trainers take (this one and ``pointer_train``)."""
     p.add_argument("--seed", type=int, default=1, help="seed of the weights and of every picture")
-    p.add_argument("--steps", type=int, default=9000, help="optimizer steps in all")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--size", type=int, default=128, help="training picture side (px)")
-    p.add_argument("--width", type=int, default=32, help="network width")
+    p.add_argument("--steps", type=int, default=steps, help="optimizer steps in all")
+    p.add_argument("--batch", type=int, default=batch)
+    p.add_argument("--width", type=int, default=width, help="network width")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument(
@@ -149,25 +150,38 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=0,
         help="processes rendering batches ahead (0: render inline); results do not change",
     )
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--out", default=out, help="checkpoints and log go here")
+    p.add_argument("--ckpt-every", type=int, default=100)
+    p.add_argument("--keep-every", type=int, default=1000)
+    p.add_argument("--log-every", type=int, default=log_every)
+    p.add_argument("--no-resume", action="store_true", help="start over even if last.pt exists")
+    p.add_argument(
+        "--stop-after", type=int, help="stop (with a checkpoint) after this step, as if interrupted"
+    )
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m edged.pipelines.gauge.train", description=__doc__)
+    add_common_args(p, steps=9000, batch=16, width=32, out="/tmp/gauge-train", log_every=20)
+    p.add_argument("--size", type=int, default=128, help="training picture side (px)")
     p.add_argument(
         "--init",
         metavar="CKPT",
         help="start from this checkpoint's weights (fine-tuning; new optimizer and schedule)",
     )
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--out", default="/tmp/gauge-train", help="checkpoints and log go here")
-    p.add_argument("--ckpt-every", type=int, default=100)
-    p.add_argument("--keep-every", type=int, default=1000)
-    p.add_argument("--log-every", type=int, default=20)
-    p.add_argument("--no-resume", action="store_true", help="start over even if last.pt exists")
-    p.add_argument(
-        "--stop-after", type=int, help="stop (with a checkpoint) after this step, as if interrupted"
-    )
     return p.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
+    return run_logged(parse_args(argv), log, _train)
+
+
+def run_logged(
+    args: argparse.Namespace, logger: logging.Logger, train: Callable[[Any, Any], int]
+) -> int:
+    """``train(args, torch)`` with torch's threads set, ``--out`` made, and the log going to
+    stderr and ``--out``/train.log (both trainers)."""
     import torch
 
     torch.set_num_threads(args.threads)
@@ -178,14 +192,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     ]
     for h in handlers:
         h.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        log.addHandler(h)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+        logger.addHandler(h)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
     try:
-        return _train(args, torch)
+        return train(args, torch)
     finally:
         for h in handlers:
-            log.removeHandler(h)
+            logger.removeHandler(h)
             h.close()
 
 
@@ -256,9 +270,7 @@ def _loop(
     stop: int,
     batches: BatchSource,
 ) -> None:
-    last = os.path.join(args.out, "last.pt")
-    t0 = time.monotonic()
-    running = 0.0
+    book = Bookkeeping(args, torch, log)
     while step < stop:
         images, cmap_t, paf_t = batches.get(step, stop)
         x = torch.from_numpy(images).to(device)
@@ -275,25 +287,47 @@ def _loop(
         loss.backward()
         opt.step()
         step += 1
-        running += float(loss.detach())
-        if step % args.log_every == 0:
-            el = time.monotonic() - t0
-            log.info(
-                "step %d loss %.5f lr %.2e %.2f s/step",
-                step,
-                running / args.log_every,
-                _lr(step, args.steps, args.lr),
-                el / args.log_every,
-            )
-            running = 0.0
-            t0 = time.monotonic()
-        if step % args.ckpt_every == 0 or step in (args.steps, stop):
-            _save(torch, model, opt, step, config, last)
-            if step % args.keep_every == 0 or step == args.steps:
-                _save(
-                    torch, model, opt, step, config, os.path.join(args.out, f"step_{step:06d}.pt")
-                )
+        book.after(step, stop, float(loss.detach()), model, opt, config)
     log.info("done at step %d", step)
+
+
+class Bookkeeping:
+    """What both trainers do after each step: a log line every ``--log-every`` steps, and
+    ``last.pt`` every ``--ckpt-every`` steps with a copy kept every ``--keep-every`` (and at the
+    end). ``extra()`` adds state to each checkpoint (the pointer trainer's random streams)."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        torch: Any,
+        logger: logging.Logger,
+        extra: Callable[[], Dict[str, Any]] = dict,
+    ):
+        self.args, self.torch, self.log, self.extra = args, torch, logger, extra
+        self.last = os.path.join(args.out, "last.pt")
+        self.t0 = time.monotonic()
+        self.running = 0.0
+
+    def after(
+        self, step: int, stop: int, loss: float, model: Any, opt: Any, config: Dict[str, Any]
+    ) -> None:
+        args = self.args
+        self.running += loss
+        if step % args.log_every == 0:
+            self.log.info(
+                "step %d loss %.5f lr %.2e %.3f s/step",
+                step,
+                self.running / args.log_every,
+                _lr(step, args.steps, args.lr),
+                (time.monotonic() - self.t0) / args.log_every,
+            )
+            self.t0, self.running = time.monotonic(), 0.0
+        if step % args.ckpt_every == 0 or step in (args.steps, stop):
+            state = self.extra()
+            _save(self.torch, model, opt, step, config, self.last, **state)
+            if step % args.keep_every == 0 or step == args.steps:
+                keep = os.path.join(args.out, f"step_{step:06d}.pt")
+                _save(self.torch, model, opt, step, config, keep, **state)
 
 
 def _save(
