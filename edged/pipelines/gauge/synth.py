@@ -32,6 +32,7 @@ import numpy as np
 
 from edged.cvutil import import_cv2
 from edged.pipelines.gauge.angles import direction
+from edged.pipelines.gauge.panel_face import draw_cover, draw_panel_face, face_box
 
 __all__ = [
     "KEYPOINTS",
@@ -51,13 +52,16 @@ FC = FACE / 2.0  # canvas centre
 FR = 104.0  # face radius on the canvas (px); the bezel reaches ~1.18 FR
 
 #: bumped whenever a seed renders differently; training records it and will not resume a run
-#: begun with another renderer. 2: drag pointers, needle colours, glare labels, numeral thinning
-RENDERER_VERSION = 2
+#: begun with another renderer. 2: drag pointers, needle colours, glare labels, numeral thinning;
+#: 3: panel meters (``panel_face``), dual scales, printed text, bezel shadows
+RENDERER_VERSION = 3
 
 HELDOUT_BUCKETS = 10  # 1 in HELDOUT_BUCKETS style keys is held out
 
 _FONTS = (0, 1, 2, 3, 4, 6, 7)  # Hershey faces (5 is script-simplex: unreadable, skipped)
-_NEEDLE_SHAPES = ("line", "tapered", "lance", "arrow", "counterweight")
+#: heavy_tail: a thin pointer and a short thick tail, as on many cheap pressure gauges (the
+#: tail is the wider, darker end: a reader must not take it for the pointer)
+_NEEDLE_SHAPES = ("line", "tapered", "lance", "arrow", "counterweight", "heavy_tail")
 _TICK_STYLES = ("lines", "dots", "wedges", "mixed")
 _FACES = ("white", "cream", "black", "grey", "yellow", "blue")
 _BEZELS = ("chrome", "black", "brass", "none", "plastic")
@@ -93,6 +97,13 @@ class GaugeSpec:
     scale_arc: bool = False
     text: str = ""
     seed: int = 0
+    #: ``round``, or a panel meter's ``panel_arc`` / ``panel_corner`` (see ``panel_face``)
+    layout: str = "round"
+    numerals_outside: bool = False  # numbers above the scale arc, as on most panel meters
+    #: a second, inner scale in another unit (PSI outside, bar inside): its span relative to
+    #: the outer one's; 0 = none
+    inner_scale: float = 0.0
+    printed: Tuple[str, ...] = ()  # brand, class, standard: small print on the face
 
     @property
     def fraction(self) -> float:
@@ -101,7 +112,13 @@ class GaugeSpec:
 
     @property
     def style_key(self) -> Tuple[Any, ...]:
-        return (self.face, self.bezel, self.tick_style, self.needle_shape, self.font)
+        key = (self.face, self.bezel, self.tick_style, self.needle_shape, self.font)
+        # round dials keep the held-out buckets they had before panel meters came
+        return key if self.layout == "round" else (*key, self.layout)
+
+    @property
+    def panel(self) -> bool:
+        return self.layout != "round"
 
 
 @dataclass
@@ -204,7 +221,7 @@ def _sample_spec_once(rng: np.random.Generator, water_meter: bool) -> GaugeSpec:
     fraction = (value - lo) / (hi - lo)
     tick_radius = float(rng.uniform(0.78, 0.93))
     needle_len = tick_radius * float(rng.uniform(0.75, 1.02))
-    return GaugeSpec(
+    spec = GaugeSpec(
         start_angle=start,
         sweep=sweep,
         min_value=lo,
@@ -235,6 +252,77 @@ def _sample_spec_once(rng: np.random.Generator, water_meter: bool) -> GaugeSpec:
         text=str(rng.choice(["", "", "bar", "psi", "MPa", "kPa", "A", "V", "C", "x0.1", "m3"])),
         seed=int(rng.integers(0, 2**31)),
     )
+    if water_meter or u < 0.15:
+        return spec
+    if spec.needle_shape == "heavy_tail":
+        spec.tail = float(rng.uniform(0.3, 0.5))
+    if rng.random() < PANEL_SHARE:
+        return _as_panel(spec, rng)
+    return _with_field_print(spec, rng)
+
+
+PANEL_SHARE = 0.25  # of the dials that are not water-meter sub-dials
+_UNITS = ("A", "V", "mA", "kV", "uA", "kW", "Hz", "%")
+_PRINT = (
+    "CL 1.6",
+    "CL 2.5",
+    "CL 1.5",
+    "GB/T7676",
+    "EN 837-1",
+    "IP65",
+    "MADE IN",
+    "No.",
+    "YT",
+    "0-1.6",
+)
+
+
+def _as_panel(spec: GaugeSpec, rng: np.random.Generator) -> GaugeSpec:
+    """The dial as a panel meter: ~90 degree scale over a rectangular face, pivot at its edge
+    or corner, numbers above the arc, a big unit letter, thin needle reaching the ticks."""
+    layout = "panel_arc" if rng.random() < 0.6 else "panel_corner"
+    if layout == "panel_arc":
+        spec.sweep = 90.0 if rng.random() < 0.6 else float(rng.uniform(80, 105))
+        spec.start_angle = (-spec.sweep / 2.0 + float(rng.normal(0, 2))) % 360.0
+        spec.numerals_outside = rng.random() < 0.7
+        spec.tick_radius = float(rng.uniform(0.62, 0.8))
+        spec.needle_width = float(rng.uniform(0.01, 0.03))
+        spec.needle_shape = str(rng.choice(["line", "line", "tapered"]))
+    else:
+        spec.sweep, spec.start_angle = 90.0, 270.0
+        spec.tick_radius = float(rng.uniform(0.85, 0.97))
+        spec.needle_width = float(rng.uniform(0.015, 0.05))
+        spec.needle_shape = str(rng.choice(["line", "tapered", "lance"]))
+    spec.layout = layout
+    spec.min_value = 0.0
+    spec.max_value = float(rng.choice([1, 2, 3, 5, 10, 15, 20, 30, 50, 100, 150, 250, 300, 500]))
+    spec.n_major = int(rng.choice([3, 4, 5, 6, 10]))
+    spec.n_minor = int(rng.choice([2, 5, 5, 10]))
+    spec.value = spec.max_value * float(rng.uniform(0, 1))
+    spec.face = str(rng.choice(["white", "white", "cream", "grey"]))
+    spec.bezel = "none"
+    c = rng.random()
+    spec.needle_color = (20, 20, 20) if c < 0.55 else (40, 40, 200) if c < 0.9 else (20, 90, 20)
+    spec.needle_len = spec.tick_radius * float(rng.uniform(0.9, 1.04))
+    spec.tail = 0.0
+    spec.hub = float(rng.uniform(0.05, 0.12))
+    spec.zones = 0 if rng.random() < 0.85 else 1
+    spec.drag_pointer = None
+    spec.scale_arc = rng.random() < 0.8
+    spec.numerals = True
+    spec.text = str(rng.choice(_UNITS))
+    spec.printed = tuple(rng.choice(_PRINT, size=int(rng.integers(0, 3)), replace=False))
+    return spec
+
+
+def _with_field_print(spec: GaugeSpec, rng: np.random.Generator) -> GaugeSpec:
+    """What industrial dials carry besides their scale: a second scale in another unit,
+    brand and accuracy-class print."""
+    if rng.random() < 0.2 and abs(spec.sweep) < 360:
+        spec.inner_scale = float(rng.choice([0.0689, 0.0703, 14.5, 0.1, 0.25]))
+    if rng.random() < 0.5:
+        spec.printed = tuple(rng.choice(_PRINT, size=int(rng.integers(1, 3)), replace=False))
+    return spec
 
 
 # -- drawing the flat dial ------------------------------------------------------------
@@ -291,7 +379,9 @@ def draw_face(spec: GaugeSpec) -> Tuple[np.ndarray, np.ndarray]:
     alpha = np.zeros((FACE, FACE), np.float32)
     bez_r = FR * (1.0 + float(rng.uniform(0.06, 0.18)))
     c = (int(FC * 16), int(FC * 16))
-    if spec.bezel != "none":
+    if spec.panel:
+        pass
+    elif spec.bezel != "none":
         col = {
             "chrome": (200, 200, 205),
             "black": (35, 35, 35),
@@ -310,10 +400,13 @@ def draw_face(spec: GaugeSpec) -> Tuple[np.ndarray, np.ndarray]:
     bg, fg = _face_colors(spec.face)
     jitter = rng.integers(-12, 13, 3)
     bg = tuple(int(np.clip(b + j, 0, 255)) for b, j in zip(bg, jitter))
-    cv2.circle(img, c, int(FR * 16), bg, -1, cv2.LINE_AA, 4)
-    cv2.circle(alpha, c, int(FR * 16), 1.0, -1, cv2.LINE_AA, 4)
-    if spec.bezel == "none":
-        cv2.circle(img, c, int(FR * 16), fg, 2, cv2.LINE_AA, 4)
+    if spec.panel:
+        draw_panel_face(img, alpha, panel_box(spec), bg, rng)
+    else:
+        cv2.circle(img, c, int(FR * 16), bg, -1, cv2.LINE_AA, 4)
+        cv2.circle(alpha, c, int(FR * 16), 1.0, -1, cv2.LINE_AA, 4)
+        if spec.bezel == "none":
+            cv2.circle(img, c, int(FR * 16), fg, 2, cv2.LINE_AA, 4)
     start, sweep = spec.start_angle, spec.sweep
     rt = spec.tick_radius * FR
     band = spec.major_len * FR
@@ -326,7 +419,37 @@ def draw_face(spec: GaugeSpec) -> Tuple[np.ndarray, np.ndarray]:
         _arc(img, rt - band * 0.35, start, sweep, f0, f1, zone_cols[z % 3], max(2, int(band * 0.5)))
     if spec.scale_arc:
         _arc(img, rt if rng.random() < 0.5 else rt - band, start, sweep, 0, 1, fg, 1)
-    # ticks
+    light_face = sum(bg) > 3 * 128
+    ink = (40, 40, 200) if light_face and not spec.panel and rng.random() < 0.2 else fg
+    _draw_scale(
+        img, spec, rt, band, fg, spec.min_value, spec.max_value, spec.numerals_outside, ink=ink
+    )
+    if spec.inner_scale:
+        inner_fg = (40, 40, 200) if rng.random() < 0.5 else fg
+        span = (spec.max_value - spec.min_value) * spec.inner_scale
+        lo = spec.min_value * spec.inner_scale
+        r_in = rt - band - FR * 0.3 * spec.numeral_scale
+        _draw_scale(img, spec, r_in, band * 0.6, inner_fg, lo, lo + span, False, small=0.75)
+    _draw_print(img, spec, fg, rng)
+    if not spec.panel and rng.random() < 0.25:
+        _bezel_shadow(img, rng)
+    return img, alpha
+
+
+def panel_box(spec: GaugeSpec) -> Tuple[float, ...]:
+    """The panel meter's face rectangle on the canvas: the same for its face and its cover."""
+    reach = spec.tick_radius * FR
+    return face_box(spec.layout, FC, FR, reach, np.random.default_rng(spec.seed + 7))
+
+
+def _draw_scale(  # type: ignore[no-untyped-def]
+    img, spec: GaugeSpec, rt, band, fg, lo, hi, outside, small=1.0, ink=None
+) -> None:
+    """Ticks and numerals (in ``ink``, else ``fg``) of one scale from ``lo`` to ``hi`` along
+    the dial's angles."""
+    ink = fg if ink is None else ink
+    cv2 = import_cv2()
+    start, sweep = spec.start_angle, spec.sweep
     n_ticks = spec.n_major * max(1, spec.n_minor)
     full = abs(sweep) >= 359.0
     for i in range(n_ticks + (0 if full else 1)):
@@ -340,7 +463,7 @@ def draw_face(spec: GaugeSpec) -> Tuple[np.ndarray, np.ndarray]:
             and spec.n_minor % 2 == 0
         )
         length = band if major else band * (0.65 if half else 0.45)
-        style = spec.tick_style
+        style = spec.tick_style if small == 1.0 else "lines"
         if style == "mixed":
             style = "lines" if major else "dots"
         width = max(1.0, FR * (0.022 if major else 0.011))
@@ -361,46 +484,85 @@ def draw_face(spec: GaugeSpec) -> Tuple[np.ndarray, np.ndarray]:
             w = (2.6 if major else 1.2) * 180.0 / math.pi / rt
             poly = np.array([_ipt(_pt(rt, a - w)), _ipt(_pt(rt, a + w)), _ipt(_pt(rt - length, a))])
             cv2.fillConvexPoly(img, poly, fg, cv2.LINE_AA, 4)
-    # numerals
-    if spec.numerals:
-        span = spec.max_value - spec.min_value
-        scale = FR / 100.0 * 0.5 * spec.numeral_scale
-        thick = max(1, int(round(scale * 2.2)))
-        rn = rt - band - FR * 0.13 * spec.numeral_scale
-        texts = []
-        for i in range(spec.n_major + (0 if full else 1)):
-            text = _fmt(spec.min_value + span * i / spec.n_major, span)
-            if full and spec.max_value == 10 and spec.n_major == 10:
-                text = str(i)
-            texts.append(text)
-        # like a real dial, label every 2nd (3rd...) major tick where the numbers would touch
-        widest = max(cv2.getTextSize(t, spec.font, scale, thick)[0][0] for t in texts)
-        spacing = rn * math.radians(abs(sweep) / spec.n_major)
-        every = _label_every(spec.n_major, widest / max(1e-6, 0.85 * spacing))
-        for i, text in enumerate(texts):
-            if i % every:
-                continue
-            f = i / spec.n_major
-            (tw, th), _ = cv2.getTextSize(text, spec.font, scale, thick)
-            x, y = _pt(rn, start + sweep * f)
-            cv2.putText(
-                img,
-                text,
-                (int(x - tw / 2), int(y + th / 2)),
-                spec.font,
-                scale,
-                fg,
-                thick,
-                cv2.LINE_AA,
-            )
-    if spec.text:
-        scale = FR / 100.0 * 0.45
-        (tw, th), _ = cv2.getTextSize(spec.text, spec.font, scale, 1)
-        y = FC + FR * (0.4 if abs(sweep) < 300 else 0.3) * (1 if rng.random() < 0.7 else -1)
+    if not spec.numerals:
+        return
+    span = hi - lo
+    scale = FR / 100.0 * 0.5 * spec.numeral_scale * small
+    thick = max(1, int(round(scale * 2.2)))
+    rn = rt - band - FR * 0.13 * spec.numeral_scale * small
+    if outside:
+        rn = rt + FR * 0.1 * spec.numeral_scale
+    texts = []
+    for i in range(spec.n_major + (0 if full else 1)):
+        text = _fmt(lo + span * i / spec.n_major, span)
+        if full and spec.max_value == 10 and spec.n_major == 10:
+            text = str(i)
+        texts.append(text)
+    # like a real dial, label every 2nd (3rd...) major tick where the numbers would touch
+    widest = max(cv2.getTextSize(t, spec.font, scale, thick)[0][0] for t in texts)
+    spacing = rn * math.radians(abs(sweep) / spec.n_major)
+    every = _label_every(spec.n_major, widest / max(1e-6, 0.85 * spacing))
+    for i, text in enumerate(texts):
+        if i % every:
+            continue
+        f = i / spec.n_major
+        (tw, th), _ = cv2.getTextSize(text, spec.font, scale, thick)
+        x, y = _pt(rn, start + sweep * f)
         cv2.putText(
-            img, spec.text, (int(FC - tw / 2), int(y)), spec.font, scale, fg, 1, cv2.LINE_AA
+            img,
+            text,
+            (int(x - tw / 2), int(y + th / 2)),
+            spec.font,
+            scale,
+            ink,
+            thick,
+            cv2.LINE_AA,
         )
-    return img, alpha
+
+
+def _draw_print(img: np.ndarray, spec: GaugeSpec, fg: Any, rng: np.random.Generator) -> None:
+    """The unit (a big letter on panel meters) and the small print of brand and class."""
+    cv2 = import_cv2()
+    if spec.text:
+        if spec.layout == "panel_arc":
+            rt = spec.tick_radius * FR
+            scale, at = rt / 100.0 * float(rng.uniform(0.9, 1.5)), (FC, FC - rt * 0.55)
+        elif spec.layout == "panel_corner":
+            scale, at = FR / 100.0 * float(rng.uniform(0.8, 1.4)), (FC - FR * 0.8, FC - FR * 0.7)
+        else:
+            scale = FR / 100.0 * 0.45
+            y = FC + FR * (0.4 if abs(spec.sweep) < 300 else 0.3) * (
+                1 if rng.random() < 0.7 else -1
+            )
+            at = (FC, y)
+        thick = 2 if spec.panel else 1
+        (tw, th), _ = cv2.getTextSize(spec.text, spec.font, scale, thick)
+        org = (int(at[0] - tw / 2), int(at[1] + th / 2))
+        cv2.putText(img, spec.text, org, spec.font, scale, fg, thick, cv2.LINE_AA)
+    for k, line in enumerate(spec.printed):
+        scale = FR / 100.0 * float(rng.uniform(0.25, 0.4))
+        (tw, th), _ = cv2.getTextSize(line, spec.font, scale, 1)
+        if spec.panel:
+            x, y = panel_box(spec)[0] + FR * 0.08, FC - FR * (0.3 - 0.12 * k)
+        else:
+            x, y = FC - tw / 2 + FR * float(rng.uniform(-0.2, 0.2)), FC + FR * (0.5 + 0.12 * k)
+        cv2.putText(img, line, (int(x), int(y)), spec.font, scale, fg, 1, cv2.LINE_AA)
+
+
+def _bezel_shadow(img: np.ndarray, rng: np.random.Generator) -> None:
+    """The bezel's shadow, a dark crescent across one side of a round face (light from the
+    side)."""
+    cv2 = import_cv2()
+    c = (int(FC * 16), int(FC * 16))
+    face = np.zeros((FACE, FACE), np.float32)
+    cv2.circle(face, c, int(FR * 16), 1.0, -1, cv2.LINE_AA, 4)
+    lit = np.zeros_like(face)
+    dx, dy = direction(float(rng.uniform(0, 360)))
+    off = FR * float(rng.uniform(0.06, 0.2))
+    cv2.circle(lit, _ipt((FC + dx * off, FC + dy * off)), int(FR * 16), 1.0, -1, cv2.LINE_AA, 4)
+    crescent = cv2.GaussianBlur(face * (1.0 - lit), (0, 0), FR * 0.04)
+    dark = 1.0 - float(rng.uniform(0.3, 0.65)) * crescent
+    img[:] = (img * dark[..., None]).astype(np.uint8)
 
 
 def _label_every(n_major: int, needed: float) -> int:
@@ -465,6 +627,14 @@ def _needle_poly(
             tip,
             (mid[0] - nx * w * 1.8, mid[1] - ny * w * 1.8),
         ]
+    elif shape == "heavy_tail":
+        pts = [
+            (back[0] + nx * w * 1.4, back[1] + ny * w * 1.4),
+            (FC + nx * w, FC + ny * w),
+            tip,
+            (FC - nx * w, FC - ny * w),
+            (back[0] - nx * w * 1.4, back[1] - ny * w * 1.4),
+        ]
     else:  # arrow: a thin shaft and a head
         h = 0.2 * length
         base = (tip[0] - dx * h, tip[1] - dy * h)
@@ -502,6 +672,11 @@ def draw_needle(
         cw = (FC - dx * tail * 0.8, FC - dy * tail * 0.8)
         cv2.circle(img, _ipt(cw), int(width * 1.1 * 16), spec.needle_color, -1, cv2.LINE_AA, 4)
         cv2.circle(alpha, _ipt(cw), int(width * 1.1 * 16), 1.0, -1, cv2.LINE_AA, 4)
+    if spec.panel:
+        cover_rng = np.random.default_rng(spec.seed + 11)
+        reach = spec.tick_radius * FR
+        if draw_cover(img, alpha, spec.layout, panel_box(spec), FC, reach, cover_rng):
+            return img, alpha, tip  # the pivot and the needle's root are under the cover
     hub_r = max(spec.hub * FR, width * 0.8)
     hub_col = spec.needle_color if spec.seed % 3 else (150, 150, 150)
     cv2.circle(img, _ipt((FC, FC)), int(hub_r * 16), hub_col, -1, cv2.LINE_AA, 4)
@@ -616,7 +791,10 @@ def composite_gauge(
     c_t = _apply(hn, np.array([[FC, FC], tip]))
     face_c = _apply(hmat, np.array([[FC, FC]]))
     rim_angles = np.arange(0, 360, 15.0)
-    rim = _apply(hmat, np.array([_pt(FR, a) for a in rim_angles]))
+    # a panel meter has no round rim: no ring target, and the reader fits no ellipse to it
+    rim = (
+        np.zeros((0, 2)) if spec.panel else _apply(hmat, np.array([_pt(FR, a) for a in rim_angles]))
+    )
     kp: Dict[str, Tuple[float, float, int]] = {}
     for name, p in zip(KEYPOINTS, [c_t[0], c_t[1], s_e_q[0], s_e_q[1], s_e_q[2]]):
         vis = int(0 <= p[0] < w and 0 <= p[1] < h)
@@ -846,6 +1024,21 @@ def render_gauges(
     return degrade(image, rng), labels
 
 
+def _filling_panel(
+    rng: np.random.Generator, spec: GaugeSpec, size: int
+) -> Tuple[float, float, float]:
+    """A panel meter filling the picture, as in a photo of one meter: its pivot low (and to
+    the right for a corner pivot), where the whole picture is read before any crop."""
+    r = size * float(rng.uniform(0.45, 0.8))
+    reach = r * (spec.tick_radius + 0.2)  # the scale and its numbers stay in the picture
+    cy = float(rng.uniform(min(reach, size - 4), size - 4))
+    if spec.layout == "panel_corner":
+        cx = float(rng.uniform(min(reach, size - 4), size - 4))
+    else:
+        cx = size / 2 + float(rng.normal(0, size * 0.05))
+    return cx, cy, r
+
+
 def random_placement(rng: np.random.Generator, cx: float, cy: float, radius: float) -> Placement:
     tilt = 0.0 if rng.random() < 0.35 else 45.0 * float(rng.random()) ** 1.3
     rotation = float(rng.normal(0, 8)) if rng.random() < 0.8 else float(rng.uniform(-180, 180))
@@ -886,6 +1079,8 @@ def render_sample(
         r = size * float(rng.uniform(0.26, 0.44))
         cx = size / 2 + float(rng.normal(0, size * 0.05))
         cy = size / 2 + float(rng.normal(0, size * 0.05))
+        if spec.panel and rng.random() < 0.5:
+            cx, cy, r = _filling_panel(rng, spec, size)
         specs.append(spec)
         places.append(random_placement(rng, cx, cy, r))
         if water or rng.random() < 0.1:  # neighbouring dials cut by the edges

@@ -39,10 +39,13 @@ def make_targets(
                 continue
             g = np.exp(-((gx - u) ** 2 + (gy - w) ** 2) / (2 * SIGMA * SIGMA))
             np.maximum(cmap[k], g, out=cmap[k])
-        ring = np.zeros((hw, hw), np.float32)
-        poly = np.array([[x / stride - 0.5, y / stride - 0.5] for x, y in label.rim], np.float64)
-        cv2.polylines(ring, [np.round(poly * 16).astype(np.int32)], True, 1.0, 1, cv2.LINE_AA, 4)
-        np.maximum(cmap[5], ring, out=cmap[5])
+        if label.rim:  # panel meters have none
+            ring = np.zeros((hw, hw), np.float32)
+            poly = np.array([[x / stride - 0.5, y / stride - 0.5] for x, y in label.rim])
+            cv2.polylines(
+                ring, [np.round(poly * 16).astype(np.int32)], True, 1.0, 1, cv2.LINE_AA, 4
+            )
+            np.maximum(cmap[5], ring, out=cmap[5])
         cu, cw, cv = pts[0]
         if not cv:
             continue

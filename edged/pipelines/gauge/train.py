@@ -168,7 +168,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument(
         "--init",
         metavar="CKPT",
-        help="start from this checkpoint's weights (fine-tuning; new optimizer and schedule)",
+        help="start from this checkpoint's weights (fine-tuning; new optimizer and schedule); "
+        "an exported .onnx model works too (its batch norms stay frozen, folded into the convs)",
     )
     return p.parse_args(argv)
 
@@ -224,13 +225,19 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     if args.init:
         from edged.files import file_sha256
 
-        init = load_checkpoint(torch, args.init, device)
-        width = init.get("config", {}).get("width")
-        if width is not None and width != args.width:
-            raise SystemExit(f"--init {args.init} has width {width}; pass --width {width}")
-        model.load_state_dict(init["model"])
+        if args.init.endswith(".onnx"):
+            load_onnx_weights(torch, model, args.init)
+            config["frozen_bn"] = True
+            log.info("starting from the weights of %s (batch norms frozen)", args.init)
+        else:
+            init = load_checkpoint(torch, args.init, device)
+            width = init.get("config", {}).get("width")
+            if width is not None and width != args.width:
+                raise SystemExit(f"--init {args.init} has width {width}; pass --width {width}")
+            model.load_state_dict(init["model"])
+            config["frozen_bn"] = bool(init.get("config", {}).get("frozen_bn"))
+            log.info("starting from the weights of %s (step %s)", args.init, init.get("step"))
         config["init_sha256"] = file_sha256(args.init)
-        log.info("starting from the weights of %s (step %s)", args.init, init.get("step"))
     last = os.path.join(args.out, "last.pt")
     if os.path.exists(last) and not args.no_resume:
         ckpt = load_checkpoint(torch, last, device)
@@ -271,6 +278,8 @@ def _loop(
     batches: BatchSource,
 ) -> None:
     book = Bookkeeping(args, torch, log)
+    if config.get("frozen_bn"):
+        freeze_batch_norms(torch, model)
     while step < stop:
         images, cmap_t, paf_t = batches.get(step, stop)
         x = torch.from_numpy(images).to(device)
@@ -338,6 +347,56 @@ def _save(
     state.update(extra)
     torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+def load_onnx_weights(torch: Any, model: Any, path: str) -> None:
+    """Load an exported model's weights into a fresh ``build_model`` network.
+
+    The export folds each batch norm into the conv before it, so each conv gets the folded
+    weight and its batch norm becomes the identity plus the folded bias (mean 0, variance
+    1 - eps, scale 1). Such a network is the exported one only while its batch norms are not
+    re-estimated: fine-tune it with ``freeze_batch_norms``. This is how a shipped model is
+    fine-tuned when its training checkpoint is gone: the repository keeps the ONNX files.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(path).graph
+    values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    pairs = []  # (conv, batch norm or None) in the order forward() runs them
+    mods = list(model.modules())
+    for i, m in enumerate(mods):
+        if isinstance(m, torch.nn.Conv2d):
+            nxt = mods[i + 1] if i + 1 < len(mods) else None
+            pairs.append((m, nxt if isinstance(nxt, torch.nn.BatchNorm2d) else None))
+    if len(pairs) != len(convs):
+        raise SystemExit(f"{path}: {len(convs)} convolutions, the network has {len(pairs)}")
+    with torch.no_grad():
+        for (conv, bn), node in zip(pairs, convs):
+            w = torch.from_numpy(values[node.input[1]].copy())
+            b = torch.from_numpy(values[node.input[2]].copy()) if len(node.input) > 2 else None
+            if tuple(w.shape) != tuple(conv.weight.shape):
+                raise SystemExit(
+                    f"{path}: {node.name} is {tuple(w.shape)}, not {conv.weight.shape}"
+                )
+            conv.weight.copy_(w)
+            if bn is None:
+                if b is not None:
+                    conv.bias.copy_(b)
+                continue
+            bn.weight.fill_(1.0)
+            bn.bias.copy_(b if b is not None else torch.zeros_like(bn.bias))
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+
+
+def freeze_batch_norms(torch: Any, model: Any) -> None:
+    """Batch norms in inference mode (their statistics stay; their scale and shift still
+    learn) for the rest of training: ``model.train()`` is not called again in the loop."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
 
 
 def load_checkpoint(torch: Any, path: str, device: str) -> Any:
