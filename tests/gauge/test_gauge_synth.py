@@ -180,3 +180,84 @@ def test_face_centre_stays_while_parallax_moves_the_needle_pivot():
     face2, pivot2 = centres(0.08)
     assert math.dist(face2, face) < 1e-6  # the dial has not moved
     assert math.dist(pivot2, face2) > 2.0  # its needle, in front of it, has
+
+
+def _magenta(image, x, y):
+    b, g, r = image[int(round(y)), int(round(x))].astype(int)
+    return b > 150 and r > 150 and g < 110
+
+
+@pytest.mark.parametrize(
+    ("layout", "start", "sweep", "fraction"),
+    [
+        ("panel_arc", 315, 90, 0.1),
+        ("panel_arc", 315, 90, 0.75),
+        ("panel_corner", 270, 90, 0.0),
+        ("panel_corner", 270, 90, 0.6),
+    ],
+)
+def test_panel_meter_needle_runs_from_under_the_cover_to_the_labelled_tip(
+    layout, start, sweep, fraction
+):
+    spec = _spec(start, sweep, fraction, layout=layout, tick_radius=0.75, needle_len=0.75)
+    spec.seed = 5  # a seed whose cover hides the pivot in both layouts
+    place = Placement(cx=110, cy=150, radius=90)
+    image, (label,) = render_gauges(np.random.default_rng(0), 220, 220, [spec], [place], clean=True)
+    assert label.rim == []  # no round rim: no ring target, no ellipse
+    cx, cy, _ = label.keypoints["center"]
+    tx, ty, tv = label.keypoints["tip"]
+    assert tv == 1 and label.readable
+    assert (cx, cy) == pytest.approx((110, 150))
+    # the outer part of the needle shows; its root is under the cover
+    assert all(_magenta(image, cx + (tx - cx) * t, cy + (ty - cy) * t) for t in (0.5, 0.7, 0.9))
+    assert not _magenta(image, cx, cy)
+    assert not _magenta(image, cx + (tx - cx) * 1.15, cy + (ty - cy) * 1.15)
+    angle = angle_of(tx - cx, ty - cy)
+    assert angle == pytest.approx(fraction_to_angle(start, sweep, fraction), abs=0.01)
+    # the scale's ends are where a 90 degree panel scale has them
+    for name, want in (("start", start), ("end", (start + sweep) % 360)):
+        x, y, _ = label.keypoints[name]
+        assert angle_of(x - cx, y - cy) == pytest.approx(want, abs=0.01)
+
+
+def test_heavy_tail_needle_points_with_its_thin_end():
+    spec = _spec(225, 270, 0.3)
+    spec.needle_shape, spec.tail, spec.needle_width = "heavy_tail", 0.45, 0.06
+    place = Placement(cx=100, cy=100, radius=70)
+    image, (label,) = render_gauges(np.random.default_rng(0), 200, 200, [spec], [place], clean=True)
+    cx, cy, _ = label.keypoints["center"]
+    tx, ty, _ = label.keypoints["tip"]
+    ux, uy = (tx - cx) / math.hypot(tx - cx, ty - cy), (ty - cy) / math.hypot(tx - cx, ty - cy)
+
+    def width(d):  # magenta pixels across the needle at signed distance d along it
+        px, py = cx + ux * d, cy + uy * d
+        return sum(_magenta(image, px - uy * o, py + ux * o) for o in np.arange(-8, 8.5, 0.5))
+
+    assert _magenta(image, cx + (tx - cx) * 0.9, cy + (ty - cy) * 0.9)
+    # the tail (behind the pivot) is wider than the pointer half way out
+    assert width(-0.35 * 70) > width(0.5 * math.hypot(tx - cx, ty - cy))
+
+
+def test_filling_panel_meters_keep_their_labels_in_the_picture():
+    seen = 0
+    for seed in range(400):
+        _, labels = render_sample(seed, 128, mode="crop")
+        lab = labels[-1]
+        if not lab.spec.panel or lab.radius < 0.45 * 128:
+            continue
+        seen += 1
+        for name in ("center", "tip", "start", "end", "quarter"):
+            x, y, _ = lab.keypoints[name]  # (glare or an occluder may hide one: v = 0)
+            assert 0 <= x < 128 and 0 <= y < 128, (seed, name)
+    assert seen >= 5
+
+
+def test_renderer_version_3_draws_panel_meters_and_field_print():
+    rng = np.random.default_rng(1)
+    specs = [sample_spec(rng, "any") for _ in range(400)]
+    layouts = {s.layout for s in specs}
+    assert {"round", "panel_arc", "panel_corner"} <= layouts
+    assert any(s.inner_scale for s in specs) and any(s.printed for s in specs)
+    for s in specs:
+        if s.panel:
+            assert 75 <= abs(s.sweep) <= 105 and s.drag_pointer is None

@@ -827,6 +827,9 @@ def _blend(dst: np.ndarray, src: np.ndarray, alpha: np.ndarray) -> None:
 
 def background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     cv2 = import_cv2()
+    if rng.random() < 0.12:  # a product shot: plain white or light grey, nothing else
+        level = rng.integers(225, 256, 3)
+        return np.broadcast_to(level.astype(np.uint8), (h, w, 3)).copy()
     c0 = rng.integers(0, 256, 3).astype(np.float32)
     c1 = rng.integers(0, 256, 3).astype(np.float32)
     ang = rng.uniform(0, 2 * math.pi)
@@ -1030,7 +1033,7 @@ def _filling_panel(
     """A panel meter filling the picture, as in a photo of one meter: its pivot low (and to
     the right for a corner pivot), where the whole picture is read before any crop."""
     r = size * float(rng.uniform(0.45, 0.8))
-    reach = r * (spec.tick_radius + 0.2)  # the scale and its numbers stay in the picture
+    reach = r * (spec.tick_radius + 0.25)  # the scale and its numbers stay in the picture
     cy = float(rng.uniform(min(reach, size - 4), size - 4))
     if spec.layout == "panel_corner":
         cx = float(rng.uniform(min(reach, size - 4), size - 4))
@@ -1079,10 +1082,14 @@ def render_sample(
         r = size * float(rng.uniform(0.26, 0.44))
         cx = size / 2 + float(rng.normal(0, size * 0.05))
         cy = size / 2 + float(rng.normal(0, size * 0.05))
-        if spec.panel and rng.random() < 0.5:
+        filling = spec.panel and rng.random() < 0.5
+        if filling:
             cx, cy, r = _filling_panel(rng, spec, size)
         specs.append(spec)
         places.append(random_placement(rng, cx, cy, r))
+        if filling:  # a photo of one meter is taken square on, near enough
+            places[-1].rotation = float(np.clip(places[-1].rotation, -6, 6))
+            places[-1].tilt = min(places[-1].tilt, 20.0)
         if water or rng.random() < 0.1:  # neighbouring dials cut by the edges
             for _ in range(int(rng.integers(1, 3))):
                 ang = rng.uniform(0, 2 * math.pi)
