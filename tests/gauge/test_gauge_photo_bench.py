@@ -144,3 +144,33 @@ def test_a_box_picks_the_labelled_dial_among_several():
         assert reading is not None
         x, y = reading.keypoints["center"][:2]
         assert box[0] <= x <= box[2] and box[1] <= y <= box[3]
+
+
+def test_montage_shows_whole_photos_for_the_keypoint_model_and_dials_for_the_pointer_model(
+    tmp_path,
+):
+    """``bench/gauge_montage.py``: the keypoint sheet has one tile per photo that is not a
+    ready-made crop (a photo with boxed dials counts once); the sub-dial sheet one per dial."""
+    cv2 = import_cv2()
+    spec = importlib.util.spec_from_file_location(
+        "gauge_montage", os.path.join(ROOT, "bench", "gauge_montage.py")
+    )
+    montage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(montage)
+    big, _ = render_sample(1, size=400)
+    crop, _ = render_sample(2, size=120)
+    cv2.imwrite(str(tmp_path / "meter.jpg"), big)
+    cv2.imwrite(str(tmp_path / "crop.jpg"), crop)
+    rows = [
+        {"image": "meter.jpg", "value": 1, "min": 0, "max": 10, "box": [0, 0, 200, 200]},
+        {"image": "meter.jpg", "value": 2, "min": 0, "max": 10, "box": [200, 0, 400, 200]},
+        {"image": "crop.jpg", "value": 3, "min": 0, "max": 10},
+    ]
+    (tmp_path / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert len(montage.real_tiles(str(tmp_path), "keypoint")) == 1
+    assert len(montage.real_tiles(str(tmp_path), "subdial")) == 3
+    out = tmp_path / "sheet.png"
+    args = ["--kind", "keypoint", "--renders", "3", "--real", str(tmp_path), "--out", str(out)]
+    subprocess.run([sys.executable, montage.__file__, *args], check=True, capture_output=True)
+    sheet = cv2.imread(str(out))
+    assert sheet is not None and sheet.shape[1] == montage.COLUMNS * montage.TILE

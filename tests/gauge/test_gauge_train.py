@@ -81,3 +81,36 @@ def test_init_fine_tunes_from_another_run_and_resume_refuses_a_mismatch(tmp_path
         main(tuned)
     assert main([*tuned, "--init", str(base)]) == 0
     assert torch.load(tmp_path / "b" / "last.pt", weights_only=False)["step"] == 2
+
+
+def test_an_exported_model_loads_back_into_an_equal_network_and_keeps_its_batch_norms(tmp_path):
+    """Fine-tuning a shipped model whose checkpoint is gone: its ONNX weights, batch norms
+    folded into the convolutions, make a network with the same outputs; training leaves the
+    batch norms' statistics alone."""
+    np = pytest.importorskip("numpy")
+    ort = pytest.importorskip("onnxruntime")
+    from edged.pipelines.gauge.export import export_onnx
+    from edged.pipelines.gauge.model import build_model
+    from edged.pipelines.gauge.train import load_onnx_weights
+
+    assert main(["--seed", "3", "--steps", "2", "--out", str(tmp_path / "a"), *TINY]) == 0
+    onnx_path = str(tmp_path / "a.onnx")
+    export_onnx(str(tmp_path / "a" / "last.pt"), onnx_path)
+    net = build_model(8)
+    load_onnx_weights(torch, net, onnx_path)
+    net.eval()
+    x = np.random.default_rng(0).uniform(0, 255, (2, 3, 64, 64)).astype(np.float32)
+    with torch.no_grad():
+        cmap, paf = net(torch.from_numpy(x))
+    want_cmap, want_paf = ort.InferenceSession(onnx_path).run(["cmap", "paf"], {"image": x})
+    assert np.abs(cmap.numpy() - want_cmap).max() < 1e-4
+    assert np.abs(paf.numpy() - want_paf).max() < 1e-4
+    # fine-tune from it: the batch norms stay the identity the folding needs
+    tuned = ["--seed", "4", "--steps", "2", "--out", str(tmp_path / "b"), *TINY]
+    assert main([*tuned, "--init", onnx_path]) == 0
+    ckpt = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert ckpt["config"]["frozen_bn"] is True
+    means = [v for k, v in ckpt["model"].items() if k.endswith("running_mean")]
+    assert means and all(float(m.abs().max()) == 0.0 for m in means)
+    with pytest.raises(SystemExit, match="convolutions"):
+        load_onnx_weights(torch, build_model(8).stem, onnx_path)
