@@ -296,3 +296,48 @@ def test_a_drag_pointer_too_faint_to_read_stays_unreadable_when_the_swap_is_undo
     )
     undone = read_detection(det, 0.0, 10.0, start_angle=start + 270.0, sweep=-270.0)
     assert undone.quality == "unreadable" and undone.value is None
+
+
+class _PerfectModel:
+    """Stands in for the network: the training targets of ``labels`` (given for a 128 px
+    picture), scaled to whatever size the reader feeds."""
+
+    def __init__(self, labels):
+        self.labels = labels
+
+    def __call__(self, batch):
+        import copy
+
+        size = batch.shape[-1]
+        outs = []
+        for _ in range(len(batch)):
+            scaled = []
+            for lab in self.labels:
+                lab = copy.deepcopy(lab)
+                k = size / 128.0
+                lab.keypoints = {n: (x * k, y * k, v) for n, (x, y, v) in lab.keypoints.items()}
+                lab.rim = [(x * k, y * k) for x, y in lab.rim]
+                scaled.append(lab)
+            outs.append(make_targets(scaled, size))
+        return np.stack([o[0] for o in outs]), np.stack([o[1] for o in outs])
+
+
+def test_a_small_dial_inside_a_large_one_is_its_part_not_a_gauge():
+    big = _label(225, 270, 0.4, cx=64, cy=64, radius=50)
+    logo = _label(225, 270, 0.8, cx=80, cy=52, radius=7)  # a screw or a logo on its face
+    apart = _label(225, 270, 0.1, cx=118, cy=118, radius=7)  # beyond its face: a gauge
+    picture = np.zeros((128, 128, 3), np.uint8)
+    found = GaugeReader(_PerfectModel([big, logo, apart])).detect(picture)
+    centres = sorted((round(d.center[0]), round(d.center[1])) for d in found)
+    assert centres == [(64, 64), (118, 118)]
+
+
+def test_passes_above_128_px_add_small_dials_only():
+    big = _label(225, 270, 0.4, cx=64, cy=64, radius=50)
+    picture = np.zeros((512, 512, 3), np.uint8)  # passes at 128 and 256 px
+    reader = GaugeReader(_PerfectModel([big]))
+    found = reader.detect(picture)
+    # the same dial, twice the size in the 256 px pass (beyond the trained sizes): only the
+    # 128 px pass's detection is taken
+    assert len(found) == 1
+    assert found[0].radius() == pytest.approx(50 * 4, rel=0.1)

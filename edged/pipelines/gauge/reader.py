@@ -41,6 +41,10 @@ DEFAULT_MODEL = os.path.join(
 CROP_SIZE = 128
 FACE_FILL = 0.36  # face radius / crop side, the middle of the training range
 ALIGN = 16
+#: the passes above 128 px are there for small dials; there, only dials up to this face radius
+#: (px, in that pass) are taken: a larger one is larger than any the model was trained on
+#: (0.44 of 128 px), read worse than in the 128 px pass, which has it anyway
+LARGE_PASS_MAX_RADIUS = 64.0
 # a red drag pointer taken for the needle (chosen on validation seeds, not the benchmark's):
 DRAG_RIVAL = 0.3  # the rival needle's strength relative to the chosen tip
 DRAG_REDNESS = 30.0  # the chosen pointer is at least this red (R - max(G, B), grey levels)
@@ -173,20 +177,16 @@ class GaugeReader:
         for size in sizes:
             img, s = _letterbox(image, size)
             for d in self._run([img])[0]:
-                found.append(d.transformed(1.0 / s, 0.0, 0.0))
+                if size == sizes[0] or d.radius() <= LARGE_PASS_MAX_RADIUS:
+                    found.append(d.transformed(1.0 / s, 0.0, 0.0))
         found.sort(key=lambda d: -d.keypoints["center"][2] * (1 + len(d.keypoints)))
         kept: List[Detection] = []
         for d in found:
-            r = d.radius()
-            if r <= 2:
-                continue
-            if any(
-                math.hypot(d.center[0] - k.center[0], d.center[1] - k.center[1])
-                < 0.6 * max(r, k.radius())
-                for k in kept
-            ):
-                continue
-            kept.append(d)
+            if d.radius() > 2 and not any(_same_dial(d, k) for k in kept):
+                kept.append(d)
+        # a "dial" inside a much larger one is a part of it (a logo, a screw, the unit letter
+        # over a hidden pivot), not a gauge of its own
+        kept = [d for d in kept if not any(_inside(d, k) for k in kept)]
         return kept[:max_gauges]
 
     def refine(self, image: np.ndarray, dets: Sequence[Detection]) -> List[Optional[Detection]]:
@@ -302,6 +302,25 @@ def _redder(image: np.ndarray, det: Detection, chosen: Any, rival: Any) -> bool:
 
     red = redness(chosen)
     return red >= DRAG_REDNESS and redness(rival) <= NEEDLE_REDNESS * red
+
+
+PART_OF_DIAL = 0.4  # a detection this small beside a larger one, within its face, is its part
+
+
+def _same_dial(a: Detection, b: Detection) -> bool:
+    """Whether two detections are one dial (found in two passes): near and of a size."""
+    ra, rb = a.radius(), b.radius()
+    if min(ra, rb) < PART_OF_DIAL * max(ra, rb):
+        return False  # one is a part of the other, or a small gauge beside a large one
+    return math.hypot(a.center[0] - b.center[0], a.center[1] - b.center[1]) < 0.6 * max(ra, rb)
+
+
+def _inside(small: Detection, large: Detection) -> bool:
+    """Whether ``small`` is a part of ``large``: far smaller, centred within its face."""
+    r = large.radius()
+    if small is large or small.radius() > PART_OF_DIAL * r:
+        return False
+    return math.hypot(small.center[0] - large.center[0], small.center[1] - large.center[1]) < r
 
 
 def _nearest_centre(found: Sequence[Detection], size: int) -> Optional[Detection]:
