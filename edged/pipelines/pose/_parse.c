@@ -1,0 +1,766 @@
+/*
+ * Compiled trt_pose parse: confidence maps + PAFs -> grouped keypoints, bit for bit the same as
+ * edged's numpy parse (edged/pipelines/pose/parse.py), which itself matches trt_pose's C++.
+ *
+ * Why C: the numpy parse costs several times trt_pose's C++ on ordinary frames (most of it
+ * interpreter and numpy call overhead in the Munkres replay), and on a Jetson the parse would
+ * otherwise take longer than the engine. This file is the same five stages in plain loops:
+ *
+ *   1. find peaks      local maxima over a clipped square window, raster order, at most M each;
+ *   2. refine peaks    cmap-weighted mean over the window (weights from reflected cells,
+ *                      positions unreflected), sums sequential in float32;
+ *   3. PAF scores      line integral of every candidate pair of every link, float32 in the
+ *                      C++ operation order (epsilon added in double);
+ *   4. assignment      per link, trt_pose's Munkres (same reductions, greedy starring,
+ *                      row-major priming pass that continues after covering a row, cost
+ *                      update rows-then-columns), so ties go the same way;
+ *   5. connect parts   trt_pose's breadth-first walk, objects in scan order.
+ *
+ * Where trt_pose's C++ is undefined, this follows the numpy parse's deterministic choice:
+ * non-finite scores (possible from finite but huge inputs) are solved as 0 and never
+ * connected; a window wider than the map reads its edge cells; a sample position that is NaN
+ * counts as outside. NaN or infinite cmap/paf values are refused with ValueError, and a
+ * Munkres problem whose cost update would not be finite (only reachable with inputs near
+ * FLT_MAX) stops instead of looping forever as the C++ would.
+ *
+ * Build with -ffp-contract=off: a fused multiply-add (GCC's default on aarch64) rounds once
+ * where numpy rounds twice, and the results would differ in the last bit.
+ *
+ * Interface (called by edged/pipelines/pose/compiled.py, which allocates the outputs):
+ *   parse(cmap, paf, topology, cmap_threshold, link_threshold, cmap_window,
+ *         line_integral_samples, object_counts, objects, normalized_peaks)
+ * cmap float32 [N, C, H, W], paf float32 [N, F, H, W], topology int32 [K, 4] (all C-contiguous,
+ * read through the buffer protocol); outputs int32 [N], int32 [N, P, C], float32 [N, C, M, 2],
+ * writable and C-contiguous, fully overwritten. M and P are taken from the output shapes.
+ * The GIL is released while the frames are parsed.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* One call's geometry and parameters, and per-call scratch memory.                           */
+
+typedef struct {
+    Py_ssize_t n, c, h, w, f, k, m, p;
+    float cmap_threshold, link_threshold;
+    int radius, samples;
+    const float *cmap, *paf;
+    const int32_t *topology;
+    int32_t *object_counts, *objects;
+    float *normalized;
+} Job;
+
+typedef struct {
+    /* flat peak list (part-major), at most c * min(m, h * w) entries */
+    int *counts, *first, *row, *col;
+    float *refined_y, *refined_x; /* normalised, as returned */
+    float *map_y, *map_x;         /* times H and W: the score stage's positions */
+    float *progress;              /* samples */
+    /* one link's scores and Munkres state, at most cap * cap / cap entries */
+    float *scores, *cost;
+    int *row_star, *col_star, *prime;
+    unsigned char *row_cover, *col_cover;
+    /* accepted connections: conn[(k * 2 + side) * cap + i], and the walk */
+    int *conn, *queue;
+    unsigned char *seen;
+} Scratch;
+
+enum { OK = 0, NO_MEMORY = 1 };
+
+static void scratch_free(Scratch *s)
+{
+    void **fields[] = {
+        (void **)&s->counts,    (void **)&s->first,     (void **)&s->row,
+        (void **)&s->col,       (void **)&s->refined_y, (void **)&s->refined_x,
+        (void **)&s->map_y,     (void **)&s->map_x,     (void **)&s->progress,
+        (void **)&s->scores,    (void **)&s->cost,      (void **)&s->row_star,
+        (void **)&s->col_star,  (void **)&s->prime,     (void **)&s->row_cover,
+        (void **)&s->col_cover, (void **)&s->conn,      (void **)&s->queue,
+        (void **)&s->seen,
+    };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        free(*fields[i]);
+        *fields[i] = NULL;
+    }
+}
+
+/* Allocate everything up front (sizes bounded by the shapes), so the stages cannot fail. */
+static int scratch_alloc(Scratch *s, const Job *j)
+{
+    size_t cap = (size_t)(j->m < j->h * j->w ? j->m : j->h * j->w); /* peaks per part */
+    size_t peaks = (size_t)j->c * cap;
+    size_t nodes = peaks ? peaks : 1;
+    size_t cells = cap ? cap * cap : 1;
+    size_t lines = cap ? cap : 1;
+    memset(s, 0, sizeof(*s));
+    s->counts = malloc(sizeof(int) * (size_t)j->c + 1);
+    s->first = malloc(sizeof(int) * (size_t)j->c + 1);
+    s->row = malloc(sizeof(int) * nodes);
+    s->col = malloc(sizeof(int) * nodes);
+    s->refined_y = malloc(sizeof(float) * nodes);
+    s->refined_x = malloc(sizeof(float) * nodes);
+    s->map_y = malloc(sizeof(float) * nodes);
+    s->map_x = malloc(sizeof(float) * nodes);
+    s->progress = malloc(sizeof(float) * (size_t)j->samples);
+    s->scores = malloc(sizeof(float) * cells);
+    s->cost = malloc(sizeof(float) * cells);
+    s->row_star = malloc(sizeof(int) * lines);
+    s->col_star = malloc(sizeof(int) * lines);
+    s->prime = malloc(sizeof(int) * lines);
+    s->row_cover = malloc(lines);
+    s->col_cover = malloc(lines);
+    s->conn = malloc(sizeof(int) * ((size_t)j->k * 2 * lines + 1));
+    s->queue = malloc(sizeof(int) * nodes);
+    s->seen = malloc(nodes);
+    if (!s->counts || !s->first || !s->row || !s->col || !s->refined_y || !s->refined_x ||
+        !s->map_y || !s->map_x || !s->progress || !s->scores || !s->cost || !s->row_star ||
+        !s->col_star || !s->prime || !s->row_cover || !s->col_cover || !s->conn || !s->queue ||
+        !s->seen) {
+        scratch_free(s);
+        return NO_MEMORY;
+    }
+    return OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* 1. Peaks                                                                                    */
+
+/* No cell of the window (clipped at the border) is larger than the centre. */
+static int is_peak(const float *map, Py_ssize_t h, Py_ssize_t w, Py_ssize_t i, Py_ssize_t jj,
+                   int r, float val)
+{
+    Py_ssize_t i0 = i - r > 0 ? i - r : 0, i1 = i + r + 1 < h ? i + r + 1 : h;
+    Py_ssize_t j0 = jj - r > 0 ? jj - r : 0, j1 = jj + r + 1 < w ? jj + r + 1 : w;
+    for (Py_ssize_t y = i0; y < i1; y++) {
+        const float *line = map + y * w;
+        for (Py_ssize_t x = j0; x < j1; x++)
+            if (line[x] > val)
+                return 0;
+    }
+    return 1;
+}
+
+/* Peaks of every channel into the flat list; returns the total. */
+static int find_peaks(const Job *j, const float *cmap, Scratch *s)
+{
+    int total = 0;
+    for (Py_ssize_t c = 0; c < j->c; c++) {
+        const float *map = cmap + c * j->h * j->w;
+        int count = 0;
+        s->first[c] = total;
+        for (Py_ssize_t i = 0; i < j->h && count < j->m; i++) {
+            for (Py_ssize_t x = 0; x < j->w && count < j->m; x++) {
+                float val = map[i * j->w + x];
+                if (!(val >= j->cmap_threshold))
+                    continue;
+                if (!is_peak(map, j->h, j->w, i, x, j->radius, val))
+                    continue;
+                s->row[total] = (int)i;
+                s->col[total] = (int)x;
+                total++;
+                count++;
+            }
+        }
+        s->counts[c] = count;
+    }
+    s->first[j->c] = total;
+    return total;
+}
+
+/* trt_pose's border reflection, then clipped (only a window wider than the map needs it). */
+static Py_ssize_t reflect(Py_ssize_t idx, Py_ssize_t size)
+{
+    if (idx < 0)
+        idx = -idx;
+    if (idx >= size)
+        idx = 2 * size - 2 - idx;
+    if (idx < 0)
+        idx = 0;
+    if (idx > size - 1)
+        idx = size - 1;
+    return idx;
+}
+
+/* Weighted mean position over the window; sums start from the first term, as numpy's do. */
+static void refine_one(const Job *j, const float *map, int pi, int pj, float *out_y,
+                       float *out_x)
+{
+    float ws = 0.0f, ys = 0.0f, xs = 0.0f;
+    int started = 0;
+    for (Py_ssize_t y = pi - j->radius; y <= pi + j->radius; y++) {
+        const float *line = map + reflect(y, j->h) * j->w;
+        for (Py_ssize_t x = pj - j->radius; x <= pj + j->radius; x++) {
+            float weight = line[reflect(x, j->w)];
+            float wy = weight * (float)y, wx = weight * (float)x;
+            if (started) {
+                ws += weight;
+                ys += wy;
+                xs += wx;
+            } else {
+                ws = weight;
+                ys = wy;
+                xs = wx;
+                started = 1;
+            }
+        }
+    }
+    float ry = ys / ws, rx = xs / ws;
+    ry += 0.5f;
+    rx += 0.5f;
+    *out_y = ry / (float)j->h;
+    *out_x = rx / (float)j->w;
+}
+
+static void refine_peaks(const Job *j, const float *cmap, Scratch *s, float *normalized)
+{
+    for (Py_ssize_t c = 0; c < j->c; c++) {
+        const float *map = cmap + c * j->h * j->w;
+        for (int q = s->first[c]; q < s->first[c + 1]; q++) {
+            float y, x;
+            refine_one(j, map, s->row[q], s->col[q], &y, &x);
+            s->refined_y[q] = y;
+            s->refined_x[q] = x;
+            s->map_y[q] = y * (float)j->h;
+            s->map_x[q] = x * (float)j->w;
+            float *slot = normalized + (c * j->m + (q - s->first[c])) * 2;
+            slot[0] = y;
+            slot[1] = x;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* 3. PAF line integrals                                                                       */
+
+static float line_integral(const Job *j, const Scratch *s, const float *paf_y,
+                           const float *paf_x, int qa, int qb)
+{
+    float ay = s->map_y[qa], ax = s->map_x[qa];
+    float dy = s->map_y[qb] - ay, dx = s->map_x[qb] - ax;
+    float norm = (float)((double)sqrtf(dy * dy + dx * dx) + 1e-5);
+    float uy = dy / norm, ux = dx / norm;
+    float sum = 0.0f;
+    for (int t = 0; t < j->samples; t++) {
+        float py = ay + s->progress[t] * dy;
+        float px = ax + s->progress[t] * dx;
+        /* clamp first: fmaxf maps NaN to -1 (outside), and the cast stays defined */
+        int iy = (int)fminf(fmaxf(py, -1.0f), (float)j->h);
+        int ix = (int)fminf(fmaxf(px, -1.0f), (float)j->w);
+        float dot = 0.0f;
+        if (iy >= 0 && iy < j->h && ix >= 0 && ix < j->w) {
+            Py_ssize_t cell = (Py_ssize_t)iy * j->w + ix;
+            dot = paf_y[cell] * uy;
+            dot += paf_x[cell] * ux;
+        }
+        sum = t ? sum + dot : dot;
+    }
+    return sum / (float)j->samples;
+}
+
+/* Scores of link k as a row-major [count_a, count_b] block in s->scores. */
+static void link_scores(const Job *j, const float *paf, const int32_t *tk, Scratch *s)
+{
+    const float *paf_y = paf + (Py_ssize_t)tk[0] * j->h * j->w;
+    const float *paf_x = paf + (Py_ssize_t)tk[1] * j->h * j->w;
+    int na = s->counts[tk[2]], nb = s->counts[tk[3]];
+    int fa = s->first[tk[2]], fb = s->first[tk[3]];
+    for (int a = 0; a < na; a++)
+        for (int b = 0; b < nb; b++)
+            s->scores[a * nb + b] = line_integral(j, s, paf_y, paf_x, fa + a, fb + b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* 4. Munkres, as trt_pose's munkres.cpp steps (cost is nr x nc, row-major, contiguous)       */
+
+static void reduce_rows(float *cost, int nr, int nc)
+{
+    for (int i = 0; i < nr; i++) {
+        float *line = cost + (size_t)i * nc, low = line[0];
+        for (int x = 1; x < nc; x++)
+            if (line[x] < low)
+                low = line[x];
+        for (int x = 0; x < nc; x++)
+            line[x] -= low;
+    }
+}
+
+static void reduce_cols(float *cost, int nr, int nc)
+{
+    for (int x = 0; x < nc; x++) {
+        float low = cost[x];
+        for (int i = 1; i < nr; i++)
+            if (cost[(size_t)i * nc + x] < low)
+                low = cost[(size_t)i * nc + x];
+        for (int i = 0; i < nr; i++)
+            cost[(size_t)i * nc + x] -= low;
+    }
+}
+
+/* Step 1: star each zero, row-major, whose row and column hold no star yet. */
+static void star_greedily(const float *cost, int nr, int nc, int *row_star, int *col_star)
+{
+    for (int x = 0; x < nc; x++)
+        col_star[x] = -1;
+    for (int i = 0; i < nr; i++) {
+        row_star[i] = -1;
+        for (int x = 0; x < nc; x++) {
+            if (cost[(size_t)i * nc + x] == 0 && col_star[x] < 0) {
+                row_star[i] = x;
+                col_star[x] = i;
+                break;
+            }
+        }
+    }
+}
+
+/* Step 2: cover the starred columns; true when they are enough. */
+static int cover_stars(const int *col_star, int nr, int nc, unsigned char *row_cover,
+                       unsigned char *col_cover)
+{
+    int count = 0, need = nr < nc ? nr : nc;
+    for (int x = 0; x < nc; x++) {
+        col_cover[x] = col_star[x] >= 0;
+        count += col_cover[x];
+    }
+    memset(row_cover, 0, (size_t)nr);
+    return count >= need;
+}
+
+/* Step 3: one row-major priming pass. Covering a row ends that row's scan; the pass goes on
+ * below it (zeros it uncovered above are left for the next pass). Returns the row of a prime
+ * in a star-free row, or -1. */
+static int prime_pass(const float *cost, int nr, int nc, const int *row_star, int *prime,
+                      unsigned char *row_cover, unsigned char *col_cover)
+{
+    for (int i = 0; i < nr; i++) {
+        if (row_cover[i])
+            continue;
+        const float *line = cost + (size_t)i * nc;
+        for (int x = 0; x < nc; x++) {
+            if (line[x] != 0 || col_cover[x])
+                continue;
+            prime[i] = x;
+            if (row_star[i] < 0)
+                return i;
+            row_cover[i] = 1;
+            col_cover[row_star[i]] = 0;
+            break;
+        }
+    }
+    return -1;
+}
+
+/* Step 4: flip the alternating prime/star path that starts at the prime in row i. */
+static void augment(int i, int *row_star, int *col_star, const int *prime)
+{
+    int x = prime[i];
+    while (col_star[x] >= 0) {
+        int s = col_star[x];
+        row_star[s] = -1;
+        row_star[i] = x;
+        col_star[x] = i;
+        i = s;
+        x = prime[s];
+    }
+    row_star[i] = x;
+    col_star[x] = i;
+}
+
+/* Step 5: add the smallest uncovered cost to covered rows, then subtract it from uncovered
+ * columns. Returns 0 when there is nothing finite and positive to move by (a minimum of 0
+ * means the pass left zeros behind its cursor: nothing changes and the next pass finds them),
+ * -1 when the problem cannot go on (no uncovered cell, or a non-finite or negative minimum). */
+static int shift_costs(float *cost, int nr, int nc, const unsigned char *row_cover,
+                       const unsigned char *col_cover)
+{
+    int valid = 0;
+    float low = 0.0f;
+    for (int i = 0; i < nr; i++) {
+        if (row_cover[i])
+            continue;
+        const float *line = cost + (size_t)i * nc;
+        for (int x = 0; x < nc; x++) {
+            if (col_cover[x])
+                continue;
+            if (!valid || line[x] < low) {
+                low = line[x];
+                valid = 1;
+            }
+        }
+    }
+    if (!valid || !isfinite(low) || low < 0)
+        return -1;
+    if (low == 0)
+        return 0;
+    for (int i = 0; i < nr; i++) {
+        float *line = cost + (size_t)i * nc;
+        if (row_cover[i]) {
+            for (int x = 0; x < nc; x++) {
+                line[x] += low;
+                if (!col_cover[x])
+                    line[x] -= low;
+            }
+        } else {
+            for (int x = 0; x < nc; x++)
+                if (!col_cover[x])
+                    line[x] -= low;
+        }
+    }
+    return 0;
+}
+
+/* Solve one problem in place; leaves the starred column of each row in s->row_star. */
+static void munkres(float *cost, int nr, int nc, Scratch *s)
+{
+    if (nc >= nr)
+        reduce_rows(cost, nr, nc);
+    if (nc <= nr)
+        reduce_cols(cost, nr, nc);
+    star_greedily(cost, nr, nc, s->row_star, s->col_star);
+    while (!cover_stars(s->col_star, nr, nc, s->row_cover, s->col_cover)) {
+        for (int i = 0; i < nr; i++)
+            s->prime[i] = -1;
+        int i;
+        while ((i = prime_pass(cost, nr, nc, s->row_star, s->prime, s->row_cover,
+                               s->col_cover)) < 0) {
+            if (shift_costs(cost, nr, nc, s->row_cover, s->col_cover) < 0)
+                return;
+        }
+        augment(i, s->row_star, s->col_star, s->prime);
+    }
+}
+
+/* Link k's accepted pairs into conn (a -> b at side 0, b -> a at side 1). */
+static void assign_link(const Job *j, const int32_t *tk, Scratch *s, int *conn_a, int *conn_b)
+{
+    int na = s->counts[tk[2]], nb = s->counts[tk[3]];
+    if (!na || !nb)
+        return;
+    for (int q = 0; q < na * nb; q++) {
+        float score = s->scores[q];
+        s->cost[q] = -(isfinite(score) ? score : 0.0f);
+    }
+    munkres(s->cost, na, nb, s);
+    for (int a = 0; a < na; a++) {
+        int b = s->row_star[a];
+        if (b < 0)
+            continue;
+        float score = s->scores[a * nb + b];
+        if (isfinite(score) && score > j->link_threshold) {
+            conn_a[a] = b;
+            conn_b[b] = a;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* 5. Connected parts: trt_pose's breadth-first walk                                           */
+
+/* Walk the component of node (c, i) from its first unvisited peak, filling one object row.
+ * A node already queued is not queued again: its first queue entry is the one that counts
+ * (later ones would be popped after it had been visited, and skipped). */
+static void walk(const Job *j, Scratch *s, int root, int32_t *row)
+{
+    Py_ssize_t cap = j->m < j->h * j->w ? j->m : j->h * j->w;
+    int head = 0, tail = 0;
+    s->queue[tail++] = root;
+    s->seen[root] = 1;
+    while (head < tail) {
+        int node = s->queue[head++];
+        int part = 0;
+        while (s->first[part + 1] <= node)
+            part++;
+        int index = node - s->first[part];
+        row[part] = index;
+        for (Py_ssize_t k = 0; k < j->k; k++) {
+            const int32_t *tk = j->topology + k * 4;
+            const int *conn = s->conn + k * 2 * cap;
+            if (tk[2] == part && conn[index] >= 0) {
+                int next = s->first[tk[3]] + conn[index];
+                if (!s->seen[next]) {
+                    s->seen[next] = 1;
+                    s->queue[tail++] = next;
+                }
+            }
+            if (tk[3] == part && conn[cap + index] >= 0) {
+                int next = s->first[tk[2]] + conn[cap + index];
+                if (!s->seen[next]) {
+                    s->seen[next] = 1;
+                    s->queue[tail++] = next;
+                }
+            }
+        }
+    }
+}
+
+static int connect_parts(const Job *j, Scratch *s, int total, int32_t *objects)
+{
+    int n_objects = 0;
+    memset(s->seen, 0, (size_t)(total ? total : 1));
+    for (int node = 0; node < total && n_objects < j->p; node++) {
+        if (s->seen[node])
+            continue;
+        walk(j, s, node, objects + (Py_ssize_t)n_objects * j->c);
+        n_objects++;
+    }
+    return n_objects;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* One frame, and the whole batch                                                              */
+
+static void parse_frame(const Job *j, Py_ssize_t f, Scratch *s)
+{
+    const float *cmap = j->cmap + f * j->c * j->h * j->w;
+    const float *paf = j->paf + f * j->f * j->h * j->w;
+    float *normalized = j->normalized + f * j->c * j->m * 2;
+    int32_t *objects = j->objects + f * j->p * j->c;
+    Py_ssize_t cap = j->m < j->h * j->w ? j->m : j->h * j->w;
+
+    memset(normalized, 0, sizeof(float) * (size_t)(j->c * j->m * 2));
+    for (Py_ssize_t q = 0; q < j->p * j->c; q++)
+        objects[q] = -1;
+    int total = find_peaks(j, cmap, s);
+    refine_peaks(j, cmap, s, normalized);
+    for (Py_ssize_t q = 0; q < j->k * 2 * cap; q++)
+        s->conn[q] = -1;
+    for (Py_ssize_t k = 0; k < j->k; k++) {
+        const int32_t *tk = j->topology + k * 4;
+        link_scores(j, paf, tk, s);
+        assign_link(j, tk, s, s->conn + k * 2 * cap, s->conn + k * 2 * cap + cap);
+    }
+    j->object_counts[f] = connect_parts(j, s, total, objects);
+}
+
+/* All values finite? Checked with the exponent bits: the loop vectorises, and NaN
+ * comparisons (which -ffast-math could drop) are not involved. */
+static int all_finite(const float *data, Py_ssize_t size)
+{
+    uint32_t bad = 0;
+    for (Py_ssize_t q = 0; q < size; q++) {
+        uint32_t bits;
+        memcpy(&bits, data + q, sizeof(bits)); /* no aliasing a float as an integer */
+        bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    return !bad;
+}
+
+static int run_job(const Job *j)
+{
+    Scratch s;
+    if (scratch_alloc(&s, j) != OK)
+        return NO_MEMORY;
+    for (int t = 0; t < j->samples; t++)
+        s.progress[t] = (float)t / (float)(j->samples - 1);
+    for (Py_ssize_t f = 0; f < j->n; f++)
+        parse_frame(j, f, &s);
+    scratch_free(&s);
+    return OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Argument checks (all before any pointer is used) and the Python entry point                */
+
+typedef struct {
+    const char *name;
+    const char *format; /* struct format character */
+    int ndim;
+    int writable;
+} Spec;
+
+static int get_buffer(PyObject *obj, Py_buffer *view, const Spec *spec)
+{
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (spec->writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError,
+                     "%s: expected a C-contiguous%s %s array", spec->name,
+                     spec->writable ? " writable" : "", spec->format[0] == 'f' ? "float32" : "int32");
+        return -1;
+    }
+    const char *fmt = view->format ? view->format : "B";
+    if (fmt[0] == '<' || fmt[0] == '=' || fmt[0] == '@')
+        fmt++;
+    int int32_ok = spec->format[0] == 'i' && view->itemsize == 4 &&
+                   (strcmp(fmt, "i") == 0 || strcmp(fmt, "l") == 0);
+    int float_ok = spec->format[0] == 'f' && view->itemsize == 4 && strcmp(fmt, "f") == 0;
+    if (!int32_ok && !float_ok) {
+        PyErr_Format(PyExc_ValueError, "%s: expected dtype %s, got format '%s' (itemsize %zd)",
+                     spec->name, spec->format[0] == 'f' ? "float32" : "int32",
+                     view->format ? view->format : "B", view->itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    if (view->ndim != spec->ndim) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %d dimensions, got %d", spec->name,
+                     spec->ndim, view->ndim);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_shapes(const Py_buffer *v, Job *j)
+{
+    const Py_ssize_t *cm = v[0].shape, *pf = v[1].shape, *tp = v[2].shape;
+    const Py_ssize_t *oc = v[3].shape, *ob = v[4].shape, *np_ = v[5].shape;
+    if (cm[0] != pf[0] || cm[2] != pf[2] || cm[3] != pf[3]) {
+        PyErr_Format(PyExc_ValueError,
+                     "cmap [%zd, %zd, %zd, %zd] and paf [%zd, %zd, %zd, %zd] differ in batch or "
+                     "map size", cm[0], cm[1], cm[2], cm[3], pf[0], pf[1], pf[2], pf[3]);
+        return -1;
+    }
+    if (cm[2] < 1 || cm[3] < 1 || cm[2] > INT32_MAX / 4 || cm[3] > INT32_MAX / 4 ||
+        cm[2] * cm[3] > INT32_MAX / 4) {
+        PyErr_Format(PyExc_ValueError, "cmap map size %zd x %zd is empty or too large", cm[2],
+                     cm[3]);
+        return -1;
+    }
+    if (tp[1] != 4) {
+        PyErr_Format(PyExc_ValueError, "topology: expected shape [K, 4], got [%zd, %zd]", tp[0],
+                     tp[1]);
+        return -1;
+    }
+    if (oc[0] != cm[0] || ob[0] != cm[0] || ob[2] != cm[1] || np_[0] != cm[0] ||
+        np_[1] != cm[1] || np_[3] != 2) {
+        PyErr_SetString(PyExc_ValueError,
+                        "outputs must be object_counts [N], objects [N, P, C] and "
+                        "normalized_peaks [N, C, M, 2] for the cmap's N and C");
+        return -1;
+    }
+    if (np_[2] > INT32_MAX / 4 || ob[1] > INT32_MAX / 4 || cm[1] > INT32_MAX / 4) {
+        PyErr_SetString(PyExc_ValueError, "max_num_parts, max_num_objects or C is too large");
+        return -1;
+    }
+    j->n = cm[0];
+    j->c = cm[1];
+    j->h = cm[2];
+    j->w = cm[3];
+    j->f = pf[1];
+    j->k = tp[0];
+    j->p = ob[1];
+    j->m = np_[2];
+    return 0;
+}
+
+static int check_topology(const Job *j)
+{
+    for (Py_ssize_t k = 0; k < j->k; k++) {
+        const int32_t *tk = j->topology + k * 4;
+        if (tk[0] < 0 || tk[0] >= j->f || tk[1] < 0 || tk[1] >= j->f) {
+            PyErr_Format(PyExc_ValueError,
+                         "topology row %zd names PAF channels outside the %zd paf channels", k,
+                         j->f);
+            return -1;
+        }
+        if (tk[2] < 0 || tk[2] >= j->c || tk[3] < 0 || tk[3] >= j->c) {
+            PyErr_Format(PyExc_ValueError,
+                         "topology row %zd names parts outside the %zd cmap channels", k, j->c);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_params(int window, int samples, Py_ssize_t k_links)
+{
+    if (window < 1 || window > 1001) {
+        PyErr_Format(PyExc_ValueError, "cmap_window must be between 1 and 1001, got %d", window);
+        return -1;
+    }
+    if (samples < 1 || samples > 10000) {
+        PyErr_Format(PyExc_ValueError, "line_integral_samples must be between 1 and 10000, got %d",
+                     samples);
+        return -1;
+    }
+    if (k_links > INT32_MAX / 4) {
+        PyErr_SetString(PyExc_ValueError, "topology: too many links");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *parse(PyObject *self, PyObject *args)
+{
+    static const Spec specs[6] = {
+        {"cmap", "f", 4, 0},         {"paf", "f", 4, 0},     {"topology", "i", 2, 0},
+        {"object_counts", "i", 1, 1}, {"objects", "i", 3, 1}, {"normalized_peaks", "f", 4, 1},
+    };
+    PyObject *objs[6];
+    double cmap_threshold, link_threshold;
+    int window, samples;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOddiiOOO:parse", &objs[0], &objs[1], &objs[2],
+                          &cmap_threshold, &link_threshold, &window, &samples, &objs[3],
+                          &objs[4], &objs[5]))
+        return NULL;
+    Py_buffer views[6];
+    int got = 0;
+    for (; got < 6; got++)
+        if (get_buffer(objs[got], &views[got], &specs[got]) < 0)
+            break;
+    Job job;
+    int failed = got < 6;
+    if (!failed)
+        failed = check_shapes(views, &job) < 0 || check_params(window, samples, job.k) < 0;
+    if (!failed) {
+        job.cmap = views[0].buf;
+        job.paf = views[1].buf;
+        job.topology = views[2].buf;
+        job.object_counts = views[3].buf;
+        job.objects = views[4].buf;
+        job.normalized = views[5].buf;
+        job.cmap_threshold = (float)cmap_threshold;
+        job.link_threshold = (float)link_threshold;
+        job.radius = window / 2;
+        job.samples = samples;
+        failed = check_topology(&job) < 0;
+    }
+    int status = OK, finite = 1;
+    if (!failed) {
+        Py_BEGIN_ALLOW_THREADS;
+        finite = all_finite(job.cmap, job.n * job.c * job.h * job.w) &&
+                 all_finite(job.paf, job.n * job.f * job.h * job.w);
+        if (finite)
+            status = run_job(&job);
+        Py_END_ALLOW_THREADS;
+        if (!finite) {
+            PyErr_SetString(PyExc_ValueError,
+                            "cmap or paf holds NaN or infinite values (a broken model output?)");
+            failed = 1;
+        } else if (status == NO_MEMORY) {
+            PyErr_NoMemory();
+            failed = 1;
+        }
+    }
+    for (int v = 0; v < got; v++)
+        PyBuffer_Release(&views[v]);
+    if (failed)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"parse", parse, METH_VARARGS,
+     "parse(cmap, paf, topology, cmap_threshold, link_threshold, cmap_window,\n"
+     "      line_integral_samples, object_counts, objects, normalized_peaks) -> None\n\n"
+     "trt_pose's parse into the given output arrays (see edged.pipelines.pose.compiled)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_parse",
+    "Compiled trt_pose parse, bit for bit the same as edged's numpy parse.", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__parse(void)
+{
+    return PyModule_Create(&module);
+}
