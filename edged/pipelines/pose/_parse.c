@@ -99,8 +99,8 @@ static int scratch_alloc(Scratch *s, const Job *j)
     size_t cells = cap ? cap * cap : 1;
     size_t lines = cap ? cap : 1;
     memset(s, 0, sizeof(*s));
-    s->counts = malloc(sizeof(int) * (size_t)j->c + 1);
-    s->first = malloc(sizeof(int) * (size_t)j->c + 1);
+    s->counts = malloc(sizeof(int) * ((size_t)j->c + 1));
+    s->first = malloc(sizeof(int) * ((size_t)j->c + 1));
     s->row = malloc(sizeof(int) * nodes);
     s->col = malloc(sizeof(int) * nodes);
     s->refined_y = malloc(sizeof(float) * nodes);
