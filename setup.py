@@ -19,7 +19,7 @@ exec((HERE / "edged" / "__init__.py").read_text(), VERSION)
 POSE_PARSE = Extension(
     "edged.pipelines.pose._parse",
     sources=["edged/pipelines/pose/_parse.c"],
-    extra_compile_args=["-O2", "-ffp-contract=off", "-fno-strict-aliasing"],
+    extra_compile_args=["-O3", "-ffp-contract=off", "-fno-strict-aliasing"],
     optional=True,
 )
 

@@ -28,11 +28,12 @@
  *
  * Interface (called by edged/pipelines/pose/compiled.py, which allocates the outputs):
  *   parse(cmap, paf, topology, cmap_threshold, link_threshold, cmap_window,
- *         line_integral_samples, object_counts, objects, normalized_peaks)
+ *         line_integral_samples, object_counts, objects, normalized_peaks[, timings])
  * cmap float32 [N, C, H, W], paf float32 [N, F, H, W], topology int32 [K, 4] (all C-contiguous,
  * read through the buffer protocol); outputs int32 [N], int32 [N, P, C], float32 [N, C, M, 2],
  * writable and C-contiguous, fully overwritten. M and P are taken from the output shapes.
- * The GIL is released while the frames are parsed.
+ * The GIL is released while the frames are parsed. `timings`, a float64 [5] buffer, receives
+ * the seconds spent in each stage (added to it), for bench/pose_parse.py.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -42,6 +43,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* One call's geometry and parameters, and per-call scratch memory.                           */
@@ -54,6 +56,7 @@ typedef struct {
     const int32_t *topology;
     int32_t *object_counts, *objects;
     float *normalized;
+    double *timings; /* NULL, or seconds per stage, added to (5 entries) */
 } Job;
 
 typedef struct {
@@ -62,16 +65,20 @@ typedef struct {
     float *refined_y, *refined_x; /* normalised, as returned */
     float *map_y, *map_x;         /* times H and W: the score stage's positions */
     float *progress;              /* samples */
-    /* one link's scores and Munkres state, at most cap * cap / cap entries */
+    /* all links' scores, packed (link k from score_start[k]), grown as needed; one link's
+     * Munkres state (at most cap * cap / cap entries) */
     float *scores, *cost;
+    size_t scores_size;
+    size_t *score_start;
     int *row_star, *col_star, *prime;
     unsigned char *row_cover, *col_cover;
     /* accepted connections: conn[(k * 2 + side) * cap + i], and the walk */
     int *conn, *queue;
     unsigned char *seen;
+    unsigned char *row_hit; /* c * h: does the cmap row hold a value >= the threshold? */
 } Scratch;
 
-enum { OK = 0, NO_MEMORY = 1 };
+enum { OK = 0, NO_MEMORY = 1, NOT_FINITE = 2 };
 
 static void scratch_free(Scratch *s)
 {
@@ -82,7 +89,7 @@ static void scratch_free(Scratch *s)
         (void **)&s->scores,    (void **)&s->cost,      (void **)&s->row_star,
         (void **)&s->col_star,  (void **)&s->prime,     (void **)&s->row_cover,
         (void **)&s->col_cover, (void **)&s->conn,      (void **)&s->queue,
-        (void **)&s->seen,
+        (void **)&s->seen,      (void **)&s->score_start, (void **)&s->row_hit,
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         free(*fields[i]);
@@ -109,6 +116,8 @@ static int scratch_alloc(Scratch *s, const Job *j)
     s->map_x = malloc(sizeof(float) * nodes);
     s->progress = malloc(sizeof(float) * (size_t)j->samples);
     s->scores = malloc(sizeof(float) * cells);
+    s->scores_size = cells;
+    s->score_start = malloc(sizeof(size_t) * ((size_t)j->k + 1));
     s->cost = malloc(sizeof(float) * cells);
     s->row_star = malloc(sizeof(int) * lines);
     s->col_star = malloc(sizeof(int) * lines);
@@ -118,10 +127,11 @@ static int scratch_alloc(Scratch *s, const Job *j)
     s->conn = malloc(sizeof(int) * ((size_t)j->k * 2 * lines + 1));
     s->queue = malloc(sizeof(int) * nodes);
     s->seen = malloc(nodes);
+    s->row_hit = malloc((size_t)(j->c * j->h) + 1);
     if (!s->counts || !s->first || !s->row || !s->col || !s->refined_y || !s->refined_x ||
         !s->map_y || !s->map_x || !s->progress || !s->scores || !s->cost || !s->row_star ||
         !s->col_star || !s->prime || !s->row_cover || !s->col_cover || !s->conn || !s->queue ||
-        !s->seen) {
+        !s->seen || !s->score_start || !s->row_hit) {
         scratch_free(s);
         return NO_MEMORY;
     }
@@ -130,6 +140,41 @@ static int scratch_alloc(Scratch *s, const Job *j)
 
 /* ------------------------------------------------------------------------------------------ */
 /* 1. Peaks                                                                                    */
+
+/* Non-finite float? Tested on the exponent bits, which vectorises and does not depend on
+ * NaN comparisons. */
+static inline uint32_t non_finite(float value)
+{
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof(bits)); /* no aliasing a float as an integer */
+    return (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+}
+
+static int all_finite(const float *data, Py_ssize_t size)
+{
+    uint32_t bad = 0;
+    for (Py_ssize_t q = 0; q < size; q++)
+        bad |= non_finite(data[q]);
+    return !bad;
+}
+
+/* One vectorised pass over a frame's cmap: checks that it is finite and marks the rows that
+ * hold a value >= the threshold, so the peak scan (scalar, with its window test) skips the
+ * rest; most rows of most channels are background. */
+static int scan_rows(const Job *j, const float *cmap, unsigned char *row_hit)
+{
+    uint32_t bad = 0;
+    for (Py_ssize_t r = 0; r < j->c * j->h; r++) {
+        const float *line = cmap + r * j->w;
+        uint32_t hit = 0;
+        for (Py_ssize_t x = 0; x < j->w; x++) {
+            bad |= non_finite(line[x]);
+            hit |= (uint32_t)(line[x] >= j->cmap_threshold);
+        }
+        row_hit[r] = (unsigned char)hit;
+    }
+    return !bad;
+}
 
 /* No cell of the window (clipped at the border) is larger than the centre. */
 static int is_peak(const float *map, Py_ssize_t h, Py_ssize_t w, Py_ssize_t i, Py_ssize_t jj,
@@ -155,6 +200,8 @@ static int find_peaks(const Job *j, const float *cmap, Scratch *s)
         int count = 0;
         s->first[c] = total;
         for (Py_ssize_t i = 0; i < j->h && count < j->m; i++) {
+            if (!s->row_hit[c * j->h + i])
+                continue;
             for (Py_ssize_t x = 0; x < j->w && count < j->m; x++) {
                 float val = map[i * j->w + x];
                 if (!(val >= j->cmap_threshold))
@@ -238,6 +285,16 @@ static void refine_peaks(const Job *j, const float *cmap, Scratch *s, float *nor
 /* ------------------------------------------------------------------------------------------ */
 /* 3. PAF line integrals                                                                       */
 
+/* (int) of a sample position, clamped first to [-1, size] so the cast stays defined; NaN
+ * gives -1 (outside), as numpy's fmax does. Comparisons rather than fmaxf/fminf, which GCC
+ * only inlines under -ffast-math. */
+static inline int cell_index(float p, Py_ssize_t size)
+{
+    float clamped = p > -1.0f ? p : -1.0f;
+    clamped = clamped < (float)size ? clamped : (float)size;
+    return (int)clamped;
+}
+
 static float line_integral(const Job *j, const Scratch *s, const float *paf_y,
                            const float *paf_x, int qa, int qb)
 {
@@ -249,9 +306,7 @@ static float line_integral(const Job *j, const Scratch *s, const float *paf_y,
     for (int t = 0; t < j->samples; t++) {
         float py = ay + s->progress[t] * dy;
         float px = ax + s->progress[t] * dx;
-        /* clamp first: fmaxf maps NaN to -1 (outside), and the cast stays defined */
-        int iy = (int)fminf(fmaxf(py, -1.0f), (float)j->h);
-        int ix = (int)fminf(fmaxf(px, -1.0f), (float)j->w);
+        int iy = cell_index(py, j->h), ix = cell_index(px, j->w);
         float dot = 0.0f;
         if (iy >= 0 && iy < j->h && ix >= 0 && ix < j->w) {
             Py_ssize_t cell = (Py_ssize_t)iy * j->w + ix;
@@ -263,8 +318,9 @@ static float line_integral(const Job *j, const Scratch *s, const float *paf_y,
     return sum / (float)j->samples;
 }
 
-/* Scores of link k as a row-major [count_a, count_b] block in s->scores. */
-static void link_scores(const Job *j, const float *paf, const int32_t *tk, Scratch *s)
+/* Scores of link k as a row-major [count_a, count_b] block at out. */
+static void link_scores(const Job *j, const float *paf, const int32_t *tk, const Scratch *s,
+                        float *out)
 {
     const float *paf_y = paf + (Py_ssize_t)tk[0] * j->h * j->w;
     const float *paf_x = paf + (Py_ssize_t)tk[1] * j->h * j->w;
@@ -272,7 +328,29 @@ static void link_scores(const Job *j, const float *paf, const int32_t *tk, Scrat
     int fa = s->first[tk[2]], fb = s->first[tk[3]];
     for (int a = 0; a < na; a++)
         for (int b = 0; b < nb; b++)
-            s->scores[a * nb + b] = line_integral(j, s, paf_y, paf_x, fa + a, fb + b);
+            out[a * nb + b] = line_integral(j, s, paf_y, paf_x, fa + a, fb + b);
+}
+
+/* All links' scores, packed in link order (the buffer grows to the frame's pair count). */
+static int score_graph(const Job *j, const float *paf, Scratch *s)
+{
+    size_t total = 0;
+    for (Py_ssize_t k = 0; k < j->k; k++) {
+        const int32_t *tk = j->topology + k * 4;
+        s->score_start[k] = total;
+        total += (size_t)s->counts[tk[2]] * (size_t)s->counts[tk[3]];
+    }
+    s->score_start[j->k] = total;
+    if (total > s->scores_size) {
+        float *grown = realloc(s->scores, sizeof(float) * total);
+        if (!grown)
+            return NO_MEMORY;
+        s->scores = grown;
+        s->scores_size = total;
+    }
+    for (Py_ssize_t k = 0; k < j->k; k++)
+        link_scores(j, paf, j->topology + k * 4, s, s->scores + s->score_start[k]);
+    return OK;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -437,13 +515,14 @@ static void munkres(float *cost, int nr, int nc, Scratch *s)
 }
 
 /* Link k's accepted pairs into conn (a -> b at side 0, b -> a at side 1). */
-static void assign_link(const Job *j, const int32_t *tk, Scratch *s, int *conn_a, int *conn_b)
+static void assign_link(const Job *j, const int32_t *tk, const float *scores, Scratch *s,
+                        int *conn_a, int *conn_b)
 {
     int na = s->counts[tk[2]], nb = s->counts[tk[3]];
     if (!na || !nb)
         return;
     for (int q = 0; q < na * nb; q++) {
-        float score = s->scores[q];
+        float score = scores[q];
         s->cost[q] = -(isfinite(score) ? score : 0.0f);
     }
     munkres(s->cost, na, nb, s);
@@ -451,7 +530,7 @@ static void assign_link(const Job *j, const int32_t *tk, Scratch *s, int *conn_a
         int b = s->row_star[a];
         if (b < 0)
             continue;
-        float score = s->scores[a * nb + b];
+        float score = scores[a * nb + b];
         if (isfinite(score) && score > j->link_threshold) {
             conn_a[a] = b;
             conn_b[b] = a;
@@ -515,53 +594,71 @@ static int connect_parts(const Job *j, Scratch *s, int total, int32_t *objects)
 /* ------------------------------------------------------------------------------------------ */
 /* One frame, and the whole batch                                                              */
 
-static void parse_frame(const Job *j, Py_ssize_t f, Scratch *s)
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Stage boundary: adds the time since the last one to stage `stage` (when timing). */
+static void lap(const Job *j, int stage, double *last)
+{
+    if (!j->timings)
+        return;
+    double t = now_s();
+    j->timings[stage] += t - *last;
+    *last = t;
+}
+
+static int parse_frame(const Job *j, Py_ssize_t f, Scratch *s)
 {
     const float *cmap = j->cmap + f * j->c * j->h * j->w;
     const float *paf = j->paf + f * j->f * j->h * j->w;
     float *normalized = j->normalized + f * j->c * j->m * 2;
     int32_t *objects = j->objects + f * j->p * j->c;
     Py_ssize_t cap = j->m < j->h * j->w ? j->m : j->h * j->w;
+    double last = j->timings ? now_s() : 0.0;
 
+    if (!scan_rows(j, cmap, s->row_hit))
+        return NOT_FINITE;
     memset(normalized, 0, sizeof(float) * (size_t)(j->c * j->m * 2));
     for (Py_ssize_t q = 0; q < j->p * j->c; q++)
         objects[q] = -1;
     int total = find_peaks(j, cmap, s);
+    lap(j, 0, &last);
     refine_peaks(j, cmap, s, normalized);
+    lap(j, 1, &last);
+    if (score_graph(j, paf, s) != OK)
+        return NO_MEMORY;
+    lap(j, 2, &last);
     for (Py_ssize_t q = 0; q < j->k * 2 * cap; q++)
         s->conn[q] = -1;
     for (Py_ssize_t k = 0; k < j->k; k++) {
+        int *conn = s->conn + k * 2 * cap;
         const int32_t *tk = j->topology + k * 4;
-        link_scores(j, paf, tk, s);
-        assign_link(j, tk, s, s->conn + k * 2 * cap, s->conn + k * 2 * cap + cap);
+        assign_link(j, tk, s->scores + s->score_start[k], s, conn, conn + cap);
     }
+    lap(j, 3, &last);
     j->object_counts[f] = connect_parts(j, s, total, objects);
-}
-
-/* All values finite? Checked with the exponent bits: the loop vectorises, and NaN
- * comparisons (which -ffast-math could drop) are not involved. */
-static int all_finite(const float *data, Py_ssize_t size)
-{
-    uint32_t bad = 0;
-    for (Py_ssize_t q = 0; q < size; q++) {
-        uint32_t bits;
-        memcpy(&bits, data + q, sizeof(bits)); /* no aliasing a float as an integer */
-        bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
-    }
-    return !bad;
+    lap(j, 4, &last);
+    return OK;
 }
 
 static int run_job(const Job *j)
 {
     Scratch s;
+    if (!all_finite(j->paf, j->n * j->f * j->h * j->w))
+        return NOT_FINITE;
     if (scratch_alloc(&s, j) != OK)
         return NO_MEMORY;
     for (int t = 0; t < j->samples; t++)
         s.progress[t] = (float)t / (float)(j->samples - 1);
-    for (Py_ssize_t f = 0; f < j->n; f++)
-        parse_frame(j, f, &s);
+    int status = OK;
+    for (Py_ssize_t f = 0; f < j->n && status == OK; f++)
+        status = parse_frame(j, f, &s);
     scratch_free(&s);
-    return OK;
+    return status;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -574,6 +671,11 @@ typedef struct {
     int writable;
 } Spec;
 
+static const char *type_name(const Spec *spec)
+{
+    return spec->format[0] == 'f' ? "float32" : spec->format[0] == 'd' ? "float64" : "int32";
+}
+
 static int get_buffer(PyObject *obj, Py_buffer *view, const Spec *spec)
 {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (spec->writable ? PyBUF_WRITABLE : 0);
@@ -581,7 +683,7 @@ static int get_buffer(PyObject *obj, Py_buffer *view, const Spec *spec)
         PyErr_Clear();
         PyErr_Format(PyExc_ValueError,
                      "%s: expected a C-contiguous%s %s array", spec->name,
-                     spec->writable ? " writable" : "", spec->format[0] == 'f' ? "float32" : "int32");
+                     spec->writable ? " writable" : "", type_name(spec));
         return -1;
     }
     const char *fmt = view->format ? view->format : "B";
@@ -590,9 +692,10 @@ static int get_buffer(PyObject *obj, Py_buffer *view, const Spec *spec)
     int int32_ok = spec->format[0] == 'i' && view->itemsize == 4 &&
                    (strcmp(fmt, "i") == 0 || strcmp(fmt, "l") == 0);
     int float_ok = spec->format[0] == 'f' && view->itemsize == 4 && strcmp(fmt, "f") == 0;
-    if (!int32_ok && !float_ok) {
+    int double_ok = spec->format[0] == 'd' && view->itemsize == 8 && strcmp(fmt, "d") == 0;
+    if (!int32_ok && !float_ok && !double_ok) {
         PyErr_Format(PyExc_ValueError, "%s: expected dtype %s, got format '%s' (itemsize %zd)",
-                     spec->name, spec->format[0] == 'f' ? "float32" : "int32",
+                     spec->name, type_name(spec),
                      view->format ? view->format : "B", view->itemsize);
         PyBuffer_Release(view);
         return -1;
@@ -688,27 +791,32 @@ static int check_params(int window, int samples, Py_ssize_t k_links)
 
 static PyObject *parse(PyObject *self, PyObject *args)
 {
-    static const Spec specs[6] = {
-        {"cmap", "f", 4, 0},         {"paf", "f", 4, 0},     {"topology", "i", 2, 0},
+    static const Spec specs[7] = {
+        {"cmap", "f", 4, 0},          {"paf", "f", 4, 0},     {"topology", "i", 2, 0},
         {"object_counts", "i", 1, 1}, {"objects", "i", 3, 1}, {"normalized_peaks", "f", 4, 1},
+        {"timings", "d", 1, 1},
     };
-    PyObject *objs[6];
+    PyObject *objs[7] = {NULL, NULL, NULL, NULL, NULL, NULL, Py_None};
     double cmap_threshold, link_threshold;
     int window, samples;
     (void)self;
-    if (!PyArg_ParseTuple(args, "OOOddiiOOO:parse", &objs[0], &objs[1], &objs[2],
+    if (!PyArg_ParseTuple(args, "OOOddiiOOO|O:parse", &objs[0], &objs[1], &objs[2],
                           &cmap_threshold, &link_threshold, &window, &samples, &objs[3],
-                          &objs[4], &objs[5]))
+                          &objs[4], &objs[5], &objs[6]))
         return NULL;
-    Py_buffer views[6];
-    int got = 0;
-    for (; got < 6; got++)
+    Py_buffer views[7];
+    int wanted = objs[6] == Py_None ? 6 : 7, got = 0;
+    for (; got < wanted; got++)
         if (get_buffer(objs[got], &views[got], &specs[got]) < 0)
             break;
     Job job;
-    int failed = got < 6;
+    int failed = got < wanted;
     if (!failed)
         failed = check_shapes(views, &job) < 0 || check_params(window, samples, job.k) < 0;
+    if (!failed && wanted == 7 && views[6].shape[0] != 5) {
+        PyErr_SetString(PyExc_ValueError, "timings: expected 5 float64 (one per stage)");
+        failed = 1;
+    }
     if (!failed) {
         job.cmap = views[0].buf;
         job.paf = views[1].buf;
@@ -716,21 +824,19 @@ static PyObject *parse(PyObject *self, PyObject *args)
         job.object_counts = views[3].buf;
         job.objects = views[4].buf;
         job.normalized = views[5].buf;
+        job.timings = wanted == 7 ? views[6].buf : NULL;
         job.cmap_threshold = (float)cmap_threshold;
         job.link_threshold = (float)link_threshold;
         job.radius = window / 2;
         job.samples = samples;
         failed = check_topology(&job) < 0;
     }
-    int status = OK, finite = 1;
+    int status = OK;
     if (!failed) {
         Py_BEGIN_ALLOW_THREADS;
-        finite = all_finite(job.cmap, job.n * job.c * job.h * job.w) &&
-                 all_finite(job.paf, job.n * job.f * job.h * job.w);
-        if (finite)
-            status = run_job(&job);
+        status = run_job(&job);
         Py_END_ALLOW_THREADS;
-        if (!finite) {
+        if (status == NOT_FINITE) {
             PyErr_SetString(PyExc_ValueError,
                             "cmap or paf holds NaN or infinite values (a broken model output?)");
             failed = 1;
@@ -749,7 +855,7 @@ static PyObject *parse(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"parse", parse, METH_VARARGS,
      "parse(cmap, paf, topology, cmap_threshold, link_threshold, cmap_window,\n"
-     "      line_integral_samples, object_counts, objects, normalized_peaks) -> None\n\n"
+     "      line_integral_samples, object_counts, objects, normalized_peaks[, timings])\n\n"
      "trt_pose's parse into the given output arrays (see edged.pipelines.pose.compiled)."},
     {NULL, NULL, 0, NULL},
 };
