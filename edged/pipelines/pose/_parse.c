@@ -71,7 +71,8 @@ typedef struct {
     size_t scores_size;
     size_t *score_start;
     int *row_star, *col_star, *prime;
-    unsigned char *row_cover, *col_cover;
+    unsigned char *row_cover;
+    float *penalty, *sub; /* per padded column */
     /* accepted connections: conn[(k * 2 + side) * cap + i], and the walk */
     int *conn, *queue;
     unsigned char *seen;
@@ -79,6 +80,14 @@ typedef struct {
 } Scratch;
 
 enum { OK = 0, NO_MEMORY = 1, NOT_FINITE = 2 };
+
+/* Munkres rows are padded to a multiple of BLOCK columns (see Problem). */
+enum { BLOCK = 8 };
+
+static int padded(int n)
+{
+    return (n + BLOCK - 1) / BLOCK * BLOCK;
+}
 
 static void scratch_free(Scratch *s)
 {
@@ -88,7 +97,7 @@ static void scratch_free(Scratch *s)
         (void **)&s->map_y,     (void **)&s->map_x,     (void **)&s->progress,
         (void **)&s->scores,    (void **)&s->cost,      (void **)&s->row_star,
         (void **)&s->col_star,  (void **)&s->prime,     (void **)&s->row_cover,
-        (void **)&s->col_cover, (void **)&s->conn,      (void **)&s->queue,
+        (void **)&s->penalty,   (void **)&s->sub,       (void **)&s->conn,      (void **)&s->queue,
         (void **)&s->seen,      (void **)&s->score_start, (void **)&s->row_hit,
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -118,19 +127,20 @@ static int scratch_alloc(Scratch *s, const Job *j)
     s->scores = malloc(sizeof(float) * cells);
     s->scores_size = cells;
     s->score_start = malloc(sizeof(size_t) * ((size_t)j->k + 1));
-    s->cost = malloc(sizeof(float) * cells);
+    s->cost = malloc(sizeof(float) * (cap ? cap * (size_t)padded((int)cap) : 1));
     s->row_star = malloc(sizeof(int) * lines);
     s->col_star = malloc(sizeof(int) * lines);
     s->prime = malloc(sizeof(int) * lines);
     s->row_cover = malloc(lines);
-    s->col_cover = malloc(lines);
+    s->penalty = malloc(sizeof(float) * (size_t)padded((int)lines));
+    s->sub = malloc(sizeof(float) * (size_t)padded((int)lines));
     s->conn = malloc(sizeof(int) * ((size_t)j->k * 2 * lines + 1));
     s->queue = malloc(sizeof(int) * nodes);
     s->seen = malloc(nodes);
     s->row_hit = malloc((size_t)(j->c * j->h) + 1);
     if (!s->counts || !s->first || !s->row || !s->col || !s->refined_y || !s->refined_x ||
         !s->map_y || !s->map_x || !s->progress || !s->scores || !s->cost || !s->row_star ||
-        !s->col_star || !s->prime || !s->row_cover || !s->col_cover || !s->conn || !s->queue ||
+        !s->col_star || !s->prime || !s->row_cover || !s->penalty || !s->sub || !s->conn || !s->queue ||
         !s->seen || !s->score_start || !s->row_hit) {
         scratch_free(s);
         return NO_MEMORY;
@@ -176,10 +186,16 @@ static int scan_rows(const Job *j, const float *cmap, unsigned char *row_hit)
     return !bad;
 }
 
-/* No cell of the window (clipped at the border) is larger than the centre. */
+/* No cell of the window (clipped at the border) is larger than the centre. The four
+ * neighbours are tried first: on the slope of a blob one of them is larger, which settles
+ * most candidates in a comparison or two (the order cannot change the answer). */
 static int is_peak(const float *map, Py_ssize_t h, Py_ssize_t w, Py_ssize_t i, Py_ssize_t jj,
                    int r, float val)
 {
+    const float *centre = map + i * w + jj;
+    if (r >= 1 && ((jj + 1 < w && centre[1] > val) || (jj > 0 && centre[-1] > val) ||
+                   (i + 1 < h && centre[w] > val) || (i > 0 && centre[-w] > val)))
+        return 0;
     Py_ssize_t i0 = i - r > 0 ? i - r : 0, i1 = i + r + 1 < h ? i + r + 1 : h;
     Py_ssize_t j0 = jj - r > 0 ? jj - r : 0, j1 = jj + r + 1 < w ? jj + r + 1 : w;
     for (Py_ssize_t y = i0; y < i1; y++) {
@@ -354,163 +370,225 @@ static int score_graph(const Job *j, const float *paf, Scratch *s)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* 4. Munkres, as trt_pose's munkres.cpp steps (cost is nr x nc, row-major, contiguous)       */
+/* 4. Munkres, as trt_pose's munkres.cpp steps                                                 */
 
-static void reduce_rows(float *cost, int nr, int nc)
+/* One problem. Rows are `stride` floats apart (a multiple of BLOCK), the padding columns +inf.
+ * `penalty[x]` is 0 for an uncovered column and +inf for a covered or padding one, so that
+ * "uncovered zero" is `cost + penalty == 0` and "smallest uncovered cost" a plain minimum of
+ * `cost + penalty`: loops without branches that the compiler vectorises. Adding 0 leaves a
+ * finite cost as it is (up to the sign of a zero, which no step can see). */
+typedef struct {
+    float *cost, *penalty, *sub;
+    int nr, nc, stride;
+    int *row_star, *col_star, *prime;
+    unsigned char *row_cover;
+} Problem;
+
+static void cover_col(Problem *p, int x, int covered)
 {
-    for (int i = 0; i < nr; i++) {
-        float *line = cost + (size_t)i * nc, low = line[0];
-        for (int x = 1; x < nc; x++)
+    p->penalty[x] = covered ? INFINITY : 0.0f;
+}
+
+static void reduce_rows(Problem *p)
+{
+    for (int i = 0; i < p->nr; i++) {
+        float *line = p->cost + (size_t)i * p->stride, low = line[0];
+        for (int x = 1; x < p->nc; x++)
             if (line[x] < low)
                 low = line[x];
-        for (int x = 0; x < nc; x++)
+        for (int x = 0; x < p->nc; x++)
             line[x] -= low;
     }
 }
 
-static void reduce_cols(float *cost, int nr, int nc)
+static void reduce_cols(Problem *p)
 {
-    for (int x = 0; x < nc; x++) {
-        float low = cost[x];
-        for (int i = 1; i < nr; i++)
-            if (cost[(size_t)i * nc + x] < low)
-                low = cost[(size_t)i * nc + x];
-        for (int i = 0; i < nr; i++)
-            cost[(size_t)i * nc + x] -= low;
+    for (int x = 0; x < p->nc; x++) {
+        float low = p->cost[x];
+        for (int i = 1; i < p->nr; i++)
+            if (p->cost[(size_t)i * p->stride + x] < low)
+                low = p->cost[(size_t)i * p->stride + x];
+        for (int i = 0; i < p->nr; i++)
+            p->cost[(size_t)i * p->stride + x] -= low;
     }
 }
 
 /* Step 1: star each zero, row-major, whose row and column hold no star yet. */
-static void star_greedily(const float *cost, int nr, int nc, int *row_star, int *col_star)
+static void star_greedily(Problem *p)
 {
-    for (int x = 0; x < nc; x++)
-        col_star[x] = -1;
-    for (int i = 0; i < nr; i++) {
-        row_star[i] = -1;
-        for (int x = 0; x < nc; x++) {
-            if (cost[(size_t)i * nc + x] == 0 && col_star[x] < 0) {
-                row_star[i] = x;
-                col_star[x] = i;
+    for (int x = 0; x < p->nc; x++)
+        p->col_star[x] = -1;
+    for (int i = 0; i < p->nr; i++) {
+        const float *line = p->cost + (size_t)i * p->stride;
+        p->row_star[i] = -1;
+        for (int x = 0; x < p->nc; x++) {
+            if (line[x] == 0 && p->col_star[x] < 0) {
+                p->row_star[i] = x;
+                p->col_star[x] = i;
                 break;
             }
         }
     }
 }
 
-/* Step 2: cover the starred columns; true when they are enough. */
-static int cover_stars(const int *col_star, int nr, int nc, unsigned char *row_cover,
-                       unsigned char *col_cover)
+/* Step 2: cover the starred columns, uncover the rows; true when the stars are enough. */
+static int cover_stars(Problem *p)
 {
-    int count = 0, need = nr < nc ? nr : nc;
-    for (int x = 0; x < nc; x++) {
-        col_cover[x] = col_star[x] >= 0;
-        count += col_cover[x];
+    int count = 0, need = p->nr < p->nc ? p->nr : p->nc;
+    for (int x = 0; x < p->nc; x++) {
+        cover_col(p, x, p->col_star[x] >= 0);
+        count += p->col_star[x] >= 0;
     }
-    memset(row_cover, 0, (size_t)nr);
+    memset(p->row_cover, 0, (size_t)p->nr);
     return count >= need;
 }
 
-/* Step 3: one row-major priming pass. Covering a row ends that row's scan; the pass goes on
- * below it (zeros it uncovered above are left for the next pass). Returns the row of a prime
- * in a star-free row, or -1. */
-static int prime_pass(const float *cost, int nr, int nc, const int *row_star, int *prime,
-                      unsigned char *row_cover, unsigned char *col_cover)
+/* 4-float vectors (GCC/clang vector extensions: SSE2 on x86_64, NEON on aarch64), for the
+ * two scans that run after every cost update; plain loops there stay scalar, because a float
+ * comparison or minimum is only vectorised under -ffast-math. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+static inline v4f load4(const float *at)
 {
-    for (int i = 0; i < nr; i++) {
-        if (row_cover[i])
+    v4f v;
+    memcpy(&v, at, sizeof(v));
+    return v;
+}
+
+static inline int any4(v4i mask)
+{
+    uint64_t lo, hi;
+    memcpy(&lo, &mask, sizeof(lo));
+    memcpy(&hi, (const char *)&mask + sizeof(lo), sizeof(hi));
+    return (lo | hi) != 0;
+}
+
+/* First uncovered zero of a row, or -1: BLOCK columns tested at once. */
+static int first_uncovered_zero(const float *line, const float *penalty, int stride)
+{
+    const v4f zero = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int x0 = 0; x0 < stride; x0 += BLOCK) {
+        v4i hit = (load4(line + x0) + load4(penalty + x0)) == zero;
+        hit |= (load4(line + x0 + 4) + load4(penalty + x0 + 4)) == zero;
+        if (!any4(hit))
             continue;
-        const float *line = cost + (size_t)i * nc;
-        for (int x = 0; x < nc; x++) {
-            if (line[x] != 0 || col_cover[x])
-                continue;
-            prime[i] = x;
-            if (row_star[i] < 0)
-                return i;
-            row_cover[i] = 1;
-            col_cover[row_star[i]] = 0;
-            break;
-        }
+        for (int k = 0; k < BLOCK; k++)
+            if (line[x0 + k] + penalty[x0 + k] == 0.0f)
+                return x0 + k;
+    }
+    return -1;
+}
+
+/* Step 3: one row-major priming pass. In a row the column covers are fixed, so its prime is
+ * its first uncovered zero; covering the row ends it, and the pass goes on below (zeros it
+ * uncovered above wait for the next pass, as in the C++). Returns the row of a prime in a
+ * star-free row, or -1. */
+static int prime_pass(Problem *p)
+{
+    for (int i = 0; i < p->nr; i++) {
+        if (p->row_cover[i])
+            continue;
+        int x = first_uncovered_zero(p->cost + (size_t)i * p->stride, p->penalty, p->stride);
+        if (x < 0)
+            continue;
+        p->prime[i] = x;
+        if (p->row_star[i] < 0)
+            return i;
+        p->row_cover[i] = 1;
+        cover_col(p, p->row_star[i], 0);
     }
     return -1;
 }
 
 /* Step 4: flip the alternating prime/star path that starts at the prime in row i. */
-static void augment(int i, int *row_star, int *col_star, const int *prime)
+static void augment(Problem *p, int i)
 {
-    int x = prime[i];
-    while (col_star[x] >= 0) {
-        int s = col_star[x];
-        row_star[s] = -1;
-        row_star[i] = x;
-        col_star[x] = i;
+    int x = p->prime[i];
+    while (p->col_star[x] >= 0) {
+        int s = p->col_star[x];
+        p->row_star[s] = -1;
+        p->row_star[i] = x;
+        p->col_star[x] = i;
         i = s;
-        x = prime[s];
+        x = p->prime[s];
     }
-    row_star[i] = x;
-    col_star[x] = i;
+    p->row_star[i] = x;
+    p->col_star[x] = i;
+}
+
+static inline v4f min4(v4f a, v4f b)
+{
+    v4i less = a < b;
+    return (v4f)(((v4i)a & less) | ((v4i)b & ~less));
+}
+
+/* Kept as running minima per vector lane; costs are never NaN, so the order in which the
+ * minimum is taken cannot change its value. */
+static float smallest_uncovered(const Problem *p)
+{
+    v4f low0 = {INFINITY, INFINITY, INFINITY, INFINITY}, low1 = low0;
+    for (int i = 0; i < p->nr; i++) {
+        if (p->row_cover[i])
+            continue;
+        const float *line = p->cost + (size_t)i * p->stride;
+        for (int x0 = 0; x0 < p->stride; x0 += BLOCK) {
+            low0 = min4(load4(line + x0) + load4(p->penalty + x0), low0);
+            low1 = min4(load4(line + x0 + 4) + load4(p->penalty + x0 + 4), low1);
+        }
+    }
+    low0 = min4(low0, low1);
+    float low = low0[0];
+    for (int k = 1; k < 4; k++)
+        low = low0[k] < low ? low0[k] : low;
+    return low;
 }
 
 /* Step 5: add the smallest uncovered cost to covered rows, then subtract it from uncovered
- * columns. Returns 0 when there is nothing finite and positive to move by (a minimum of 0
- * means the pass left zeros behind its cursor: nothing changes and the next pass finds them),
- * -1 when the problem cannot go on (no uncovered cell, or a non-finite or negative minimum). */
-static int shift_costs(float *cost, int nr, int nc, const unsigned char *row_cover,
-                       const unsigned char *col_cover)
+ * columns, each cell rounded as the C++ rounds it: (c + low) - low, or c - low, or c + low.
+ * Subtracting 0 (`sub` of a covered column) changes nothing. Returns 0 when done, also when
+ * the minimum is 0 (the pass left zeros behind its cursor: nothing changes, the next pass
+ * finds them), and -1 when the problem cannot go on (no uncovered cell, or a minimum that is
+ * not finite or negative; only reachable with costs near FLT_MAX, where the C++ loops). */
+static int shift_costs(Problem *p)
 {
-    int valid = 0;
-    float low = 0.0f;
-    for (int i = 0; i < nr; i++) {
-        if (row_cover[i])
-            continue;
-        const float *line = cost + (size_t)i * nc;
-        for (int x = 0; x < nc; x++) {
-            if (col_cover[x])
-                continue;
-            if (!valid || line[x] < low) {
-                low = line[x];
-                valid = 1;
-            }
-        }
-    }
-    if (!valid || !isfinite(low) || low < 0)
+    float low = smallest_uncovered(p);
+    if (!isfinite(low) || low < 0)
         return -1;
     if (low == 0)
         return 0;
-    for (int i = 0; i < nr; i++) {
-        float *line = cost + (size_t)i * nc;
-        if (row_cover[i]) {
-            for (int x = 0; x < nc; x++) {
-                line[x] += low;
-                if (!col_cover[x])
-                    line[x] -= low;
-            }
-        } else {
-            for (int x = 0; x < nc; x++)
-                if (!col_cover[x])
-                    line[x] -= low;
-        }
+    for (int x = 0; x < p->stride; x++)
+        p->sub[x] = p->penalty[x] == 0.0f ? low : 0.0f;
+    for (int i = 0; i < p->nr; i++) {
+        float *line = p->cost + (size_t)i * p->stride;
+        if (p->row_cover[i])
+            for (int x = 0; x < p->stride; x++)
+                line[x] = (line[x] + low) - p->sub[x];
+        else
+            for (int x = 0; x < p->stride; x++)
+                line[x] = line[x] - p->sub[x];
     }
     return 0;
 }
 
-/* Solve one problem in place; leaves the starred column of each row in s->row_star. */
-static void munkres(float *cost, int nr, int nc, Scratch *s)
+/* Solve one problem in place; leaves the starred column of each row in p->row_star. */
+static void munkres(Problem *p)
 {
-    if (nc >= nr)
-        reduce_rows(cost, nr, nc);
-    if (nc <= nr)
-        reduce_cols(cost, nr, nc);
-    star_greedily(cost, nr, nc, s->row_star, s->col_star);
-    while (!cover_stars(s->col_star, nr, nc, s->row_cover, s->col_cover)) {
-        for (int i = 0; i < nr; i++)
-            s->prime[i] = -1;
+    for (int x = p->nc; x < p->stride; x++)
+        p->penalty[x] = INFINITY;
+    if (p->nc >= p->nr)
+        reduce_rows(p);
+    if (p->nc <= p->nr)
+        reduce_cols(p);
+    star_greedily(p);
+    while (!cover_stars(p)) {
+        for (int i = 0; i < p->nr; i++)
+            p->prime[i] = -1;
         int i;
-        while ((i = prime_pass(cost, nr, nc, s->row_star, s->prime, s->row_cover,
-                               s->col_cover)) < 0) {
-            if (shift_costs(cost, nr, nc, s->row_cover, s->col_cover) < 0)
+        while ((i = prime_pass(p)) < 0)
+            if (shift_costs(p) < 0)
                 return;
-        }
-        augment(i, s->row_star, s->col_star, s->prime);
+        augment(p, i);
     }
 }
 
@@ -521,11 +599,18 @@ static void assign_link(const Job *j, const int32_t *tk, const float *scores, Sc
     int na = s->counts[tk[2]], nb = s->counts[tk[3]];
     if (!na || !nb)
         return;
-    for (int q = 0; q < na * nb; q++) {
-        float score = scores[q];
-        s->cost[q] = -(isfinite(score) ? score : 0.0f);
+    Problem p = {s->cost, s->penalty, s->sub, na, nb, padded(nb),
+                 s->row_star, s->col_star, s->prime, s->row_cover};
+    for (int a = 0; a < na; a++) {
+        float *line = p.cost + (size_t)a * p.stride;
+        for (int b = 0; b < nb; b++) {
+            float score = scores[a * nb + b];
+            line[b] = -(isfinite(score) ? score : 0.0f);
+        }
+        for (int b = nb; b < p.stride; b++)
+            line[b] = INFINITY;
     }
-    munkres(s->cost, na, nb, s);
+    munkres(&p);
     for (int a = 0; a < na; a++) {
         int b = s->row_star[a];
         if (b < 0)
