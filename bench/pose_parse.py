@@ -361,11 +361,11 @@ def machine() -> str:
 
 
 def cell(result: Optional[Dict[str, Any]], key: str = "total_ms") -> str:
-    return "–" if result is None else "%.3f" % result[key]
+    return "-" if result is None else "%.3f" % result[key]
 
 
 def ratio(a: Optional[Dict[str, Any]], b: Optional[Dict[str, Any]]) -> str:
-    return "–" if a is None or b is None else "%.2f×" % (a["total_ms"] / b["total_ms"])
+    return "-" if a is None or b is None else "%.2fx" % (a["total_ms"] / b["total_ms"])
 
 
 def totals_table(results: Dict[str, Dict[str, Any]], cases: Dict[str, Any]) -> List[str]:
@@ -452,26 +452,21 @@ def summary_sets(results: Dict[str, Any]) -> List[Tuple[str, List[str]]]:
 
 
 def verdict(results: Dict[str, Dict[str, Any]]) -> str:
+    """The goal line: compiled <= 1.0x the C++ on the ordinary vectors' mean and on DENSE."""
+    goal = "Goal (compiled <= 1.0x trt_pose's C++ on the ordinary vectors and %s)" % DENSE
     typical = summary_sets(results)[0][1]
-    mean_c, mean_cpp = (mean_result(results, typical, i) for i in ("compiled", "C++"))
-    if mean_c is None or mean_cpp is None:
-        return "Goal (compiled ≤ 1.0× trt_pose's C++): not measured, a column is missing."
-    worst = max(
-        (results[n]["compiled"]["total_ms"] / results[n]["C++"]["total_ms"], n) for n in results
-    )
-    parts = [
-        "compiled / C++ = %.2f× on the mean of the ordinary vectors" % ratio_of(mean_c, mean_cpp)
-    ]
+    compiled, cpp = (mean_result(results, typical, i) for i in ("compiled", "C++"))
+    if compiled is None or cpp is None:
+        return goal + ": not measured, a column is missing."
+    ratios = [("the mean of the %d ordinary vectors" % len(typical), ratio_of(compiled, cpp))]
     if DENSE in results:
-        parts.append(
-            "%.2f× on %s" % (ratio_of(results[DENSE]["compiled"], results[DENSE]["C++"]), DENSE)
-        )
-    parts.append("worst single vector %s at %.2f×" % (worst[1], worst[0]))
-    met = ratio_of(mean_c, mean_cpp) <= 1.0 and (
-        DENSE not in results or ratio_of(results[DENSE]["compiled"], results[DENSE]["C++"]) <= 1.0
-    )
-    return "Goal (compiled ≤ 1.0× trt_pose's C++ on the ordinary vectors and %s): **%s**: %s." % (
-        DENSE,
+        ratios.append((DENSE, ratio_of(results[DENSE]["compiled"], results[DENSE]["C++"])))
+    worst = max((ratio_of(r["compiled"], r["C++"]), n) for n, r in results.items())
+    met = all(value <= 1.0 for _, value in ratios)
+    parts = ["%.2fx on %s" % (value, label) for label, value in ratios]
+    parts.append("worst single vector %s at %.2fx" % (worst[1], worst[0]))
+    return "%s: **%s**; compiled / C++ = %s." % (
+        goal,
         "met" if met else "not met",
         "; ".join(parts),
     )

@@ -64,6 +64,7 @@ typedef struct {
     int *counts, *first, *row, *col;
     float *refined_y, *refined_x; /* normalised, as returned */
     float *map_y, *map_x;         /* times H and W: the score stage's positions */
+    unsigned char *inside;        /* both within [0, H - 1] x [0, W - 1] */
     float *progress;              /* samples */
     /* all links' scores, packed (link k from score_start[k]), grown as needed; one link's
      * Munkres state (at most cap * cap / cap entries) */
@@ -94,7 +95,7 @@ static void scratch_free(Scratch *s)
     void **fields[] = {
         (void **)&s->counts,    (void **)&s->first,     (void **)&s->row,
         (void **)&s->col,       (void **)&s->refined_y, (void **)&s->refined_x,
-        (void **)&s->map_y,     (void **)&s->map_x,     (void **)&s->progress,
+        (void **)&s->map_y,     (void **)&s->map_x,     (void **)&s->inside,     (void **)&s->progress,
         (void **)&s->scores,    (void **)&s->cost,      (void **)&s->row_star,
         (void **)&s->col_star,  (void **)&s->prime,     (void **)&s->row_cover,
         (void **)&s->penalty,   (void **)&s->sub,       (void **)&s->conn,      (void **)&s->queue,
@@ -123,6 +124,7 @@ static int scratch_alloc(Scratch *s, const Job *j)
     s->refined_x = malloc(sizeof(float) * nodes);
     s->map_y = malloc(sizeof(float) * nodes);
     s->map_x = malloc(sizeof(float) * nodes);
+    s->inside = malloc(nodes);
     s->progress = malloc(sizeof(float) * (size_t)j->samples);
     s->scores = malloc(sizeof(float) * cells);
     s->scores_size = cells;
@@ -139,7 +141,7 @@ static int scratch_alloc(Scratch *s, const Job *j)
     s->seen = malloc(nodes);
     s->row_hit = malloc((size_t)(j->c * j->h) + 1);
     if (!s->counts || !s->first || !s->row || !s->col || !s->refined_y || !s->refined_x ||
-        !s->map_y || !s->map_x || !s->progress || !s->scores || !s->cost || !s->row_star ||
+        !s->map_y || !s->map_x || !s->inside || !s->progress || !s->scores || !s->cost || !s->row_star ||
         !s->col_star || !s->prime || !s->row_cover || !s->penalty || !s->sub || !s->conn || !s->queue ||
         !s->seen || !s->score_start || !s->row_hit) {
         scratch_free(s);
@@ -291,6 +293,10 @@ static void refine_peaks(const Job *j, const float *cmap, Scratch *s, float *nor
             s->refined_x[q] = x;
             s->map_y[q] = y * (float)j->h;
             s->map_x[q] = x * (float)j->w;
+            /* false for NaN; maps over 2^20 cells a side always take the checked path */
+            s->inside[q] = j->h <= (1 << 20) && j->w <= (1 << 20) && s->map_y[q] >= 0.0f &&
+                           s->map_y[q] <= (float)(j->h - 1) && s->map_x[q] >= 0.0f &&
+                           s->map_x[q] <= (float)(j->w - 1);
             float *slot = normalized + (c * j->m + (q - s->first[c])) * 2;
             slot[0] = y;
             slot[1] = x;
@@ -319,6 +325,19 @@ static float line_integral(const Job *j, const Scratch *s, const float *paf_y,
     float norm = (float)((double)sqrtf(dy * dy + dx * dx) + 1e-5);
     float uy = dy / norm, ux = dx / norm;
     float sum = 0.0f;
+    if (s->inside[qa] && s->inside[qb] && j->samples > 1) {
+        /* both ends in [0, size - 1]: every sample truncates to a cell of the map (rounding
+         * moves it by far less than a cell), exactly as the checked path below would. (One
+         * sample has a NaN progress, 0 / 0, and goes the checked way.) */
+        for (int t = 0; t < j->samples; t++) {
+            int iy = (int)(ay + s->progress[t] * dy), ix = (int)(ax + s->progress[t] * dx);
+            Py_ssize_t cell = (Py_ssize_t)iy * j->w + ix;
+            float dot = paf_y[cell] * uy;
+            dot += paf_x[cell] * ux;
+            sum = t ? sum + dot : dot;
+        }
+        return sum / (float)j->samples;
+    }
     for (int t = 0; t < j->samples; t++) {
         float py = ay + s->progress[t] * dy;
         float px = ax + s->progress[t] * dx;
