@@ -174,6 +174,8 @@ HOSTILE_CALLS = [
     (dict(objects=np.zeros((1, 5, 2), dtype=np.int32)[:, :, ::-1]), "objects: expected"),
     (dict(cmap_window=0), "cmap_window"),
     (dict(samples=0), "line_integral_samples"),
+    (dict(timings=np.zeros(4)), "timings: expected 5"),
+    (dict(timings=np.zeros(5, dtype=F32)), "timings: expected dtype float64"),
 ]
 """Calls of ``_parse.parse`` it must refuse, and how (also run under the sanitizers)."""
 
@@ -188,6 +190,21 @@ def test_extension_checks_its_arguments_before_touching_memory(
 
     with pytest.raises(ValueError, match=message):
         _parse.parse(*extension_args(**change).values())
+
+
+def test_extension_adds_each_stage_time_to_timings() -> None:
+    """The bench's stage split: seconds per stage, added to what the array held."""
+    compiled_parse_or_skip()
+    from edged.pipelines.pose import _parse
+
+    rng = np.random.default_rng(3)
+    args = extension_args(
+        cmap=rng.random((1, 2, 16, 16), dtype=F32), paf=rng.random((1, 2, 16, 16), dtype=F32)
+    )
+    timings = np.full(5, 10.0)
+    _parse.parse(*args.values(), timings)
+    assert (timings >= 10.0).all() and timings.sum() > 50.0
+    assert (timings - 10.0 < 1.0).all()
 
 
 def test_extension_refuses_read_only_outputs() -> None:
