@@ -128,6 +128,7 @@ def test_non_finite_inputs_are_refused(parse_impl: Callable, where: str, bad: fl
         (dict(line_integral_samples=0), "line_integral_samples"),
         (dict(max_num_parts=0), "max_num_parts"),
         (dict(max_num_objects=-1), "max_num_objects"),
+        (dict(max_num_parts=10001), "max_num_parts must be between 1 and 10000"),
     ],
 )
 def test_bad_shapes_and_parameters_are_refused(
@@ -174,6 +175,8 @@ HOSTILE_CALLS = [
     (dict(objects=np.zeros((1, 5, 2), dtype=np.int32)[:, :, ::-1]), "objects: expected"),
     (dict(cmap_window=0), "cmap_window"),
     (dict(samples=0), "line_integral_samples"),
+    (dict(normalized_peaks=np.zeros((1, 2, 10001, 2), dtype=F32)), "max_num_parts and"),
+    (dict(objects=np.zeros((1, 0, 2), dtype=np.int32)), "max_num_parts and"),
     (dict(timings=np.zeros(4)), "timings: expected 5"),
     (dict(timings=np.zeros(5, dtype=F32)), "timings: expected dtype float64"),
 ]

@@ -841,8 +841,12 @@ static int check_shapes(const Py_buffer *v, Job *j)
                         "normalized_peaks [N, C, M, 2] for the cmap's N and C");
         return -1;
     }
-    if (np_[2] > INT32_MAX / 4 || ob[1] > INT32_MAX / 4 || cm[1] > INT32_MAX / 4) {
-        PyErr_SetString(PyExc_ValueError, "max_num_parts, max_num_objects or C is too large");
+    /* bounds that keep every peak index and per-link pair count (at most M * M) in an int */
+    if (np_[2] < 1 || np_[2] > 10000 || ob[1] < 1 || ob[1] > 10000 || cm[1] > INT32_MAX / 4 ||
+        cm[1] * np_[2] > INT32_MAX / 4) {
+        PyErr_SetString(PyExc_ValueError,
+                        "max_num_parts and max_num_objects must be between 1 and 10000 "
+                        "(and C * max_num_parts below 2**29)");
         return -1;
     }
     j->n = cm[0];

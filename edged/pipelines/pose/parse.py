@@ -76,6 +76,7 @@ takes the compiled one when it is built."""
 
 MAX_WINDOW = 1001
 MAX_SAMPLES = 10000
+MAX_COUNT = 10000  # peaks per part, objects: the config allows 1000; M * M pairs fit an int
 
 
 def topology_array(topology: TopologyLike) -> np.ndarray:
@@ -141,8 +142,8 @@ def prepare_inputs(
     _check_topology(topo, cmap.shape[1], paf.shape[1])
     _check_range("cmap_window", cmap_window, 1, MAX_WINDOW)
     _check_range("line_integral_samples", line_integral_samples, 1, MAX_SAMPLES)
-    _check_range("max_num_parts", max_num_parts, 1, 2**24)
-    _check_range("max_num_objects", max_num_objects, 1, 2**24)
+    _check_range("max_num_parts", max_num_parts, 1, MAX_COUNT)
+    _check_range("max_num_objects", max_num_objects, 1, MAX_COUNT)
     return cmap, paf, topo
 
 
