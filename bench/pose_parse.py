@@ -598,6 +598,7 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--skip-dense", action="store_true", help="leave out %s" % DENSE)
     parser.add_argument("--trt-pose-src", type=Path, help="trt_pose checkout or its parse/ dir")
     parser.add_argument("--no-fetch", action="store_true", help="never git clone trt_pose")
+    parser.add_argument("--no-cpp", action="store_true", help="leave out trt_pose's C++")
     parser.add_argument("--write", type=Path, help="also write the report (markdown) here")
     args = parser.parse_args(argv)
 
@@ -611,7 +612,10 @@ def main(argv: List[str]) -> int:
     notes = []
     if compiled_parse() is None:
         notes.append("The compiled parse is not built (python setup.py build_ext --inplace)")
-    parse_dir, origin = find_trt_pose(args.trt_pose_src, not args.no_fetch)
+    if args.no_cpp:
+        parse_dir, origin = None, "trt_pose's C++ left out (--no-cpp)"
+    else:
+        parse_dir, origin = find_trt_pose(args.trt_pose_src, not args.no_fetch)
     notes.append(origin)
     with tempfile.TemporaryDirectory(prefix="trt-pose-harness-") as tmp:
         exe = build_harness(parse_dir, Path(tmp)) if parse_dir else None
