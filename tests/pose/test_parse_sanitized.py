@@ -50,8 +50,9 @@ for f in vectors:
 rng = np.random.default_rng(5)
 for _ in range(300):
     cmap, paf, topology, params = t.random_case(rng)
-    t.assert_bit_identical(parse_objects_compiled(cmap, paf, topology, **params),
-                           parse_objects_numpy(cmap, paf, topology, **params))
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = parse_objects_numpy(cmap, paf, topology, **params)
+    t.assert_bit_identical(parse_objects_compiled(cmap, paf, topology, **params), want)
 refused = 0
 for change, _message in t.HOSTILE_CALLS:
     try:

@@ -20,8 +20,9 @@
  * non-finite scores (possible from finite but huge inputs) are solved as 0 and never
  * connected; a window wider than the map reads its edge cells; a sample position that is NaN
  * counts as outside. NaN or infinite cmap/paf values are refused with ValueError, and a
- * Munkres problem whose cost update would not be finite (only reachable with inputs near
- * FLT_MAX) stops instead of looping forever as the C++ would.
+ * Munkres problem whose cost update would not be finite (only reachable with PAF values near
+ * FLT_MAX, where costs overflow) stops with the stars it has, instead of looping forever as
+ * the C++ does; the numpy parse stops at the same point.
  *
  * Build with -ffp-contract=off: a fused multiply-add (GCC's default on aarch64) rounds once
  * where numpy rounds twice, and the results would differ in the last bit.
@@ -408,6 +409,8 @@ static void cover_col(Problem *p, int x, int covered)
     p->penalty[x] = covered ? INFINITY : 0.0f;
 }
 
+/* The initial reductions. A line whose minimum is infinite (costs that overflowed in the
+ * row reduction) is left as it is, as in the numpy parse, instead of turning into NaN. */
 static void reduce_rows(Problem *p)
 {
     for (int i = 0; i < p->nr; i++) {
@@ -415,6 +418,8 @@ static void reduce_rows(Problem *p)
         for (int x = 1; x < p->nc; x++)
             if (line[x] < low)
                 low = line[x];
+        if (isinf(low))
+            continue;
         for (int x = 0; x < p->nc; x++)
             line[x] -= low;
     }
@@ -427,6 +432,8 @@ static void reduce_cols(Problem *p)
         for (int i = 1; i < p->nr; i++)
             if (p->cost[(size_t)i * p->stride + x] < low)
                 low = p->cost[(size_t)i * p->stride + x];
+        if (isinf(low))
+            continue;
         for (int i = 0; i < p->nr; i++)
             p->cost[(size_t)i * p->stride + x] -= low;
     }
