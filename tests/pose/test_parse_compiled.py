@@ -117,6 +117,18 @@ def test_non_finite_inputs_are_refused(parse_impl: Callable, where: str, bad: fl
         parse_impl(cmap, paf, Topology.human_pose())
 
 
+@pytest.mark.parametrize("index", [0, 7, 8, 15, 16, 95, 96, 104])
+def test_non_finite_values_are_found_anywhere(parse_impl: Callable, index: int) -> None:
+    """Every position, in the vectorised blocks and in the tail (3 x 5 x 7 = 105 values)."""
+    topology = np.array([[0, 1, 0, 1], [2, 1, 1, 0]], dtype=np.int32)
+    for where in ("cmap", "paf"):
+        cmap = np.zeros((1, 3, 5, 7), dtype=F32)
+        paf = np.zeros((1, 3, 5, 7), dtype=F32)
+        (cmap if where == "cmap" else paf).reshape(-1)[index] = np.nan
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            parse_impl(cmap, paf, topology)
+
+
 @pytest.mark.parametrize(
     "change, message",
     [

@@ -163,10 +163,32 @@ static inline uint32_t non_finite(float value)
     return (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
 }
 
+/* The whole paf is checked on every call (~130k floats for a 56 x 56 human-pose model), a
+ * quarter of an ordinary frame's parse: 8-float vectors, two accumulators, and on x86_64 an
+ * AVX2 clone picked at load time where the CPU has it (GCC's target_clones). */
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 6
+__attribute__((target_clones("avx2", "default")))
+#endif
 static int all_finite(const float *data, Py_ssize_t size)
 {
+    const v8i exponent = {0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000,
+                          0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000};
+    v8i bad0 = {0, 0, 0, 0, 0, 0, 0, 0}, bad1 = bad0;
+    Py_ssize_t q = 0;
+    for (; q + 16 <= size; q += 16) {
+        v8i a, b;
+        memcpy(&a, data + q, sizeof(a));
+        memcpy(&b, data + q + 8, sizeof(b));
+        bad0 |= (a & exponent) == exponent;
+        bad1 |= (b & exponent) == exponent;
+    }
+    bad0 |= bad1;
     uint32_t bad = 0;
-    for (Py_ssize_t q = 0; q < size; q++)
+    for (int k = 0; k < 8; k++)
+        bad |= (uint32_t)bad0[k];
+    for (; q < size; q++)
         bad |= non_finite(data[q]);
     return !bad;
 }
