@@ -508,7 +508,7 @@ def report(
         "The compiled stages are timed inside the C code (separate frames from the totals "
         "above, without the Python call around them); its find_peaks includes the pass that "
         "checks the cmap for NaN/inf and initialising the outputs; the check of the paf "
-        "(~20-30 us: it reads all 42 channels) and the Python call are only in the totals.",
+        "(~10 us with AVX2: it reads all 42 channels) and the Python call are only in the totals.",
         "",
         *stages_table(results),
         "",
@@ -535,8 +535,8 @@ NOTES = [
     "- **paf_score_graph**: pairs whose ends both lie inside the map skip the per-sample bounds "
     "tests.",
     "- The compiled total pays what trt_pose's harness does not: the Python call, output "
-    "allocation and a NaN/inf check of the whole paf (~20-30 us for 42 x 56 x 56 floats, "
-    "memory-bound); on the cheapest vectors (no peaks) that is most of its time.",
+    "allocation and a NaN/inf check of the whole paf (~10 us for 42 x 56 x 56 floats with "
+    "AVX2); on the cheapest vectors (no peaks) that is most of its time.",
     "",
 ]
 
