@@ -51,6 +51,11 @@ if [ "$SYSTEM_SITE" = no ] && ! "$PREFIX/venv/bin/python" -c 'import cv2' 2>/dev
   EXTRAS="[opencv]"
 fi
 "$PREFIX/venv/bin/python" -m pip install -q "$HERE$EXTRAS"
+if ! "$PREFIX/venv/bin/python" -c 'import edged.pipelines.pose.compiled' 2>/dev/null; then
+  echo "install.sh: the compiled pose parse was not built (no C compiler or Python headers):" \
+    "pose pipelines use the slower numpy parse; apt install build-essential python3-dev" \
+    "and run install.sh again" >&2
+fi
 
 echo "== config"
 if [ ! -f /etc/edged/edged.yaml ]; then

@@ -14,6 +14,8 @@ from typing import Callable
 
 import pytest
 
+PARSE_IMPLEMENTATIONS = ("numpy", "compiled")
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -78,3 +80,25 @@ def resnet18_onnx(resnet18_checkpoint: Path, tmp_path_factory: pytest.TempPathFa
     out = tmp_path_factory.mktemp("onnx") / "resnet18_baseline_att_224x224_A.onnx"
     export_pose_onnx("resnet18_baseline_att", resnet18_checkpoint, out)
     return out
+
+
+def compiled_parse_or_skip() -> Callable[..., tuple]:
+    """The compiled parse, or a skip that says how to build it."""
+    try:
+        from edged.pipelines.pose.compiled import parse_objects_compiled
+    except ImportError as exc:
+        pytest.skip(
+            "compiled pose parse not built (%s): pip install -e . or "
+            "python setup.py build_ext --inplace, with a C compiler" % exc
+        )
+    return parse_objects_compiled
+
+
+@pytest.fixture(params=PARSE_IMPLEMENTATIONS)
+def parse_impl(request: pytest.FixtureRequest) -> Callable[..., tuple]:
+    """Each implementation of ``parse_objects`` in turn (the compiled one skips if not built)."""
+    if request.param == "compiled":
+        return compiled_parse_or_skip()
+    from edged.pipelines.pose.parse import parse_objects_numpy
+
+    return parse_objects_numpy

@@ -319,3 +319,16 @@ def test_parse_objects_rejects_mismatched_inputs() -> None:
         parse_objects(cmap[:, :17], np.zeros((1, 42, 8, 8), dtype=F32), topology)
     with pytest.raises(ValueError, match=r"\[K, 4\]"):
         parse_objects(cmap, np.zeros((1, 42, 8, 8), dtype=F32), np.zeros((21, 3)))
+
+
+@pytest.mark.timeout(20)
+def test_assignment_stops_when_costs_overflow() -> None:
+    """Scores near ±FLT_MAX overflow the reduced costs to +inf; the solver then stops with the
+    stars it has (trt_pose's C++ loops forever, and so did this replay once)."""
+    topology = np.array([[0, 1, 0, 1]], dtype=np.int32)
+    counts = np.array([[2, 2]], dtype=np.int32)
+    graph = np.zeros((1, 1, 2, 2), dtype=F32)
+    graph[0, 0] = [[3e38, -3e38], [3e38, -3e38]]
+    with np.errstate(over="ignore", invalid="ignore"):
+        connections = assignment(graph, topology, counts, 0.1)
+    assert connections[0, 0, 0, :2].tolist() == [0, -1]

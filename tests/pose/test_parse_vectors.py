@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 import numpy as np
 import pytest
@@ -21,7 +21,6 @@ from edged.pipelines.pose.parse import (
     connect_parts,
     find_peaks,
     paf_score_graph,
-    parse_objects,
     refine_peaks,
 )
 from edged.pipelines.pose.topology import Topology
@@ -68,13 +67,17 @@ def padded_score_graph(case: Dict[str, Any]) -> np.ndarray:
 
 
 def test_matches_trt_pose(case: Dict[str, Any]) -> None:
-    """Every stage, from the stored inputs of that stage, then the whole parse."""
+    """Every stage, from the stored inputs of that stage."""
     check_find_peaks(case)
     check_refine_peaks(case)
     check_paf_score_graph(case)
     check_assignment(case)
     check_connect_parts(case)
-    check_parse_objects(case)
+
+
+def test_parse_objects_matches_trt_pose(case: Dict[str, Any], parse_impl: Callable) -> None:
+    """The whole parse, with each implementation (numpy and compiled)."""
+    check_parse_objects(case, parse_impl)
 
 
 def check_find_peaks(case: Dict[str, Any]) -> None:
@@ -126,8 +129,8 @@ def check_connect_parts(case: Dict[str, Any]) -> None:
     np.testing.assert_array_equal(objects, case["objects"], err_msg="connect_parts: objects")
 
 
-def check_parse_objects(case: Dict[str, Any]) -> None:
-    counts, objects, peaks = parse_objects(
+def check_parse_objects(case: Dict[str, Any], parse: Callable) -> None:
+    counts, objects, peaks = parse(
         case["cmap"],
         case["paf"],
         case["topology"],
@@ -169,7 +172,7 @@ def test_vectors_use_the_human_pose_topology(case: Dict[str, Any]) -> None:
     np.testing.assert_array_equal(Topology.human_pose().to_array(), case["topology"])
 
 
-def test_parse_objects_batches_frames(case: Dict[str, Any]) -> None:
+def test_parse_objects_batches_frames(case: Dict[str, Any], parse_impl: Callable) -> None:
     """Two frames in one call give each frame's own result (the batch axis is independent)."""
     kwargs = dict(
         cmap_threshold=case["cmap_threshold"],
@@ -182,7 +185,7 @@ def test_parse_objects_batches_frames(case: Dict[str, Any]) -> None:
     empty_cmap = np.zeros_like(case["cmap"])
     cmap = np.concatenate([empty_cmap, case["cmap"]])
     paf = np.concatenate([np.zeros_like(case["paf"]), case["paf"]])
-    counts, objects, peaks = parse_objects(cmap, paf, Topology.human_pose(), **kwargs)
+    counts, objects, peaks = parse_impl(cmap, paf, Topology.human_pose(), **kwargs)
     assert counts[0] == 0 and (objects[0] == -1).all() and not peaks[0].any()
     np.testing.assert_array_equal(counts[1:], case["object_counts"])
     np.testing.assert_array_equal(objects[1:], case["objects"])

@@ -286,3 +286,14 @@ async def test_daemon_loads_pose_models_through_its_manager(resnet18_onnx, tmp_p
     finally:
         await daemon.stop()
     assert daemon.models.names() == []
+
+
+def test_describe_names_the_parse_that_runs():
+    """The status page shows which parse runs (compiled or numpy): it sets a frame's CPU cost."""
+    from edged.pipelines.pose.parse import implementation
+
+    cmap, paf = render_person({"nose": (10, 20)})
+    pipeline = PosePipeline(_config(), engine_factory=lambda c: MapsEngine(cmap, paf))
+    pipeline.open()
+    assert pipeline.describe()["parse"] == implementation()
+    assert implementation() in ("compiled", "numpy")

@@ -218,6 +218,7 @@
     const parts = [];
     if (p.model) parts.push(String(p.model).split("/").pop());
     if (p.backend) parts.push(p.backend);
+    if (p.parse) parts.push(p.parse + " parse");
     parts.push("on " + (p.sources || []).join(", "));
     card.sub.textContent = parts.join(" · ");
     card.sub.title = p.model || "";

@@ -26,6 +26,7 @@ Python lists, where a numpy call would cost more than the work.
 
 from __future__ import annotations
 
+import math
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -180,20 +181,23 @@ class _Group:
         while pending:
             pending = [k for k in pending if self.problems[k].advance()]
             if pending:
-                self._shift(pending)
+                pending = self._shift(pending)
 
-    def _shift(self, pending: List[int]) -> None:
+    def _shift(self, pending: List[int]) -> List[int]:
         """Step 5 for each pending problem: add the smallest uncovered cost to the covered
         rows, then subtract it from the uncovered columns (float32, in that order, as the C++
         does). Other problems get a minimum of 0, which changes nothing (``x + 0 == x``).
 
         A pass can end with uncovered zeros left behind its cursor; the minimum is then 0 too,
-        and the next pass finds them.
+        and the next pass finds them. A problem whose minimum is not finite (scores near
+        ±FLT_MAX make costs overflow to +inf) stops with the stars it has: the update would
+        write NaN and the C++ loops forever. Returns the problems that go on.
         """
         cost = self.cost
         n = cost.shape[0]
         m = np.where(self.row_covered | self.col_covered, np.inf, cost)
         m = m.reshape(n, -1).min(axis=1).astype(_F32).tolist()
+        pending = [k for k in pending if math.isfinite(m[k]) and m[k] >= 0]
         mins = [0.0] * n
         for k in pending:
             mins[k] = m[k]
@@ -203,6 +207,7 @@ class _Group:
             cost += np.where(self.row_covered, m3, _F32(0))  # adding 0 changes nothing
             cost -= np.where(self.col_covered, _F32(0), m3)
             self._set_zeros(moved)
+        return pending
 
     def _set_zeros(self, which: Iterable[int]) -> None:
         """Refresh the row-major lists of exact zeros of the problems ``which``."""

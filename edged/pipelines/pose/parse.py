@@ -16,14 +16,25 @@ The public stage functions take and return trt_pose's padded batch tensors, for 
 peak list, packed per-link score blocks) and only pads the final outputs, which is most of why
 it is fast.
 
-Where trt_pose's C++ is undefined, this parse is deterministic instead: NaN confidence values are
-never peaks, non-finite scores never connect (the C++ solver may loop forever on them), and a
-window wider than the map reads its edge cells (the C++ reads outside the channel).
+Where trt_pose's C++ is undefined, this parse is deterministic instead: non-finite scores never
+connect (the C++ solver may loop forever on them), and a window wider than the map reads its
+edge cells (the C++ reads outside the channel). NaN or infinite cmap/paf values are refused
+with ValueError by :func:`parse_objects` (the stage functions, used by tests, still accept
+them: NaN is never a peak).
+
+Two implementations of :func:`parse_objects` give the same results bit for bit: a compiled
+one (:mod:`.compiled`, the C extension ``_parse``, several times faster) and
+:func:`parse_objects_numpy`, the reference and fallback. :func:`parse_objects` uses the compiled
+one when it was built and ``EDGED_POSE_PARSE`` is not ``numpy``; see :func:`implementation`.
 """
 
 from __future__ import annotations
 
-from typing import Tuple, Union
+import logging
+import operator
+import os
+import threading
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -40,16 +51,32 @@ from edged.pipelines.pose.score_graph import frame_scores, paf_score_graph
 from edged.pipelines.pose.topology import Topology
 
 __all__ = [
+    "IMPLEMENTATION_ENV",
     "assignment",
     "connect_parts",
     "find_peaks",
+    "implementation",
     "paf_score_graph",
     "parse_objects",
+    "parse_objects_numpy",
+    "prepare_inputs",
     "refine_peaks",
+    "select_implementation",
     "topology_array",
 ]
 
+log = logging.getLogger(__name__)
+
 TopologyLike = Union[Topology, np.ndarray]
+ParseResult = Tuple[np.ndarray, np.ndarray, np.ndarray]
+
+IMPLEMENTATION_ENV = "EDGED_POSE_PARSE"
+"""``numpy`` forces the numpy parse, ``compiled`` requires the extension, ``auto`` (or unset)
+takes the compiled one when it is built."""
+
+MAX_WINDOW = 1001
+MAX_SAMPLES = 10000
+MAX_COUNT = 10000  # peaks per part, objects: the config allows 1000; M * M pairs fit an int
 
 
 def topology_array(topology: TopologyLike) -> np.ndarray:
@@ -72,18 +99,81 @@ def parse_objects(
     line_integral_samples: int = 7,
     max_num_parts: int = 100,
     max_num_objects: int = 100,
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> ParseResult:
     """Group peaks into objects, as trt_pose's ``ParseObjects`` does.
 
     ``cmap`` float ``[N, C, H, W]`` and ``paf`` float ``[N, 2K, H, W]`` (channel ``2k`` the row
     component of link ``k``). Returns ``(object_counts int32 [N], objects int32
     [N, max_num_objects, C], normalized_peaks float32 [N, C, max_num_parts, 2])``:
     ``objects[n, i, c]`` indexes ``normalized_peaks[n, c]`` (``(y, x)`` in [0, 1]) or is -1.
+    Raises ValueError for mismatched shapes, parameters out of range, or NaN/inf inputs.
+
+    Runs the implementation :func:`implementation` names (compiled or numpy; same results).
     """
-    cmap = np.asarray(cmap, dtype=np.float32)
-    paf = np.asarray(paf, dtype=np.float32)
-    topo = topology_array(topology)
-    _check_shapes(cmap, paf, topo)
+    return _selected()[1](
+        cmap,
+        paf,
+        topology,
+        cmap_threshold,
+        link_threshold,
+        cmap_window,
+        line_integral_samples,
+        max_num_parts,
+        max_num_objects,
+    )
+
+
+def prepare_inputs(
+    cmap: np.ndarray,
+    paf: np.ndarray,
+    topology: TopologyLike,
+    cmap_window: int,
+    line_integral_samples: int,
+    max_num_parts: int,
+    max_num_objects: int,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The checks both implementations share, so they refuse the same calls with the same
+    messages: C-contiguous float32 ``cmap``/``paf`` and int32 topology, shapes and parameters
+    in range (finiteness is checked by each implementation, where it is cheapest)."""
+    cmap = np.ascontiguousarray(cmap, dtype=np.float32)
+    paf = np.ascontiguousarray(paf, dtype=np.float32)
+    topo = np.ascontiguousarray(topology_array(topology), dtype=np.int32)
+    _check_shapes(cmap, paf)
+    _check_topology(topo, cmap.shape[1], paf.shape[1])
+    _check_range("cmap_window", cmap_window, 1, MAX_WINDOW)
+    _check_range("line_integral_samples", line_integral_samples, 1, MAX_SAMPLES)
+    _check_range("max_num_parts", max_num_parts, 1, MAX_COUNT)
+    _check_range("max_num_objects", max_num_objects, 1, MAX_COUNT)
+    return cmap, paf, topo
+
+
+def _check_range(name: str, value: Any, low: int, high: int) -> None:
+    """An integer parameter within ``[low, high]`` (beyond them the parse is meaningless or
+    would allocate without bound)."""
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise ValueError("%s must be an integer, got %r" % (name, value)) from None
+    if not low <= number <= high:
+        raise ValueError("%s must be between %d and %d, got %d" % (name, low, high, number))
+
+
+def parse_objects_numpy(
+    cmap: np.ndarray,
+    paf: np.ndarray,
+    topology: TopologyLike,
+    cmap_threshold: float = 0.1,
+    link_threshold: float = 0.1,
+    cmap_window: int = 5,
+    line_integral_samples: int = 7,
+    max_num_parts: int = 100,
+    max_num_objects: int = 100,
+) -> ParseResult:
+    """:func:`parse_objects` in numpy: the reference, and the fallback without the extension."""
+    cmap, paf, topo = prepare_inputs(
+        cmap, paf, topology, cmap_window, line_integral_samples, max_num_parts, max_num_objects
+    )
+    _check_finite(cmap, paf)
     n, num_parts = cmap.shape[:2]
     object_counts = np.zeros(n, dtype=np.int32)
     objects = np.full((n, max_num_objects, num_parts), -1, dtype=np.int32)
@@ -100,18 +190,86 @@ def parse_objects(
     return object_counts, objects, normalized
 
 
-def _check_shapes(cmap: np.ndarray, paf: np.ndarray, topology: np.ndarray) -> None:
+def _check_shapes(cmap: np.ndarray, paf: np.ndarray) -> None:
     """Fail early, naming the mismatch, instead of indexing out of range deep in a stage."""
     if cmap.ndim != 4 or paf.ndim != 4:
         raise ValueError(
             "cmap and paf must be [N, C, H, W]; got %s and %s" % (cmap.shape, paf.shape)
         )
+    if cmap.shape[2] < 1 or cmap.shape[3] < 1:
+        raise ValueError("cmap %s has an empty map" % (cmap.shape,))
     if cmap.shape[0] != paf.shape[0] or cmap.shape[2:] != paf.shape[2:]:
         raise ValueError("cmap %s and paf %s differ in batch or map size" % (cmap.shape, paf.shape))
+
+
+_checked_topologies: Dict[Tuple[bytes, int, int], bool] = {}
+
+
+def _check_topology(topology: np.ndarray, num_parts: int, num_pafs: int) -> None:
+    """Every link names existing channels. A pipeline passes the same few topologies every
+    frame, so those that passed are remembered (numpy reductions cost microseconds per call,
+    a tenth of a compiled parse)."""
+    key = (topology.tobytes(), num_parts, num_pafs)
+    if key in _checked_topologies:
+        return
     if topology.size:
-        if topology[:, 2:].min() < 0 or topology[:, 2:].max() >= cmap.shape[1]:
-            raise ValueError("topology names parts outside the %d cmap channels" % cmap.shape[1])
-        if topology[:, :2].min() < 0 or topology[:, :2].max() >= paf.shape[1]:
-            raise ValueError(
-                "topology names PAF channels outside the %d paf channels" % paf.shape[1]
-            )
+        if topology[:, 2:].min() < 0 or topology[:, 2:].max() >= num_parts:
+            raise ValueError("topology names parts outside the %d cmap channels" % num_parts)
+        if topology[:, :2].min() < 0 or topology[:, :2].max() >= num_pafs:
+            raise ValueError("topology names PAF channels outside the %d paf channels" % num_pafs)
+    if len(_checked_topologies) < 64:
+        _checked_topologies[key] = True
+
+
+def _check_finite(cmap: np.ndarray, paf: np.ndarray) -> None:
+    """Refuse NaN/inf (a broken model output): the result would be meaningless, and both
+    implementations must fail the same way. min/max propagate NaN and expose infinities, in
+    two fast reductions per array."""
+    for name, array in (("cmap", cmap), ("paf", paf)):
+        if array.size and not (np.isfinite(array.min()) and np.isfinite(array.max())):
+            raise ValueError("%s holds NaN or infinite values (a broken model output?)" % name)
+
+
+ParseFunction = Callable[..., ParseResult]
+_selection: Optional[Tuple[str, ParseFunction]] = None
+_selection_lock = threading.Lock()
+
+
+def select_implementation(choice: Optional[str] = None) -> Tuple[str, ParseFunction]:
+    """``(name, parse function)`` for ``choice`` (``auto``, ``compiled`` or ``numpy``; default
+    ``$EDGED_POSE_PARSE``, else ``auto``). ``auto`` falls back to numpy when the extension was
+    not built; ``compiled`` raises ImportError then, so a forced choice is never ignored."""
+    if choice is None:
+        choice = os.environ.get(IMPLEMENTATION_ENV, "")
+    choice = choice.strip().lower() or "auto"
+    if choice not in ("auto", "compiled", "numpy"):
+        raise ValueError("%s=%r: expected auto, compiled or numpy" % (IMPLEMENTATION_ENV, choice))
+    if choice == "numpy":
+        return "numpy", parse_objects_numpy
+    try:
+        from edged.pipelines.pose.compiled import parse_objects_compiled
+    except ImportError as exc:
+        if choice == "compiled":
+            raise ImportError(
+                "%s=compiled but the compiled parse is not built (%s); reinstall edged "
+                "with a C compiler and Python's headers" % (IMPLEMENTATION_ENV, exc)
+            ) from exc
+        return "numpy", parse_objects_numpy
+    return "compiled", parse_objects_compiled
+
+
+def _selected() -> Tuple[str, ParseFunction]:
+    """The implementation chosen on first use, logged once (a daemon parses every frame)."""
+    global _selection
+    if _selection is None:
+        with _selection_lock:
+            if _selection is None:
+                name, function = select_implementation()
+                log.info("pose parse: %s implementation", name)
+                _selection = (name, function)
+    return _selection
+
+
+def implementation() -> str:
+    """Which implementation :func:`parse_objects` runs: ``compiled`` or ``numpy``."""
+    return _selected()[0]

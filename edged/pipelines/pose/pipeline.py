@@ -10,7 +10,7 @@ from edged.config.pose import PosePipelineConfig
 from edged.frames import Frame
 from edged.pipelines.base import Pipeline
 from edged.pipelines.pose.draw import draw_persons
-from edged.pipelines.pose.parse import parse_objects
+from edged.pipelines.pose.parse import implementation, parse_objects
 from edged.pipelines.pose.preprocess import PosePreprocessor
 from edged.pipelines.pose.topology import Topology
 from edged.results import Result
@@ -121,7 +121,8 @@ class PosePipeline(Pipeline):
         self.engine = None
 
     def describe(self) -> Dict[str, Any]:
-        info: Dict[str, Any] = {"model": self.config.model}
+        # which parse runs (compiled or numpy) decides how much CPU a frame costs
+        info: Dict[str, Any] = {"model": self.config.model, "parse": implementation()}
         engine = self.engine  # read once: close() may clear it on the pipeline's thread
         if engine is not None:
             described = engine.describe()
