@@ -253,12 +253,16 @@ async def test_pose_pipeline_runs_live_in_the_daemon(resnet18_onnx, tmp_path):
         runner = daemon.pipelines()["people"]
         await until(lambda: runner.pipeline.processed >= 2, 60)
         status = runner.status()
-        assert status["backend"] == "onnxruntime" and status["last_result"] == {"persons": 0}
+        # what the model makes of synthetic frames is not the point (which frames a loaded
+        # machine gets to may show a faint one-keypoint "person"): that it runs live is
+        assert status["backend"] == "onnxruntime"
+        assert set(status["last_result"]) == {"persons"}
+        assert isinstance(status["last_result"]["persons"], int)
         assert set(status["timings_ms"]) == {"preprocess", "infer", "postprocess"}
     finally:
         await daemon.stop()
     records = [json.loads(line) for line in results.read_text().splitlines()]
-    assert records and all(r["kind"] == "pose" and r["persons"] == [] for r in records)
+    assert records and all(r["kind"] == "pose" and isinstance(r["persons"], list) for r in records)
 
 
 async def test_daemon_loads_pose_models_through_its_manager(resnet18_onnx, tmp_path):
