@@ -177,6 +177,18 @@ def extension_args(**change: Any) -> Dict[str, Any]:
     return args
 
 
+def shared(size: int, dtype: Any, *shapes: Tuple[int, ...]) -> Tuple[np.ndarray, ...]:
+    """Views, in the given shapes, of the start of one array of ``size`` elements."""
+    base = np.zeros(size, dtype=dtype)
+    return tuple(base[: int(np.prod(shape))].reshape(shape) for shape in shapes)
+
+
+_TOPOLOGY_AS_OBJECTS = shared(4, np.int32, (1, 4), (1, 2, 2))
+_TOPOLOGY_AS_OBJECTS[0][:] = [[0, 1, 0, 1]]  # a valid topology: only the aliasing is wrong
+_CMAP_AS_PEAKS = shared(32, F32, (1, 2, 4, 4), (1, 2, 5, 2))
+_COUNTS_IN_OBJECTS = shared(10, np.int32, (1, 5, 2), (1,))
+_PAF_AS_TIMINGS = np.zeros((1, 2, 4, 4), dtype=F32)
+
 HOSTILE_CALLS = [
     (dict(cmap=np.zeros((1, 2, 4, 4))), "cmap: expected dtype float32"),
     (dict(cmap=np.zeros((1, 2, 4, 8), dtype=F32)[..., ::2]), "cmap: expected a C-contig"),
@@ -195,6 +207,24 @@ HOSTILE_CALLS = [
     (dict(objects=np.zeros((1, 0, 2), dtype=np.int32)), "max_num_parts and"),
     (dict(timings=np.zeros(4)), "timings: expected 5"),
     (dict(timings=np.zeros(5, dtype=F32)), "timings: expected dtype float64"),
+    # outputs sharing memory with the inputs: the parse would overwrite the topology with -1
+    # after checking it, then index with it
+    (
+        dict(topology=_TOPOLOGY_AS_OBJECTS[0], objects=_TOPOLOGY_AS_OBJECTS[1]),
+        "objects overlaps topology in memory",
+    ),
+    (
+        dict(cmap=_CMAP_AS_PEAKS[0], normalized_peaks=_CMAP_AS_PEAKS[1]),
+        "normalized_peaks overlaps cmap",
+    ),
+    (
+        dict(objects=_COUNTS_IN_OBJECTS[0], object_counts=_COUNTS_IN_OBJECTS[1]),
+        "object_counts overlaps objects",
+    ),
+    (
+        dict(paf=_PAF_AS_TIMINGS, timings=_PAF_AS_TIMINGS.reshape(-1).view(np.float64)[:5]),
+        "timings overlaps paf",
+    ),
 ]
 """Calls of ``_parse.parse`` it must refuse, and how (also run under the sanitizers)."""
 
@@ -263,6 +293,67 @@ def test_compiled_parse_releases_the_gil() -> None:
         )
     middle = [t for t in ticks if span["start"] + 0.005 < t < span["end"] - 0.005]
     assert middle, "no other thread ran during the parse: the GIL was held"
+
+
+def parse_while_topology_changes(parse: Callable, seconds: float) -> Tuple[int, int]:
+    """Calls ``parse`` (``_parse.parse``) for ``seconds`` while another thread keeps writing
+    a part index far out of range into the topology and putting the valid one back.
+
+    Each call sees either value when it checks the topology, and refuses the bad one; a call
+    that accepted it parses with that topology to the end, whatever the array holds by then,
+    because the stages (which index memory with it) read only the copy that was checked.
+    Returns (calls parsed, calls refused); every parse must equal the undisturbed one.
+    """
+    rng = np.random.default_rng(11)
+    cmap = np.zeros((1, 2, 16, 16), dtype=F32)
+    cmap[..., ::3, ::3] = rng.random((1, 2, 6, 6), dtype=F32) + 0.5
+    paf = rng.random((1, 2, 16, 16), dtype=F32)
+    topology = np.array([[0, 1, 0, 1]], dtype=np.int32)
+
+    def call() -> Tuple[np.ndarray, ...]:
+        outputs = (
+            np.zeros(1, dtype=np.int32),
+            np.zeros((1, 10, 2), dtype=np.int32),
+            np.zeros((1, 2, 40, 2), dtype=F32),
+        )
+        parse(cmap, paf, topology, 0.1, 0.1, 3, 7, *outputs)
+        return outputs
+
+    want = call()
+    assert want[0][0] > 0
+    stop = threading.Event()
+
+    def write() -> None:
+        while not stop.is_set():
+            topology[0, 2] = -100000
+            topology[0, 2] = 0
+
+    writer = threading.Thread(target=write, name="topology writer")
+    writer.start()
+    parsed = refused = 0
+    deadline = time.perf_counter() + seconds
+    try:
+        while time.perf_counter() < deadline or not parsed:
+            try:
+                got = call()
+            except ValueError as exc:
+                assert "names parts outside" in str(exc)
+                refused += 1
+                continue
+            assert all(a.tobytes() == b.tobytes() for a, b in zip(got, want))
+            parsed += 1
+    finally:
+        stop.set()
+        writer.join()
+    return parsed, refused
+
+
+def test_extension_reads_only_its_checked_copy_of_the_topology() -> None:
+    compiled_parse_or_skip()
+    from edged.pipelines.pose import _parse
+
+    parsed, _refused = parse_while_topology_changes(_parse.parse, 0.3)
+    assert parsed
 
 
 @pytest.fixture
