@@ -374,12 +374,6 @@ def test_extension_reads_only_its_checked_copy_of_the_topology() -> None:
     assert parsed
 
 
-@pytest.fixture
-def fresh_selection(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Forget the process-wide choice, so a test can make it again."""
-    monkeypatch.setattr(parse_module, "_selection", None)
-
-
 def test_selection_prefers_compiled_and_obeys_the_environment(
     monkeypatch: pytest.MonkeyPatch, fresh_selection: None
 ) -> None:
@@ -392,15 +386,7 @@ def test_selection_prefers_compiled_and_obeys_the_environment(
         select_implementation("fortran")
 
 
-def test_selection_falls_back_to_numpy_when_not_built(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
-    import edged.pipelines.pose as package
-
-    monkeypatch.setitem(sys.modules, "edged.pipelines.pose._parse", None)  # import fails
-    monkeypatch.delitem(sys.modules, "edged.pipelines.pose.compiled", raising=False)
-    monkeypatch.delattr(package, "_parse", raising=False)
-    monkeypatch.delattr(package, "compiled", raising=False)
+def test_selection_falls_back_to_numpy_when_not_built(compiled_parse_missing: None) -> None:
     assert select_implementation("auto") == ("numpy", parse_objects_numpy)
     with pytest.raises(ImportError, match="EDGED_POSE_PARSE=compiled but the compiled parse"):
         select_implementation("compiled")
