@@ -107,6 +107,27 @@ def test_compiled_equals_numpy_on_crowded_human_pose_maps() -> None:
     assert saw_limit
 
 
+def test_compiled_equals_numpy_on_a_tall_map() -> None:
+    """A peak just under the bottom edge of a 12000-row map, linked to a distant one: the last
+    sample between them rounds up to row 12000, outside the map (counts 0 in both parses; the
+    numpy parse once read it from the next PAF channel's first row, here -50)."""
+    compiled = compiled_parse_or_skip()
+    h = 12000
+    cmap = np.zeros((1, 2, h, 1), dtype=F32)
+    cmap[0, 0, 100:102, 0] = [1, F32(0.11246123)]  # refines to row 100.601074
+    cmap[0, 1, h - 3 :, 0] = [F32(-0.6999997), 1, 0.5]  # to 11999.999 (the float below h)
+    paf = np.zeros((1, 3, h, 1), dtype=F32)
+    paf[0, 0] = 0.3
+    paf[0, 1, 0] = -50
+    topology = np.array([[0, 1, 0, 1]], dtype=np.int32)
+    params = dict(cmap_threshold=0.1, link_threshold=0.1, cmap_window=3)
+    want = parse_objects_numpy(cmap, paf, topology, **params)
+    rows = want[2][0, :, 0, 0] * F32(h)
+    assert rows[0] == F32(100.601074) and h - 1 < rows[1] < h  # the case still reaches the edge
+    assert want[0][0] == 1 and (want[1][0, 0] == 0).all()  # linked: the score is 6 x 0.3 / 7
+    assert_bit_identical(compiled(cmap, paf, topology, **params), want)
+
+
 @pytest.mark.parametrize("where", ["cmap", "paf"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_inputs_are_refused(parse_impl: Callable, where: str, bad: float) -> None:
