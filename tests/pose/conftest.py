@@ -102,3 +102,24 @@ def parse_impl(request: pytest.FixtureRequest) -> Callable[..., tuple]:
     from edged.pipelines.pose.parse import parse_objects_numpy
 
     return parse_objects_numpy
+
+
+@pytest.fixture
+def fresh_selection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget the process-wide choice of parse implementation, so a test can make it again."""
+    import edged.pipelines.pose.parse as parse_module
+
+    monkeypatch.setattr(parse_module, "_selection", None)
+
+
+@pytest.fixture
+def compiled_parse_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Imports of the compiled parse fail, as where the extension was not built."""
+    import sys
+
+    import edged.pipelines.pose as package
+
+    monkeypatch.setitem(sys.modules, "edged.pipelines.pose._parse", None)  # import fails
+    monkeypatch.delitem(sys.modules, "edged.pipelines.pose.compiled", raising=False)
+    monkeypatch.delattr(package, "_parse", raising=False)
+    monkeypatch.delattr(package, "compiled", raising=False)

@@ -3,9 +3,11 @@
 The extension is rebuilt from ``_parse.c`` with ``-fsanitize=address,undefined`` (and
 ``float-cast-overflow``, which GCC leaves out of ``undefined``: a NaN cast to int) into a
 temporary directory and loaded in a child Python with the ASan runtime preloaded (the
-interpreter itself is not instrumented). The child runs every public vector, hostile calls
-and random fields against the numpy parse; any out-of-bounds access, use after free, signed
-overflow, bad shift or out-of-range float cast (a NaN cast to int) aborts it with a report.
+interpreter itself is not instrumented). The child runs every public vector and random
+fields against the numpy parse, makes every hostile call (outputs aliasing the topology
+among them), each of which must be refused, and parses while another thread rewrites the
+topology; any out-of-bounds access, use after free, signed overflow, bad shift or
+out-of-range float cast (a NaN cast to int) aborts it with a report.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.pose.test_parse_compiled import HOSTILE_CALLS
+
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "edged" / "pipelines" / "pose" / "_parse.c"
 
 CHILD = r"""
-import importlib.machinery, importlib.util, sys
+import importlib.machinery, importlib.util, re, sys
 import numpy as np
 
 path = sys.argv[1]
@@ -54,13 +58,19 @@ for _ in range(300):
         want = parse_objects_numpy(cmap, paf, topology, **params)
     t.assert_bit_identical(parse_objects_compiled(cmap, paf, topology, **params), want)
 refused = 0
-for change, _message in t.HOSTILE_CALLS:
+for change, message in t.HOSTILE_CALLS:
     try:
         module.parse(*t.extension_args(**change).values())
-    except ValueError:
+    except ValueError as exc:
+        assert re.search(message, str(exc)), (message, str(exc))
         refused += 1
-print("sanitized: %d vectors, 300 random fields, %d hostile calls refused"
-      % (len(vectors), refused))
+    else:
+        print("hostile call accepted: %s" % sorted(change))
+assert refused == len(t.HOSTILE_CALLS), "%d of %d hostile calls refused" % (
+    refused, len(t.HOSTILE_CALLS))
+parsed, _ = t.parse_while_topology_changes(module.parse, 0.5)
+print("sanitized: %d vectors, 300 random fields, %d hostile calls refused, %d parses while "
+      "the topology changed" % (len(vectors), refused, parsed))
 """
 
 
@@ -119,5 +129,6 @@ def test_vectors_and_random_fields_run_clean_under_sanitizers(tmp_path: Path) ->
     )
     assert child.returncode == 0, child.stdout[-3000:] + child.stderr[-6000:]
     assert "sanitized:" in child.stdout
+    assert "%d hostile calls refused" % len(HOSTILE_CALLS) in child.stdout
     assert "ERROR: AddressSanitizer" not in child.stderr
     assert "runtime error" not in child.stderr

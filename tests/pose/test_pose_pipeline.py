@@ -301,3 +301,34 @@ def test_describe_names_the_parse_that_runs():
     pipeline.open()
     assert pipeline.describe()["parse"] == implementation()
     assert implementation() in ("compiled", "numpy")
+
+
+@pytest.mark.parametrize("value", ["fortran", "compiled"])
+def test_a_bad_parse_setting_fails_the_pipeline_at_open(
+    monkeypatch, fresh_selection, compiled_parse_missing, value
+):
+    """A bad EDGED_POSE_PARSE (or `compiled` without the extension) fails open(), before the
+    model loads, naming the variable and its values; the status page still describes it."""
+    monkeypatch.setenv("EDGED_POSE_PARSE", value)
+    loaded = []
+    pipeline = PosePipeline(_config(), engine_factory=lambda c: loaded.append(c))
+    expected = (
+        r"EDGED_POSE_PARSE='fortran': expected auto, compiled or numpy"
+        if value == "fortran"
+        else r"EDGED_POSE_PARSE=compiled but the compiled parse is not built.*auto or numpy"
+    )
+    with pytest.raises(ValueError, match="pose pipeline people: " + expected):
+        pipeline.open()
+    assert loaded == []
+    assert pipeline.describe() == {"model": "m.onnx", "parse": None}
+
+
+def test_the_parse_is_chosen_once_when_the_pipeline_opens(monkeypatch, fresh_selection):
+    monkeypatch.setenv("EDGED_POSE_PARSE", "numpy")
+    cmap, paf = render_person({"nose": (10, 20), "neck": (18, 20)})
+    pipeline = PosePipeline(_config(), engine_factory=lambda c: MapsEngine(cmap, paf))
+    pipeline.open()
+    monkeypatch.setenv("EDGED_POSE_PARSE", "fortran")  # read once: no effect from now on
+    assert pipeline.describe()["parse"] == "numpy"
+    (person,) = pipeline.process(_frame()).payload["persons"]
+    assert set(person["keypoints"]) == {"nose", "neck"}

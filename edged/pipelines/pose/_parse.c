@@ -33,7 +33,10 @@
  * cmap float32 [N, C, H, W], paf float32 [N, F, H, W], topology int32 [K, 4] (all C-contiguous,
  * read through the buffer protocol); outputs int32 [N], int32 [N, P, C], float32 [N, C, M, 2],
  * writable and C-contiguous, fully overwritten. M and P are taken from the output shapes.
- * The GIL is released while the frames are parsed. `timings`, a float64 [5] buffer, receives
+ * The GIL is released while the frames are parsed. The topology is copied (and checked) while
+ * the GIL is held, so nothing the caller or another thread writes to its array meanwhile can
+ * reach the stages, which index with it; an output whose memory overlaps another argument's
+ * is refused. `timings`, a float64 [5] buffer, receives
  * the seconds spent in each stage (added to it), for bench/pose_parse.py.
  */
 
@@ -54,7 +57,7 @@ typedef struct {
     float cmap_threshold, link_threshold;
     int radius, samples;
     const float *cmap, *paf;
-    const int32_t *topology;
+    const int32_t *topology; /* the job's own copy, checked, never the caller's array */
     int32_t *object_counts, *objects;
     float *normalized;
     double *timings; /* NULL, or seconds per stage, added to (5 entries) */
@@ -889,6 +892,7 @@ static int check_shapes(const Py_buffer *v, Job *j)
     return 0;
 }
 
+/* Checks the job's copy of the topology (the stages read only that copy). */
 static int check_topology(const Job *j)
 {
     for (Py_ssize_t k = 0; k < j->k; k++) {
@@ -926,6 +930,47 @@ static int check_params(int window, int samples, Py_ssize_t k_links)
     return 0;
 }
 
+/* Does buffer a's memory overlap buffer b's? (Both C-contiguous: [buf, buf + len).) */
+static int overlaps(const Py_buffer *a, const Py_buffer *b)
+{
+    uintptr_t a0 = (uintptr_t)a->buf, b0 = (uintptr_t)b->buf;
+    return a->len > 0 && b->len > 0 && a0 < b0 + (uintptr_t)b->len &&
+           b0 < a0 + (uintptr_t)a->len;
+}
+
+/* An output sharing memory with an input or another output would be overwritten while the
+ * stages read it (or write two results into one place): refused, naming both. */
+static int check_overlaps(const Py_buffer *views, const Spec *specs, int count)
+{
+    for (int a = 0; a < count; a++) {
+        if (!specs[a].writable)
+            continue;
+        for (int b = 0; b < count; b++) {
+            if (b == a || (specs[b].writable && b < a) || !overlaps(&views[a], &views[b]))
+                continue;
+            PyErr_Format(PyExc_ValueError,
+                         "%s overlaps %s in memory: outputs must not share memory with the "
+                         "inputs or with each other", specs[a].name, specs[b].name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A copy of the caller's K x 4 topology that the job owns (NULL with MemoryError set). */
+static int32_t *copy_topology(const Py_buffer *view, Py_ssize_t k)
+{
+    size_t size = sizeof(int32_t) * 4 * (size_t)k;
+    int32_t *copy = malloc(size ? size : 1);
+    if (!copy) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    if (size)
+        memcpy(copy, view->buf, size);
+    return copy;
+}
+
 static PyObject *parse(PyObject *self, PyObject *args)
 {
     static const Spec specs[7] = {
@@ -947,6 +992,7 @@ static PyObject *parse(PyObject *self, PyObject *args)
         if (get_buffer(objs[got], &views[got], &specs[got]) < 0)
             break;
     Job job;
+    int32_t *topology = NULL; /* the job's copy: freed on every path below */
     int failed = got < wanted;
     if (!failed)
         failed = check_shapes(views, &job) < 0 || check_params(window, samples, job.k) < 0;
@@ -954,10 +1000,16 @@ static PyObject *parse(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "timings: expected 5 float64 (one per stage)");
         failed = 1;
     }
+    if (!failed)
+        failed = check_overlaps(views, specs, wanted) < 0;
+    if (!failed) {
+        topology = copy_topology(&views[2], job.k);
+        failed = topology == NULL;
+    }
     if (!failed) {
         job.cmap = views[0].buf;
         job.paf = views[1].buf;
-        job.topology = views[2].buf;
+        job.topology = topology;
         job.object_counts = views[3].buf;
         job.objects = views[4].buf;
         job.normalized = views[5].buf;
@@ -982,6 +1034,7 @@ static PyObject *parse(PyObject *self, PyObject *args)
             failed = 1;
         }
     }
+    free(topology);
     for (int v = 0; v < got; v++)
         PyBuffer_Release(&views[v]);
     if (failed)

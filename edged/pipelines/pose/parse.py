@@ -62,6 +62,7 @@ __all__ = [
     "prepare_inputs",
     "refine_peaks",
     "select_implementation",
+    "selected_implementation",
     "topology_array",
 ]
 
@@ -110,7 +111,7 @@ def parse_objects(
 
     Runs the implementation :func:`implementation` names (compiled or numpy; same results).
     """
-    return _selected()[1](
+    return selected_implementation()[1](
         cmap,
         paf,
         topology,
@@ -252,14 +253,18 @@ def select_implementation(choice: Optional[str] = None) -> Tuple[str, ParseFunct
         if choice == "compiled":
             raise ImportError(
                 "%s=compiled but the compiled parse is not built (%s); reinstall edged "
-                "with a C compiler and Python's headers" % (IMPLEMENTATION_ENV, exc)
+                "with a C compiler and Python's headers, or set %s to auto or numpy"
+                % (IMPLEMENTATION_ENV, exc, IMPLEMENTATION_ENV)
             ) from exc
         return "numpy", parse_objects_numpy
     return "compiled", parse_objects_compiled
 
 
-def _selected() -> Tuple[str, ParseFunction]:
-    """The implementation chosen on first use, logged once (a daemon parses every frame)."""
+def selected_implementation() -> Tuple[str, ParseFunction]:
+    """``(name, parse function)`` chosen on first use for the whole process, logged once (a
+    daemon parses every frame). Raises as :func:`select_implementation` does for a bad
+    ``$EDGED_POSE_PARSE``, on every call until a choice succeeds: the pose pipeline calls this
+    when it opens, so a bad value fails it at start, not every frame."""
     global _selection
     if _selection is None:
         with _selection_lock:
@@ -272,4 +277,4 @@ def _selected() -> Tuple[str, ParseFunction]:
 
 def implementation() -> str:
     """Which implementation :func:`parse_objects` runs: ``compiled`` or ``numpy``."""
-    return _selected()[0]
+    return selected_implementation()[0]

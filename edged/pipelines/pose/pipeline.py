@@ -10,7 +10,7 @@ from edged.config.pose import PosePipelineConfig
 from edged.frames import Frame
 from edged.pipelines.base import Pipeline
 from edged.pipelines.pose.draw import draw_persons
-from edged.pipelines.pose.parse import implementation, parse_objects
+from edged.pipelines.pose.parse import ParseFunction, parse_objects, selected_implementation
 from edged.pipelines.pose.preprocess import PosePreprocessor
 from edged.pipelines.pose.topology import Topology
 from edged.results import Result
@@ -34,6 +34,9 @@ class PosePipeline(Pipeline):
         self._owns_engine = True
         self.preprocessor: Optional[PosePreprocessor] = None
         self._input_name = "input"
+        # the parse implementation, chosen in open() ($EDGED_POSE_PARSE)
+        self._parse: ParseFunction = parse_objects
+        self._parse_name: Optional[str] = None
 
     def model_request(self) -> Optional[Tuple[str, Any]]:
         if self._engine_factory is not None:
@@ -45,6 +48,7 @@ class PosePipeline(Pipeline):
         self._owns_engine = False
 
     def open(self) -> None:
+        self._choose_parse()  # before the model: a bad setting fails at once
         if self.engine is None:
             if self._engine_factory is not None:
                 self.engine = self._engine_factory(self.config)
@@ -57,6 +61,14 @@ class PosePipeline(Pipeline):
         height, width = self._input_size()
         self.preprocessor = PosePreprocessor(width, height)
         self._check_outputs()
+
+    def _choose_parse(self) -> None:
+        """Resolve ``$EDGED_POSE_PARSE`` once, so a bad value fails the pipeline at start
+        (naming the variable and its values) instead of every frame and the status page."""
+        try:
+            self._parse_name, self._parse = selected_implementation()
+        except (ValueError, ImportError) as exc:
+            raise ValueError(f"pose pipeline {self.config.id}: {exc}") from exc
 
     def _input_size(self) -> tuple:
         spec = self.engine.inputs[0]
@@ -92,7 +104,7 @@ class PosePipeline(Pipeline):
 
     def postprocess(self, outputs: Dict[str, np.ndarray], frame: Frame) -> Dict[str, Any]:
         config = self.config
-        counts, objects, peaks = parse_objects(
+        counts, objects, peaks = self._parse(
             outputs["cmap"],
             outputs["paf"],
             self._topology_array,
@@ -121,8 +133,9 @@ class PosePipeline(Pipeline):
         self.engine = None
 
     def describe(self) -> Dict[str, Any]:
-        # which parse runs (compiled or numpy) decides how much CPU a frame costs
-        info: Dict[str, Any] = {"model": self.config.model, "parse": implementation()}
+        # which parse runs (compiled or numpy) decides how much CPU a frame costs; None until
+        # open() has chosen it (or when the choice failed: last_error says why)
+        info: Dict[str, Any] = {"model": self.config.model, "parse": self._parse_name}
         engine = self.engine  # read once: close() may clear it on the pipeline's thread
         if engine is not None:
             described = engine.describe()

@@ -116,15 +116,19 @@ class _Segments:
         self.samples = samples
         with np.errstate(divide="ignore", invalid="ignore"):
             self.progress = (np.arange(samples, dtype=_F32) / _F32(samples - 1))[:, None]
-        # Samples truncate to cells inside the map when all peaks lie in [0, size - margin]:
-        # points between two such peaks stay above -1 and below size even after rounding.
-        margin = 1e-3
+        # Samples truncate to cells inside the map when all peaks lie in [0, size - 1] (the
+        # compiled parse's test, per peak): points between two such peaks stay above -1 and
+        # below size even after rounding. Not so for peaks just under size: on maps of 8192
+        # cells and more a sample between one and a distant peak can round up to size, a cell
+        # of the next channel. Maps over 2**20 cells a side take the checked path, as in C.
         self.all_inside = bool(
             samples > 1
+            and h <= 1 << 20
+            and w <= 1 << 20
             and self.y.min() >= 0
             and self.x.min() >= 0
-            and self.y.max() <= h - margin
-            and self.x.max() <= w - margin
+            and self.y.max() <= h - 1
+            and self.x.max() <= w - 1
         )
 
     def score(self, link: np.ndarray, peak_a: np.ndarray, peak_b: np.ndarray) -> np.ndarray:
