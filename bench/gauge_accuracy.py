@@ -373,6 +373,8 @@ def evaluate(
             ok_errors.append(err)
         kind = "360" if abs(target.sweep) >= 360 else ("ccw" if target.sweep < 0 else "cw")
         by_kind.setdefault(kind, []).append(err)
+        if target.spec is not None and target.spec.panel:  # also counted in its direction
+            by_kind.setdefault("panel", []).append(err)
     res: Dict[str, Any] = {"pictures": n}
     res.update(_summary(errors, ok_errors, no_read, readable_total, times))
     res.update(
