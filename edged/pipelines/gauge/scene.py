@@ -119,7 +119,8 @@ def demo_gauges(count: int, width: int, height: int, seed: int = 0) -> List[Demo
     out = []
     for i in range(count):
         spec = sample_spec(rng, split="any")
-        # clear, everyday looks for the demo: clockwise, not a water meter
+        # clear, everyday looks for the demo: round, clockwise, not a water meter
+        spec.layout = "round"
         spec.sweep = 270.0 if i % 2 == 0 else 240.0
         spec.start_angle = (-spec.sweep / 2) % 360
         spec.min_value, spec.max_value = [(0.0, 10.0), (0.0, 160.0), (-20.0, 120.0), (0.0, 4.0)][
