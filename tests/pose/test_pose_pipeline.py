@@ -332,3 +332,33 @@ def test_the_parse_is_chosen_once_when_the_pipeline_opens(monkeypatch, fresh_sel
     assert pipeline.describe()["parse"] == "numpy"
     (person,) = pipeline.process(_frame()).payload["persons"]
     assert set(person["keypoints"]) == {"nose", "neck"}
+
+
+def test_people_in_frame_pixels_from_a_parse():
+    """All people's keypoints are looked up in one batch: each keeps its own parts, scores and
+    pixels; people with too few keypoints are dropped; the best person comes first."""
+    import numpy as np
+
+    from edged.pipelines.pose.pipeline import persons_from_parse
+
+    cmap = np.zeros((3, 4, 4), np.float32)
+    cmap[0, 1, 1], cmap[1, 2, 2], cmap[2, 3, 0] = 0.9, 0.5, 0.7
+    peaks = np.zeros((3, 2, 2), np.float32)
+    # normalised (y, x) at pixel centres: (i + 0.5) / 4
+    peaks[0, 0], peaks[1, 0], peaks[2, 0], peaks[2, 1] = (
+        (0.375, 0.375),
+        (0.625, 0.625),
+        (0.875, 0.125),
+        (0.125, 0.125),
+    )
+    objects = np.array([[-1, 0, 1], [0, -1, 0], [-1, -1, 1]], np.int32)
+    names = ["nose", "neck", "ear"]
+    persons = persons_from_parse(cmap, 3, objects, peaks, names, 400, 200, min_keypoints=2)
+    assert [sorted(p["keypoints"]) for p in persons] == [["ear", "nose"], ["ear", "neck"]]
+    best, second = persons
+    assert best["keypoints"]["nose"] == [150.0, 75.0, 0.9]
+    assert best["keypoints"]["ear"] == [50.0, 175.0, 0.7]
+    assert best["score"] == 0.8
+    assert second["keypoints"]["neck"] == [250.0, 125.0, 0.5] and second["score"] == 0.25
+    assert persons_from_parse(cmap, 0, objects, peaks, names, 400, 200) == []
+    assert len(persons_from_parse(cmap, 3, objects, peaks, names, 400, 200)) == 3

@@ -165,21 +165,31 @@ def persons_from_parse(
     """People as ``{score, keypoints: {name: [x, y, score]}}`` in frame pixels, best first.
 
     A keypoint's score is the CMAP value at its refined peak (bilinear); a
-    person's score is the mean of its keypoints' scores.
+    person's score is the mean of its keypoints' scores. All keypoints of all people are
+    looked up in one batch of numpy calls: per person, the calls cost more than the
+    arithmetic (about 0.1 ms a person, most of a frame's overhead with the compiled parse).
     """
     _, map_h, map_w = cmap.shape
+    objs = objects[:count]
+    found = objs >= 0
+    owner, parts = np.nonzero(found)  # row-major: by person, then by part
+    yx = peaks[parts, objs[owner, parts]]  # normalised (y, x) in [0, 1]
+    scores = _bilinear(cmap, parts, yx[:, 0] * map_h - 0.5, yx[:, 1] * map_w - 0.5)
+    xs = (yx[:, 1].astype(np.float64) * width).tolist()
+    ys = (yx[:, 0].astype(np.float64) * height).tolist()
+    part_list, score_list = parts.tolist(), scores.tolist()
     persons = []
-    for obj in objects[:count]:
-        parts = np.nonzero(obj >= 0)[0]
-        if len(parts) < min_keypoints:
+    end = 0
+    for n in found.sum(axis=1).tolist():
+        start, end = end, end + n
+        if n < min_keypoints or n == 0:
             continue
-        yx = peaks[parts, obj[parts]]  # normalised (y, x) in [0, 1]
-        scores = _bilinear(cmap, parts, yx[:, 0] * map_h - 0.5, yx[:, 1] * map_w - 0.5)
         keypoints = {
-            names[p]: [round(float(x) * width, 2), round(float(y) * height, 2), round(float(s), 4)]
-            for p, (y, x), s in zip(parts, yx, scores)
+            names[part_list[i]]: [round(xs[i], 2), round(ys[i], 2), round(score_list[i], 4)]
+            for i in range(start, end)
         }
-        persons.append({"score": round(float(scores.mean()), 4), "keypoints": keypoints})
+        score = round(float(scores[start:end].mean()), 4)
+        persons.append({"score": score, "keypoints": keypoints})
     persons.sort(key=lambda person: -person["score"])
     return persons
 
