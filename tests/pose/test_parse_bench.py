@@ -3,22 +3,12 @@ bench/results come from a real run)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-from tests.pose.conftest import compiled_parse_or_skip
+from tests.pose.conftest import compiled_parse_or_skip, load_bench
 from tests.pose.test_parse_vectors import vectors_dir
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "pose_parse.py"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("pose_parse_bench", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
 
 
 def tiny_run(tmp_path: Path, *extra: str) -> str:
@@ -27,7 +17,7 @@ def tiny_run(tmp_path: Path, *extra: str) -> str:
     compiled_parse_or_skip()
     out = tmp_path / "pose_parse.md"
     argv = ["--frames", "2", "--rounds", "1", "--warmup", "1", "--skip-dense"]
-    assert load_bench().main([*argv, *extra, "--write", str(out)]) == 0
+    assert load_bench("pose_parse.py").main([*argv, *extra, "--write", str(out)]) == 0
     return out.read_text()
 
 
@@ -40,7 +30,7 @@ def test_bench_compares_compiled_and_numpy(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_bench_builds_trt_pose_harness_when_its_sources_are_at_hand(tmp_path: Path) -> None:
-    bench = load_bench()
+    bench = load_bench("pose_parse.py")
     if bench.find_trt_pose(None, fetch=False)[0] is None:
         pytest.skip("trt_pose's C++ sources not at hand (set TRT_POSE_SRC)")
     text = tiny_run(tmp_path, "--no-fetch")

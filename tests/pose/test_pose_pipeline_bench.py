@@ -4,27 +4,16 @@ from a real run)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from tests.pose.conftest import load_bench
 from tests.pose.test_parse_vectors import vectors_dir
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "pose_pipeline.py"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("pose_pipeline_bench", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
 
 
 def test_null_engine_bench_times_every_stage_of_both_paths() -> None:
     pytest.importorskip("cv2")
     pytest.importorskip("torch")
-    bench = load_bench()
+    bench = load_bench("pose_pipeline.py")
     missing = [n for n in bench.ORDINARY_VECTORS if not (vectors_dir() / f"{n}.npz").is_file()]
     if missing:
         pytest.skip("trt_pose reference vectors not found in %s" % vectors_dir())
@@ -50,10 +39,10 @@ def test_null_engine_bench_times_every_stage_of_both_paths() -> None:
 def test_null_engine_bench_runs_the_compiled_parse_when_built() -> None:
     pytest.importorskip("cv2")
     pytest.importorskip("torch")
-    from tests.pose.conftest import compiled_parse_or_skip
+    from tests.pose.conftest import compiled_parse_or_skip, load_bench
 
     compiled_parse_or_skip()
-    bench = load_bench()
+    bench = load_bench("pose_pipeline.py")
     if not (vectors_dir() / f"{bench.ORDINARY_VECTORS[0]}.npz").is_file():
         pytest.skip("trt_pose reference vectors not found in %s" % vectors_dir())
     result = bench.null_engine_bench(frames=2, rounds=1, parses=("compiled",))
