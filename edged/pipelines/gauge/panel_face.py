@@ -96,12 +96,11 @@ def draw_cover(
     """The cover over the pivot (on the needle canvas, so it hides the needle's root), sized
     from the scale's radius ``reach``; returns whether the pivot is hidden (otherwise a hub is
     to be drawn)."""
-    fr = reach
     cv2 = import_cv2()
     if layout == "panel_corner":
         if rng.random() < 0.4:
             return False  # SQ-72 style: the pivot's hub in view
-        r = fr * float(rng.uniform(0.18, 0.35))
+        r = reach * float(rng.uniform(0.18, 0.35))
         col = tuple(int(c) for c in rng.integers(215, 250, 3))
         c = (int(fc * 16), int(fc * 16))
         cv2.circle(img, c, int(r * 16), col, -1, cv2.LINE_AA, 4)
@@ -110,9 +109,9 @@ def draw_cover(
         cv2.circle(img, c, int(r * 16), edge, 1, cv2.LINE_AA, 4)
         return True
     x0, _y0, x1, _y1 = box
-    top = fc - fr * float(rng.uniform(0.08, 0.3))
+    top = fc - reach * float(rng.uniform(0.08, 0.3))
     kind = rng.random()
-    p0, p1 = _box16(x0 - fr * 0.2, top, x1 + fr * 0.2, fc + fr * 0.8)
+    p0, p1 = _box16(x0 - reach * 0.2, top, x1 + reach * 0.2, fc + reach * 0.8)
     if kind < 0.45:  # glossy black
         col = tuple(int(c) for c in rng.integers(10, 45, 3))
     elif kind < 0.8:  # clear ribbed plastic over a white mechanism
@@ -126,7 +125,7 @@ def draw_cover(
     cv2.rectangle(img, p0, p1, col, -1, cv2.LINE_AA, 4)
     cv2.rectangle(alpha, p0, p1, 1.0, -1, cv2.LINE_AA, 4)
     if kind >= 0.45 and kind < 0.8:  # ribs
-        step = max(3, int(fr * 0.06))
+        step = max(3, int(reach * 0.06))
         shade = tuple(max(0, c - 40) for c in col)
         for x in range(int(x0), int(x1), step):
             cv2.line(img, (x, int(top)), (x, img.shape[0] - 1), shade, 1)

@@ -379,9 +379,7 @@ def draw_face(spec: GaugeSpec) -> Tuple[np.ndarray, np.ndarray]:
     alpha = np.zeros((FACE, FACE), np.float32)
     bez_r = FR * (1.0 + float(rng.uniform(0.06, 0.18)))
     c = (int(FC * 16), int(FC * 16))
-    if spec.panel:
-        pass
-    elif spec.bezel != "none":
+    if not spec.panel and spec.bezel != "none":  # a panel meter's case is drawn with its face
         col = {
             "chrome": (200, 200, 205),
             "black": (35, 35, 35),
