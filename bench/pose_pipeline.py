@@ -132,11 +132,15 @@ def run_bare(session, tensors: list) -> float:
 class StoredOutputsEngine:
     """An engine that returns stored CMAP/PAF instantly, cycling through them call by call."""
 
-    def __init__(self, maps: list, input_size: int = 224):
+    def __init__(self, maps: list, input_size: int = 224, input_format: str = "rgb-float"):
         self.maps = maps
         self.calls = 0
         cmap, paf = maps[0]["cmap"], maps[0]["paf"]
-        self.inputs = (TensorSpec("input", (1, 3, input_size, input_size), np.dtype(np.float32)),)
+        side = input_size
+        if input_format == "bgr-uint8":  # a model exported with --input-format bgr-uint8
+            self.inputs = (TensorSpec("input", (1, side, side, 3), np.dtype(np.uint8)),)
+        else:
+            self.inputs = (TensorSpec("input", (1, 3, side, side), np.dtype(np.float32)),)
         self.outputs = (
             TensorSpec("cmap", cmap.shape, np.dtype(np.float32)),
             TensorSpec("paf", paf.shape, np.dtype(np.float32)),
@@ -183,10 +187,12 @@ class TimedParse:
         return out
 
 
-def open_edged(maps: list, parse: str) -> tuple:
-    """edged's PosePipeline on the stored-outputs engine, with ``parse`` (compiled/numpy)."""
+def open_edged(maps: list, variant: str) -> tuple:
+    """edged's PosePipeline on the stored-outputs engine; ``variant`` is the parse (compiled,
+    numpy), with ``/bgr-uint8`` for a model that takes the frame (normalised in its graph)."""
+    parse, _, input_format = variant.partition("/")
     config = PosePipelineConfig(id="pose", kind="pose", source="cam", model="null.onnx")
-    engine = StoredOutputsEngine(maps)
+    engine = StoredOutputsEngine(maps, input_format=input_format or "rgb-float")
     pipeline = PosePipeline(config, engine_factory=lambda _config: engine)
     pipeline.open()
     # open() chose the process-wide default; force the one under test (same selector)
@@ -315,11 +321,15 @@ def _summary(samples: list) -> dict:
     }
 
 
-def null_engine_bench(frames: int = 200, rounds: int = 10, parses=("compiled", "numpy")) -> dict:
-    """Per-frame ms of edged's pipeline (each parse) and of trt_pose's demo path, same frames.
+VARIANTS = ("compiled", "compiled/bgr-uint8", "numpy")
 
-    Rounds interleave: edged (parse 1), demo, edged (parse 2), demo, ... One warm-up round
-    is run first and not counted. Returns ``{"paths": {name: {stage: summary}}, ...}``.
+
+def null_engine_bench(frames: int = 200, rounds: int = 10, parses=VARIANTS) -> dict:
+    """Per-frame ms of edged's pipeline (each variant: parse, and ``/bgr-uint8`` for a model
+    exported to take the frame) and of trt_pose's demo path, on the same frames.
+
+    Rounds interleave: edged (variant 1), demo, edged (variant 2), demo, ... One warm-up
+    round is run first and not counted. Returns ``{"paths": {name: {stage: summary}}, ...}``.
     """
     maps = load_stored_outputs()
     rng = np.random.default_rng(0)
@@ -401,14 +411,19 @@ def null_engine_markdown(result: dict, command: str, where: str) -> str:
         + ", to_tensor as torchvision writes it, normalize with `sub_`/`div_` on CPU (the demo "
         "does it on the GPU), `[None, ...]`), then edged's numpy parse as trt_pose's parse "
         "stand-in. No people-to-pixels, no message.",
-        "- Rounds interleave edged (compiled), demo, edged (numpy), demo.",
+        "- `/bgr-uint8`: the engine stand-in takes uint8 [1, 224, 224, 3] BGR, as a model "
+        "exported with `--input-format bgr-uint8` does (layout, colour order and normalisation "
+        "in its graph): the CPU only resizes.",
+        "- Rounds interleave edged (each variant) with the demo path: "
+        + ", ".join(f"edged ({v}), demo" for v in result["parse_names"])
+        + ".",
         "",
         "| path | parse ran | median ms/frame | P99 ms/frame | mean |",
         "| --- | --- | ---: | ---: | ---: |",
     ]
     names = result["parse_names"]
     for name, stages in paths.items():
-        ran = names.get(name[7:-1], "numpy") if name.startswith("edged") else "numpy (edged's)"
+        ran = names[name[7:-1]] if name.startswith("edged") else "numpy (edged's)"
         total = stages["total"]
         lines.append(
             f"| {name} | {ran} | **{total['median']:.3f}** | {total['p99']:.3f} "

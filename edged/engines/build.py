@@ -211,10 +211,18 @@ def _parse(parser: Any, path: str) -> None:
             ok = parser.parse(fh.read())
     if not ok:
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        fix = (
+            "Check it with onnx.checker, or simplify it with onnxsim / re-export with an "
+            "older opset"
+        )
+        if any("UINT8" in error.upper() for error in errors):
+            fix = (
+                "This TensorRT takes no uint8 network inputs (TensorRT before 8.5): export the "
+                "model with a float32 input (edged export pose without --input-format bgr-uint8)"
+            )
         raise EngineBuildError(
-            "TensorRT could not parse {}: {}. Check it with onnx.checker, or simplify it with "
-            "onnxsim / re-export with an older opset".format(
-                path, "; ".join(errors) or "no details"
+            "TensorRT could not parse {}: {}. {}".format(
+                path, "; ".join(errors) or "no details", fix
             )
         )
 

@@ -93,6 +93,32 @@ def test_unparseable_model_is_a_build_error(fake_gpu, onnx_model, tmp_path):
         build_plan(broken, BuildOptions())
 
 
+def _uint8_input_model(path):
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["frame"], ["y"], to=TensorProto.FLOAT)],
+        "uint8_input",
+        [helper.make_tensor_value_info("frame", TensorProto.UINT8, [1, 8, 8, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, 3])],
+    )
+    onnx.save(helper.make_model(graph), str(path))
+    return path
+
+
+def test_uint8_input_on_old_tensorrt_says_to_export_float(fake_gpu, tmp_path):
+    """TensorRT 8.2 (JetPack 4.6) has no uint8 inputs: the error says which export to use."""
+    fake_gpu("8.2.1")
+    model = _uint8_input_model(tmp_path / "frame.onnx")
+    with pytest.raises(
+        EngineBuildError, match=r"UINT8.*before 8\.5.*without --input-format bgr-uint8"
+    ):
+        build_plan(model, BuildOptions())
+
+
+def test_uint8_input_builds_on_newer_tensorrt(fake_gpu, tmp_path):
+    fake_gpu("10.3.0")
+    assert build_plan(_uint8_input_model(tmp_path / "frame.onnx"), BuildOptions())
+
+
 def test_failed_build_is_a_build_error_with_advice(fake_gpu, onnx_model):
     gpu = fake_gpu("10.3.0")
     gpu.trt.build_fails = True

@@ -547,6 +547,11 @@ def make_tensorrt(version: str, cuda: FakeCuda, log: CallLog) -> types.ModuleTyp
 # --------------------------------------------------------------------------- builder
 
 
+def _version(trt: types.ModuleType) -> Tuple[int, int]:
+    major, minor = trt.__version__.split(".")[:2]
+    return int(major), int(minor)
+
+
 def _add_builder(
     trt: types.ModuleType, log: CallLog, major: int, has_pool_limit: bool, weak_typing: bool
 ) -> None:
@@ -628,6 +633,10 @@ def _add_builder(
             for value in model.graph.input:
                 if value.name in inits:
                     continue
+                uint8 = value.type.tensor_type.elem_type == onnx.TensorProto.UINT8
+                if uint8 and _version(trt) < (8, 5):  # the real parser's words (TensorRT 8.2)
+                    self.errors.append(_ParserError("Unsupported ONNX data type: UINT8 (2)"))
+                    return False
                 dims = [
                     d.dim_value if d.HasField("dim_value") else -1
                     for d in value.type.tensor_type.shape.dim

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edged.pipelines.pose.export import resolve_input_size
@@ -124,3 +125,46 @@ def test_input_size_rules():
         resolve_input_size("resnet18_baseline_att", (360, 640))
     with pytest.raises(ValueError, match="unknown pose architecture"):
         resolve_input_size("resnet50")
+
+
+def test_bgr_uint8_input_takes_the_frame_and_gives_the_same_maps(
+    resnet18_onnx, resnet18_bgr_uint8_onnx
+):
+    """--input-format bgr-uint8: the graph does layout, colour order and normalisation, with
+    the CPU path's arithmetic: same CMAP/PAF as the float model fed by PosePreprocessor
+    (measured identical with ONNX Runtime), for frames that need a resize and for one that
+    does not."""
+    onnx = pytest.importorskip("onnx")
+    from edged.pipelines.pose.preprocess import FrameResizer, PosePreprocessor
+
+    model = onnx.load(str(resnet18_bgr_uint8_onnx))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["edged.input_format"].startswith("BGR uint8 NHWC")
+    uint8_session, float_session = _session(resnet18_bgr_uint8_onnx), _session(resnet18_onnx)
+    (frame_input,) = uint8_session.get_inputs()
+    assert (frame_input.name, frame_input.type, frame_input.shape) == (
+        "input",
+        "tensor(uint8)",
+        [1, 224, 224, 3],
+    )
+    assert [o.name for o in uint8_session.get_outputs()] == ["cmap", "paf"]
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in [(480, 640, 3)] * 2]
+    frames.append(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8))
+    frames[0][:, :, 0] = 0  # a frame with no blue: a missed BGR -> RGB swap would show
+    resize, normalise = FrameResizer(224, 224), PosePreprocessor(224, 224)
+    for frame in frames:
+        got = uint8_session.run(["cmap", "paf"], {"input": resize(frame)})
+        want = float_session.run(["cmap", "paf"], {"input": normalise(frame)})
+        for g, w in zip(got, want):
+            assert _max_abs(g, w) <= PARITY_ATOL
+
+
+def test_unknown_input_format_is_refused(resnet18_checkpoint, tmp_path):
+    from edged.pipelines.pose.export import export_pose_onnx
+
+    with pytest.raises(ValueError, match="input format 'nhwc'.*rgb-float, bgr-uint8"):
+        export_pose_onnx(
+            "resnet18_baseline_att", resnet18_checkpoint, tmp_path / "x.onnx", input_format="nhwc"
+        )
+    assert not (tmp_path / "x.onnx").exists()

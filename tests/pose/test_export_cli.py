@@ -25,6 +25,15 @@ def test_export_pose_arguments(pose_cli):
         *["--input-size", "256x320", "--fp16", "--out", "r.onnx"],
     )
     assert (args.input_size, args.fp16, args.out) == ((256, 320), True, Path("r.onnx"))
+    assert args.input_format == "rgb-float"
+
+
+def test_input_format_is_chosen_by_name(pose_cli):
+    base = ["export", "pose", "--arch", "resnet18_baseline_att", "--checkpoint", "r.pth"]
+    assert pose_cli(*base, "--input-format", "bgr-uint8").input_format == "bgr-uint8"
+    with pytest.raises(SystemExit) as exit_:
+        pose_cli(*base, "--input-format", "rgb-uint8")
+    assert exit_.value.code == 2
 
 
 @pytest.mark.parametrize("argv", [["export"], ["export", "pose", "--arch", "resnet50"]])

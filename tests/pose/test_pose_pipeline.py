@@ -14,7 +14,13 @@ from edged.config.pose import PosePipelineConfig
 from edged.engines import TensorSpec
 from edged.frames import Frame
 from edged.pipelines.pose.pipeline import PosePipeline
-from edged.pipelines.pose.preprocess import IMAGENET_MEAN, IMAGENET_STD, PosePreprocessor
+from edged.pipelines.pose.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    FrameResizer,
+    PosePreprocessor,
+    preprocessor_for,
+)
 from edged.pipelines.pose.topology import Topology
 
 cv2 = pytest.importorskip("cv2")
@@ -87,6 +93,63 @@ def test_preprocess_matches_trt_pose_and_reuses_its_buffer():
     assert out.dtype == np.float32 and out.shape == (1, 3, 224, 224)
     np.testing.assert_allclose(out, expected, atol=2e-6)
     assert pre(image[:, ::-1].copy()) is out  # same buffer, refilled
+
+
+def test_frame_input_models_get_the_resized_frame_itself():
+    """A model exported with --input-format bgr-uint8 gets uint8 [1, H, W, 3] BGR: resized only."""
+    spec = TensorSpec("input", (1, 256, 320, 3), np.dtype(np.uint8))
+    resize = preprocessor_for(spec, "m.onnx")
+    assert isinstance(resize, FrameResizer)
+    image = np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    out = resize(image)
+    assert out.dtype == np.uint8 and out.shape == (1, 256, 320, 3)
+    np.testing.assert_array_equal(out[0], cv2.resize(image, (320, 256)))
+    same_size = image[:256, :320]
+    np.testing.assert_array_equal(resize(same_size)[0], same_size)
+    assert resize(image) is out  # same buffer, refilled
+    float_spec = TensorSpec("input", (1, 3, 224, 224), np.dtype(np.float32))
+    assert isinstance(preprocessor_for(float_spec, "m.onnx"), PosePreprocessor)
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "message"),
+    [
+        ((1, 3, 224, 224), np.uint8, r"takes 'input' as uint8 \[1, 3, 224, 224\].*bgr-uint8"),
+        ((1, 224, 224, 3), np.float32, r"float32 \[1, 224, 224, 3\]; a pose model takes"),
+        ((1, 3, "h", "w"), np.float32, "dynamic input size.*--input-size"),
+        ((1, "h", "w", 3), np.uint8, "dynamic input size.*--input-size"),
+    ],
+)
+def test_inputs_a_pose_model_cannot_have_are_refused_naming_the_model(shape, dtype, message):
+    engine = MapsEngine(*render_person({}))
+    engine.inputs = (TensorSpec("input", shape, np.dtype(dtype)),)
+    pipeline = PosePipeline(_config(), engine_factory=lambda c: engine)
+    with pytest.raises(ValueError, match="model m.onnx .*" + message):
+        pipeline.open()
+
+
+def test_a_frame_input_model_reads_the_same_people(resnet18_onnx, resnet18_bgr_uint8_onnx):
+    """ONNX Runtime, both exports of one checkpoint, the same frames: the same messages."""
+    rng = np.random.default_rng(5)
+    frames = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(2)]
+    frames.append(cv2.GaussianBlur(frames[0], (9, 9), 0))
+    payloads = {}
+    for name, model in (("float", resnet18_onnx), ("frame", resnet18_bgr_uint8_onnx)):
+        config = PosePipelineConfig(
+            id="people", kind="pose", source="cam", model=str(model), cmap_threshold=0.05
+        )
+        pipeline = PosePipeline(config)
+        pipeline.open()
+        try:
+            payloads[name] = [
+                pipeline.process(Frame("cam", i, 1000.0, 5.0, f)).payload
+                for i, f in enumerate(frames)
+            ]
+        finally:
+            pipeline.close()
+    # the fixture's weights peak near 0.1, so a low threshold gives keypoints to compare
+    assert all(payload["persons"] for payload in payloads["float"])
+    assert payloads["frame"] == payloads["float"]
 
 
 def test_people_come_out_in_frame_pixels_with_scores():

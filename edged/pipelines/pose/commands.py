@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from .export import INPUT_FORMATS
 from .models import ARCHITECTURES, DEFAULT_CMAP_CHANNELS, DEFAULT_PAF_CHANNELS
 
 __all__ = [
@@ -76,6 +77,14 @@ def register_pose_export(kinds: Any) -> None:
     p.add_argument(
         "--dynamic-batch", action="store_true", help="make the batch axis symbolic ('batch')"
     )
+    p.add_argument(
+        "--input-format",
+        choices=sorted(INPUT_FORMATS),
+        default="rgb-float",
+        help="rgb-float (default): float32 [1,3,H,W], normalised RGB, as trt_pose; bgr-uint8: "
+        "the resized frame as OpenCV holds it (uint8 [1,H,W,3], BGR), normalised inside the "
+        "graph, so the GPU does it and the CPU only resizes (TensorRT 8.5 or newer)",
+    )
     p.set_defaults(func=run_export_pose)
 
 
@@ -125,6 +134,7 @@ def run_export_pose(args: argparse.Namespace) -> int:
             cmap_channels=args.cmap_channels,
             paf_channels=args.paf_channels,
             dynamic_batch=args.dynamic_batch,
+            input_format=args.input_format,
         )
     except (CheckpointError, ExportError, TorchNotInstalledError, ValueError, OSError) as exc:
         print(f"edged export pose: error: {exc}", file=sys.stderr)

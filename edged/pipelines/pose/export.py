@@ -5,6 +5,13 @@ with the ImageNet mean/std) and two outputs ``cmap`` and ``paf`` (float32, at
 H/4 x W/4): the names jetson-inference's poseNet expects, so files are
 interchangeable with it. Importing this module does not import torch or onnx.
 
+With ``input_format="bgr-uint8"`` the input is instead the resized camera frame
+as OpenCV holds it (uint8 [1, H, W, 3], BGR) and the graph does the layout, colour
+order and normalisation: on a Jetson the GPU does them under TensorRT, the CPU
+only resizes, and a quarter of the bytes cross to the device. Older TensorRT
+(before 8.5, e.g. JetPack 4.6's 8.2) refuses uint8 network inputs ("Unsupported
+ONNX data type: UINT8"), so the default stays float32.
+
 Exporter: torch's TorchScript-based exporter (``dynamo=False``). It needs nothing
 beyond torch and runs on every torch a Jetson has (1.x to 2.x); the newer
 ``torch.export``-based exporter needs ``onnxscript`` and a recent torch.
@@ -26,6 +33,7 @@ from .models import DEFAULT_CMAP_CHANNELS, DEFAULT_PAF_CHANNELS, arch_spec, requ
 
 __all__ = [
     "DEFAULT_OPSET",
+    "INPUT_FORMATS",
     "INPUT_NAME",
     "OUTPUT_NAMES",
     "ExportError",
@@ -44,6 +52,11 @@ OUTPUT_STRIDE = 4
 #: trt_pose's preprocessing, recorded in the file's metadata
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
+#: what the graph's input holds: the normalised tensor (default) or the resized frame itself
+INPUT_FORMATS = {
+    "rgb-float": "RGB float32 NCHW, (x/255 - mean) / std",
+    "bgr-uint8": "BGR uint8 NHWC, the resized frame as OpenCV holds it; normalised in the graph",
+}
 
 InputSize = Union[int, Tuple[int, int], None]
 
@@ -89,23 +102,29 @@ def export_pose_onnx(
     cmap_channels: int = DEFAULT_CMAP_CHANNELS,
     paf_channels: int = DEFAULT_PAF_CHANNELS,
     dynamic_batch: bool = False,
+    input_format: str = "rgb-float",
 ) -> ExportResult:
     """Load ``checkpoint`` into ``arch`` (strictly) and write it to ``out`` as checked ONNX.
 
     ``fp16`` stores weights and computes in float16 while keeping float32 I/O
     (Cast nodes at the edges). ``dynamic_batch`` makes the batch axis symbolic
     ("batch") for pipelines that batch several sources; the default is batch 1.
+    ``input_format`` is one of :data:`INPUT_FORMATS` (see the module's docstring).
     ``out`` is replaced atomically: readers see the old file or the new one.
     """
+    if input_format not in INPUT_FORMATS:
+        raise ValueError(
+            f"input format {input_format!r}: expected one of {', '.join(INPUT_FORMATS)}"
+        )
     height, width = resolve_input_size(arch, input_size)
     require_torch("ONNX export")
     onnx = _require_onnx()
     model = load_pose_model(
         arch, checkpoint, cmap_channels=cmap_channels, paf_channels=paf_channels
     )
-    data = _trace_to_onnx(model, height, width, fp16, opset, dynamic_batch)
+    data = _trace_to_onnx(model, height, width, fp16, opset, dynamic_batch, input_format)
     proto = onnx.load_from_string(data)
-    _annotate(proto, arch, Path(checkpoint), height, width, fp16)
+    _annotate(proto, arch, Path(checkpoint), height, width, fp16, input_format)
     try:
         onnx.checker.check_model(proto, full_check=True)
     except Exception as exc:
@@ -135,7 +154,13 @@ def _require_onnx() -> Any:
 
 
 def _trace_to_onnx(
-    model: Any, height: int, width: int, fp16: bool, opset: int, dynamic_batch: bool
+    model: Any,
+    height: int,
+    width: int,
+    fp16: bool,
+    opset: int,
+    dynamic_batch: bool,
+    input_format: str,
 ) -> bytes:
     """Run torch's TorchScript exporter into memory and return the serialized model."""
     torch = require_torch("ONNX export")
@@ -144,8 +169,14 @@ def _trace_to_onnx(
         from .models.halfio import Float32IO
 
         model = Float32IO(model)
+    if input_format == "bgr-uint8":
+        from .models.frameinput import BgrUint8Input
+
+        model = BgrUint8Input(model, MEAN, STD)
+        example = torch.zeros(1, height, width, 3, dtype=torch.uint8, device=device)
+    else:
+        example = torch.zeros(1, 3, height, width, device=device)
     model = model.to(device).eval()
-    example = torch.zeros(1, 3, height, width, device=device)
     kwargs: Dict[str, Any] = {
         "input_names": [INPUT_NAME],
         "output_names": list(OUTPUT_NAMES),
@@ -182,12 +213,20 @@ def _half_device(torch: Any) -> str:
     )
 
 
-def _annotate(proto: Any, arch: str, checkpoint: Path, height: int, width: int, fp16: bool) -> None:
+def _annotate(
+    proto: Any,
+    arch: str,
+    checkpoint: Path,
+    height: int,
+    width: int,
+    fp16: bool,
+    input_format: str,
+) -> None:
     """Record how to feed the model, and where it came from, in the file's metadata."""
     props = {
         "edged.arch": arch,
         "edged.input_size": f"{height}x{width}",
-        "edged.input_format": "RGB float32 NCHW, (x/255 - mean) / std",
+        "edged.input_format": INPUT_FORMATS[input_format],
         "edged.mean": ",".join(str(m) for m in MEAN),
         "edged.std": ",".join(str(s) for s in STD),
         "edged.output_stride": str(OUTPUT_STRIDE),

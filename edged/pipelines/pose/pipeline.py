@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from edged.frames import Frame
 from edged.pipelines.base import Pipeline
 from edged.pipelines.pose.draw import draw_persons
 from edged.pipelines.pose.parse import ParseFunction, parse_objects, selected_implementation
-from edged.pipelines.pose.preprocess import PosePreprocessor
+from edged.pipelines.pose.preprocess import preprocessor_for
 from edged.pipelines.pose.topology import Topology
 from edged.results import Result
 
@@ -32,7 +32,7 @@ class PosePipeline(Pipeline):
         self._engine_factory = engine_factory
         self.engine: Any = None
         self._owns_engine = True
-        self.preprocessor: Optional[PosePreprocessor] = None
+        self.preprocessor: Optional[Callable[[np.ndarray], np.ndarray]] = None
         self._input_name = "input"
         # the parse implementation, chosen in open() ($EDGED_POSE_PARSE)
         self._parse: ParseFunction = parse_objects
@@ -58,8 +58,9 @@ class PosePipeline(Pipeline):
                 self.engine = create_engine(
                     self.config.model, options=self.config.engine, name=self.config.id
                 )
-        height, width = self._input_size()
-        self.preprocessor = PosePreprocessor(width, height)
+        spec = self.engine.inputs[0]
+        self._input_name = spec.name
+        self.preprocessor = preprocessor_for(spec, self.config.model)
         self._check_outputs()
 
     def _choose_parse(self) -> None:
@@ -69,17 +70,6 @@ class PosePipeline(Pipeline):
             self._parse_name, self._parse = selected_implementation()
         except (ValueError, ImportError) as exc:
             raise ValueError(f"pose pipeline {self.config.id}: {exc}") from exc
-
-    def _input_size(self) -> tuple:
-        spec = self.engine.inputs[0]
-        self._input_name = spec.name
-        height, width = spec.shape[2], spec.shape[3]
-        if not isinstance(height, int) or not isinstance(width, int):
-            raise ValueError(
-                f"model {self.config.model} has a dynamic input size {spec.shape}; "
-                "export it with a fixed size (edged export pose --input-size N)"
-            )
-        return height, width
 
     def _check_outputs(self) -> None:
         names = [o.name for o in self.engine.outputs]
