@@ -17,6 +17,7 @@ from typing import Dict, List, Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from edged.config.base import EdgedModel
+from edged.config.triton import TritonConfig
 
 __all__ = ["EngineConfig", "ShapeRange"]
 
@@ -46,12 +47,16 @@ class ShapeRange(EdgedModel):
 class EngineConfig(EdgedModel):
     """How a pipeline's model is loaded and run."""
 
-    backend: Literal["auto", "tensorrt", "onnxruntime"] = Field(
+    backend: Literal["auto", "tensorrt", "onnxruntime", "triton"] = Field(
         "auto",
         description=(
             "inference backend; 'auto' uses TensorRT when tensorrt and pycuda import and a "
-            "GPU is present, else ONNX Runtime"
+            "GPU is present, else ONNX Runtime; 'triton' sends the tensors to the server in "
+            "`triton`"
         ),
+    )
+    triton: Optional[TritonConfig] = Field(
+        None, description="the inference server, for backend: triton"
     )
     fp16: bool = Field(
         False,
@@ -121,6 +126,17 @@ class EngineConfig(EdgedModel):
                 "CUDAExecutionProvider, CPUExecutionProvider"
             )
         return value
+
+    @model_validator(mode="after")
+    def _triton_needs_a_server(self) -> EngineConfig:
+        if self.backend == "triton" and self.triton is None:
+            raise ValueError("backend: triton needs a `triton:` section with at least url")
+        if self.triton is not None and self.backend != "triton":
+            raise ValueError(
+                f"a `triton:` section is given but backend is {self.backend!r}; "
+                "set backend: triton or remove the section"
+            )
+        return self
 
     @model_validator(mode="after")
     def _calibration_needed(self) -> EngineConfig:

@@ -17,6 +17,7 @@ from typing_extensions import Literal
 from edged.config.base import EdgedModel
 from edged.config.pipeline_base import PipelineBase
 from edged.config.sources import ID_DESCRIPTION, ID_PATTERN
+from edged.config.triton import TritonConfig
 
 __all__ = ["DEFAULT_GAUGE_MODEL", "DEFAULT_POINTER_MODEL", "GaugeConfig", "GaugePipelineConfig"]
 
@@ -148,12 +149,35 @@ class GaugePipelineConfig(PipelineBase):
         description="Pointer model for gauges read with reader 'pointer' (or 'auto' on a "
         "full-circle dial with an roi); loaded only when a gauge uses it",
     )
-    backend: Literal["auto", "onnxruntime", "tensorrt"] = Field(
-        "auto", description="Inference backend; auto picks TensorRT where it works"
+    backend: Literal["auto", "onnxruntime", "tensorrt", "triton"] = Field(
+        "auto",
+        description="Inference backend; auto picks TensorRT where it works; triton sends the "
+        "tensors to the server in `triton`",
+    )
+    triton: Optional[TritonConfig] = Field(
+        None,
+        description="The inference server, for backend: triton; the models' names there are "
+        "their files' stems (gauge_kp_w32, ...)",
     )
     threads: int = Field(1, ge=1, le=64, description="CPU threads for ONNX Runtime")
     max_gauges: int = Field(8, ge=1, le=64, description="Most dials looked for outside ROIs")
     gauges: List[GaugeConfig] = Field(min_length=1, description="The gauges to read")
+
+    @model_validator(mode="after")
+    def _triton_server(self) -> GaugePipelineConfig:
+        if self.backend == "triton" and self.triton is None:
+            raise ValueError("backend: triton needs a `triton:` section with at least url")
+        if self.triton is not None and self.backend != "triton":
+            raise ValueError(
+                f"a `triton:` section is given but backend is {self.backend!r}; "
+                "set backend: triton or remove the section"
+            )
+        if self.triton is not None and self.triton.model_name:
+            raise ValueError(
+                "triton.model_name: a gauge pipeline runs two models (keypoints, pointer), "
+                "named on the server after their files' stems; remove model_name"
+            )
+        return self
 
     @field_validator("gauges")
     @classmethod

@@ -15,6 +15,7 @@ __all__ = [
     "EngineClosedError",
     "EngineError",
     "EngineNotReadyError",
+    "EngineUnavailableError",
     "InferenceError",
     "InputMismatchError",
     "ModelLoadError",
@@ -52,6 +53,14 @@ class InputMismatchError(EngineError, ValueError):
 
 class InferenceError(EngineError):
     """The backend failed while running a call that passed validation."""
+
+
+class EngineUnavailableError(InferenceError):
+    """A remote engine (an inference server) cannot be reached or did not answer in time.
+
+    Not the frame's fault and not the model's: the pipeline waits and retries with
+    backoff, as for a camera that went away, instead of counting it as a crash.
+    """
 
 
 class EngineClosedError(EngineError):

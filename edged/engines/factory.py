@@ -8,7 +8,9 @@ Rules (``select_backend``):
   back to);
 * ``.onnx`` runs on both: ``auto`` picks TensorRT when ``tensorrt`` and
   ``pycuda`` import and pycuda sees a GPU, else ONNX Runtime. With TensorRT
-  the ONNX model is built into a plan and cached (``plans.ensure_plan``).
+  the ONNX model is built into a plan and cached (``plans.ensure_plan``);
+* ``triton`` is only ever asked for, never picked: the model runs on the server
+  in ``engine.triton``, and the local file need not exist.
 
 The choice and its reason are logged once and kept on the engine
 (``engine.selection_reason``), so ``describe()`` tells an operator why a
@@ -37,6 +39,7 @@ __all__ = [
     "model_kind",
     "open_onnxruntime",
     "open_tensorrt_file",
+    "open_triton",
     "select_backend",
     "tensorrt_from_onnx",
 ]
@@ -69,10 +72,14 @@ def select_backend(
     model_path: PathLike, requested: str = "auto", *, probe: Probe = probe_tensorrt
 ) -> Tuple[str, str]:
     """Return ``(backend, reason)`` for ``model_path``; raise when it cannot run here."""
+    if requested == "triton":
+        return "triton", "backend: triton requested in config"
     kind = model_kind(model_path)
     path = os.fspath(model_path)
     if requested not in ("auto", "tensorrt", "onnxruntime"):
-        raise ValueError(f"backend must be auto, tensorrt or onnxruntime, got {requested!r}")
+        raise ValueError(
+            f"backend must be auto, tensorrt, onnxruntime or triton, got {requested!r}"
+        )
     if requested == "onnxruntime":
         if kind != "onnx":
             raise ModelLoadError(
@@ -114,9 +121,13 @@ def create_engine(
     options = options or EngineConfig()
     chosen, reason = select_backend(model_path, backend or options.backend, probe=probe)
     log.info("model %s: backend %s (%s)", os.fspath(model_path), chosen, reason)
+    if chosen == "triton":
+        engine: Engine = open_triton(model_path, options, name=name)
+        engine.selection_reason = reason
+        return engine
     sha = model_sha256(model_path)
     if chosen == "onnxruntime":
-        engine: Engine = open_onnxruntime(model_path, options, name=name, sha256=sha)
+        engine = open_onnxruntime(model_path, options, name=name, sha256=sha)
     elif model_kind(model_path) == "onnx":
         engine = tensorrt_from_onnx(model_path, options, name=name, sha256=sha)  # type: ignore[assignment]
     else:
@@ -142,6 +153,21 @@ def open_onnxruntime(
         inter_op_threads=options.inter_op_threads,
         allow_spinning=options.allow_spinning,
     )
+
+
+def open_triton(
+    model_path: PathLike,
+    options: EngineConfig,
+    *,
+    name: Optional[str] = None,
+    sha256: Optional[str] = None,
+) -> Engine:
+    """The model on the inference server in ``options.triton`` (KServe v2)."""
+    from .triton import TritonEngine
+
+    if options.triton is None:
+        raise ValueError("backend: triton needs a `triton:` section with at least url")
+    return TritonEngine(model_path, options.triton, name=name, sha256=sha256)
 
 
 def open_tensorrt_file(

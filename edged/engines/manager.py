@@ -41,6 +41,7 @@ from .factory import (
     model_kind,
     open_onnxruntime,
     open_tensorrt_file,
+    open_triton,
     select_backend,
     tensorrt_from_onnx,
 )
@@ -133,28 +134,35 @@ class ModelManager:
             raise
 
     def _open(self, entry: _Entry) -> None:
-        sha = model_sha256(entry.path)
-        entry.handle = SwappableEngine(entry.path, name=entry.name, sha256=sha)
         backend, reason = select_backend(entry.path, entry.options.backend, probe=self._probe)
         with self._lock:
             entry.backend, entry.selection = backend, reason
         log.info("model %r: backend %s (%s)", entry.name, backend, reason)
-        if backend == "onnxruntime":
-            engine: Optional[Engine] = open_onnxruntime(
-                entry.path, entry.options, name=entry.name, sha256=sha
-            )
-        elif model_kind(entry.path) != "onnx":
-            engine = open_tensorrt_file(entry.path, name=entry.name, sha256=sha)
+        if backend == "triton":  # the model lives on the server: no local file to hash
+            engine: Optional[Engine] = open_triton(entry.path, entry.options, name=entry.name)
+            assert engine is not None
+            entry.handle = SwappableEngine(entry.path, name=entry.name, sha256=engine.sha256)
         else:
-            engine = tensorrt_from_onnx(
-                entry.path, entry.options, name=entry.name, sha256=sha, lookup_only=True
-            )
+            engine = self._open_local(entry, backend)
             if engine is None:
-                self._start_build(entry, sha)
-                return
-        assert engine is not None
+                return  # its TensorRT plan builds in the background
         engine.selection_reason = reason
         self._warm_and_serve(entry, engine, reason)
+
+    def _open_local(self, entry: _Entry, backend: str) -> Optional[Engine]:
+        """ONNX Runtime, a TensorRT plan file, or a cached plan; None when a build started."""
+        sha = model_sha256(entry.path)
+        entry.handle = SwappableEngine(entry.path, name=entry.name, sha256=sha)
+        if backend == "onnxruntime":
+            return open_onnxruntime(entry.path, entry.options, name=entry.name, sha256=sha)
+        if model_kind(entry.path) != "onnx":
+            return open_tensorrt_file(entry.path, name=entry.name, sha256=sha)
+        engine = tensorrt_from_onnx(
+            entry.path, entry.options, name=entry.name, sha256=sha, lookup_only=True
+        )
+        if engine is None:
+            self._start_build(entry, sha)
+        return engine
 
     def _warm_and_serve(self, entry: _Entry, engine: Engine, reason: str) -> None:
         """Warm ``engine`` up, route the model's calls to it, close what served before."""

@@ -7,7 +7,9 @@ import logging
 import time
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
+from edged.backoff import Backoff
 from edged.bus import ResultBus
+from edged.engines.errors import EngineUnavailableError
 from edged.pipelines.base import Pipeline
 from edged.slot import LatestFrameSlot, SlotReader
 from edged.supervise import Supervised
@@ -18,13 +20,18 @@ log = logging.getLogger(__name__)
 
 #: Frames failing back to back before the task is treated as crashed (and restarted).
 MAX_CONSECUTIVE_ERRORS = 3
+#: Waits between tries while the engine's server is unreachable: 0.5 s, doubling to 30 s.
+ENGINE_RETRY_INITIAL_S = 0.5
+ENGINE_RETRY_MAX_S = 30.0
 
 
 class PipelineRunner:
     """One supervised task per source the pipeline reads; stages run on its executor.
 
     Stopping is a drain: the frame being processed finishes and its result is
-    published before the task ends.
+    published before the task ends. While the engine's server cannot be reached
+    (``EngineUnavailableError``) the state is ``waiting``: the newest frame is tried
+    again with backoff, nothing counts as a crash, and ``last_error`` says why.
     """
 
     def __init__(
@@ -47,6 +54,7 @@ class PipelineRunner:
         self._consecutive_errors = 0
         self._tasks: List[Supervised] = []
         self._readers: Dict[str, SlotReader] = {}
+        self._engine_backoff = Backoff(ENGINE_RETRY_INITIAL_S, ENGINE_RETRY_MAX_S)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -100,11 +108,15 @@ class PipelineRunner:
                     result = await loop.run_in_executor(
                         self.pipeline.executor, self.pipeline.process, frame
                     )
+                except EngineUnavailableError as exc:
+                    await self._wait_for_engine(exc, stop)
+                    continue
                 except Exception as exc:
                     self._frame_failed(frame, exc)  # raises once failures repeat
                     continue
                 finally:
                     self.busy_since = None
+                self._engine_back()
                 self._consecutive_errors = 0
                 self.pipeline.processed += 1
                 self.pipeline.last_result = result
@@ -112,6 +124,21 @@ class PipelineRunner:
                 self.bus.publish(result)
         finally:
             stop.cancel()
+
+    async def _wait_for_engine(self, exc: EngineUnavailableError, stop: asyncio.Future) -> None:
+        """The server is away: say so, then wait (stop cuts it short) before the next try."""
+        delay = self._engine_backoff.next_delay()
+        if self.state != "waiting":
+            log.warning("pipeline %s waits for its engine: %s", self.pipeline.id, exc)
+        self.state = "waiting"
+        self.last_error = f"waiting for the engine ({exc}); next try in {delay:.1f} s"
+        await asyncio.wait({stop}, timeout=delay)
+
+    def _engine_back(self) -> None:
+        self._engine_backoff.succeeded()
+        if self.state == "waiting":
+            self.state = "running"
+            log.info("pipeline %s: its engine answers again", self.pipeline.id)
 
     def _frame_failed(self, frame: Any, exc: Exception) -> None:
         """One bad frame is skipped and counted; several in a row crash the task.

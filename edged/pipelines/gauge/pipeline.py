@@ -143,12 +143,14 @@ class GaugePipeline(Pipeline):
 
     def open(self) -> None:
         if self._model is None and len(self.by_pointer) < len(self.config.gauges):
+            config = self.config
             self._model = KeypointModel(
-                resolve_model(self.config.model), self.config.backend, self.config.threads
+                resolve_model(config.model), config.backend, config.threads, config.triton
             )
         if self._pointer_model is None and self.by_pointer:
+            config = self.config
             self._pointer_model = PointerModel(
-                resolve_model(self.config.pointer_model), self.config.backend, self.config.threads
+                resolve_model(config.pointer_model), config.backend, config.threads, config.triton
             )
         self.reader = GaugeReader(self._model) if self._model is not None else None
         if self._pointer_model is not None:

@@ -79,13 +79,17 @@ class PointerModel(EngineModel):
     outputs = ("pointer", "zero", "ccw")
 
     def __init__(
-        self, path: str = DEFAULT_POINTER_MODEL, backend: str = "onnxruntime", threads: int = 1
+        self,
+        path: str = DEFAULT_POINTER_MODEL,
+        backend: str = "onnxruntime",
+        threads: int = 1,
+        triton: Any = None,
     ):
         shapes = {
             "image": {"min": [1, 3, INPUT, INPUT], "opt": [4, 3, INPUT, INPUT],
                       "max": [MAX_BATCH, 3, INPUT, INPUT]}
         }  # fmt: skip
-        super().__init__(path, backend, threads, shapes, "gauge-pointer")
+        super().__init__(path, backend, threads, shapes, "gauge-pointer", triton)
 
 
 class PointerReader:

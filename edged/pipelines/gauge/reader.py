@@ -58,13 +58,15 @@ class EngineModel:
 
     outputs: Tuple[str, ...] = ()
 
-    def __init__(self, path: str, backend: str, threads: int, shapes: Any, name: str):
+    def __init__(
+        self, path: str, backend: str, threads: int, shapes: Any, name: str, triton: Any = None
+    ):
         from edged.config.engine import EngineConfig
         from edged.engines.factory import create_engine
 
         self.path = path
         options = EngineConfig(  # type: ignore[call-arg]
-            backend=backend, intra_op_threads=threads, shapes=shapes
+            backend=backend, intra_op_threads=threads, shapes=shapes, triton=triton
         )
         self.engine = create_engine(path, backend, options, name=name)
 
@@ -84,12 +86,18 @@ class KeypointModel(EngineModel):
 
     outputs = ("cmap", "paf")
 
-    def __init__(self, path: str = DEFAULT_MODEL, backend: str = "onnxruntime", threads: int = 1):
+    def __init__(
+        self,
+        path: str = DEFAULT_MODEL,
+        backend: str = "onnxruntime",
+        threads: int = 1,
+        triton: Any = None,
+    ):
         # one TensorRT profile covers both passes: crops (batched) and whole frames up to 1024
         shapes = {
             "image": {"min": [1, 3, 32, 32], "opt": [1, 3, 128, 128], "max": [8, 3, 1024, 1024]}
         }
-        super().__init__(path, backend, threads, shapes, "gauge")
+        super().__init__(path, backend, threads, shapes, "gauge", triton)
 
 
 @dataclass
