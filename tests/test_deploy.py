@@ -91,6 +91,22 @@ def test_compose_maps_camera_and_gpu():
     assert "persistence true" in conf
 
 
+def test_triton_compose_serves_the_repository_as_docs_scaling_says():
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((REPO / "deploy" / "triton" / "compose.yaml").read_text())
+    triton = compose["services"]["triton"]
+    assert triton["image"].startswith("nvcr.io/nvidia/tritonserver:")
+    assert triton["command"] == ["tritonserver", "--model-repository=/models"]
+    assert triton["ports"] == ["8000:8000", "8001:8001", "8002:8002"]
+    assert any(v.split(":")[-2:] == ["/models", "ro"] for v in triton["volumes"])
+    gpus = triton["deploy"]["resources"]["reservations"]["devices"]
+    assert gpus == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]
+    docs = (REPO / "docs" / "scaling.md").read_text()
+    assert "deploy/triton/compose.yaml" in docs
+    assert "--gpus all -p8000:8000 -p8001:8001 -p8002:8002" in docs
+    assert "tritonserver --model-repository=/models" in docs
+
+
 def test_compose_example_config_is_valid():
     from edged.config import load_config
 

@@ -1,13 +1,17 @@
-"""``edged build-engine``: build a TensorRT plan from an ONNX model, ahead of time.
+"""CLI hooks: ``edged build-engine`` (TensorRT plans) and ``edged export triton-repo``.
 
 Without ``--out`` the plan goes into the plan cache under the same key the
 daemon computes, so building on the device before starting the daemon means
 the model is ``ready`` at start instead of ``warming`` for minutes. With
 ``--out`` it is written to that file (for shipping to identical devices).
 
-``register(subparsers)`` adds the subcommand to edged's CLI parser; the
-parsed namespace's ``func(args)`` returns the exit code: 0 built, 1 the build
-failed, 2 bad usage or TensorRT missing.
+``edged export triton-repo`` writes an ONNX model as a Triton Inference
+Server model repository (``edged.engines.triton_repo``), for serving the
+models from a GPU server instead of the device.
+
+``register(subparsers)`` adds both to edged's CLI parser; the parsed
+namespace's ``func(args)`` returns the exit code: 0 done, 1 the build or the
+repository failed, 2 bad usage or TensorRT (tritonclient) missing.
 """
 
 from __future__ import annotations
@@ -15,16 +19,19 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any, List, Optional, Tuple
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Tuple
 
 from edged.config.engine import EngineConfig
+from edged.export_command import export_kinds
 
 from .build import BuildOptions, build_engine_file, parse_shape_arg
 from .errors import BackendUnavailableError, EngineError
 from .plans import cache_for, ensure_plan
 from .probe import import_pycuda, import_tensorrt
+from .triton_repo import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_DELAY_US
 
-__all__ = ["main", "register", "run_build_engine"]
+__all__ = ["main", "register", "register_triton_repo", "run_build_engine", "run_triton_repo"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +39,8 @@ _WORKSPACE_MB = EngineConfig.model_fields["workspace_mb"].default
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``build-engine`` to an ``argparse`` subparsers object."""
+    """Add ``build-engine`` and ``export triton-repo``; return the ``build-engine`` parser."""
+    register_triton_repo(export_kinds(subparsers))
     parser = subparsers.add_parser(
         "build-engine",
         help="build a TensorRT plan from an ONNX model (into the plan cache by default)",
@@ -103,6 +111,95 @@ def run_build_engine(args: argparse.Namespace) -> int:
     return 0
 
 
+def register_triton_repo(kinds: Any) -> argparse.ArgumentParser:
+    """Add ``triton-repo`` under an ``export`` parser's kinds."""
+    parser = kinds.add_parser(
+        "triton-repo",
+        help="write an ONNX model as a Triton Inference Server model repository",
+        description="Write DIR/NAME/config.pbtxt (ONNX Runtime backend, inputs and outputs "
+        "from the graph, dynamic batching, GPU instances, TensorRT accelerator) and "
+        "DIR/NAME/VERSION/model.onnx, for `tritonserver --model-repository=DIR`. "
+        "Needs onnx and tritonclient (pip install 'edged[triton]').",
+    )
+    parser.add_argument("model", type=Path, metavar="MODEL.onnx", help="the ONNX model")
+    parser.add_argument("--name", required=True, help="model name (and its directory)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="repository")
+    parser.add_argument(
+        "--max-batch",
+        type=_int_at_least(0),
+        metavar="B",
+        help=f"max_batch_size: > 0 needs a dynamic batch axis; 0 turns batching off "
+        f"(default: {DEFAULT_MAX_BATCH} for a dynamic-batch model, else 0)",
+    )
+    parser.add_argument(
+        "--instances",
+        type=_int_at_least(1),
+        default=1,
+        metavar="K",
+        help="model instances on the GPU (default %(default)s)",
+    )
+    parser.add_argument(
+        "--fp16", action="store_true", help="TensorRT accelerator precision FP16 (default FP32)"
+    )
+    parser.add_argument(
+        "--version",
+        type=_int_at_least(1),
+        default=1,
+        metavar="V",
+        help="version directory (default %(default)s)",
+    )
+    parser.add_argument(
+        "--queue-delay-us",
+        type=_int_at_least(0),
+        default=DEFAULT_QUEUE_DELAY_US,
+        metavar="US",
+        help="dynamic batching: longest wait to fill a batch (default %(default)s)",
+    )
+    parser.set_defaults(func=run_triton_repo)
+    return parser
+
+
+def run_triton_repo(args: argparse.Namespace) -> int:
+    """``edged export triton-repo``: 0 written, 1 the model cannot be, 2 a package missing."""
+    from .triton_repo import MissingPackageError, TritonRepoError, write_model_repository
+
+    prefix = "edged export triton-repo:"
+    try:
+        result = write_model_repository(
+            args.model,
+            args.out,
+            args.name,
+            max_batch_size=args.max_batch,
+            instances=args.instances,
+            fp16=args.fp16,
+            version=args.version,
+            queue_delay_us=args.queue_delay_us,
+        )
+    except MissingPackageError as exc:
+        print(f"{prefix} {exc}", file=sys.stderr)
+        return 2
+    except (TritonRepoError, OSError) as exc:
+        print(f"{prefix} error: {exc}", file=sys.stderr)
+        return 1
+    batching = f"max_batch_size {result.max_batch_size}"
+    if result.max_batch_size == 0:
+        batching += " (no batching: dims include the batch axis)"
+    elif result.max_batch_size > 1:
+        batching += f", dynamic batching (queue delay {args.queue_delay_us} us)"
+    print(f"wrote {result.model_path}")
+    print(f"wrote {result.config_path}")
+    print(
+        f"  {batching}; {args.instances} GPU instance(s); "
+        f"TensorRT accelerator {'FP16' if args.fp16 else 'FP32'}"
+    )
+    for kind, tensors in (("input", result.inputs), ("output", result.outputs)):
+        for t in tensors:
+            shape = ",".join(str(d) if d != "" else "?" for d in t.shape)
+            print(f"  {kind} {t.name}: {t.data_type} [{shape}] in the ONNX graph")
+    print(f"  serve: tritonserver --model-repository={args.out}")
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Stand-alone entry point: ``python -m edged.engines.commands build-engine ...``."""
     parser = argparse.ArgumentParser(prog="edged")
@@ -125,6 +222,19 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def _shape(text: str) -> Tuple[str, Any]:

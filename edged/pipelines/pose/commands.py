@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from edged.export_command import export_kinds
+
 from .export import INPUT_FORMATS
 from .models import ARCHITECTURES, DEFAULT_CMAP_CHANNELS, DEFAULT_PAF_CHANNELS
 
@@ -33,15 +35,8 @@ CHECKOUT_MANIFEST = Path(__file__).resolve().parents[3] / "weights" / MANIFEST_N
 
 
 def register(subparsers: Any) -> None:
-    """Add ``export`` (with its ``pose`` kind) and ``weights`` to the top-level parser."""
-    export = subparsers.add_parser(
-        "export",
-        help="convert trained models to ONNX",
-        description="Convert trained models to ONNX files the engines can run.",
-    )
-    kinds = export.add_subparsers(dest="export_kind", metavar="KIND")
-    kinds.required = True
-    register_pose_export(kinds)
+    """Add ``export pose`` and ``weights`` to the top-level parser."""
+    register_pose_export(export_kinds(subparsers))
     _register_weights(subparsers)
 
 
