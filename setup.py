@@ -62,14 +62,15 @@ setup(
         # jetcam is not on PyPI: pip install git+https://github.com/NVIDIA-AI-IOT/jetcam
         "jetson": ["pycuda"],
         "export": ["torch>=1.10", "onnx>=1.12"],
-        # `edged export triton-repo`: onnx reads the graph; tritonclient's protobuf, the config
-        "triton": ["onnx>=1.12", "tritonclient[grpc]>=2.40"],
+        # backend: triton (NVIDIA's client, gRPC and HTTP); `edged export triton-repo`: onnx
+        # reads the graph, tritonclient's protobuf writes the config
+        "triton": ["onnx>=1.12", "tritonclient[grpc,http]>=2.40"],
         # `edged demo` embeds this broker where no mosquitto is installed
         "demo": ["amqtt>=0.11,<0.13; python_version >= '3.10'"],
         "dev": [
             "opencv-python-headless>=4.5.5",
             "onnx>=1.12",
-            "tritonclient[grpc]>=2.40",
+            "tritonclient[grpc,http]>=2.40",
             "amqtt>=0.11,<0.13; python_version >= '3.10'",
             "pytest>=7",
             "pytest-asyncio>=0.23",
