@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
 
 from edged.pipelines.gauge.angles import angle_of, point_at
 from edged.pipelines.gauge.needle import refine_needle_angle
+from edged.pipelines.gauge.pipeline import resolve_model
 from edged.pipelines.gauge.synth import GaugeSpec, Placement, degrade, render_gauges
 
 
@@ -149,3 +151,31 @@ def test_grey_and_bgra_pictures_read_like_bgr():
         got = refine_needle_angle(picture, centre, guess)
         assert got is not None
         assert abs((got[0] - truth + 180) % 360 - 180) < 1.0
+
+
+REAL_PANELS = os.path.join(
+    os.path.dirname(__file__), "..", "..", "..", "shared", "testdata", "gauges-real", "panel-meters"
+)
+KEYPOINT_MODEL = resolve_model("weights/gauge_kp_w32.onnx")
+
+
+@pytest.mark.skipif(
+    not os.path.isfile(os.path.join(REAL_PANELS, "p15.jpg")) or not os.path.isfile(KEYPOINT_MODEL),
+    reason="the real panel-meter photos (../shared/testdata/gauges-real) or the model are not here",
+)
+def test_a_hair_line_needle_shrunk_away_is_found_on_a_widened_crop(monkeypatch):
+    """p15: a red hair-line needle on a 332 px dial, shrunk 7x for pass 2, fades below the
+    model's notice (`unreadable`); widening thin dark lines before the shrink finds it."""
+    import cv2
+
+    from edged.pipelines.gauge import reader as reader_module
+
+    image = cv2.imread(os.path.join(REAL_PANELS, "p15.jpg"))
+    reader = reader_module.GaugeReader(reader_module.KeypointModel(KEYPOINT_MODEL))
+    options = reader_module.ReadOptions(min_value=0, max_value=3)  # labelled 0.5 by eye
+    monkeypatch.setattr(reader_module, "THIN_LINE_SHRINK", float("inf"))
+    assert reader.read_one(image, options).value is None
+    monkeypatch.setattr(reader_module, "THIN_LINE_SHRINK", 2.0)
+    reading = reader.read_one(image, options)
+    assert reading.value is not None
+    assert abs(reading.value - 0.5) / 3 < 0.05

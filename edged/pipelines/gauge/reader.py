@@ -45,6 +45,10 @@ ALIGN = 16
 #: (px, in that pass) are taken: a larger one is larger than any the model was trained on
 #: (0.44 of 128 px), read worse than in the 128 px pass, which has it anyway
 LARGE_PASS_MAX_RADIUS = 64.0
+#: pass 2 shrinks a dial this many times or more: a hair-line needle (1-2 px in the photo)
+#: fades below the model's notice, so a crop without a tip is tried again with thin dark lines
+#: widened first (a min filter a bit narrower than the shrink: red needles too, in G and B)
+THIN_LINE_SHRINK = 2.0
 # a red drag pointer taken for the needle (chosen on validation seeds, not the benchmark's):
 DRAG_RIVAL = 0.3  # the rival needle's strength relative to the chosen tip
 DRAG_REDNESS = 30.0  # the chosen pointer is at least this red (R - max(G, B), grey levels)
@@ -223,8 +227,37 @@ class GaugeReader:
                 mirrored = _nearest_centre([_mirror(d, size) for d in found[n + i]], size)
                 if mirrored is not None:
                     best = _average(best, mirrored)
+            if s >= THIN_LINE_SHRINK and (best is None or "tip" not in best.keypoints):
+                best = self._thin_needle_retry(image, dets[i], s) or best
+                if best is not None and best.extra.get("thin_needle_retry"):
+                    out.append(best)
+                    continue
             out.append(None if best is None else best.transformed(s, x0, y0))
         return out
+
+    def _thin_needle_retry(
+        self, image: np.ndarray, det: Detection, shrink: float
+    ) -> Optional[Detection]:
+        """Pass 2 again on a crop whose thin dark lines were widened before shrinking; the
+        detection (in picture pixels) when it now has a tip, else None."""
+        cv2 = import_cv2()
+        half = det.radius() / self.face_fill / 2.0
+        k = int(round(0.75 * shrink)) | 1
+        cx, cy = det.center
+        h, w = image.shape[:2]
+        x0, y0 = int(max(0, cx - half - k)), int(max(0, cy - half - k))
+        x1, y1 = int(min(w, cx + half + k + 1)), int(min(h, cy + half + k + 1))
+        if x1 - x0 < 2 * k or y1 - y0 < 2 * k:
+            return None
+        widened = image.copy()
+        widened[y0:y1, x0:x1] = cv2.erode(image[y0:y1, x0:x1], np.ones((k, k), np.uint8))
+        crop, s, ox, oy = _crop(widened, cx, cy, half, self.crop_size)
+        best = _nearest_centre(self._run([crop])[0], self.crop_size)
+        if best is None or "tip" not in best.keypoints:
+            return None
+        best = best.transformed(s, ox, oy)
+        best.extra["thin_needle_retry"] = 1.0
+        return best
 
     def locate(self, image: np.ndarray, max_gauges: int = 8) -> List[Detection]:
         """Both passes, then the needle's direction measured in the pixels."""
