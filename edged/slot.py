@@ -102,12 +102,35 @@ class SlotReader:
         self.skipped = 0
         slot._readers += 1
 
+    @property
+    def pending(self) -> Optional[Frame]:
+        """The frame ``next()`` would return now, without taking it; None if none is new."""
+        frame = self._slot._frame
+        if frame is not None and (self.last_seq is None or frame.seq > self.last_seq):
+            return frame
+        return None
+
+    @property
+    def ended(self) -> bool:
+        """The slot is closed and this reader has had its last frame."""
+        return self._slot.closed and self.pending is None
+
+    async def ready(self) -> None:
+        """Wait until ``next()`` would return at once (a new frame, or the end), taking nothing.
+
+        Lets a consumer of several slots watch them all and take frames only when it
+        decides to, so each one taken is the newest at that moment.
+        """
+        slot = self._slot
+        while self.pending is None and not slot.closed:
+            await asyncio.shield(slot._changed)
+
     async def next(self) -> Optional[Frame]:
         """The newest frame this reader has not had yet; None once the slot is closed."""
         slot = self._slot
         while True:
-            frame = slot._frame
-            if frame is not None and (self.last_seq is None or frame.seq > self.last_seq):
+            frame = self.pending
+            if frame is not None:
                 if self.last_seq is not None and frame.seq > self.last_seq + 1:
                     self.skipped += frame.seq - self.last_seq - 1
                 self.last_seq = frame.seq

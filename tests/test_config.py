@@ -206,6 +206,27 @@ BAD = [
         "'always'",
     ),
     (
+        "batch with one source",
+        "sources:\n  - {id: a, kind: synthetic}\n"
+        "pipelines:\n  - {id: p, kind: motion, source: [a], batch: {max: 4}}\n",
+        "pipelines[0].batch",
+        "list the other cameras in `source` (source: [a, ...]) or remove `batch`",
+    ),
+    (
+        "batch max of none",
+        "sources:\n  - {id: a, kind: synthetic}\n  - {id: b, kind: synthetic}\n"
+        "pipelines:\n  - {id: p, kind: motion, source: [a, b], batch: {max: 0}}\n",
+        "pipelines[0].batch.max",
+        "greater than or equal to 1",
+    ),
+    (
+        "negative batch wait",
+        "sources:\n  - {id: a, kind: synthetic}\n  - {id: b, kind: synthetic}\n"
+        "pipelines:\n  - {id: p, kind: motion, source: [a, b], batch: {wait_ms: -1}}\n",
+        "pipelines[0].batch.wait_ms",
+        "greater than or equal to 0",
+    ),
+    (
         "pipeline kind not built",
         "sources:\n  - {id: a, kind: synthetic}\npipelines:\n  - {id: p, kind: yolo, source: a}\n",
         "pipelines[0]",
@@ -287,6 +308,15 @@ def test_good_config_loads_with_defaults():
     assert config.sources[0].stall_timeout_s == 10
     assert config.pipelines[0].source_ids == ("cam0", "cam1")
     assert config.sinks.jsonl.fsync == "interval"
+
+
+def test_batch_is_off_unless_asked_and_has_defaults():
+    config = parse_config(GOOD)
+    assert config.pipelines[0].batch is None
+    config = parse_config(
+        GOOD.replace("source: [cam0, cam1]", "source: [cam0, cam1]\n    batch: {}")
+    )
+    assert (config.pipelines[0].batch.max, config.pipelines[0].batch.wait_ms) == (4, 10.0)
 
 
 def test_device_id_defaults_to_a_topic_safe_hostname():

@@ -13,10 +13,11 @@ from typing_extensions import Annotated
 
 from edged.config.gauge import GaugePipelineConfig
 from edged.config.motion import MotionPipelineConfig
-from edged.config.pipeline_base import PipelineBase
+from edged.config.pipeline_base import BatchConfig, PipelineBase
 from edged.config.pose import PosePipelineConfig
 
 __all__ = [
+    "BatchConfig",
     "GaugePipelineConfig",
     "MotionPipelineConfig",
     "PipelineBase",

@@ -82,6 +82,18 @@ class Engine(abc.ABC):
         return self._outputs
 
     @property
+    def max_batch(self) -> Optional[int]:
+        """Most items one call may stack on the first axis of the first input; None: no limit.
+
+        A fixed first axis is its own limit (1 for most exports). A dynamic one has none
+        on ONNX Runtime; TensorRT overrides this with its optimisation profile's maximum.
+        Pipelines that batch frames read it before each call: the serving backend can change.
+        """
+        shape = self.inputs[0].shape if self.inputs else ()
+        first = shape[0] if shape else None
+        return first if isinstance(first, int) else None
+
+    @property
     def closed(self) -> bool:
         """True once ``close()`` has been called."""
         return self._closed

@@ -54,6 +54,11 @@ class SwappableEngine(Engine):
         target = self._target
         return target.outputs if target is not None else ()
 
+    @property
+    def max_batch(self) -> Optional[int]:
+        target = self._target
+        return target.max_batch if target is not None else None
+
     def serve(self, engine: Optional[Engine]) -> Optional[Engine]:
         """Route calls to ``engine`` from now on; return the engine it replaced (not closed)."""
         with self._swap_lock:

@@ -272,6 +272,14 @@ class TensorRTEngine(Engine):
                     _quietly(ctx.pop)
                 _quietly(ctx.detach)
 
+    @property
+    def max_batch(self) -> Optional[int]:
+        """The profile's largest batch: a plan built for batch 1 takes one frame a call."""
+        tensors = getattr(self, "_in_tensors", None)
+        if not tensors or not tensors[0].max_shape:
+            return super().max_batch
+        return int(tensors[0].max_shape[0])
+
     def _describe_backend(self) -> Dict[str, Any]:
         return {
             "tensorrt": str(getattr(self._trt, "__version__", "unknown")),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -19,7 +19,8 @@ class Pipeline:
 
     All three stages run on the pipeline's own single thread (``executor``):
     an engine's CUDA context belongs to one thread, and the event loop must
-    never wait on inference. ``process`` times each stage.
+    never wait on inference. ``process`` times each stage; ``process_batch``
+    runs frames of several sources together (``batch:`` in the config).
     """
 
     kind = "base"
@@ -95,3 +96,12 @@ class Pipeline:
             "postprocess": (t3 - t2) * 1000.0,
         }
         return Result(self.id, self.kind, frame, payload, timings)
+
+    def process_batch(self, frames: Sequence[Frame]) -> List[Result]:
+        """Results for several frames, in their order (call on ``executor``).
+
+        The default runs ``process`` on each: right for pipelines without a model,
+        or whose model cannot take a batch. Kinds whose engine takes several frames
+        in one call override it; each result must equal what ``process`` gives.
+        """
+        return [self.process(frame) for frame in frames]

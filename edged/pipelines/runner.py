@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from edged.backoff import Backoff
 from edged.bus import ResultBus
 from edged.engines.errors import EngineUnavailableError
+from edged.frames import Frame
 from edged.pipelines.base import Pipeline
+from edged.pipelines.gather import FrameGatherer
+from edged.results import Result
 from edged.slot import LatestFrameSlot, SlotReader
 from edged.supervise import Supervised
 
@@ -27,6 +30,10 @@ ENGINE_RETRY_MAX_S = 30.0
 
 class PipelineRunner:
     """One supervised task per source the pipeline reads; stages run on its executor.
+
+    With ``batch:`` in the pipeline's config there is one task instead, which gathers
+    the newest frame of each source (:class:`FrameGatherer`) and hands them to
+    ``process_batch`` together; results go onto the bus in the batch's order.
 
     Stopping is a drain: the frame being processed finishes and its result is
     published before the task ends. While the engine's server cannot be reached
@@ -55,6 +62,9 @@ class PipelineRunner:
         self._tasks: List[Supervised] = []
         self._readers: Dict[str, SlotReader] = {}
         self._engine_backoff = Backoff(ENGINE_RETRY_INITIAL_S, ENGINE_RETRY_MAX_S)
+        self.batch = getattr(pipeline.config, "batch", None)
+        self.batches = 0
+        self.batched_frames = 0
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -66,6 +76,12 @@ class PipelineRunner:
             self.last_error = f"{type(exc).__name__}: {exc}"
             raise
         self.state = "running"
+        if self.batch is not None:
+            name = f"pipeline {self.pipeline.id} on {'+'.join(self.slots)}"
+            task = Supervised(name, self._run_batched)
+            self._tasks.append(task)
+            task.start()
+            return
         for source_id, slot in self.slots.items():
             name = f"pipeline {self.pipeline.id} on {source_id}"
             task = Supervised(name, lambda s=source_id, sl=slot: self._run(s, sl))
@@ -87,11 +103,16 @@ class PipelineRunner:
             await self._on_stop()
         self.state = "stopped"
 
-    async def _run(self, source_id: str, slot: LatestFrameSlot) -> None:
-        loop = asyncio.get_running_loop()
+    def _reader(self, source_id: str) -> SlotReader:
+        """This source's reader, kept across restarts of the task so skips keep counting."""
         reader = self._readers.get(source_id)
         if reader is None:
-            reader = self._readers[source_id] = slot.reader()
+            reader = self._readers[source_id] = self.slots[source_id].reader()
+        return reader
+
+    async def _run(self, source_id: str, slot: LatestFrameSlot) -> None:
+        loop = asyncio.get_running_loop()
+        reader = self._reader(source_id)
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
             while not self._stopping.is_set():
@@ -112,18 +133,58 @@ class PipelineRunner:
                     await self._wait_for_engine(exc, stop)
                     continue
                 except Exception as exc:
-                    self._frame_failed(frame, exc)  # raises once failures repeat
+                    self._frames_failed([frame], exc)  # raises once failures repeat
                     continue
                 finally:
                     self.busy_since = None
-                self._engine_back()
-                self._consecutive_errors = 0
-                self.pipeline.processed += 1
-                self.pipeline.last_result = result
-                self.last_progress_mono = time.monotonic()
-                self.bus.publish(result)
+                self._publish([result])
         finally:
             stop.cancel()
+
+    async def _run_batched(self) -> None:
+        """Gather the newest frames of all sources, run them as one call, publish in order."""
+        loop = asyncio.get_running_loop()
+        readers = [self._reader(source_id) for source_id in self.slots]
+        gatherer = FrameGatherer(readers, self.batch.max, self.batch.wait_ms / 1000.0)
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            while not self._stopping.is_set():
+                gathering = asyncio.ensure_future(gatherer.next_batch())
+                await asyncio.wait({gathering, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not gathering.done():
+                    gathering.cancel()
+                    return
+                frames = gathering.result()
+                if frames is None:
+                    return  # every source ended (files without loop)
+                self.busy_since = time.monotonic()
+                try:
+                    results = await loop.run_in_executor(
+                        self.pipeline.executor, self.pipeline.process_batch, frames
+                    )
+                except EngineUnavailableError as exc:
+                    await self._wait_for_engine(exc, stop)
+                    continue
+                except Exception as exc:
+                    self._frames_failed(frames, exc)  # raises once failures repeat
+                    continue
+                finally:
+                    self.busy_since = None
+                self.batches += 1
+                self.batched_frames += len(frames)
+                self._publish(results)
+        finally:
+            stop.cancel()
+
+    def _publish(self, results: List[Result]) -> None:
+        """A call succeeded: the engine is back, the error streak ends, results go out."""
+        self._engine_back()
+        self._consecutive_errors = 0
+        for result in results:
+            self.pipeline.processed += 1
+            self.pipeline.last_result = result
+            self.bus.publish(result)
+        self.last_progress_mono = time.monotonic()
 
     async def _wait_for_engine(self, exc: EngineUnavailableError, stop: asyncio.Future) -> None:
         """The server is away: say so, then wait (stop cuts it short) before the next try."""
@@ -140,24 +201,25 @@ class PipelineRunner:
             self.state = "running"
             log.info("pipeline %s: its engine answers again", self.pipeline.id)
 
-    def _frame_failed(self, frame: Any, exc: Exception) -> None:
-        """One bad frame is skipped and counted; several in a row crash the task.
+    def _frames_failed(self, frames: Sequence[Frame], exc: Exception) -> None:
+        """A bad frame (or batch) is skipped and counted; several calls in a row crash the task.
 
         The supervisor then restarts it with backoff, so a model that fails on
-        every frame neither spins nor floods the log.
+        every frame neither spins nor floods the log. A failed batch counts each of
+        its frames as an error, and one call towards the crash.
         """
-        self.pipeline.errors += 1
+        before = self.pipeline.errors
+        self.pipeline.errors += len(frames)
         self._consecutive_errors += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
         if self._consecutive_errors >= MAX_CONSECUTIVE_ERRORS:
             self._consecutive_errors = 0
             raise exc
-        if self.pipeline.errors == 1 or self.pipeline.errors % 100 == 0:
+        if before == 0 or before // 100 != self.pipeline.errors // 100:
             log.warning(
-                "pipeline %s: frame %d of %s failed (%d so far): %s",
+                "pipeline %s: %s failed (%d so far): %s",
                 self.pipeline.id,
-                frame.seq,
-                frame.source_id,
+                ", ".join(f"frame {f.seq} of {f.source_id}" for f in frames),
                 self.pipeline.errors,
                 self.last_error,
             )
@@ -174,8 +236,23 @@ class PipelineRunner:
             "errors": pipeline.errors,
             "restarts": sum(t.restarts for t in self._tasks),
             "skipped_frames": sum(r.skipped for r in self._readers.values()),
+            **self._batch_status(),
             "last_error": self.last_error,
             "timings_ms": {k: round(v, 3) for k, v in (last.timings_ms if last else {}).items()},
             "last_result": pipeline.summary(last) if last else None,
             **pipeline.describe(),
+        }
+
+    def _batch_status(self) -> Dict[str, Any]:
+        """Batching's setting and what it achieved: frames per gathered batch on average."""
+        if self.batch is None:
+            return {}
+        mean = self.batched_frames / self.batches if self.batches else None
+        return {
+            "batch": {
+                "max": self.batch.max,
+                "wait_ms": self.batch.wait_ms,
+                "batches": self.batches,
+                "mean_frames": round(mean, 2) if mean is not None else None,
+            }
         }

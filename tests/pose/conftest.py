@@ -94,6 +94,18 @@ def resnet18_bgr_uint8_onnx(
     return out
 
 
+@pytest.fixture(scope="session")
+def resnet18_dynamic_onnx(
+    resnet18_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The fixture checkpoint exported with ``--dynamic-batch`` (needs torch)."""
+    from edged.pipelines.pose.export import export_pose_onnx
+
+    out = tmp_path_factory.mktemp("onnx") / "resnet18_baseline_att_224x224_A_dynamic.onnx"
+    export_pose_onnx("resnet18_baseline_att", resnet18_checkpoint, out, dynamic_batch=True)
+    return out
+
+
 def compiled_parse_or_skip() -> Callable[..., tuple]:
     """The compiled parse, or a skip that says how to build it."""
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edged.config.pipeline_base import BatchConfig
 from edged.config.pose import PosePipelineConfig
 from edged.engines import TensorSpec
 from edged.frames import Frame
@@ -425,3 +426,145 @@ def test_people_in_frame_pixels_from_a_parse():
     assert second["keypoints"]["neck"] == [250.0, 125.0, 0.5] and second["score"] == 0.25
     assert persons_from_parse(cmap, 0, objects, peaks, names, 400, 200) == []
     assert len(persons_from_parse(cmap, 3, objects, peaks, names, 400, 200)) == 3
+
+
+# ---------------------------------------------------------------- cross-camera batching
+
+SCENES = [
+    {"nose": (10, 20), "neck": (18, 20), "left_shoulder": (18, 26)},
+    {"nose": (30, 30), "neck": (38, 30)},
+    {},
+    {"left_hip": (40, 12), "left_knee": (48, 12), "right_hip": (40, 20)},
+]
+
+
+class BatchMapsEngine:
+    """A model with a dynamic batch axis: item i's maps are those of the scene its frame shows.
+
+    Frames are flat grey, scene k at level 40 * k, so the engine can tell them apart by the
+    preprocessed value of their first pixel.
+    """
+
+    def __init__(self, batch_dim="batch", max_batch=None):
+        self.inputs = (TensorSpec("input", (batch_dim, 3, 224, 224), np.dtype(np.float32)),)
+        maps = [render_person(scene) for scene in SCENES]
+        self.outputs = (
+            TensorSpec("cmap", (batch_dim, *maps[0][0].shape[1:]), np.dtype(np.float32)),
+            TensorSpec("paf", (batch_dim, *maps[0][1].shape[1:]), np.dtype(np.float32)),
+        )
+        self.max_batch = max_batch
+        pre = PosePreprocessor(224, 224)
+        self.by_level = {float(pre(_scene_image(k))[0, 0, 0, 0]): m for k, m in enumerate(maps)}
+        self.calls = []
+
+    def infer(self, inputs):
+        batch = inputs["input"]
+        self.calls.append(batch.shape[0])
+        maps = [self.by_level[float(item[0, 0, 0])] for item in batch]
+        return {
+            "cmap": np.concatenate([m[0] for m in maps]),
+            "paf": np.concatenate([m[1] for m in maps]),
+        }
+
+    def describe(self):
+        return {"backend": "test-batch-maps"}
+
+    def close(self):
+        pass
+
+
+def _scene_image(scene, width=640, height=480):
+    return np.full((height, width, 3), 40 * scene, np.uint8)
+
+
+def _camera_frames(scenes=(0, 1, 2, 3)):
+    return [
+        Frame(f"cam{i}", 100 + 7 * i, 1000.0 + i, 5.0 + i, _scene_image(k, 320 + 160 * i))
+        for i, k in enumerate(scenes)
+    ]
+
+
+def _batch_config(**extra):
+    sources = ["cam0", "cam1", "cam2", "cam3"]
+    return PosePipelineConfig(
+        id="people", kind="pose", source=sources, model="m.onnx", batch={"max": 4}, **extra
+    )
+
+
+def _without_timings(result):
+    return (result.pipeline_id, result.kind, result.frame, result.payload)
+
+
+def test_a_batch_gives_each_frame_what_it_gets_alone():
+    """Four cameras, one engine call: each result is the one-frame path's, in frame order."""
+    engine = BatchMapsEngine()
+    pipeline = PosePipeline(_batch_config(), engine_factory=lambda c: engine)
+    pipeline.open()
+    frames = _camera_frames()
+    alone = [pipeline.process(frame) for frame in frames]
+    assert engine.calls == [1, 1, 1, 1]
+    together = pipeline.process_batch(frames)
+    assert engine.calls[4:] == [4]
+    assert [_without_timings(r) for r in together] == [_without_timings(r) for r in alone]
+    assert [(r.source_id, r.frame_seq) for r in together] == [
+        ("cam0", 100),
+        ("cam1", 107),
+        ("cam2", 114),
+        ("cam3", 121),
+    ]
+    assert [len(r.payload["persons"]) for r in together] == [1, 1, 0, 1]
+    assert all(set(r.timings_ms) == {"preprocess", "infer", "postprocess"} for r in together)
+    assert pipeline.describe()["batching"] == "up to 4 frames per engine call"
+
+
+def test_a_model_with_a_fixed_batch_axis_runs_frame_by_frame_with_one_warning(caplog):
+    engine = BatchMapsEngine(batch_dim=1)
+    pipeline = PosePipeline(_batch_config(), engine_factory=lambda c: engine)
+    with caplog.at_level("WARNING", logger="edged.pipelines.pose.pipeline"):
+        pipeline.open()
+        frames = _camera_frames()
+        first = pipeline.process_batch(frames)
+        pipeline.process_batch(frames)
+    assert engine.calls == [1] * 8
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "pose pipeline people: batch.max is 4 but model m.onnx runs one call per frame" in (
+        warning.getMessage()
+    )
+    assert "--dynamic-batch" in warning.getMessage()
+    assert "fixed batch axis (1)" in pipeline.describe()["batching"]
+    assert [r.payload for r in first] == [pipeline.process(f).payload for f in frames]
+
+
+def test_an_engine_that_takes_fewer_frames_gets_the_batch_in_parts():
+    """A TensorRT plan built for batch 2 takes 2 frames a call: 5 frames are 2 + 2 + 1."""
+    engine = BatchMapsEngine(max_batch=2)
+    config = _batch_config().model_copy(update={"batch": BatchConfig(max=8)})
+    pipeline = PosePipeline(config, engine_factory=lambda c: engine)
+    pipeline.open()
+    frames = _camera_frames((0, 1, 2, 3, 1))
+    results = pipeline.process_batch(frames)
+    assert engine.calls == [2, 2, 1]
+    assert [r.frame for r in results] == frames
+    assert [r.payload for r in results] == [pipeline.process(f).payload for f in frames]
+    assert pipeline.describe()["batching"].startswith("up to 2 frames per engine call (its engine")
+
+
+def test_onnx_runtime_batch_equals_frame_by_frame(resnet18_dynamic_onnx):
+    """A --dynamic-batch export on ONNX Runtime: four frames in one call, the same people."""
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(3)]
+    images.append(cv2.GaussianBlur(images[0], (9, 9), 0))
+    frames = [Frame(f"cam{i}", i + 1, 1000.0, 5.0, image) for i, image in enumerate(images)]
+    config = _batch_config(cmap_threshold=0.05, engine={"backend": "onnxruntime"})
+    config = config.model_copy(update={"model": str(resnet18_dynamic_onnx)})
+    pipeline = PosePipeline(config)
+    pipeline.open()
+    try:
+        assert pipeline.engine.inputs[0].shape[0] == "batch"
+        alone = [pipeline.process(frame).payload for frame in frames]
+        together = [result.payload for result in pipeline.process_batch(frames)]
+        assert pipeline.engine.metrics.snapshot()["count"] == 5
+    finally:
+        pipeline.close()
+    assert all(payload["persons"] for payload in alone)
+    assert together == alone

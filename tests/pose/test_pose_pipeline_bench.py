@@ -48,3 +48,15 @@ def test_null_engine_bench_runs_the_compiled_parse_when_built() -> None:
     result = bench.null_engine_bench(frames=2, rounds=1, parses=("compiled",))
     assert result["parse_names"] == {"compiled": "compiled"}
     assert result["paths"]["edged (compiled)"]["parse"]["median"] > 0
+
+
+def test_batching_bench_compares_both_sides_on_the_same_pipeline(resnet18_dynamic_onnx) -> None:
+    """``bench/batching.py``: batched and separate passes over 4 cameras, the same payloads."""
+    pytest.importorskip("cv2")
+    bench = load_bench("batching.py")
+    result = bench.run(resnet18_dynamic_onnx, rounds=2, iterations=1)
+    assert result["batching"] == "up to 4 frames per engine call"
+    assert len(result["rounds"]) == 2 and result["ratio_median"] > 0
+    assert all(r["batched"]["fps"] > 0 and r["separate"]["fps"] > 0 for r in result["rounds"])
+    text = bench.markdown(result, "python bench/batching.py", "x")
+    assert "| round | batched frames/s | separate frames/s | ratio |" in text

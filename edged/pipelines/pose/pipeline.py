@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+import logging
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -16,6 +18,11 @@ from edged.pipelines.pose.topology import Topology
 from edged.results import Result
 
 __all__ = ["PosePipeline", "persons_from_parse"]
+
+log = logging.getLogger(__name__)
+
+#: Frames per engine call when ``process_batch`` is used without a ``batch:`` setting.
+MAX_BATCH = 64
 
 
 class PosePipeline(Pipeline):
@@ -37,6 +44,9 @@ class PosePipeline(Pipeline):
         # the parse implementation, chosen in open() ($EDGED_POSE_PARSE)
         self._parse: ParseFunction = parse_objects
         self._parse_name: Optional[str] = None
+        # process_batch: frames stacked here (grown on demand), and how calls are made
+        self._stacked: Optional[np.ndarray] = None
+        self._batching: Optional[str] = None
 
     def model_request(self) -> Optional[Tuple[str, Any]]:
         if self._engine_factory is not None:
@@ -62,6 +72,8 @@ class PosePipeline(Pipeline):
         self._input_name = spec.name
         self.preprocessor = preprocessor_for(spec, self.config.model)
         self._check_outputs()
+        if self.config.batch is not None:
+            self._batch_limit()  # says now (and once) when the model cannot batch
 
     def _choose_parse(self) -> None:
         """Resolve ``$EDGED_POSE_PARSE`` once, so a bad value fails the pipeline at start
@@ -93,6 +105,109 @@ class PosePipeline(Pipeline):
         return self.engine.infer({self._input_name: batch})
 
     def postprocess(self, outputs: Dict[str, np.ndarray], frame: Frame) -> Dict[str, Any]:
+        return self._payloads(outputs, [frame])[0]
+
+    def process_batch(self, frames: Sequence[Frame]) -> List[Result]:
+        """Frames of several cameras through the model in as few calls as it allows.
+
+        Each result equals what ``process`` gives for its frame; the timings are those
+        of the call that carried it (shared by the frames in it). A model with a fixed
+        batch axis gets one call per frame.
+        """
+        limit = self._batch_limit()
+        if limit <= 1:
+            return super().process_batch(frames)
+        results: List[Result] = []
+        for start in range(0, len(frames), limit):
+            results.extend(self._process_together(frames[start : start + limit]))
+        return results
+
+    def _process_together(self, frames: Sequence[Frame]) -> List[Result]:
+        """One engine call and one batched parse for up to ``_batch_limit()`` frames."""
+        if len(frames) == 1:
+            return [self.process(frames[0])]
+        t0 = time.perf_counter()
+        batch = self._stack(frames)
+        t1 = time.perf_counter()
+        outputs = self.infer(batch)
+        t2 = time.perf_counter()
+        payloads = self._payloads(outputs, frames)
+        t3 = time.perf_counter()
+        timings = {
+            "preprocess": (t1 - t0) * 1000.0,
+            "infer": (t2 - t1) * 1000.0,
+            "postprocess": (t3 - t2) * 1000.0,
+        }
+        return [
+            Result(self.id, self.kind, frame, payload, dict(timings))
+            for frame, payload in zip(frames, payloads)
+        ]
+
+    def _stack(self, frames: Sequence[Frame]) -> np.ndarray:
+        """Preprocess each frame into one [N, ...] array.
+
+        The preprocessor refills the same [1, ...] buffer every call, so each frame is
+        copied out of it before the next; the stack itself is reused between batches.
+        """
+        first = self.preprocess(frames[0])
+        count = len(frames)
+        if self._stacked is None or self._stacked.shape[0] < count:
+            self._stacked = np.empty((count, *first.shape[1:]), first.dtype)
+        stacked = self._stacked[:count]
+        stacked[0] = first[0]
+        for index in range(1, count):
+            stacked[index] = self.preprocess(frames[index])[0]
+        return stacked
+
+    def _batch_limit(self) -> int:
+        """Frames per engine call: what ``batch.max`` asks, as far as the model allows.
+
+        Read before every batch: the model manager may swap ONNX Runtime (no limit) for a
+        TensorRT plan (its profile's maximum).
+        """
+        wanted = self.config.batch.max if self.config.batch is not None else MAX_BATCH
+        engine_limit, why = self._engine_limit()
+        limit = wanted if engine_limit is None else max(1, min(wanted, engine_limit))
+        self._note_batching(limit, why if limit < wanted else None)
+        return limit
+
+    def _engine_limit(self) -> Tuple[Optional[int], str]:
+        """Frames the model takes in one call (None: any number), and what limits it."""
+        first = self.engine.inputs[0].shape[0]
+        if isinstance(first, int):  # trt_pose exports have batch 1 unless told otherwise
+            return 1, (
+                f"its input has a fixed batch axis ({first}); "
+                "export it with edged export pose --dynamic-batch"
+            )
+        limit = getattr(self.engine, "max_batch", None)
+        return limit, (
+            f"its engine takes at most {limit} per call; "
+            "build the TensorRT plan with a batch range in engine.shapes"
+        )
+
+    def _note_batching(self, limit: int, why: Optional[str]) -> None:
+        """Keep how frames go through the model for ``describe``; log it when it changes."""
+        note = f"up to {limit} frames per engine call" if limit > 1 else "one call per frame"
+        if why is not None:
+            note += f" ({why})"
+        if note == self._batching:
+            return
+        self._batching = note
+        if why is None:
+            log.info("pose pipeline %s: %s", self.id, note)
+        else:
+            log.warning(
+                "pose pipeline %s: batch.max is %s but model %s runs %s",
+                self.id,
+                self.config.batch.max if self.config.batch is not None else MAX_BATCH,
+                self.config.model,
+                note,
+            )
+
+    def _payloads(
+        self, outputs: Dict[str, np.ndarray], frames: Sequence[Frame]
+    ) -> List[Dict[str, Any]]:
+        """People per frame from one call's outputs (item i of the batch is frame i)."""
         config = self.config
         counts, objects, peaks = self._parse(
             outputs["cmap"],
@@ -105,17 +220,22 @@ class PosePipeline(Pipeline):
             max_num_parts=config.max_num_parts,
             max_num_objects=config.max_num_objects,
         )
-        persons = persons_from_parse(
-            outputs["cmap"][0],
-            int(counts[0]),
-            objects[0],
-            peaks[0],
-            self.topology.keypoints,
-            frame.width,
-            frame.height,
-            config.min_keypoints,
-        )
-        return {"persons": persons}
+        cmap = outputs["cmap"]
+        return [
+            {
+                "persons": persons_from_parse(
+                    cmap[index],
+                    int(counts[index]),
+                    objects[index],
+                    peaks[index],
+                    self.topology.keypoints,
+                    frame.width,
+                    frame.height,
+                    config.min_keypoints,
+                )
+            }
+            for index, frame in enumerate(frames)
+        ]
 
     def close(self) -> None:
         if self.engine is not None and self._owns_engine:
@@ -126,6 +246,8 @@ class PosePipeline(Pipeline):
         # which parse runs (compiled or numpy) decides how much CPU a frame costs; None until
         # open() has chosen it (or when the choice failed: last_error says why)
         info: Dict[str, Any] = {"model": self.config.model, "parse": self._parse_name}
+        if self.config.batch is not None:
+            info["batching"] = self._batching  # None until open() has seen the model
         engine = self.engine  # read once: close() may clear it on the pipeline's thread
         if engine is not None:
             described = engine.describe()
