@@ -16,7 +16,6 @@ exported with a dynamic batch axis (needs torch).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import statistics
@@ -28,6 +27,9 @@ from typing import Dict, List
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from pose_pipeline import fixture_model  # noqa: E402
 
 from edged.config.pose import PosePipelineConfig  # noqa: E402
 from edged.frames import Frame  # noqa: E402
@@ -36,27 +38,6 @@ from edged.sources.synthetic import SyntheticCapture  # noqa: E402
 
 CAMERAS = 4
 GOAL_RATIO = 1.3
-
-
-def shared_testdata() -> Path:
-    return Path(os.environ.get("EDGED_SHARED_TESTDATA", REPO.parent / "shared" / "testdata"))
-
-
-def fixture_model(workdir: Path) -> Path:
-    """resnet18_baseline_att at 224x224 from the fixture weights, exported --dynamic-batch."""
-    import torch
-
-    from edged.pipelines.pose.export import export_pose_onnx
-
-    models = shared_testdata() / "trt_pose_models"
-    spec = importlib.util.spec_from_file_location("rebuild", models / "rebuild.py")
-    rebuild = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rebuild)
-    checkpoint = workdir / "resnet18_baseline_att.pth"
-    torch.save(rebuild.rebuild_state_dict(str(models / "resnet18_baseline_att.npz")), checkpoint)
-    out = workdir / "resnet18_baseline_att_224x224_dynamic.onnx"
-    export_pose_onnx("resnet18_baseline_att", checkpoint, out, dynamic_batch=True)
-    return out
 
 
 def camera_frames(seq: int) -> List[Frame]:
@@ -194,7 +175,7 @@ def main() -> int:
     parser.add_argument("--where", default="", help="a note on the machine's load")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        model = args.model or fixture_model(Path(tmp))
+        model = args.model or fixture_model(Path(tmp), dynamic_batch=True)
         result = run(model, args.rounds, args.iterations)
     command = f"python bench/batching.py --rounds {args.rounds} --iterations {args.iterations}"
     if args.model:

@@ -71,7 +71,9 @@ def shared_testdata() -> Path:
     return Path(os.environ.get("EDGED_SHARED_TESTDATA", REPO.parent / "shared" / "testdata"))
 
 
-def fixture_model(workdir: Path) -> Path:
+def fixture_model(workdir: Path, dynamic_batch: bool = False) -> Path:
+    """resnet18_baseline_att at 224x224 rebuilt from the trt_pose fixture weights and exported
+    (``dynamic_batch``: with a symbolic batch axis, for batched calls)."""
     import torch
 
     from edged.pipelines.pose.export import export_pose_onnx
@@ -82,8 +84,9 @@ def fixture_model(workdir: Path) -> Path:
     spec.loader.exec_module(rebuild)
     checkpoint = workdir / "resnet18_baseline_att.pth"
     torch.save(rebuild.rebuild_state_dict(str(models / "resnet18_baseline_att.npz")), checkpoint)
-    out = workdir / "resnet18_baseline_att_224x224.onnx"
-    export_pose_onnx("resnet18_baseline_att", checkpoint, out)
+    name = "resnet18_baseline_att_224x224" + ("_dynamic" if dynamic_batch else "")
+    out = workdir / f"{name}.onnx"
+    export_pose_onnx("resnet18_baseline_att", checkpoint, out, dynamic_batch=dynamic_batch)
     return out
 
 

@@ -17,7 +17,7 @@ from typing import Dict, List, Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from edged.config.base import EdgedModel
-from edged.config.triton import TritonConfig
+from edged.config.triton import TritonConfig, check_triton_section
 
 __all__ = ["EngineConfig", "ShapeRange"]
 
@@ -129,13 +129,7 @@ class EngineConfig(EdgedModel):
 
     @model_validator(mode="after")
     def _triton_needs_a_server(self) -> EngineConfig:
-        if self.backend == "triton" and self.triton is None:
-            raise ValueError("backend: triton needs a `triton:` section with at least url")
-        if self.triton is not None and self.backend != "triton":
-            raise ValueError(
-                f"a `triton:` section is given but backend is {self.backend!r}; "
-                "set backend: triton or remove the section"
-            )
+        check_triton_section(self.backend, self.triton)
         return self
 
     @model_validator(mode="after")

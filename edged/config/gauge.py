@@ -17,7 +17,7 @@ from typing_extensions import Literal
 from edged.config.base import EdgedModel
 from edged.config.pipeline_base import PipelineBase
 from edged.config.sources import ID_DESCRIPTION, ID_PATTERN
-from edged.config.triton import TritonConfig
+from edged.config.triton import TritonConfig, check_triton_section
 
 __all__ = ["DEFAULT_GAUGE_MODEL", "DEFAULT_POINTER_MODEL", "GaugeConfig", "GaugePipelineConfig"]
 
@@ -165,13 +165,7 @@ class GaugePipelineConfig(PipelineBase):
 
     @model_validator(mode="after")
     def _triton_server(self) -> GaugePipelineConfig:
-        if self.backend == "triton" and self.triton is None:
-            raise ValueError("backend: triton needs a `triton:` section with at least url")
-        if self.triton is not None and self.backend != "triton":
-            raise ValueError(
-                f"a `triton:` section is given but backend is {self.backend!r}; "
-                "set backend: triton or remove the section"
-            )
+        check_triton_section(self.backend, self.triton)
         if self.triton is not None and self.triton.model_name:
             raise ValueError(
                 "triton.model_name: a gauge pipeline runs two models (keypoints, pointer), "

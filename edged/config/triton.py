@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from edged.config.base import EdgedModel
 from edged.config.secrets import check_one_secret_source, resolve_secret
 
-__all__ = ["TritonConfig"]
+__all__ = ["TritonConfig", "check_triton_section"]
 
 
 class TritonConfig(EdgedModel):
@@ -87,3 +87,14 @@ class TritonConfig(EdgedModel):
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return headers
+
+
+def check_triton_section(backend: str, triton: Optional[TritonConfig]) -> None:
+    """``backend: triton`` and a ``triton:`` section go together; either alone is a mistake."""
+    if backend == "triton" and triton is None:
+        raise ValueError("backend: triton needs a `triton:` section with at least url")
+    if triton is not None and backend != "triton":
+        raise ValueError(
+            f"a `triton:` section is given but backend is {backend!r}; "
+            "set backend: triton or remove the section"
+        )

@@ -11,7 +11,16 @@ import numpy as np
 from edged.frames import Frame
 from edged.results import Result
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "stage_timings_ms"]
+
+
+def stage_timings_ms(t0: float, t1: float, t2: float, t3: float) -> Dict[str, float]:
+    """The three stages' times in ms, from ``perf_counter`` stamps taken between them."""
+    return {
+        "preprocess": (t1 - t0) * 1000.0,
+        "infer": (t2 - t1) * 1000.0,
+        "postprocess": (t3 - t2) * 1000.0,
+    }
 
 
 class Pipeline:
@@ -90,12 +99,7 @@ class Pipeline:
         t2 = time.perf_counter()
         payload = self.postprocess(outputs, frame)
         t3 = time.perf_counter()
-        timings = {
-            "preprocess": (t1 - t0) * 1000.0,
-            "infer": (t2 - t1) * 1000.0,
-            "postprocess": (t3 - t2) * 1000.0,
-        }
-        return Result(self.id, self.kind, frame, payload, timings)
+        return Result(self.id, self.kind, frame, payload, stage_timings_ms(t0, t1, t2, t3))
 
     def process_batch(self, frames: Sequence[Frame]) -> List[Result]:
         """Results for several frames, in their order (call on ``executor``).

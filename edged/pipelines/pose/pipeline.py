@@ -10,7 +10,7 @@ import numpy as np
 
 from edged.config.pose import PosePipelineConfig
 from edged.frames import Frame
-from edged.pipelines.base import Pipeline
+from edged.pipelines.base import Pipeline, stage_timings_ms
 from edged.pipelines.pose.draw import draw_persons
 from edged.pipelines.pose.parse import ParseFunction, parse_objects, selected_implementation
 from edged.pipelines.pose.preprocess import preprocessor_for
@@ -133,11 +133,7 @@ class PosePipeline(Pipeline):
         t2 = time.perf_counter()
         payloads = self._payloads(outputs, frames)
         t3 = time.perf_counter()
-        timings = {
-            "preprocess": (t1 - t0) * 1000.0,
-            "infer": (t2 - t1) * 1000.0,
-            "postprocess": (t3 - t2) * 1000.0,
-        }
+        timings = stage_timings_ms(t0, t1, t2, t3)
         return [
             Result(self.id, self.kind, frame, payload, dict(timings))
             for frame, payload in zip(frames, payloads)
