@@ -157,8 +157,14 @@ class Daemon:
             on_disk = await loop.run_in_executor(None, _stamp_on_disk, path)
             if on_disk.sha256 != stamp.sha256:
                 raise StaleFileError(path, stamp, on_disk)
-            new_text = edit(self.config, text)
-            new = parse_config(new_text, str(path), secrets=True)
+            config = self.config
+
+            # A YAML round trip and a validation take milliseconds: not on the loop.
+            def edited() -> Tuple[str, Config]:
+                new_text = edit(config, text)
+                return new_text, parse_config(new_text, str(path), secrets=True)
+
+            new_text, new = await loop.run_in_executor(None, edited)
             await loop.run_in_executor(None, write_atomically, path, new_text)
             self._remember(new_text)
             log.info("config changed through the API (%s); saved to %s", what, path)
