@@ -23,7 +23,14 @@ from edged import __version__
 from edged.backoff import Backoff
 from edged.bus import ResultBus
 from edged.config import Config, ConfigError, parse_config
-from edged.config.edit import EditError, FileStamp, StaleFileError, stamp_of, write_atomically
+from edged.config.edit import (
+    EditError,
+    FileStamp,
+    SaveError,
+    StaleFileError,
+    stamp_of,
+    write_atomically,
+)
 from edged.config.load import MAX_CONFIG_BYTES, load_config_text
 from edged.config.sources import ReconnectConfig
 from edged.config.textfile import TextFileError, read_text_file
@@ -165,7 +172,11 @@ class Daemon:
                 return new_text, parse_config(new_text, str(path), secrets=True)
 
             new_text, new = await loop.run_in_executor(None, edited)
-            await loop.run_in_executor(None, write_atomically, path, new_text)
+            try:
+                await loop.run_in_executor(None, write_atomically, path, new_text)
+            except OSError as exc:
+                log.error("config change through the API not saved: %s", exc)
+                raise SaveError(path, exc) from None
             self._remember(new_text)
             log.info("config changed through the API (%s); saved to %s", what, path)
             await self._apply_reloaded(new)

@@ -103,3 +103,14 @@ def test_secrets_are_masked_and_kept_when_sent_back_masked():
     assert keep_secrets(shown, entry) == entry
     moved = dict(shown, uri="rtsp://***@10.0.0.8/s1")
     assert keep_secrets(moved, entry)["uri"] == "rtsp://***@10.0.0.8/s1"  # a new host: as sent
+
+
+def test_a_symlinked_config_stays_a_symlink(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "edged.yaml").write_text(TEXT)
+    link = tmp_path / "edged.yaml"
+    link.symlink_to(real / "edged.yaml")
+    write_atomically(link, "sources: []\n")
+    assert link.is_symlink() and link.read_text() == "sources: []\n"
+    assert (real / "edged.yaml.bak").read_text() == TEXT

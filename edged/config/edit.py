@@ -30,6 +30,7 @@ __all__ = [
     "SECTIONS",
     "EditError",
     "FileStamp",
+    "SaveError",
     "StaleFileError",
     "edit_entry",
     "entries",
@@ -65,6 +66,21 @@ class StaleFileError(EditError):
         self.path = str(path)
         self.was = was
         self.now = now
+
+
+class SaveError(EditError):
+    """The new file could not be written; the old one is unchanged, nothing was applied."""
+
+    def __init__(self, path: Union[str, Path], exc: OSError):
+        reason = exc.strerror or str(exc)
+        super().__init__(
+            f"cannot save {path}: {reason}; nothing was changed",
+            f"edged must be able to create files in {Path(path).parent} (a temporary file "
+            "and the .bak are written next to the config); under systemd add "
+            f"ReadWritePaths={Path(path).parent} and give edged's user write access, "
+            "or set sinks.http.manage: false",
+        )
+        self.path = str(path)
 
 
 class FileStamp(NamedTuple):
@@ -192,10 +208,10 @@ def write_atomically(path: Union[str, Path], text: str) -> None:
     """Replace ``path`` with ``text``: temp file, fsync, backup of the old file, rename.
 
     The old file is kept as ``<name>.bak`` (itself replaced atomically, from a
-    hard link or a copy). Any failure before the rename leaves the old file
-    as it was and removes the temporary file.
+    copy). Any failure before the rename leaves the old file as it was and
+    removes the temporary file. A symlink is followed: its target is replaced.
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path))  # a symlinked config stays a symlink
     directory = path.parent
     mode = _mode_of(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)

@@ -20,7 +20,14 @@ import yaml
 from aiohttp import web
 
 from edged.config import Config, ConfigError
-from edged.config.edit import SECTIONS, EditError, StaleFileError, edit_entry, entries
+from edged.config.edit import (
+    SECTIONS,
+    EditError,
+    SaveError,
+    StaleFileError,
+    edit_entry,
+    entries,
+)
 from edged.http.errors import json_error
 from edged.http.keys import MANAGE, VIEW
 from edged.redact import keep_secrets, redact, redact_value
@@ -216,6 +223,10 @@ async def _change(view: Any, edit: Callable[[Config, str], str], what: str) -> N
                 "now": exc.now._asdict(),
                 "fix": exc.hint,
             },
+        ) from None
+    except SaveError as exc:
+        raise json_error(
+            web.HTTPInternalServerError, exc.message, extra={"file": exc.path, "fix": exc.hint}
         ) from None
     except EditError as exc:
         raise json_error(web.HTTPConflict, exc.message, extra={"fix": exc.hint}) from None

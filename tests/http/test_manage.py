@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable, Dict
 
@@ -271,3 +272,24 @@ async def test_a_daemon_without_a_config_file_cannot_save_a_change():
     daemon = Daemon(parse_config(RTSP))
     with pytest.raises(EditError, match="not started from a config file"):
         await daemon.edit_config(lambda config, text: text, "nothing")
+
+
+async def test_a_failed_save_changes_nothing(daemon, monkeypatch):
+    path: Path = daemon.config_path
+    original = path.read_text()
+    parts = {k: p.obj for k, p in daemon.parts.items()}
+
+    def replace(src, dst):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(os, "replace", replace)
+    cam2 = {"id": "cam2", "kind": "synthetic", "width": 32, "height": 24, "rate": 5}
+    url = f"{daemon.base}/api/sources"
+    async with aiohttp.ClientSession(headers=AUTH) as session, session.post(url, json=cam2) as r:
+        assert r.status == 500
+        body = await r.json()
+    assert "Read-only file system" in body["error"] and "nothing was changed" in body["error"]
+    assert "ReadWritePaths" in body["fix"] and body["file"] == str(path)
+    assert path.read_text() == original
+    assert sorted(p.name for p in path.parent.iterdir()) == ["edged.yaml"]
+    assert {k: p.obj for k, p in daemon.parts.items()} == parts and daemon.reloads == 0
