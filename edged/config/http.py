@@ -118,11 +118,6 @@ class HttpSinkConfig(EdgedModel):
     def has_token(self) -> bool:
         return any(v is not None for v in (self.token, self.token_file, self.token_env))
 
-    @property
-    def manages(self) -> bool:
-        """Whether the API may change sources and pipelines (``manage``, else: a token is set)."""
-        return self.has_token if self.manage is None else self.manage and self.has_token
-
     def resolved_token(self) -> Optional[str]:
         """The token from whichever of the three fields is set (reads file/env now)."""
         return resolve_secret("token", self.token, self.token_file, self.token_env)
