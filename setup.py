@@ -52,6 +52,9 @@ setup(
         "pydantic>=2.5,<3",
         "typing_extensions>=4.6",
         "PyYAML>=5.3",
+        # round-trip edits of the config file (API changes keep its comments);
+        # pip picks 0.18.16 on Python 3.8 (0.18.17 needs 3.9)
+        "ruamel.yaml>=0.17.21,<0.19",
         "paho-mqtt>=2.0,<3",
         "aiohttp>=3.9",
         "prometheus-client>=0.12",

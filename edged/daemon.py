@@ -22,8 +22,18 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
 from edged import __version__
 from edged.backoff import Backoff
 from edged.bus import ResultBus
-from edged.config import Config, ConfigError, load_config
+from edged.config import Config, ConfigError, parse_config
+from edged.config.edit import (
+    EditError,
+    FileStamp,
+    SaveError,
+    StaleFileError,
+    stamp_of,
+    write_atomically,
+)
+from edged.config.load import MAX_CONFIG_BYTES, load_config_text
 from edged.config.sources import ReconnectConfig
+from edged.config.textfile import TextFileError, read_text_file
 from edged.engines import EngineError, ModelManager, ModelState
 from edged.logs import setup_logging
 from edged.pipelines import create_pipeline
@@ -65,9 +75,19 @@ class Daemon:
         config: Config,
         config_path: Optional[Union[str, Path]] = None,
         pipeline_factory: Callable[[Any], Any] = create_pipeline,
+        config_text: Optional[str] = None,
     ):
+        """``config_text`` is the file's text ``config`` was parsed from (read again if None)."""
         self.config = config
         self.config_path = Path(config_path) if config_path else None
+        #: The config file's text as last read or written, and its stamp then (API edits).
+        self.config_text: Optional[str] = None
+        self._stamp: Optional[FileStamp] = None
+        if self.config_path is not None:
+            if config_text is None:
+                config_text = _read_quietly(self.config_path)
+            if config_text is not None:
+                self._remember(config_text)
         self.pipeline_factory = pipeline_factory
         self.bus = ResultBus()
         self.parts: Dict[Key, _Part] = {}
@@ -108,10 +128,11 @@ class Daemon:
                 log.warning("reload requested but edged was not started from a file")
                 return False
             try:
-                new = load_config(self.config_path, secrets=True)
+                new, text = load_config_text(self.config_path, secrets=True)
             except ConfigError as exc:
                 log.error("new config rejected, keeping the running one:\n%s", exc)
                 return False
+            self._remember(text)
             try:
                 await self._apply_reloaded(new)
             except Exception:
@@ -120,6 +141,52 @@ class Daemon:
             self.reloads += 1
             log.info("config reloaded from %s", self.config_path)
             return True
+
+    async def edit_config(self, edit: Callable[[Config, str], str], what: str) -> Config:
+        """Change the config through ``edit`` (running config, file text -> new text).
+
+        Under the reload lock: the file must still be the one last read
+        (``StaleFileError`` otherwise); the new text is validated as a whole
+        file (``ConfigError``), written atomically with a backup, and applied
+        as a reload would, restarting only what changed. ``edit`` may raise to
+        refuse the change; nothing is written then.
+        """
+        async with self._reload_lock:
+            if self._closing:
+                raise EditError("edged is stopping", "make the change after it has started again")
+            path, text, stamp = self.config_path, self.config_text, self._stamp
+            if path is None or text is None or stamp is None:
+                raise EditError(
+                    "edged was not started from a config file, so a change cannot be saved",
+                    "start edged with a config file (edged run -c FILE)",
+                )
+            loop = asyncio.get_running_loop()
+            on_disk = await loop.run_in_executor(None, _stamp_on_disk, path)
+            if on_disk.sha256 != stamp.sha256:
+                raise StaleFileError(path, stamp, on_disk)
+            config = self.config
+
+            # A YAML round trip and a validation take milliseconds: not on the loop.
+            def edited() -> Tuple[str, Config]:
+                new_text = edit(config, text)
+                return new_text, parse_config(new_text, str(path), secrets=True)
+
+            new_text, new = await loop.run_in_executor(None, edited)
+            try:
+                await loop.run_in_executor(None, write_atomically, path, new_text)
+            except OSError as exc:
+                log.error("config change through the API not saved: %s", exc)
+                raise SaveError(path, exc) from None
+            self._remember(new_text)
+            log.info("config changed through the API (%s); saved to %s", what, path)
+            await self._apply_reloaded(new)
+            self.reloads += 1
+            return new
+
+    def _remember(self, text: str) -> None:
+        assert self.config_path is not None
+        self.config_text = text
+        self._stamp = stamp_of(self.config_path, text)
 
     async def _apply_reloaded(self, new: Config) -> None:
         setup_logging(new.logging)
@@ -338,6 +405,23 @@ class Daemon:
         }
 
 
+def _read_quietly(path: Path) -> Optional[str]:
+    try:
+        return read_text_file(path, MAX_CONFIG_BYTES)
+    except (OSError, TextFileError):
+        return None
+
+
+def _stamp_on_disk(path: Path) -> FileStamp:
+    """The file's stamp now; a file that cannot be read gets one that matches nothing."""
+    try:
+        return stamp_of(path, read_text_file(path, MAX_CONFIG_BYTES))
+    except OSError as exc:
+        return FileStamp(f"(unreadable: {exc.strerror})", None)
+    except TextFileError as exc:
+        return FileStamp(f"(unusable: {exc.message})", None)
+
+
 def _backoff_for(part_config: Any) -> Backoff:
     """The part's own reconnect policy (sources, MQTT), else the sources' default one."""
     main = part_config[0] if isinstance(part_config, tuple) else part_config
@@ -370,14 +454,14 @@ async def run_daemon(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, hangups.request)
-    config = load_config(config_path, secrets=True)
+    config, config_text = load_config_text(config_path, secrets=True)
     setup_logging(config.logging)
     for sig in early.take() if early is not None else ():  # now their log lines show
         (hangups.request if sig == signal.SIGHUP else stopping.set)()
     if stopping.is_set():
         log.info("stop requested during start-up; not starting")
         return 0
-    daemon = Daemon(config, config_path)
+    daemon = Daemon(config, config_path, config_text=config_text)
     notifier = Notifier()
     async with _extend_start_timeout(notifier):
         await daemon.start()

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Tuple
+from typing import Any, Tuple
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
-__all__ = ["SECRET_NAMES", "RedactingFilter", "redact"]
+__all__ = ["SECRET_NAMES", "RedactingFilter", "keep_secrets", "redact", "redact_value"]
 
 MASK = "***"
 
@@ -115,6 +115,49 @@ def _redact_query(query: str) -> str:
             field = f"{name}={MASK}"
         fields.append(field)
     return "".join(fields)
+
+
+def redact_value(value: Any) -> Any:
+    """A config entry (JSON-like data) with its secrets masked, to show it back.
+
+    Strings are ``redact``-ed (URI user-info, secret parameters); a key named
+    like a secret (``password``, ``token``) has its value masked whatever it is.
+    ``password_file``/``password_env`` name where a secret is, and are shown.
+    """
+    if isinstance(value, dict):
+        return {
+            k: MASK
+            if isinstance(k, str) and k.lower() in SECRET_NAMES and v is not None
+            else redact_value(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_value(v) for v in value]
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
+def keep_secrets(new: Any, old: Any) -> Any:
+    """``new`` with every value that is exactly ``redact_value`` of the old one put back.
+
+    A client that reads an entry (secrets masked), changes its fps and sends it
+    back must not replace the camera's password with ``***``.
+    """
+    if isinstance(new, dict) and isinstance(old, dict):
+        out = {}
+        for key, value in new.items():
+            masked = key in old and redact_value({key: old[key]})[key] == MASK
+            if masked and value == MASK:
+                out[key] = old[key]
+            else:
+                out[key] = keep_secrets(value, old.get(key))
+        return out
+    if isinstance(new, list) and isinstance(old, list) and len(new) == len(old):
+        return [keep_secrets(n, o) for n, o in zip(new, old)]
+    if isinstance(new, str) and isinstance(old, str) and new != old and new == redact(old):
+        return old
+    return new
 
 
 class RedactingFilter(logging.Filter):

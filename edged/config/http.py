@@ -28,6 +28,12 @@ class HttpSinkConfig(EdgedModel):
     )
     token_file: Optional[str] = Field(None, description="File holding the bearer token")
     token_env: Optional[str] = Field(None, description="Environment variable with the token")
+    manage: Optional[bool] = Field(
+        None,
+        description="Allow changing sources and pipelines through /api/sources and "
+        "/api/pipelines (saved to the config file). Default: on when a token is set, off "
+        "without one; it cannot be on without a token",
+    )
     stream_fps: float = Field(
         10.0,
         ge=MIN_FPS,
@@ -98,6 +104,19 @@ class HttpSinkConfig(EdgedModel):
     def _one_token(self) -> HttpSinkConfig:
         check_one_secret_source("token", self.token, self.token_file, self.token_env)
         return self
+
+    @model_validator(mode="after")
+    def _manage_needs_token(self) -> HttpSinkConfig:
+        if self.manage and not self.has_token:
+            raise ValueError(
+                "manage: true needs a token (anyone who can reach the page could change the "
+                "cameras); set token_file or token_env, or remove manage"
+            )
+        return self
+
+    @property
+    def has_token(self) -> bool:
+        return any(v is not None for v in (self.token, self.token_file, self.token_env))
 
     def resolved_token(self) -> Optional[str]:
         """The token from whichever of the three fields is set (reads file/env now)."""

@@ -25,6 +25,7 @@ __all__ = [
     "MAX_YAML_VALUES",
     "ConfigError",
     "load_config",
+    "load_config_text",
     "parse_config",
     "secret_issues",
 ]
@@ -121,6 +122,11 @@ def load_config(path: Union[str, Path], *, secrets: bool = False) -> Config:
     other. ``edged check``, ``edged run`` and a reload all load this way, so
     they agree on which configs can run.
     """
+    return load_config_text(path, secrets=secrets)[0]
+
+
+def load_config_text(path: Union[str, Path], *, secrets: bool = False) -> Tuple[Config, str]:
+    """As ``load_config``, and the text it was validated from (to tell later edits on disk)."""
     path = Path(path)
     try:
         text = read_text_file(path, MAX_CONFIG_BYTES)
@@ -129,7 +135,7 @@ def load_config(path: Union[str, Path], *, secrets: bool = False) -> Config:
     except TextFileError as exc:
         message = f"cannot use the file: {exc.message}"
         raise _file_error(path, message, exc.hint, exc.line) from None
-    return parse_config(text, str(path), secrets=secrets)
+    return parse_config(text, str(path), secrets=secrets), text
 
 
 def _file_error(path: Path, message: str, hint: str, line: Optional[int] = None) -> ConfigError:

@@ -29,6 +29,7 @@ from edged.http.keys import (
     CONFIG,
     ENCODER,
     GUARD,
+    MANAGE,
     METRICS,
     RESULTS,
     STATIC,
@@ -37,6 +38,7 @@ from edged.http.keys import (
     VIEW,
     Uploads,
 )
+from edged.http.manage import manage_routes
 from edged.http.metrics import HttpMetrics
 from edged.http.targets import TargetKey, latest_picture
 from edged.http.view import DaemonView
@@ -81,6 +83,8 @@ def make_app(
     app[VIEW] = view
     app[CONFIG] = config
     app[AUTH] = auth
+    # Without a token, nothing can be changed whatever the config says.
+    app[MANAGE] = auth.enabled and config.manage is not False
     app[GUARD] = guard
     app[RESULTS] = {}
     app[STREAMS] = weakref.WeakSet()
@@ -101,6 +105,7 @@ def make_app(
             web.get(f"/stream/{ID}.mjpg", mjpeg.stream, allow_head=False),
             web.get(f"/snapshot/{ID}.jpg", views.snapshot),
             web.post(f"/api/infer/{ID}", upload.infer),
+            *manage_routes(ID),
         ]
     )
     return app

@@ -10,17 +10,23 @@ from aiohttp import web
 __all__ = ["json_error", "too_large"]
 
 
-def _body(status: int, reason: str) -> str:
+def _body(status: int, reason: str, extra: Optional[Dict[str, Any]] = None) -> str:
     body: Dict[str, Any] = {"error": reason, "status": status}
-    return json.dumps(body)
+    body.update(extra or {})
+    return json.dumps(body, default=str)
 
 
 def json_error(
-    cls: Type[web.HTTPException], reason: str, headers: Optional[Dict[str, str]] = None
+    cls: Type[web.HTTPException],
+    reason: str,
+    headers: Optional[Dict[str, str]] = None,
+    extra: Optional[Dict[str, Any]] = None,
 ) -> web.HTTPException:
-    """An HTTP error whose body is ``{"error": reason, "status": code}``; raise it."""
+    """An HTTP error whose body is ``{"error": reason, "status": code, **extra}``; raise it."""
     return cls(
-        text=_body(cls.status_code, reason), content_type="application/json", headers=headers
+        text=_body(cls.status_code, reason, extra),
+        content_type="application/json",
+        headers=headers,
     )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "CONFIG",
     "ENCODER",
     "GUARD",
+    "MANAGE",
     "METRICS",
     "RESULTS",
     "STATIC",
@@ -44,6 +45,8 @@ class Uploads:
 VIEW = web.AppKey("view", DaemonView)
 CONFIG = web.AppKey("config", HttpSinkConfig)
 AUTH = web.AppKey("auth", Auth)
+#: Whether sources and pipelines may be changed through the API (``manage``, and a token).
+MANAGE = web.AppKey("manage", bool)
 #: Newest result per (pipeline_id, source_id), fed from the result bus.
 RESULTS = web.AppKey("results", dict)
 METRICS = web.AppKey("metrics", HttpMetrics)

@@ -15,6 +15,11 @@ class DaemonView(Protocol):
     ``last_result``, ``executor``, ``process``, ``summary``), ``.slots`` and
     ``.status()``. Everything is looked up again on each use, so a reload that
     replaces a part is picked up without restarting the HTTP server.
+
+    ``/api/sources`` and ``/api/pipelines`` (edged.http.manage) also use, where
+    the view has them, ``config``, ``config_text``, ``reloads``,
+    ``edit_config(edit, what)`` and ``reload()``; a view without
+    ``edit_config`` answers those endpoints with 404.
     """
 
     def status(self) -> Dict[str, Any]: ...

@@ -10,7 +10,17 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from edged.http.errors import json_error
 from edged.http.health import health_reasons, progress_ages
-from edged.http.keys import AUTH, BROADCASTS, CONFIG, ENCODER, METRICS, RESULTS, STATIC, VIEW
+from edged.http.keys import (
+    AUTH,
+    BROADCASTS,
+    CONFIG,
+    ENCODER,
+    MANAGE,
+    METRICS,
+    RESULTS,
+    STATIC,
+    VIEW,
+)
 from edged.http.lookup import target_or_404
 from edged.http.targets import GONE, latest_picture
 
@@ -90,6 +100,7 @@ def http_stats(app: web.Application) -> Dict[str, Any]:
     viewers = broadcasts.viewers() if broadcasts is not None else {}
     return {
         "auth": app[AUTH].enabled,
+        "manage": app[MANAGE],
         "stream_fps": app[CONFIG].stream_fps,
         "jpeg_quality": app[CONFIG].jpeg_quality,
         "max_upload_bytes": app[CONFIG].max_upload_bytes,

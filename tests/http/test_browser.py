@@ -7,6 +7,7 @@ the ``selenium`` package; nothing is downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -53,12 +55,12 @@ def artifacts(tmp_path) -> Path:
     return path
 
 
-@pytest.fixture
-def edged_run(tmp_path, artifacts):
-    """``python -m edged run`` on a free port; yields the base URL; SIGTERM at the end."""
+@contextlib.contextmanager
+def _edged(config_text: str, tmp_path: Path, artifacts: Path) -> Iterator[str]:
+    """``python -m edged run`` on a config; yields the base URL; SIGTERM at the end."""
     port = free_tcp_port()
     config = tmp_path / "edged.yaml"
-    config.write_text(CONFIG.format(port=port))
+    config.write_text(config_text.format(port=port))
     log = open(artifacts / "edged-run.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "edged", "run", "-c", str(config)],
@@ -89,6 +91,13 @@ def edged_run(tmp_path, artifacts):
                 proc.kill()
             log.close()
     assert code == 0, f"edged run exited with {code}; see {artifacts / 'edged-run.log'}"
+
+
+@pytest.fixture
+def edged_run(tmp_path, artifacts):
+    """``python -m edged run`` on a free port without a token; yields the base URL."""
+    with _edged(CONFIG, tmp_path, artifacts) as base:
+        yield base
 
 
 @pytest.fixture
@@ -200,3 +209,60 @@ def test_try_it_form_runs_an_upload(edged_run, browser, artifacts, tmp_path):
     browser.set_window_size(1360, height + 140)
     time.sleep(0.3)  # one more poll and frame after the resize
     (artifacts / "status-page-full.png").write_bytes(browser.get_screenshot_as_png())
+
+
+MANAGED = """
+device_id: browser-manage
+sources:
+  # the camera at the door
+  - {{id: cam0, kind: synthetic, width: 320, height: 240, rate: 10}}
+pipelines:
+  - {{id: motion0, kind: motion, source: cam0}}
+sinks:
+  http: {{host: 127.0.0.1, port: {port}, stream_fps: 10, token: browser-token}}
+"""
+
+
+def test_cameras_added_and_removed_from_the_page(browser, tmp_path, artifacts):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with _edged(MANAGED, tmp_path, artifacts) as base:
+        browser.get(base + "/")
+        browser.find_element(By.ID, "token").send_keys("browser-token")
+        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        wait = WebDriverWait(browser, 20)
+        wait.until(lambda d: d.find_element(By.ID, "manage").is_displayed())
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#cam-list button[data-id=cam0]"))
+
+        browser.find_element(By.ID, "cam-id").send_keys("cam1")
+        browser.find_element(By.CSS_SELECTOR, "#cam-kind option[value=synthetic]").click()
+        browser.find_element(By.ID, "cam-add").click()
+        wait.until(lambda d: d.find_element(By.ID, "cam-status").text == "Added cam1.")
+        wait.until(lambda d: "cam1" in d.find_element(By.ID, "sources").text)
+        text = (tmp_path / "edged.yaml").read_text()
+        assert "id: cam1" in text and "# the camera at the door" in text
+        browser.execute_script("document.getElementById('manage').scrollIntoView()")
+        browser.save_screenshot(str(artifacts / "manage-cameras.png"))
+
+        browser.find_element(By.CSS_SELECTOR, "#cam-list button[data-id=cam0]").click()
+        wait.until(expected_conditions.alert_is_present()).accept()
+        wait.until(lambda d: "motion0" in d.find_element(By.ID, "cam-status").text)
+        assert "cam0" in (tmp_path / "edged.yaml").read_text()
+
+        browser.find_element(By.CSS_SELECTOR, "#cam-list button[data-id=cam1]").click()
+        wait.until(expected_conditions.alert_is_present()).accept()
+        wait.until(lambda d: d.find_element(By.ID, "cam-status").text == "Removed cam1.")
+        wait.until(lambda d: "cam1" not in d.find_element(By.ID, "sources").text)
+        assert "cam1" not in (tmp_path / "edged.yaml").read_text()
+
+
+def test_the_manage_form_is_hidden_without_a_token(edged_run, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(edged_run + "/")
+    wait = WebDriverWait(browser, 20)
+    wait.until(lambda d: d.find_element(By.ID, "health").text == "healthy")
+    assert not browser.find_element(By.ID, "manage").is_displayed()

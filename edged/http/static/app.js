@@ -348,6 +348,8 @@
     renderSinks(status.sinks || []);
     renderTryOptions(status.pipelines || []);
     const http = status.http || {};
+    $("manage").hidden = !http.manage;
+    if (http.manage) loadCameras();
     $("http-stats").textContent =
       "Previews: " + Object.keys(http.streams || {}).length + " streams, " +
       num(http.viewers || 0) + " viewers · " + num(http.encodes || 0) + " JPEG encodes · " +
@@ -376,7 +378,8 @@
   async function errorText(response) {
     try {
       const body = await response.json();
-      return body.error || ("HTTP " + response.status);
+      const text = body.error || ("HTTP " + response.status);
+      return body.fix ? text + " (fix: " + body.fix + ")" : text;
     } catch (err) {
       return "HTTP " + response.status;
     }
@@ -422,6 +425,81 @@
     } catch (err) {
       status.className = "try-status err";
       status.textContent = err.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  // ---------------------------------------------------------------- manage cameras
+
+  const camStatus = (text, error) => {
+    $("cam-status").className = "try-status " + (error ? "err" : "muted");
+    $("cam-status").textContent = text;
+  };
+
+  async function loadCameras() {
+    let listing;
+    try {
+      const response = await fetch("/api/sources", { cache: "no-store", credentials: "same-origin" });
+      if (!response.ok) return;
+      listing = await response.json();
+    } catch (err) {
+      return;
+    }
+    const list = $("cam-list");
+    const key = JSON.stringify(listing.sources);
+    if (list.dataset.key === key) return;
+    list.dataset.key = key;
+    list.replaceChildren(...listing.sources.map((source) => {
+      const item = el("li", "");
+      const remove = el("button", "", "Remove");
+      remove.type = "button";
+      remove.dataset.id = source.id;
+      remove.addEventListener("click", () => removeCamera(source.id));
+      item.append(el("strong", "", source.id), el("span", "kind", source.kind),
+        el("code", "", source.uri === undefined ? "" : String(source.uri)), remove);
+      return item;
+    }));
+  }
+
+  async function removeCamera(id) {
+    if (!window.confirm("Remove camera " + id + "? It is removed from the config file too.")) return;
+    camStatus("Removing " + id + "…");
+    try {
+      const response = await fetch("/api/sources/" + encodeURIComponent(id), {
+        method: "DELETE",
+        credentials: "same-origin",
+      });
+      if (!response.ok) throw new Error(await errorText(response));
+      camStatus("Removed " + id + ".");
+      await loadCameras();
+    } catch (err) {
+      camStatus(err.message, true);
+    }
+  }
+
+  $("cam-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const entry = { id: $("cam-id").value.trim(), kind: $("cam-kind").value };
+    const uri = $("cam-uri").value.trim();
+    if (uri) entry.uri = uri;
+    const button = $("cam-add");
+    button.disabled = true;
+    camStatus("Adding " + entry.id + "…");
+    try {
+      const response = await fetch("/api/sources", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(entry),
+      });
+      if (!response.ok) throw new Error(await errorText(response));
+      camStatus("Added " + entry.id + ".");
+      $("cam-id").value = "";
+      $("cam-uri").value = "";
+      await loadCameras();
+    } catch (err) {
+      camStatus(err.message, true);
     } finally {
       button.disabled = false;
     }
