@@ -1,0 +1,73 @@
+"""Greedy CTC decoding of the display model's column scores, in numpy.
+
+The model scores each of its ``STEPS`` columns as the CTC blank (class 0) or a
+character of ``ALPHABET`` (class ``i + 1``). The best class of each column is
+taken, runs of the same class are merged and blanks dropped. Each character's
+confidence is the highest probability its class reaches over its run of
+columns; a column the model gave to the blank only hesitantly (another class
+close behind) is a character that may have been dropped, so the lowest blank
+margin is reported too (``gap_confidence``).
+"""
+
+from __future__ import annotations
+
+from typing import List, NamedTuple, Optional
+
+import numpy as np
+
+from edged.pipelines.display.render import ALPHABET
+
+__all__ = ["Decoded", "ctc_greedy", "parse_value", "softmax"]
+
+
+class Decoded(NamedTuple):
+    text: str
+    char_confidences: List[float]  # one per character of ``text``
+    gap_confidence: float  # lowest probability of the blank where the blank won (1: none)
+
+    @property
+    def confidence(self) -> float:
+        """The least sure decision: the weakest character, or the weakest blank."""
+        return min([self.gap_confidence, *self.char_confidences])
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = logits.astype(np.float64) - np.max(logits, axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def ctc_greedy(logits: np.ndarray, alphabet: str = ALPHABET, blank: int = 0) -> Decoded:
+    """Decode one crop's (T, C) logits (C = len(alphabet) + 1, ``blank`` first)."""
+    if logits.ndim != 2 or logits.shape[1] != len(alphabet) + 1:
+        raise ValueError(f"expected (T, {len(alphabet) + 1}) logits, got {logits.shape}")
+    p = softmax(logits, 1)
+    best = np.argmax(p, axis=1)
+    text: List[str] = []
+    confs: List[float] = []
+    gap = 1.0
+    prev = blank
+    for t, k in enumerate(best):
+        k = int(k)
+        if k == blank:
+            gap = min(gap, float(p[t, blank]))
+        elif k != prev:
+            text.append(alphabet[k - 1 if blank == 0 else k])
+            confs.append(float(p[t, k]))
+        else:
+            confs[-1] = max(confs[-1], float(p[t, k]))
+        prev = k
+    return Decoded("".join(text), confs, gap)
+
+
+def parse_value(text: str) -> Optional[float]:
+    """The number a display shows (``"-12.5"`` -> -12.5), or None for text that is not one
+    (dashes, a clock's ``"12:34"``, nothing)."""
+    if not text or ":" in text or not any(ch.isdigit() for ch in text):
+        return None
+    if text.count(".") > 1 or text.count("-") > 1 or "-" in text[1:]:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
