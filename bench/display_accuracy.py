@@ -144,7 +144,8 @@ def main() -> int:
                 f"per-character {res['char_accuracy']:.4f}, no-read {res['no_read_rate']:.4f}, "
                 f"wrong {res['wrong_share_of_all']:.4f} of all, "
                 f"{res['ms_per_display_mean']:.2f} ms/display (median "
-                f"{res['ms_per_display_median']:.2f}); rendered {res['renders_per_s']:.0f} displays/s"
+                f"{res['ms_per_display_median']:.2f}); "
+                f"rendered {res['renders_per_s']:.0f} displays/s"
             )
             for seed, label, text in res["failures"][:10]:
                 print(f"    seed {seed}: {label!r} read as {text!r}")
