@@ -4,9 +4,12 @@ The model scores each of its ``STEPS`` columns as the CTC blank (class 0) or a
 character of ``ALPHABET`` (class ``i + 1``). The best class of each column is
 taken, runs of the same class are merged and blanks dropped. Each character's
 confidence is the highest probability its class reaches over its run of
-columns; a column the model gave to the blank only hesitantly (another class
-close behind) is a character that may have been dropped, so the lowest blank
-margin is reported too (``gap_confidence``).
+columns. A column the model gave to the blank while a class other than its
+neighbours' came close is a character that may have been dropped (a faint
+decimal point, most often), so for each blank column one minus the strongest
+such class is the ``gap_confidence``, and the lowest is reported. (A column
+between a character and the blank that hesitates between the two changes
+nothing, and does not count.)
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ __all__ = ["Decoded", "ctc_greedy", "parse_value", "softmax"]
 class Decoded(NamedTuple):
     text: str
     char_confidences: List[float]  # one per character of ``text``
-    gap_confidence: float  # lowest probability of the blank where the blank won (1: none)
+    gap_confidence: float  # 1 - the strongest new character in a blank column (1: none)
 
     @property
     def confidence(self) -> float:
@@ -47,10 +50,15 @@ def ctc_greedy(logits: np.ndarray, alphabet: str = ALPHABET, blank: int = 0) -> 
     confs: List[float] = []
     gap = 1.0
     prev = blank
+    n = len(best)
     for t, k in enumerate(best):
         k = int(k)
         if k == blank:
-            gap = min(gap, float(p[t, blank]))
+            # a class other than its neighbours' here would have been one more character
+            near = {blank, int(best[t - 1]) if t > 0 else blank}
+            near.add(int(best[t + 1]) if t + 1 < n else blank)
+            others = [c for c in range(p.shape[1]) if c not in near]
+            gap = min(gap, 1.0 - float(p[t, others].max()))
         elif k != prev:
             text.append(alphabet[k - 1 if blank == 0 else k])
             confs.append(float(p[t, k]))
