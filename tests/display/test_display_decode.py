@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edged.pipelines.display.decode import ctc_greedy, parse_value
+from edged.pipelines.display.decode import ctc_greedy, parse_value, plausible
 from edged.pipelines.display.render import ALPHABET
 
 
@@ -52,3 +52,10 @@ def test_wrong_shapes_are_refused():
 )  # fmt: skip
 def test_values(text, value):
     assert parse_value(text) == value
+
+
+def test_plausible_texts():
+    for text in ("-12.5", "0.034", "88", "12.", "12.3.", "----", "12:34", ".5", "-"):
+        assert plausible(text), text
+    for text in ("", "15.31.2", "1-2", "12:3.4", "1:2:3", "1..2"):
+        assert not plausible(text), text

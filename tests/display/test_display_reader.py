@@ -57,6 +57,8 @@ def test_an_unsure_reading_is_unreadable_without_a_guess():
     assert 0.5 < r.confidence < 0.7
     r = DisplayReader(_Fake(["____"])).read(crop)  # nothing seen
     assert (r.text, r.quality) == (None, "unreadable")
+    r = DisplayReader(_Fake(["_1_._2_._3_"])).read(crop)  # no display shows two points
+    assert (r.text, r.quality) == (None, "unreadable")
 
 
 def test_roi_and_batches():
@@ -93,6 +95,18 @@ def test_the_cli_reads_a_rendered_display(tmp_path, capsys):
         "cannot read the image",
         "the roi lies outside the image",
     ]
+
+
+@needs_model
+def test_a_crop_without_a_display_is_unreadable():
+    from edged.pipelines.display.reader import DisplayModel
+
+    model = DisplayModel(DEFAULT_DISPLAY_MODEL)
+    try:
+        r = DisplayReader(model).read(np.full((40, 120, 3), 128, np.uint8))
+        assert (r.text, r.value, r.quality) == (None, None, "unreadable")
+    finally:
+        model.close()
 
 
 @needs_model

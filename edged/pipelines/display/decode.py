@@ -20,7 +20,7 @@ import numpy as np
 
 from edged.pipelines.display.render import ALPHABET
 
-__all__ = ["Decoded", "ctc_greedy", "parse_value", "softmax"]
+__all__ = ["Decoded", "ctc_greedy", "parse_value", "plausible", "softmax"]
 
 
 class Decoded(NamedTuple):
@@ -79,3 +79,17 @@ def parse_value(text: str) -> Optional[float]:
         return float(text)
     except ValueError:
         return None
+
+
+def plausible(text: str) -> bool:
+    """Whether a seven-segment display can show ``text``: at most one point inside it (and one
+    after its last cell), a minus only in front (or dashes only), at most one colon and then no
+    point. A reading that is not is a misread, not a value."""
+    if not text:
+        return False
+    if set(text) == {"-"}:
+        return True
+    body = text[:-1] if text.endswith(".") else text
+    if body.count(".") > 1 or "-" in text[1:] or text.count(":") > 1:
+        return False
+    return ":" not in text or "." not in text

@@ -8,7 +8,8 @@ itself a crop) goes in; ``{text, value, confidence, quality}`` comes out.
 each gap between characters where one might have been dropped).
 
 A reading is never a guess: when any decision is less sure than
-``UNREADABLE_BELOW`` the reading is ``unreadable``, with no text and no value.
+``UNREADABLE_BELOW``, or the text is one no display shows (two decimal points,
+a minus inside), the reading is ``unreadable``, with no text and no value.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edged.pipelines.display.decode import Decoded, ctc_greedy, parse_value
+from edged.pipelines.display.decode import Decoded, ctc_greedy, parse_value, plausible
 from edged.pipelines.display.model import HEIGHT, WIDTH, model_input
 from edged.pipelines.gauge.reader import EngineModel, roi_region
 
@@ -40,7 +41,7 @@ DEFAULT_DISPLAY_MODEL = os.path.join(
 MAX_BATCH = 32  # crops per engine call (the TensorRT profile's largest batch)
 #: a character, or a gap between characters, decided with less probability than this makes the
 #: reading unreadable (chosen on validation renders, see weights/README.display.md)
-UNREADABLE_BELOW = 0.9
+UNREADABLE_BELOW = 0.7
 
 
 @dataclass
@@ -112,6 +113,6 @@ class DisplayReader:
 
     def reading(self, decoded: Decoded) -> DisplayReading:
         conf = decoded.confidence
-        if not decoded.text or conf < self.unreadable_below:
+        if not plausible(decoded.text) or conf < self.unreadable_below:
             return DisplayReading(None, None, conf, "unreadable")
         return DisplayReading(decoded.text, parse_value(decoded.text), conf, "ok")
