@@ -34,6 +34,8 @@ def test_same_seed_same_weights_resume_and_export(tmp_path):
     assert main([*run, "--stop-after", "2", "--out", str(tmp_path / "c")]) == 0
     assert main([*run, "--out", str(tmp_path / "c")]) == 0
     assert _same(a, _weights(tmp_path / "c" / "last.pt"))
+    assert main([*run, "--workers", "1", "--out", str(tmp_path / "w")]) == 0
+    assert _same(a, _weights(tmp_path / "w" / "last.pt"))
     with pytest.raises(SystemExit, match="another run"):
         main(["--seed", "4", "--steps", "3", *TINY, "--out", str(tmp_path / "a")])
 

@@ -4,7 +4,7 @@ A small CRNN without the recurrent part: convolutions turn a grey crop, resized
 to ``HEIGHT`` px and padded (or squeezed) to ``WIDTH`` px, into ``WIDTH / 4``
 columns, and 1-D convolutions across the columns score each column as one of
 ``ALPHABET`` or the CTC blank (class 0). Plain convolutions, pooling and batch
-norms only, so TensorRT builds it on any Jetson. The network takes grey float32
+norms only, which TensorRT supports. The network takes grey float32
 0..255 (N, 1, HEIGHT, WIDTH) and normalises each crop's contrast inside (a dim
 LED and a bright LCD look alike to it). PyTorch is imported lazily (training
 and export only).
