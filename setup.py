@@ -35,7 +35,7 @@ setup(
     ext_modules=[POSE_PARSE],
     include_package_data=True,
     package_data={"edged": ["http/static/*", "http/README.md"]},
-    # the gauge models edged trained itself, so `edged demo` works from a wheel too
+    # the gauge and display models edged trained itself, so `edged demo` works from a wheel too
     data_files=[
         (
             "share/edged/weights",
@@ -44,6 +44,8 @@ setup(
                 "weights/README.gauge.md",
                 "weights/gauge_pointer.onnx",
                 "weights/README.gauge-pointer.md",
+                "weights/display_crnn.onnx",
+                "weights/README.display.md",
             ],
         )
     ],

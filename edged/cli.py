@@ -19,6 +19,7 @@ COMMAND_MODULES: List[str] = [
     "edged.pipelines.pose.commands",
     "edged.engines.commands",
     "edged.pipelines.gauge.commands",
+    "edged.pipelines.display.commands",
     "edged.message_schemas",
     "edged.docs",
 ]

@@ -81,14 +81,19 @@ def test_trained_entries_match_the_committed_files():
     from edged.files import file_sha256
 
     trained = {m["file"]: m for m in _entries("trained")}
-    assert set(trained) == {"gauge_kp_w32.onnx", "gauge_pointer.onnx"}
-    trainer = {"gauge_kp_w32.onnx": "train", "gauge_pointer.onnx": "pointer_train"}
+    assert set(trained) == {"gauge_kp_w32.onnx", "gauge_pointer.onnx", "display_crnn.onnx"}
+    trainer = {
+        "gauge_kp_w32.onnx": "gauge.train",
+        "gauge_pointer.onnx": "gauge.pointer_train",
+        "display_crnn.onnx": "display.train",
+    }
     for name, entry in trained.items():
         path = MANIFEST.parent / name
         assert entry["sha256"] == file_sha256(str(path))
         assert entry["size_bytes"] == path.stat().st_size <= 20 * 1024 * 1024
-        assert f"python -m edged.pipelines.gauge.{trainer[name]} " in entry["reproduce"]
-        assert "python -m edged.pipelines.gauge.export" in entry["reproduce"]
+        assert f"python -m edged.pipelines.{trainer[name]} " in entry["reproduce"]
+        package = trainer[name].split(".")[0]
+        assert f"python -m edged.pipelines.{package}.export" in entry["reproduce"]
         assert (MANIFEST.parent / os.path.basename(entry["details"])).is_file()
 
 

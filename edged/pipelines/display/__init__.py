@@ -1,0 +1,1 @@
+"""Seven-segment display reading: a procedural renderer, a small CTC recogniser, its reader."""

@@ -1,0 +1,76 @@
+"""``edged read-display``: read seven-segment displays in images, one JSON line per image."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, Tuple
+
+__all__ = ["DEFAULT_MODEL_NAME", "read_display_command", "register"]
+
+DEFAULT_MODEL_NAME = "weights/display_crnn.onnx"
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "read-display",
+        help="read seven-segment displays (LCD/LED) in images; one JSON line per image",
+        description="Read the seven-segment display that each image (or its --roi) shows, "
+        'and print one JSON line per image: {"image", "text", "value", "confidence", '
+        '"quality"}. text is what the display shows without its leading blanks ("-12.5"), '
+        "value its number (null when it is none: dashes, a clock). A reading the model is not "
+        'sure of, character by character, is "unreadable", with no text and no value. The '
+        "image or the roi should hold the display and little else.",
+    )
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument(
+        "--roi",
+        type=_roi,
+        metavar="X,Y,W,H",
+        help="read the display in this region of each image (pixels, as read-gauge's --roi)",
+    )
+    p.add_argument("--model", default=None, help="display model (default: the bundled one)")
+    p.add_argument("--backend", default="onnxruntime", choices=["auto", "onnxruntime", "tensorrt"])
+    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime CPU threads")
+    p.set_defaults(func=read_display_command)
+
+
+def _roi(text: str) -> Tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "give the roi as X,Y,W,H in pixels, e.g. 40,30,200,60"
+        ) from None
+    if x < 0 or y < 0 or w < 8 or h < 8:
+        raise argparse.ArgumentTypeError("roi X,Y >= 0 and W,H >= 8 pixels")
+    return x, y, w, h
+
+
+def read_display_command(args: argparse.Namespace) -> int:
+    from edged.cvutil import import_cv2
+    from edged.pipelines.display.reader import DisplayModel, DisplayReader
+    from edged.pipelines.gauge.pipeline import resolve_model
+
+    cv2 = import_cv2()
+    model = DisplayModel(
+        resolve_model(args.model or DEFAULT_MODEL_NAME), args.backend, args.threads
+    )
+    reader = DisplayReader(model)
+    status = 0
+    try:
+        for path in args.images:
+            image = cv2.imread(path, cv2.IMREAD_COLOR)
+            if image is None:
+                print(json.dumps({"image": path, "error": "cannot read the image"}))
+                status = 1
+                continue
+            reading = reader.read(image, args.roi)
+            if reading is None:
+                print(json.dumps({"image": path, "error": "the roi lies outside the image"}))
+                status = 1
+                continue
+            print(json.dumps({"image": path, **reading.as_dict()}), flush=True)
+    finally:
+        model.close()
+    return status
