@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Union
 
-__all__ = ["atomic_write", "file_sha256"]
+__all__ = ["atomic_write", "file_sha256", "fsync_dir"]
 
 _CHUNK = 1 << 20
 
@@ -37,10 +37,10 @@ def atomic_write(path: Union[str, Path], data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Persist the rename itself (a no-op where directories cannot be opened)."""
     try:
         fd = os.open(str(directory), os.O_RDONLY)

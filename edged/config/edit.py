@@ -25,6 +25,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from edged.files import fsync_dir
+
 __all__ = [
     "BACKUP_SUFFIX",
     "SECTIONS",
@@ -230,7 +232,7 @@ def write_atomically(path: Union[str, Path], text: str) -> None:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
 def _mode_of(path: Path) -> int:
@@ -257,20 +259,6 @@ def _backup(path: Path) -> None:
         except FileNotFoundError:
             pass
         raise
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (not every filesystem allows it: best effort)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def entries(data: Any, section: str) -> List[Dict[str, Any]]:
