@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, Tuple
+from typing import Any
+
+from edged.pipelines.gauge.commands import parse_roi
 
 __all__ = ["DEFAULT_MODEL_NAME", "read_display_command", "register"]
 
@@ -25,7 +27,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument(
         "--roi",
-        type=_roi,
+        type=parse_roi,
         metavar="X,Y,W,H",
         help="read the display in this region of each image (pixels, as read-gauge's --roi)",
     )
@@ -33,18 +35,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--backend", default="onnxruntime", choices=["auto", "onnxruntime", "tensorrt"])
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime CPU threads")
     p.set_defaults(func=read_display_command)
-
-
-def _roi(text: str) -> Tuple[int, int, int, int]:
-    try:
-        x, y, w, h = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            "give the roi as X,Y,W,H in pixels, e.g. 40,30,200,60"
-        ) from None
-    if x < 0 or y < 0 or w < 8 or h < 8:
-        raise argparse.ArgumentTypeError("roi X,Y >= 0 and W,H >= 8 pixels")
-    return x, y, w, h
 
 
 def read_display_command(args: argparse.Namespace) -> int:

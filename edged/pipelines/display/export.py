@@ -10,7 +10,6 @@ Runtime before it is written.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import sys
@@ -18,6 +17,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from edged.pipelines.gauge.export import export_command
 from edged.pipelines.gauge.train import load_checkpoint
 
 __all__ = ["export_onnx", "main"]
@@ -64,16 +64,7 @@ def export_onnx(checkpoint: str, out: str, opset: int = 13) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m edged.pipelines.display.export", description=__doc__
-    )
-    p.add_argument("checkpoint")
-    p.add_argument("out")
-    p.add_argument("--opset", type=int, default=13)
-    args = p.parse_args(argv)
-    sha = export_onnx(args.checkpoint, args.out, args.opset)
-    print(f"{args.out}: sha256 {sha}, {os.path.getsize(args.out)} bytes")
-    return 0
+    return export_command("python -m edged.pipelines.display.export", __doc__, export_onnx, argv)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,10 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--unit", default="", help="unit of the value (echoed)")
     p.add_argument(
-        "--roi", type=_roi, metavar="X,Y,W,H", help="read the dial in this region of each image"
+        "--roi",
+        type=parse_roi,
+        metavar="X,Y,W,H",
+        help="read the dial in this region of each image",
     )
     p.add_argument(
         "--reader",
@@ -62,12 +65,13 @@ def register(subparsers: Any) -> None:
     register_demo(subparsers)
 
 
-def _roi(text: str) -> Tuple[int, int, int, int]:
+def parse_roi(text: str) -> Tuple[int, int, int, int]:
+    """``X,Y,W,H`` in pixels (``--roi`` of read-gauge and read-display)."""
     try:
         x, y, w, h = (int(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            "give the roi as X,Y,W,H in pixels, e.g. 40,30,120,120"
+            "give the roi as X,Y,W,H in pixels, e.g. 40,30,200,60"
         ) from None
     if x < 0 or y < 0 or w < 8 or h < 8:
         raise argparse.ArgumentTypeError("roi X,Y >= 0 and W,H >= 8 pixels")

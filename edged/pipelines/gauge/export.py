@@ -17,7 +17,7 @@ import argparse
 import hashlib
 import os
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 
@@ -73,15 +73,23 @@ def export_onnx(checkpoint: str, out: str, opset: int = 13) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m edged.pipelines.gauge.export", description=__doc__)
+def export_command(
+    prog: str, description: Optional[str], export: Any, argv: Optional[List[str]] = None
+) -> int:
+    """``python -m … CHECKPOINT OUT [--opset N]`` for a trainer's ``export(ckpt, out, opset)``
+    (gauge keypoints, and the display recogniser), printing the file's sha256 and size."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("checkpoint")
     p.add_argument("out")
     p.add_argument("--opset", type=int, default=13)
     args = p.parse_args(argv)
-    sha = export_onnx(args.checkpoint, args.out, args.opset)
+    sha = export(args.checkpoint, args.out, args.opset)
     print(f"{args.out}: sha256 {sha}, {os.path.getsize(args.out)} bytes")
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return export_command("python -m edged.pipelines.gauge.export", __doc__, export_onnx, argv)
 
 
 if __name__ == "__main__":
