@@ -249,13 +249,13 @@ class GaugeReader:
         x1, y1 = int(min(w, cx + half + k + 1)), int(min(h, cy + half + k + 1))
         if x1 - x0 < 2 * k or y1 - y0 < 2 * k:
             return None
-        widened = image.copy()
-        widened[y0:y1, x0:x1] = cv2.erode(image[y0:y1, x0:x1], np.ones((k, k), np.uint8))
-        crop, s, ox, oy = _crop(widened, cx, cy, half, self.crop_size)
+        # only the dial's square (and the filter's margin) is widened and cropped from
+        widened = cv2.erode(image[y0:y1, x0:x1], np.ones((k, k), np.uint8))
+        crop, s, ox, oy = _crop(widened, cx - x0, cy - y0, half, self.crop_size)
         best = _nearest_centre(self._run([crop])[0], self.crop_size)
         if best is None or "tip" not in best.keypoints:
             return None
-        best = best.transformed(s, ox, oy)
+        best = best.transformed(s, ox + x0, oy + y0)
         best.extra["thin_needle_retry"] = 1.0
         return best
 
