@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import logging
-import os
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -30,8 +28,8 @@ from edged.pipelines.gauge.train import (
     Bookkeeping,
     _lr,
     add_common_args,
-    load_checkpoint,
     run_logged,
+    start_training,
 )
 
 __all__ = ["MAX_LABEL", "encode_label", "main", "render_display_batch", "sample_seed"]
@@ -86,34 +84,11 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     from edged.pipelines.display.model import HEIGHT, WIDTH, build_display_model
     from edged.pipelines.display.render import RENDERER_VERSION
 
-    device = args.device if args.device != "auto" else "cpu"
-    if args.device == "auto" and torch.cuda.is_available():
-        device = "cuda"
-    torch.manual_seed(args.seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    model = build_display_model(args.width).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    config: Dict[str, Any] = {k: getattr(args, k) for k in ("seed", "steps", "batch", "width")}
-    config.update(
-        lr=args.lr, arch="display_crnn", input=[HEIGHT, WIDTH], display_renderer=RENDERER_VERSION
+    identity = {"arch": "display_crnn", "input": [HEIGHT, WIDTH]}
+    identity["display_renderer"] = RENDERER_VERSION
+    device, model, opt, config, step, _ = start_training(
+        args, torch, build_display_model, identity, log
     )
-    step = 0
-    last = os.path.join(args.out, "last.pt")
-    if os.path.exists(last) and not args.no_resume:
-        ckpt = load_checkpoint(torch, last, device)
-        differ = [k for k in ("seed", "steps", "lr", "width", "batch", "display_renderer", "arch")
-                  if ckpt["config"].get(k) != config[k]]  # fmt: skip
-        if differ:
-            raise SystemExit(
-                f"{last} is from another run ({', '.join(differ)} differ); rerun with its "
-                "settings, or use --no-resume or another --out"
-            )
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["opt"])
-        step = int(ckpt["step"])
-        log.info("resumed from %s at step %d", last, step)
-    log.info("training %s on %s", json.dumps(config), device)
-    model.train()
     stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
     batches = BatchSource(args.seed, args.batch, HEIGHT, args.workers, render_display_batch)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)

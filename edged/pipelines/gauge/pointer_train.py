@@ -17,9 +17,7 @@ Export with ``python -m edged.pipelines.gauge.export CKPT weights/gauge_pointer.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -30,8 +28,8 @@ from edged.pipelines.gauge.train import (
     Bookkeeping,
     _lr,
     add_common_args,
-    load_checkpoint,
     run_logged,
+    start_training,
 )
 
 __all__ = ["dihedral", "main", "render_pointer_batch"]
@@ -115,33 +113,12 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     from edged.pipelines.gauge.pointer_model import INPUT, build_pointer_model
     from edged.pipelines.gauge.subdial_synth import RENDERER_VERSION
 
-    device = args.device if args.device != "auto" else "cpu"
-    if args.device == "auto" and torch.cuda.is_available():
-        device = "cuda"
-    torch.manual_seed(args.seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    model = build_pointer_model(args.width).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    config: Dict[str, Any] = {k: getattr(args, k) for k in ("seed", "steps", "batch", "width")}
-    config.update(lr=args.lr, arch="pointer", input=INPUT, subdial_renderer=RENDERER_VERSION)
-    step = 0
-    last = os.path.join(args.out, "last.pt")
-    if os.path.exists(last) and not args.no_resume:
-        ckpt = load_checkpoint(torch, last, device)
-        differ = [k for k in ("seed", "steps", "lr", "width", "batch", "subdial_renderer", "arch")
-                  if ckpt["config"].get(k) != config[k]]  # fmt: skip
-        if differ:
-            raise SystemExit(
-                f"{last} is from another run ({', '.join(differ)} differ); rerun with its "
-                "settings, or use --no-resume or another --out"
-            )
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["opt"])
-        _restore_rng(torch, ckpt)
-        step = int(ckpt["step"])
-        log.info("resumed from %s at step %d", last, step)
-    log.info("training %s on %s", json.dumps(config), device)
-    model.train()
+    identity = {"arch": "pointer", "input": INPUT, "subdial_renderer": RENDERER_VERSION}
+    device, model, opt, config, step, resumed = start_training(
+        args, torch, build_pointer_model, identity, log
+    )
+    if resumed is not None:
+        _restore_rng(torch, resumed)
     stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
     batches = BatchSource(args.seed, args.batch, INPUT, args.workers, render_pointer_batch)
     try:

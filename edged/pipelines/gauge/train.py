@@ -26,7 +26,7 @@ import math
 import os
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -397,6 +397,58 @@ def freeze_batch_norms(torch: Any, model: Any) -> None:
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.eval()
+
+
+class TrainingStart(NamedTuple):
+    """Where a run starts: its device, seeded model and optimizer, config, first step, and
+    the checkpoint it resumed from (None for a fresh start)."""
+
+    device: str
+    model: Any
+    opt: Any
+    config: Dict[str, Any]
+    step: int
+    resumed: Optional[Dict[str, Any]]
+
+
+def start_training(
+    args: argparse.Namespace,
+    torch: Any,
+    build: Callable[[int], Any],
+    identity: Dict[str, Any],
+    logger: logging.Logger,
+) -> TrainingStart:
+    """The start the small trainers share (pointer model, display recogniser): the device,
+    the seed, ``build(width)``, AdamW, the run's config (the common settings plus
+    ``identity``: arch, input, renderer version), and ``last.pt`` in ``--out`` resumed only
+    when it is this run's (a checkpoint of another run is refused, naming what differs)."""
+    device = args.device if args.device != "auto" else "cpu"
+    if args.device == "auto" and torch.cuda.is_available():
+        device = "cuda"
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    model = build(args.width).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    config: Dict[str, Any] = {k: getattr(args, k) for k in ("seed", "steps", "batch", "width")}
+    config.update(lr=args.lr, **identity)
+    step, resumed = 0, None
+    last = os.path.join(args.out, "last.pt")
+    if os.path.exists(last) and not args.no_resume:
+        resumed = load_checkpoint(torch, last, device)
+        keys = ("seed", "steps", "lr", "width", "batch", *(k for k in identity if k != "input"))
+        differ = [k for k in keys if resumed["config"].get(k) != config[k]]
+        if differ:
+            raise SystemExit(
+                f"{last} is from another run ({', '.join(differ)} differ); rerun with its "
+                "settings, or use --no-resume or another --out"
+            )
+        model.load_state_dict(resumed["model"])
+        opt.load_state_dict(resumed["opt"])
+        step = int(resumed["step"])
+        logger.info("resumed from %s at step %d", last, step)
+    logger.info("training %s on %s", json.dumps(config), device)
+    model.train()
+    return TrainingStart(device, model, opt, config, step, resumed)
 
 
 def load_checkpoint(torch: Any, path: str, device: str) -> Any:
