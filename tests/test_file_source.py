@@ -96,6 +96,19 @@ async def test_live_file_source_hands_on_every_frame_then_ends(video):
     assert source.slot.closed and source.slot.dropped == 0
 
 
+async def test_live_file_source_waits_for_a_late_first_reader(video):
+    """A pipeline that attaches after the source started (model loading) still gets frame 1."""
+    source = make_source(FileSourceConfig(id="clip", kind="file", uri=str(video)))
+    source.start()
+    try:
+        await asyncio.sleep(0.5)  # far longer than reading 24 small frames takes
+        assert source.frames == 1, "the source ran ahead of its first reader"
+        frames = await collect(source, FRAMES + 5, timeout_s=20)
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, source.stop)
+    assert [f.seq for f in frames] == list(range(1, FRAMES + 1))
+
+
 async def test_realtime_file_plays_at_its_fps(video):
     config = FileSourceConfig(id="clip", kind="file", uri=str(video), realtime=True)
     source = make_source(config)

@@ -216,7 +216,12 @@ class Source:
         self.slot.put_threadsafe(frame)
 
     def _wait_for_consumer(self) -> None:
-        while self.slot.has_readers and not self._stop.is_set():
+        """Hold the next frame until a reader took this one, waiting for a first reader too.
+
+        In the daemon a source starts before its pipelines, which may spend seconds
+        loading a model: a file read ahead of them would lose its beginning.
+        """
+        while not self._stop.is_set():
             if self.slot.consumed.wait(0.2):
                 return
 
