@@ -48,6 +48,11 @@ class TritonConfig(EdgedModel):
     headers: Dict[str, str] = Field(
         default_factory=dict, description="extra request headers (not secrets: use token_*)"
     )
+    fallback: Literal["none", "onnxruntime"] = Field(
+        "none",
+        description="while the server cannot be reached, run the model file on ONNX Runtime "
+        "here (the file must exist on the device); none = the pipeline waits for the server",
+    )
     binary: Literal["auto", "on", "off"] = Field(
         "auto",
         description="HTTP only: binary tensor data (Triton's extension); auto = when the server "

@@ -165,9 +165,27 @@ def open_triton(
     """The model on the inference server in ``options.triton`` (KServe v2)."""
     from .triton import TritonEngine
 
-    if options.triton is None:
+    triton = options.triton
+    if triton is None:
         raise ValueError("backend: triton needs a `triton:` section with at least url")
-    return TritonEngine(model_path, options.triton, name=name, sha256=sha256)
+    if triton.fallback == "none":
+        return TritonEngine(model_path, triton, name=name, sha256=sha256)
+    from .fallback import FallbackEngine
+
+    if not os.path.isfile(model_path):
+        raise ModelLoadError(
+            f"triton.fallback: {triton.fallback} runs {os.fspath(model_path)} here while the "
+            "server is away, and there is no such file; copy the model to the device or set "
+            "fallback: none"
+        )
+    local = open_onnxruntime(model_path, options, name=name, sha256=model_sha256(model_path))
+    try:
+        return FallbackEngine(
+            model_path, lambda: TritonEngine(model_path, triton, name=name), local, name=name
+        )
+    except BaseException:
+        local.close()
+        raise
 
 
 def open_tensorrt_file(
