@@ -124,7 +124,12 @@ async def test_source(request: web.Request) -> web.Response:
             tests.slot.release()  # only once the capture is closed, even if the client left
 
     try:
-        answer = await asyncio.wrap_future(tests.executor.submit(run))
+        future = tests.executor.submit(run)
+    except BaseException:
+        tests.slot.release()  # the executor is shutting down
+        raise
+    try:
+        answer = await asyncio.wrap_future(future)
     except ProbeFailed as exc:
         tests.failed += 1
         log.info("camera test of %s failed: %s", source.id, exc.message)
@@ -151,7 +156,7 @@ def _source_to_test(view: Any, body: Dict[str, Any]) -> Any:
         old = next((i for i in _entries(view, "sources") if i.get("id") == ident), None)
     items = _entries(view, "sources")
     index = items.index(old) if old is not None else len(items)
-    entry = _with_stored_secrets(body, old, f"sources[{index}]")
+    entry = _with_stored_secrets(body, old, f"sources[{index}]", "not tested")
     text: Optional[str] = getattr(view, "config_text", None)
     path = getattr(view, "config_path", None)
     new_text = edit_entry(text if text is not None else "{}\n", "sources", ident, entry)
@@ -390,7 +395,9 @@ def _from_config_error(exc: ConfigError, outcome: str = "not changed") -> web.HT
     )
 
 
-def _with_stored_secrets(body: Dict[str, Any], old: Any, where: str) -> Dict[str, Any]:
+def _with_stored_secrets(
+    body: Dict[str, Any], old: Any, where: str, outcome: str = "not changed"
+) -> Dict[str, Any]:
     """``body`` with the credentials it left masked taken from ``old`` (same host only).
 
     A mask that cannot be put back (a new entry, or the URI now names another
@@ -415,14 +422,15 @@ def _with_stored_secrets(body: Dict[str, Any], old: Any, where: str) -> Dict[str
             "holds the mask *** instead of a credential; stored credentials are kept only "
             "while they stay masked and the host is unchanged",
             "type the credentials again (they are never shown back)",
+            outcome,
         )
     return entry
 
 
-def _invalid(field: str, message: str, fix: str) -> web.HTTPException:
+def _invalid(field: str, message: str, fix: str, outcome: str = "not changed") -> web.HTTPException:
     issue = {"field": field, "message": message, "fix": fix}
     return json_error(
         web.HTTPUnprocessableEntity,
-        f"not changed: {field}: {message}",
+        f"{outcome}: {field}: {message}",
         extra={"field": field, "fix": fix, "issues": [issue]},
     )

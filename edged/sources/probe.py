@@ -9,12 +9,11 @@ credentials (``redact``); a failure says which step failed.
 
 from __future__ import annotations
 
-import base64
 import socket
 import threading
 import time
 from typing import Optional, Tuple
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -103,7 +102,11 @@ def grab_frame(
 
 
 def _failed_open(uri: Optional[str], label: str, timeout_s: float, timed_out: bool) -> ProbeFailed:
-    """Why an open failed, as far as an RTSP request can tell (OpenCV gives no reason)."""
+    """Why an open failed, as far as an RTSP request can tell (OpenCV gives no reason).
+
+    Called only after the capture itself failed, so a camera that asks for
+    credentials when some were given did not accept them.
+    """
     answer = rtsp_answer(uri) if uri else None
     if answer is not None:
         code, reason = answer
@@ -117,7 +120,8 @@ def _failed_open(uri: Optional[str], label: str, timeout_s: float, timed_out: bo
         if code in (401, 403):
             return ProbeFailed(
                 "auth",
-                f"{label}: the camera refused the credentials (RTSP {code} {reason})",
+                f"{label}: the camera asks for credentials and did not accept these "
+                f"(RTSP {code} {reason})",
                 "check the user name and password (username/password, or user:pass@ in the URI)",
             )
         if code == 404:
@@ -139,6 +143,12 @@ def _failed_open(uri: Optional[str], label: str, timeout_s: float, timed_out: bo
             "check the address and that the stream is up; a slow camera may need a longer "
             "open_timeout_s",
         )
+    if uri is None:
+        return ProbeFailed(
+            "open",
+            f"cannot open {label}",
+            "check the path, device or pipeline, and that edged's user may read it",
+        )
     return ProbeFailed(
         "open",
         f"cannot open {label}",
@@ -147,12 +157,12 @@ def _failed_open(uri: Optional[str], label: str, timeout_s: float, timed_out: bo
 
 
 def rtsp_answer(uri: str, timeout_s: float = DIAGNOSE_TIMEOUT_S) -> Optional[Tuple[int, str]]:
-    """The status of an RTSP ``DESCRIBE`` of ``uri`` with its credentials (Basic auth).
+    """The status and reason of an RTSP ``DESCRIBE`` of ``uri``, sent without credentials.
 
     ``(-1, reason)`` when nothing can be reached, None when nothing or no RTSP
-    answers or the URI is not ``rtsp://``. A camera that accepts only Digest answers 401 to
-    Basic as well; the caller reads 401 as refused credentials only when the camera
-    also refused the capture itself.
+    answers or the URI is not ``rtsp://``. The credentials are never sent here
+    (a camera that takes only Digest must not get them as Basic): a 401 says
+    the camera wants some, and the capture that failed with them had the rest.
     """
     try:
         parts = urlsplit(uri)
@@ -164,11 +174,6 @@ def rtsp_answer(uri: str, timeout_s: float = DIAGNOSE_TIMEOUT_S) -> Optional[Tup
     netloc = host if ":" not in host else f"[{host}]"
     clean = parts._replace(netloc=f"{netloc}:{port}").geturl()
     lines = [f"DESCRIBE {clean} RTSP/1.0", "CSeq: 1", "Accept: application/sdp"]
-    if parts.username is not None:
-        user = unquote(parts.username)
-        word = unquote(parts.password or "")
-        token = base64.b64encode(f"{user}:{word}".encode()).decode("ascii")
-        lines.append(f"Authorization: Basic {token}")
     request = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
     try:
         sock = socket.create_connection((host, port), timeout=timeout_s)
@@ -185,4 +190,5 @@ def rtsp_answer(uri: str, timeout_s: float = DIAGNOSE_TIMEOUT_S) -> Optional[Tup
     first = head.split("\r\n", 1)[0].split(" ", 2)
     if len(first) < 2 or not first[0].startswith("RTSP/") or not first[1].isdigit():
         return None
-    return int(first[1]), first[2] if len(first) > 2 else ""
+    reason = redact(first[2].strip()[:80]) if len(first) > 2 else ""
+    return int(first[1]), reason

@@ -65,8 +65,8 @@ async def test_a_file_source_is_read_once(aiohttp_client, tmp_path):
     body["uri"] = str(tmp_path / "missing.mp4")
     response = await client.post("/api/sources/test", json=body, headers=AUTH)
     answer = await response.json()
-    assert response.status in (422, 502), answer  # refused by the config, or by the open
-    assert "missing.mp4" in answer["error"]
+    assert response.status == 502 and answer["step"] == "open", answer
+    assert "no such file" in answer["error"] and "path" in answer["fix"]
 
 
 async def test_a_bad_config_is_refused_like_a_create(aiohttp_client):
@@ -188,8 +188,15 @@ async def test_refused_credentials_are_reported_as_such(aiohttp_client):
         text = await response.text()
         assert response.status == 502, text
         answer = await response.json()
-        assert answer["step"] == "auth" and "refused the credentials" in answer["error"]
+        assert answer["step"] == "auth" and "did not accept these" in answer["error"]
         assert "wrong-pw" not in text
+        assert not any("wrong-pw" in r or "Authorization" in r for r in server.requests[-1:])
+
+        del body["username"], body["password"]
+        response = await client.post("/api/sources/test", json=body, headers=AUTH)
+        answer = await response.json()
+        assert response.status == 502 and answer["step"] == "auth", answer
+        assert "none were given" in answer["error"] and "password" in answer["fix"]
     finally:
         server.close()
 
@@ -245,7 +252,9 @@ async def test_an_rtsp_camera_in_the_file_is_tested_with_its_stored_password(
     moved = dict(shown, uri="rtsp://10.9.9.9:554/test")  # the stored password stays home
     response = await client.post("/api/sources/test", json=moved, headers=AUTH)
     assert response.status == 422
-    assert (await response.json())["field"] == "sources[0].password"
+    answer = await response.json()
+    assert answer["field"] == "sources[0].password"
+    assert answer["error"].startswith("not tested: sources[0].password: holds the mask")
 
 
 # ------------------------------------------------------------ masked credentials
