@@ -53,6 +53,8 @@ NO_STORE = {"Cache-Control": "no-store"}
 #: The longest a camera test waits for its first frame (less if the source's
 #: ``open_timeout_s`` is shorter).
 TEST_TIMEOUT_S = 10.0
+#: Kinds of source whose device takes one reader at a time.
+ONE_READER = frozenset({"v4l2", "csi", "jetcam"})
 
 Handler = Callable[[web.Request], Any]
 
@@ -111,7 +113,7 @@ async def test_source(request: web.Request) -> web.Response:
             web.HTTPTooManyRequests,
             "another camera test is running; one runs at a time",
             headers={"Retry-After": "5"},
-            extra={"fix": f"try again when it has ended (at most {TEST_TIMEOUT_S:g} s)"},
+            extra={"fix": f"try again when it has ended (after about {TEST_TIMEOUT_S:g} s)"},
         )
     http = request.app[CONFIG]
 
@@ -132,6 +134,12 @@ async def test_source(request: web.Request) -> web.Response:
         answer = await asyncio.wrap_future(future)
     except ProbeFailed as exc:
         tests.failed += 1
+        running = getattr(view, "sources", dict)()
+        if exc.step == "open" and source.kind in ONE_READER and source.id in running:
+            exc.hint += (
+                f"; source {source.id} is running and may hold the device (it can be "
+                "opened once at a time): its state on the status page says if it works"
+            )
         log.info("camera test of %s failed: %s", source.id, exc.message)
         raise json_error(
             web.HTTPBadGateway,

@@ -295,3 +295,21 @@ async def test_a_put_keeps_credentials_left_masked_and_refuses_them_for_another_
     copy = dict(shown, id="door2")
     response = await client.post("/api/sources", json=copy, headers=AUTH)
     assert response.status == 422 and (await response.json())["field"] == "sources[2].uri"
+
+
+class RunningView(FileView):
+    """A daemon whose source ``usb0`` runs (and so may hold its device)."""
+
+    def sources(self):
+        return {"usb0": object()}
+
+
+async def test_a_busy_device_of_a_running_source_is_named_in_the_fix(aiohttp_client):
+    # No such device here: the open fails as a busy one would.
+    view = RunningView("sources:\n  - {id: usb0, kind: v4l2, uri: /dev/video63}\n")
+    _, client = await _client(aiohttp_client, view=view)
+    shown = await (await client.get("/api/sources/usb0", headers=AUTH)).json()
+    response = await client.post("/api/sources/test", json=shown, headers=AUTH)
+    answer = await response.json()
+    assert response.status == 502 and answer["step"] == "open", answer
+    assert "usb0 is running and may hold the device" in answer["fix"]

@@ -521,7 +521,7 @@
   function formEntry() {
     const entry = editing ? Object.assign({}, editing) : {};
     entry.id = $("cam-id").value.trim();
-    entry.kind = $("cam-kind").value;
+    entry.kind = editing ? editing.kind : $("cam-kind").value; // a kind the list lacks stays
     const uri = $("cam-uri").value.trim();
     if (uri) entry.uri = uri; else delete entry.uri;
     const user = $("cam-user").value.trim();
