@@ -13,10 +13,19 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Tuple
+from typing import Any, List, Tuple
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
-__all__ = ["SECRET_NAMES", "RedactingFilter", "keep_secrets", "redact", "redact_value"]
+__all__ = [
+    "MASK",
+    "SECRET_NAMES",
+    "RedactingFilter",
+    "keep_secrets",
+    "masks_left",
+    "redact",
+    "redact_value",
+    "same_host",
+]
 
 MASK = "***"
 
@@ -155,9 +164,73 @@ def keep_secrets(new: Any, old: Any) -> Any:
         return out
     if isinstance(new, list) and isinstance(old, list) and len(new) == len(old):
         return [keep_secrets(n, o) for n, o in zip(new, old)]
-    if isinstance(new, str) and isinstance(old, str) and new != old and new == redact(old):
-        return old
+    if isinstance(new, str) and isinstance(old, str) and new != old:
+        return old if new == redact(old) else _keep_uri_secrets(new, old)
     return new
+
+
+def _keep_uri_secrets(new: str, old: str) -> str:
+    """A URI edited from its masked form, with the old user-info and secret parameters back.
+
+    ``rtsp://***@host/s1`` changed to ``rtsp://***@host/s2`` keeps the old
+    ``user:pass@``, and ``token=***`` the old token, so that changing a
+    camera's path does not mean typing its password again. Only on the same
+    host and port: a masked password is never sent to another host.
+    """
+    if "://" not in new or MASK not in new:
+        return new
+    try:
+        new_parts, old_parts = urlsplit(new), urlsplit(old)
+    except ValueError:
+        return new
+    if not same_host(new, old):
+        return new  # credentials stay with the host they were given for
+    netloc = new_parts.netloc
+    if netloc.startswith(f"{MASK}@") and "@" in old_parts.netloc:
+        netloc = old_parts.netloc.rpartition("@")[0] + "@" + netloc[len(MASK) + 1 :]
+    query = new_parts.query
+    if f"={MASK}" in query and old_parts.query:
+        olds = {}
+        for field in re.split(r"[&;]", old_parts.query):
+            name, eq, _ = field.partition("=")
+            if eq:
+                olds.setdefault(unquote(name).strip().lower(), field)
+        fields = []
+        for field in re.split(r"([&;])", query):
+            name, eq, value = field.partition("=")
+            key = unquote(name).strip().lower()
+            if eq and value == MASK and key in SECRET_NAMES and key in olds:
+                field = olds[key]
+            fields.append(field)
+        query = "".join(fields)
+    if netloc == new_parts.netloc and query == new_parts.query:
+        return new
+    return urlunsplit((new_parts.scheme, netloc, new_parts.path, query, new_parts.fragment))
+
+
+def same_host(uri: str, other: str) -> bool:
+    """Whether two URIs name the same scheme, host and port (case-insensitive host)."""
+    try:
+        a, b = urlsplit(uri), urlsplit(other)
+        return (a.scheme.lower(), a.hostname, a.port) == (b.scheme.lower(), b.hostname, b.port)
+    except ValueError:
+        return False
+
+
+def masks_left(value: Any, path: str = "") -> List[str]:
+    """Where ``value`` still holds a mask as a credential (``***``, ``://***@``, ``=***``)."""
+    found: List[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += masks_left(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += masks_left(item, f"{path}[{index}]")
+    elif isinstance(value, str) and (
+        value == MASK or f"://{MASK}@" in value or re.search(rf"=\s*{re.escape(MASK)}", value)
+    ):
+        found.append(path)
+    return found
 
 
 class RedactingFilter(logging.Filter):

@@ -26,6 +26,7 @@ from edged.http.guard import ConnectionGuard
 from edged.http.keys import (
     AUTH,
     BROADCASTS,
+    CAMERA_TESTS,
     CONFIG,
     ENCODER,
     GUARD,
@@ -36,9 +37,10 @@ from edged.http.keys import (
     STREAMS,
     UPLOADS,
     VIEW,
+    CameraTests,
     Uploads,
 )
-from edged.http.manage import manage_routes
+from edged.http.manage import camera_tests, manage_routes
 from edged.http.metrics import HttpMetrics
 from edged.http.targets import TargetKey, latest_picture
 from edged.http.view import DaemonView
@@ -89,9 +91,11 @@ def make_app(
     app[RESULTS] = {}
     app[STREAMS] = weakref.WeakSet()
     app[UPLOADS] = Uploads()
+    app[CAMERA_TESTS] = CameraTests()
     app[STATIC] = load_static(STATIC_DIR.iterdir())
     app[METRICS] = HttpMetrics(view, lambda: _metric_stats(app))
     app.cleanup_ctx.append(_previews)
+    app.cleanup_ctx.append(camera_tests)
     app.on_shutdown.append(_close_streams)
     app.add_routes(
         [

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
+from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
 
 from aiohttp import web
 
@@ -17,6 +20,7 @@ from edged.http.view import DaemonView
 __all__ = [
     "AUTH",
     "BROADCASTS",
+    "CAMERA_TESTS",
     "CONFIG",
     "ENCODER",
     "GUARD",
@@ -27,6 +31,7 @@ __all__ = [
     "STREAMS",
     "UPLOADS",
     "VIEW",
+    "CameraTests",
     "Uploads",
 ]
 
@@ -42,6 +47,23 @@ class Uploads:
         self.seq = 0
 
 
+class CameraTests:
+    """Camera tests (``POST /api/sources/test``): one at a time, on their own thread.
+
+    ``slot`` is taken on the loop and given back by the worker thread when the
+    test has ended, so a client that goes away cannot start a second test
+    while the first still holds a camera. ``stop`` ends a test early at shutdown.
+    """
+
+    def __init__(self) -> None:
+        self.slot = threading.Semaphore(1)
+        self.stop = threading.Event()
+        self.executor: Optional[ThreadPoolExecutor] = None
+        self.running: Optional[str] = None  # the id of the source being tested
+        self.done = 0
+        self.failed = 0
+
+
 VIEW = web.AppKey("view", DaemonView)
 CONFIG = web.AppKey("config", HttpSinkConfig)
 AUTH = web.AppKey("auth", Auth)
@@ -53,6 +75,7 @@ METRICS = web.AppKey("metrics", HttpMetrics)
 #: Static files of the status page: name -> (bytes, content type).
 STATIC = web.AppKey("static", dict)
 UPLOADS = web.AppKey("uploads", Uploads)
+CAMERA_TESTS = web.AppKey("camera_tests", CameraTests)
 #: Viewers of open MJPEG streams, closed on shutdown.
 STREAMS = web.AppKey("streams", weakref.WeakSet)
 ENCODER = web.AppKey("encoder", PreviewEncoder)

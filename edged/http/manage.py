@@ -9,17 +9,26 @@ back with the masks unchanged keeps its credentials.
 
 Changing anything needs ``sinks.http.manage`` (on by default only when a
 token is set): a page without a token can never change what edged runs.
+
+``POST /api/sources/test`` takes the body of a create (or of a change: an id
+already in the file keeps its masked credentials), checks it the same way,
+opens the camera once with the capture a running source uses, and answers
+with one JPEG snapshot, or with the step that failed. Nothing is saved. One
+test runs at a time, for at most ``TEST_TIMEOUT_S``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
-from typing import Any, Callable, Dict, List, Optional
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional
 
 import yaml
 from aiohttp import web
 
-from edged.config import Config, ConfigError
+from edged.config import Config, ConfigError, parse_config
 from edged.config.edit import (
     SECTIONS,
     EditError,
@@ -28,23 +37,31 @@ from edged.config.edit import (
     edit_entry,
     entries,
 )
+from edged.config.load import secret_issues
+from edged.http.encoder import encode_jpeg
 from edged.http.errors import json_error
-from edged.http.keys import MANAGE, VIEW
-from edged.redact import keep_secrets, redact, redact_value
+from edged.http.keys import CAMERA_TESTS, CONFIG, MANAGE, VIEW
+from edged.redact import keep_secrets, masks_left, redact, redact_value, same_host
+from edged.sources.probe import ProbeFailed
 
-__all__ = ["manage_routes"]
+__all__ = ["TEST_TIMEOUT_S", "camera_tests", "manage_routes"]
 
 log = logging.getLogger(__name__)
 
 SINGULAR = {"sources": "source", "pipelines": "pipeline"}
 NO_STORE = {"Cache-Control": "no-store"}
+#: The longest a camera test waits for its first frame (less if the source's
+#: ``open_timeout_s`` is shorter).
+TEST_TIMEOUT_S = 10.0
+#: Kinds of source whose device takes one reader at a time.
+ONE_READER = frozenset({"v4l2", "csi", "jetcam"})
 
 Handler = Callable[[web.Request], Any]
 
 
 def manage_routes(id_pattern: str) -> List[web.RouteDef]:
     """The routes of both lists and ``POST /api/reload``."""
-    routes = [web.post("/api/reload", reload)]
+    routes = [web.post("/api/reload", reload), web.post("/api/sources/test", test_source)]
     for section in SECTIONS:
         handlers = _Section(section)
         routes += [
@@ -70,6 +87,130 @@ async def reload(request: web.Request) -> web.Response:
     return web.json_response({"reloaded": True, "reloads": view.reloads}, headers=NO_STORE)
 
 
+async def camera_tests(app: web.Application) -> AsyncIterator[None]:
+    """The camera tests' thread lives as long as the app; a test running at the end stops."""
+    tests = app[CAMERA_TESTS]
+    tests.executor = ThreadPoolExecutor(1, thread_name_prefix="http-camera-test")
+    yield
+    tests.stop.set()
+    tests.executor.shutdown(wait=False)
+
+
+async def test_source(request: web.Request) -> web.Response:
+    """Open a camera once and answer with a snapshot, without saving anything."""
+    view = _owner(request, changing=True)
+    body = await _body(request, "sources")
+    tests = request.app[CAMERA_TESTS]
+    loop = asyncio.get_running_loop()
+    try:
+        source = await loop.run_in_executor(None, _source_to_test, view, body)
+    except ConfigError as exc:
+        raise _from_config_error(exc, "not tested") from None
+    except EditError as exc:
+        raise json_error(web.HTTPConflict, exc.message, extra={"fix": exc.hint}) from None
+    if tests.executor is None or not tests.slot.acquire(blocking=False):
+        raise json_error(
+            web.HTTPTooManyRequests,
+            "another camera test is running; one runs at a time",
+            headers={"Retry-After": "5"},
+            extra={"fix": f"try again when it has ended (after about {TEST_TIMEOUT_S:g} s)"},
+        )
+    http = request.app[CONFIG]
+
+    def run() -> Dict[str, Any]:
+        tests.running = source.id
+        try:
+            return _grab(source, tests.stop, http.jpeg_quality, http.preview_max_width)
+        finally:
+            tests.running = None
+            tests.slot.release()  # only once the capture is closed, even if the client left
+
+    try:
+        future = tests.executor.submit(run)
+    except BaseException:
+        tests.slot.release()  # the executor is shutting down
+        raise
+    try:
+        answer = await asyncio.wrap_future(future)
+    except ProbeFailed as exc:
+        tests.failed += 1
+        running = getattr(view, "sources", dict)()
+        if exc.step == "open" and source.kind in ONE_READER and source.id in running:
+            exc.hint += (
+                f"; source {source.id} is running and may hold the device (it can be "
+                "opened once at a time): its state on the status page says if it works"
+            )
+        log.info("camera test of %s failed: %s", source.id, exc.message)
+        raise json_error(
+            web.HTTPBadGateway,
+            exc.message,
+            extra={"step": exc.step, "fix": exc.hint, "id": source.id},
+            headers=NO_STORE,
+        ) from None
+    tests.done += 1
+    return web.json_response(answer, headers=NO_STORE)
+
+
+def _source_to_test(view: Any, body: Dict[str, Any]) -> Any:
+    """The source config of ``body``, validated as the file would be with it saved.
+
+    An id already in the file is checked as a change of that entry (its masked
+    credentials stand for the stored ones), any other as an addition.
+    """
+    ident = body.get("id")
+    ident = ident if isinstance(ident, str) else None
+    old = None
+    if ident is not None:
+        old = next((i for i in _entries(view, "sources") if i.get("id") == ident), None)
+    items = _entries(view, "sources")
+    index = items.index(old) if old is not None else len(items)
+    entry = _with_stored_secrets(body, old, f"sources[{index}]", "not tested")
+    text: Optional[str] = getattr(view, "config_text", None)
+    path = getattr(view, "config_path", None)
+    new_text = edit_entry(text if text is not None else "{}\n", "sources", ident, entry)
+    file = str(path or "<config>")
+    # The rest of the file was checked when it was read; of its secrets only this
+    # source's are read now (another camera's missing password is not this test's).
+    config = parse_config(new_text, file)
+    source = next(s for s in config.sources if s.id == ident)
+    issues = secret_issues(source, f"sources[{config.sources.index(source)}]")
+    if issues:
+        raise ConfigError(file, issues, [None] * len(issues))
+    return source
+
+
+def _grab(source: Any, stop: Any, quality: int, max_width: int) -> Dict[str, Any]:
+    """Runs on the camera tests' thread: one frame, as a JPEG data URL."""
+    from edged.cvutil import import_cv2
+    from edged.sources import capture_spec
+    from edged.sources.probe import grab_frame
+
+    timeout_s = min(source.open_timeout_s, TEST_TIMEOUT_S)
+    limited = source.model_copy(update={"open_timeout_s": timeout_s, "stall_timeout_s": timeout_s})
+    try:
+        spec = capture_spec(limited)
+    except Exception as exc:
+        raise ProbeFailed("open", f"cannot set up {source.id}: {redact(str(exc))}", "") from None
+    target = spec.kwargs.get("target") if source.kind == "rtsp" else None
+    image, elapsed = grab_frame(spec, source.id, timeout_s, stop, rtsp_uri=target)
+    height, width = image.shape[:2]
+    if max_width and width > max_width:
+        cv2 = import_cv2()
+        size = (max_width, max(1, round(height * max_width / width)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    jpeg = encode_jpeg(image, quality)
+    return {
+        "ok": True,
+        "id": source.id,
+        "kind": source.kind,
+        "uri": spec.label,
+        "width": width,
+        "height": height,
+        "elapsed_s": round(elapsed, 3),
+        "snapshot": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii"),
+    }
+
+
 class _Section:
     """The handlers of one list of the config file (``sources`` or ``pipelines``)."""
 
@@ -92,6 +233,8 @@ class _Section:
         ident = body.get("id")
 
         def edit(config: Config, text: str) -> str:
+            where = f"{self.section}[{len(_entries(view, self.section))}]"
+            _with_stored_secrets(body, None, where)  # no masks: nothing to keep them from
             if isinstance(ident, str) and ident in _ids(config, self.section):
                 raise json_error(
                     web.HTTPConflict,
@@ -124,7 +267,8 @@ class _Section:
                     f"leave id out or send {ident!r}; to rename, DELETE it and POST it "
                     "under the new id",
                 )
-            return edit_entry(text, self.section, ident, keep_secrets(body, old))
+            entry = _with_stored_secrets(body, old, f"{self.section}[{items.index(old)}]")
+            return edit_entry(text, self.section, ident, entry)
 
         await _change(view, edit, f"changed {self.what} {ident}")
         return web.json_response(redact_value(body), headers=NO_STORE)
@@ -241,7 +385,7 @@ async def _change(view: Any, edit: Callable[[Config, str], str], what: str) -> N
         ) from None
 
 
-def _from_config_error(exc: ConfigError) -> web.HTTPException:
+def _from_config_error(exc: ConfigError, outcome: str = "not changed") -> web.HTTPException:
     """422 with every problem as the file would report it (credentials masked)."""
     issues = []
     for issue in exc.issues:
@@ -254,15 +398,47 @@ def _from_config_error(exc: ConfigError) -> web.HTTPException:
     got = f" (got {first['value']!r})" if "value" in first else ""
     return json_error(
         web.HTTPUnprocessableEntity,
-        f"not changed: {first['field'] or '(top level)'}: {first['message']}{got}",
+        f"{outcome}: {first['field'] or '(top level)'}: {first['message']}{got}",
         extra={"field": first["field"], "fix": first["fix"], "issues": issues},
     )
 
 
-def _invalid(field: str, message: str, fix: str) -> web.HTTPException:
+def _with_stored_secrets(
+    body: Dict[str, Any], old: Any, where: str, outcome: str = "not changed"
+) -> Dict[str, Any]:
+    """``body`` with the credentials it left masked taken from ``old`` (same host only).
+
+    A mask that cannot be put back (a new entry, or the URI now names another
+    host, which must not receive the old password) is refused: it would be
+    saved as the credential itself.
+    """
+    entry = body
+    if old is not None:
+        new_uri, old_uri = body.get("uri"), old.get("uri")
+        moved = (
+            isinstance(new_uri, str)
+            and isinstance(old_uri, str)
+            and "://" in old_uri
+            and not same_host(new_uri, old_uri)
+        )
+        if not moved:
+            entry = keep_secrets(body, old)
+    left = masks_left(entry)
+    if left:
+        raise _invalid(
+            f"{where}.{left[0]}",
+            "holds the mask *** instead of a credential; stored credentials are kept only "
+            "while they stay masked and the host is unchanged",
+            "type the credentials again (they are never shown back)",
+            outcome,
+        )
+    return entry
+
+
+def _invalid(field: str, message: str, fix: str, outcome: str = "not changed") -> web.HTTPException:
     issue = {"field": field, "message": message, "fix": fix}
     return json_error(
         web.HTTPUnprocessableEntity,
-        f"not changed: {field}: {message}",
+        f"{outcome}: {field}: {message}",
         extra={"field": field, "fix": fix, "issues": [issue]},
     )

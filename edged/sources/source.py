@@ -25,7 +25,7 @@ from edged.sources.capture import (
 )
 from edged.sources.isolation import IsolatedCapture
 
-__all__ = ["Source", "SourceState"]
+__all__ = ["Source", "SourceState", "open_capture"]
 
 log = logging.getLogger("edged.sources")
 
@@ -189,9 +189,7 @@ class Source:
             capture.close()
 
     def _make_capture(self) -> Any:
-        if self.spec.isolated:
-            return IsolatedCapture(self.spec, self.id)
-        return _InThread(self.spec.build())
+        return open_capture(self.spec, self.id)
 
     def _emit(self, image: np.ndarray, capture: Any) -> None:
         now = time.monotonic()
@@ -256,6 +254,17 @@ class Source:
             self.log.info("streaming")
         else:
             self.log.debug("%s -> %s", previous.value, state.value)
+
+
+def open_capture(spec: CaptureSpec, name: str) -> Any:
+    """The capture of ``spec`` as a source reads it: ``open()``, ``read(timeout_s, stop)``,
+    ``close()``, in a child process when the spec is isolated, else in the calling thread.
+
+    Not opened yet; ``name`` names the child process (``capture-<name>``).
+    """
+    if spec.isolated:
+        return IsolatedCapture(spec, name)
+    return _InThread(spec.build())
 
 
 class _InThread:

@@ -266,3 +266,94 @@ def test_the_manage_form_is_hidden_without_a_token(edged_run, browser):
     wait = WebDriverWait(browser, 20)
     wait.until(lambda d: d.find_element(By.ID, "health").text == "healthy")
     assert not browser.find_element(By.ID, "manage").is_displayed()
+
+
+CAMERA_STATE = """
+return fetch('/api/status').then(r => r.json()).then(s => {
+  const found = (s.sources || []).find(x => x.id === arguments[0]);
+  return found ? found.state : null;
+});
+"""
+
+
+@pytest.mark.usefixtures("needs_ffmpeg_opencv")
+def test_an_rtsp_camera_tested_added_changed_and_removed_from_the_page(
+    browser, rtsp_server, tmp_path, artifacts
+):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    path = tmp_path / "edged.yaml"
+    with _edged(MANAGED, tmp_path, artifacts) as base:
+        browser.get(base + "/")
+        browser.find_element(By.ID, "token").send_keys("browser-token")
+        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        wait = WebDriverWait(browser, 60)  # a loaded 2-core machine: generous
+        wait.until(lambda d: d.find_element(By.ID, "manage").is_displayed())
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#cam-list button[data-id=cam0]"))
+        status = browser.find_element(By.ID, "cam-status")
+
+        # A wrong address fails the test with a reason, and nothing is saved.
+        browser.find_element(By.ID, "cam-id").send_keys("gate")
+        browser.find_element(By.CSS_SELECTOR, "#cam-kind option[value=rtsp]").click()
+        wrong = f"rtsp://127.0.0.1:{free_tcp_port()}/test"
+        browser.find_element(By.ID, "cam-uri").send_keys(wrong)
+        browser.find_element(By.ID, "cam-user").send_keys("admin")
+        browser.find_element(By.ID, "cam-password").send_keys("gate-pw")
+        browser.find_element(By.ID, "cam-test").click()
+        wait.until(lambda d: status.text.startswith("Test failed"))
+        assert "cannot connect" in status.text and "err" in status.get_attribute("class")
+        assert "gate-pw" not in status.text
+        assert not browser.find_element(By.ID, "cam-snapshot").is_displayed()
+
+        # The right one shows a snapshot; still nothing saved.
+        uri = browser.find_element(By.ID, "cam-uri")
+        uri.clear()
+        uri.send_keys(rtsp_server.uri)
+        browser.find_element(By.ID, "cam-test").click()
+        wait.until(lambda d: status.text.startswith("Test passed"))
+        assert "320\u00d7240" in status.text  # the size, as the page writes it
+        wait.until(
+            lambda d: (
+                d.execute_script("return document.getElementById('cam-snapshot').naturalWidth")
+                == 320
+            )
+        )
+        assert "gate" not in path.read_text()
+        browser.execute_script("document.getElementById('manage').scrollIntoView()")
+        browser.save_screenshot(str(artifacts / "manage-camera-tested.png"))
+
+        browser.find_element(By.ID, "cam-add").click()
+        wait.until(lambda d: status.text == "Added gate.")
+        text = path.read_text()
+        assert "id: gate" in text and "gate-pw" in text and "# the camera at the door" in text
+        wait.until(lambda d: d.execute_script(CAMERA_STATE, "gate") == "streaming")
+
+        # Edit: the form is filled, the password never comes back.
+        browser.find_element(By.CSS_SELECTOR, "#cam-list button[data-edit=gate]").click()
+        assert browser.find_element(By.ID, "cam-id").get_attribute("value") == "gate"
+        assert browser.find_element(By.ID, "cam-uri").get_attribute("value") == rtsp_server.uri
+        assert browser.find_element(By.ID, "cam-user").get_attribute("value") == "admin"
+        password = browser.find_element(By.ID, "cam-password")
+        assert password.get_attribute("value") == ""
+        assert password.get_attribute("placeholder") == "unchanged"
+        assert browser.find_element(By.ID, "cam-add").text == "Save changes"
+        assert "gate-pw" not in browser.page_source
+        user = browser.find_element(By.ID, "cam-user")
+        user.clear()
+        user.send_keys("viewer")
+        browser.find_element(By.ID, "cam-test").click()  # tested with the stored password
+        wait.until(lambda d: status.text.startswith("Test passed"))
+        browser.find_element(By.ID, "cam-add").click()
+        wait.until(lambda d: status.text == "Saved gate.")
+        text = path.read_text()
+        assert "username: viewer" in text and "gate-pw" in text and "***" not in text
+        assert browser.find_element(By.ID, "cam-add").text == "Add camera"
+        wait.until(lambda d: d.execute_script(CAMERA_STATE, "gate") == "streaming")
+
+        browser.find_element(By.CSS_SELECTOR, "#cam-list button[data-id=gate]").click()
+        wait.until(expected_conditions.alert_is_present()).accept()
+        wait.until(lambda d: status.text == "Removed gate.")
+        wait.until(lambda d: d.execute_script(CAMERA_STATE, "gate") is None)
+        assert "gate" not in path.read_text()

@@ -437,6 +437,9 @@
     $("cam-status").textContent = text;
   };
 
+  // The entry being changed (as the API shows it: credentials masked), or null when adding.
+  let editing = null;
+
   async function loadCameras() {
     let listing;
     try {
@@ -452,12 +455,16 @@
     list.dataset.key = key;
     list.replaceChildren(...listing.sources.map((source) => {
       const item = el("li", "");
+      const edit = el("button", "", "Edit");
+      edit.type = "button";
+      edit.dataset.edit = source.id;
+      edit.addEventListener("click", () => editCamera(source));
       const remove = el("button", "", "Remove");
       remove.type = "button";
       remove.dataset.id = source.id;
       remove.addEventListener("click", () => removeCamera(source.id));
       item.append(el("strong", "", source.id), el("span", "kind", source.kind),
-        el("code", "", source.uri === undefined ? "" : String(source.uri)), remove);
+        el("code", "", source.uri === undefined ? "" : String(source.uri)), edit, remove);
       return item;
     }));
   }
@@ -472,31 +479,113 @@
       });
       if (!response.ok) throw new Error(await errorText(response));
       camStatus("Removed " + id + ".");
+      if (editing && editing.id === id) resetForm();
       await loadCameras();
     } catch (err) {
       camStatus(err.message, true);
     }
   }
 
-  $("cam-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const entry = { id: $("cam-id").value.trim(), kind: $("cam-kind").value };
+  function resetForm() {
+    editing = null;
+    for (const id of ["cam-id", "cam-uri", "cam-user", "cam-password"]) $(id).value = "";
+    $("cam-id").readOnly = false;
+    $("cam-kind").disabled = false;
+    $("cam-password").placeholder = "optional";
+    $("cam-add").textContent = "Add camera";
+    $("cam-cancel").hidden = true;
+    $("cam-snapshot").hidden = true;
+  }
+
+  // Fill the form with a camera's entry. The API never shows credentials back: the
+  // password field stays empty, and left empty it keeps the stored password.
+  function editCamera(source) {
+    editing = source;
+    $("cam-id").value = source.id;
+    $("cam-id").readOnly = true;
+    $("cam-kind").value = source.kind;
+    $("cam-kind").disabled = true;
+    $("cam-uri").value = source.uri === undefined ? "" : String(source.uri);
+    $("cam-user").value = source.username || "";
+    $("cam-password").value = "";
+    const stored = source.password || source.password_file || source.password_env;
+    $("cam-password").placeholder = stored ? "unchanged" : "optional";
+    $("cam-add").textContent = "Save changes";
+    $("cam-cancel").hidden = false;
+    $("cam-snapshot").hidden = true;
+    camStatus("Changing " + source.id + ": Test, then Save changes.");
+  }
+
+  // The body of a create or a change from the form. A change starts from the entry as
+  // shown (masks included: a mask sent back keeps the stored secret).
+  function formEntry() {
+    const entry = editing ? Object.assign({}, editing) : {};
+    entry.id = $("cam-id").value.trim();
+    entry.kind = editing ? editing.kind : $("cam-kind").value; // a kind the list lacks stays
     const uri = $("cam-uri").value.trim();
-    if (uri) entry.uri = uri;
-    const button = $("cam-add");
+    if (uri) entry.uri = uri; else delete entry.uri;
+    const user = $("cam-user").value.trim();
+    if (user) entry.username = user; else delete entry.username;
+    const password = $("cam-password").value;
+    if (password) {
+      entry.password = password;
+      delete entry.password_file;
+      delete entry.password_env;
+    }
+    return entry;
+  }
+
+  $("cam-cancel").addEventListener("click", () => {
+    resetForm();
+    camStatus("Add a camera (Test shows a snapshot first), or change or remove one below.");
+  });
+
+  $("cam-test").addEventListener("click", async () => {
+    const entry = formEntry();
+    if (!$("cam-form").reportValidity()) return;
+    const button = $("cam-test");
+    const image = $("cam-snapshot");
     button.disabled = true;
-    camStatus("Adding " + entry.id + "…");
+    image.hidden = true;
+    camStatus("Testing " + entry.id + "… (up to 10 s)");
     try {
-      const response = await fetch("/api/sources", {
+      const response = await fetch("/api/sources/test", {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify(entry),
       });
+      if (!response.ok) throw new Error("Test failed: " + await errorText(response));
+      const body = await response.json();
+      image.src = body.snapshot;
+      image.hidden = false;
+      camStatus("Test passed: " + body.width + "×" + body.height + " from " + body.uri +
+        " in " + num(body.elapsed_s, 1) + " s. Nothing saved yet.");
+    } catch (err) {
+      camStatus(err.message, true);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  $("cam-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const entry = formEntry();
+    const changing = editing !== null;
+    const button = $("cam-add");
+    button.disabled = true;
+    camStatus((changing ? "Saving " : "Adding ") + entry.id + "…");
+    try {
+      const url = "/api/sources" + (changing ? "/" + encodeURIComponent(entry.id) : "");
+      const response = await fetch(url, {
+        method: changing ? "PUT" : "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(entry),
+      });
       if (!response.ok) throw new Error(await errorText(response));
-      camStatus("Added " + entry.id + ".");
-      $("cam-id").value = "";
-      $("cam-uri").value = "";
+      resetForm();
+      camStatus((changing ? "Saved " : "Added ") + entry.id + ".");
       await loadCameras();
     } catch (err) {
       camStatus(err.message, true);
