@@ -93,10 +93,12 @@ def _models(root: Type[BaseModel], path: str) -> List[tuple]:
 
 def _submodels(annotation: Any) -> List[tuple]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        kind = annotation.model_fields.get("kind")
         suffix = ""
-        if kind is not None:
-            suffix = f" (kind: {', '.join(get_args(kind.annotation))})"
+        for tag in ("kind", "type"):  # the discriminator of a union of models
+            field = annotation.model_fields.get(tag)
+            if field is not None and get_origin(field.annotation) in (typing.Literal, Literal):
+                suffix = f" ({tag}: {', '.join(get_args(field.annotation))})"
+                break
         return [(annotation, suffix)]
     origin = get_origin(annotation)
     out: List[tuple] = []

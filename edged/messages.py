@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Type
+from typing import Any, ClassVar, Dict, List, NamedTuple, Optional, Tuple, Type
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import Literal, Protocol
@@ -78,6 +78,10 @@ class Message(BaseModel):
         description="True when sent from the spool after a broker outage or a restart "
         "(absent = false); ts is still the original capture time",
     )
+
+    #: optional fields left out of the JSON while null (and not required by the schema), so
+    #: messages that never have them stay as they were before the field existed
+    omitted_when_null: ClassVar[Tuple[str, ...]] = ()
 
 
 class ResultMessage(Message):
@@ -151,9 +155,18 @@ class GaugeMessage(ResultMessage):
     )
     quality: Literal["ok", "low_confidence", "unreadable", "out_of_range"] = Field(
         "ok",
-        description="ok; low_confidence (value given, trust it less); unreadable (value null); "
-        "out_of_range (needle outside the configured scale)",
+        description="ok; low_confidence (value given, trust it less); unreadable (value null; "
+        "for a display also when its text is no number, or has not `decimals` digits after "
+        "the point); out_of_range (needle outside the configured scale, or a display's value "
+        "outside its min/max: value is what it shows)",
     )
+    text: Optional[str] = Field(
+        None,
+        description="Digital gauges (seven-segment displays) only: what the display shows, "
+        "e.g. '-12.5'; absent for dials, and when no character could be read for sure",
+    )
+
+    omitted_when_null: ClassVar[Tuple[str, ...]] = ("text",)
 
 
 class MotionMessage(ResultMessage):
@@ -272,8 +285,11 @@ class OutgoingMessage(NamedTuple):
 
 
 def encode(message: Message) -> bytes:
-    """Compact JSON; ``replayed`` is left out (absent = false) and set by :func:`mark_replayed`."""
-    return message.model_dump_json(by_alias=True, exclude={"replayed"}).encode("utf-8")
+    """Compact JSON; ``replayed`` is left out (absent = false) and set by :func:`mark_replayed`,
+    and so are the model's ``omitted_when_null`` fields while null."""
+    exclude = {"replayed"}
+    exclude.update(f for f in message.omitted_when_null if getattr(message, f) is None)
+    return message.model_dump_json(by_alias=True, exclude=exclude).encode("utf-8")
 
 
 def mark_replayed(payload: bytes) -> bytes:
@@ -357,8 +373,10 @@ def schema_documents() -> Dict[str, str]:
     docs = {}
     for stem, model in MESSAGE_MODELS.items():
         schema = model.model_json_schema(by_alias=True, mode="serialization")
-        # encode() leaves `replayed` out unless it is true: optional for consumers.
-        schema["required"] = [name for name in schema["required"] if name != "replayed"]
+        # encode() leaves `replayed` out unless it is true, and `omitted_when_null` fields
+        # while null: optional for consumers.
+        optional = {"replayed", *model.omitted_when_null}
+        schema["required"] = [name for name in schema["required"] if name not in optional]
         document = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"{SCHEMA_ID_PREFIX}{stem}",

@@ -23,6 +23,10 @@ def summarise(config: Config) -> str:
     for pipeline in config.pipelines:
         model = getattr(pipeline, "model", None)
         extra = f" model {model}" if model else ""
+        gauges = getattr(pipeline, "gauges", None) or []
+        displays = sum(1 for g in gauges if getattr(g, "type", None) == "digital")
+        if displays:  # seven-segment displays: the display model reads them
+            extra += f", {displays} display(s) with {pipeline.display_model}"
         lines.append(
             f"  {pipeline.id:<16} {pipeline.kind:<10} <- {', '.join(pipeline.source_ids)}{extra}"
         )

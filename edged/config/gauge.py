@@ -1,4 +1,7 @@
-"""Config of the ``gauge`` pipeline: the model and the gauges it reads.
+"""Config of the ``gauge`` pipeline: the models and the gauges it reads.
+
+A gauge entry is a dial (``type: analog``, the default) or a seven-segment
+display (``type: digital``) read from its ``roi`` with the display model.
 
 Angles are degrees, clockwise, 0 = 12 o'clock in the picture. ``start_angle``
 is where the scale's minimum sits and ``sweep`` how far (clockwise when
@@ -9,20 +12,29 @@ start and end coincide, read better with them set.
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Tuple, Union
 
-from pydantic import Field, field_validator, model_validator
-from typing_extensions import Literal
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from typing_extensions import Annotated, Literal
 
 from edged.config.base import EdgedModel
 from edged.config.pipeline_base import PipelineBase
 from edged.config.sources import ID_DESCRIPTION, ID_PATTERN
 from edged.config.triton import TritonConfig, check_triton_section
 
-__all__ = ["DEFAULT_GAUGE_MODEL", "DEFAULT_POINTER_MODEL", "GaugeConfig", "GaugePipelineConfig"]
+__all__ = [
+    "DEFAULT_DISPLAY_MODEL",
+    "DEFAULT_GAUGE_MODEL",
+    "DEFAULT_POINTER_MODEL",
+    "DigitalGaugeConfig",
+    "GaugeConfig",
+    "GaugeEntry",
+    "GaugePipelineConfig",
+]
 
 DEFAULT_GAUGE_MODEL = "weights/gauge_kp_w32.onnx"
 DEFAULT_POINTER_MODEL = "weights/gauge_pointer.onnx"
+DEFAULT_DISPLAY_MODEL = "weights/display_crnn.onnx"
 
 #: Largest scale value: far beyond any dial, small enough that the span and the
 #: interpolated readings stay finite and exact to many digits.
@@ -34,6 +46,9 @@ MIN_SCALE_SPAN = 1e-9
 class GaugeConfig(EdgedModel):
     """One gauge the pipeline reads, and how its scale maps to values."""
 
+    type: Literal["analog"] = Field(
+        "analog", description="analog: a dial with a needle (the default); digital: see below"
+    )
     id: str = Field(pattern=ID_PATTERN, description=ID_DESCRIPTION)
     name: Optional[str] = Field(None, description="Human-readable name (status page)")
     unit: str = Field("", description="Unit of the value, e.g. 'bar'")
@@ -114,9 +129,7 @@ class GaugeConfig(EdgedModel):
     def _roi(
         cls, value: Optional[Tuple[int, int, int, int]]
     ) -> Optional[Tuple[int, int, int, int]]:
-        if value is not None and (value[0] < 0 or value[1] < 0 or value[2] < 8 or value[3] < 8):
-            raise ValueError("roi is [x, y, w, h] with x, y >= 0 and w, h >= 8")
-        return value
+        return _check_roi(value)
 
     @field_validator("table")
     @classmethod
@@ -135,10 +148,104 @@ class GaugeConfig(EdgedModel):
         return value
 
 
-class GaugePipelineConfig(PipelineBase):
-    """Analog gauge reading with edged's own keypoint model."""
+def _check_roi(value: Any) -> Any:
+    if value is not None and (value[0] < 0 or value[1] < 0 or value[2] < 8 or value[3] < 8):
+        raise ValueError("roi is [x, y, w, h] with x, y >= 0 and w, h >= 8")
+    return value
 
-    kind: Literal["gauge"] = Field(description="Analog gauge reading")
+
+_NO_NEEDLE = "a digital gauge is a seven-segment display: it has no needle or scale"
+
+
+class DigitalGaugeConfig(EdgedModel):
+    """A seven-segment display (LCD/LED) read from its roi with the display model."""
+
+    #: keys of a dial that a display has no use for, and what to do instead (the config loader
+    #: reports them with this text rather than only "extra inputs are not permitted")
+    refused_keys: ClassVar[Dict[str, Tuple[str, str]]] = {
+        **{
+            key: (_NO_NEEDLE, f"remove {key}")
+            for key in ("start_angle", "sweep", "table", "reader", "max_rate", "smoothing")
+        },
+        "min_value": (_NO_NEEDLE, "remove min_value; min is the display's plausibility limit"),
+        "max_value": (_NO_NEEDLE, "remove max_value; max is the display's plausibility limit"),
+        "position": (
+            "a digital gauge is read from its roi only",
+            "remove position and set roi [x, y, w, h]",
+        ),
+        "min_confidence": (
+            "a display's digits are each read or unreadable, never guessed",
+            "remove min_confidence",
+        ),
+    }
+
+    type: Literal["digital"] = Field(
+        description="digital: a seven-segment display (LCD/LED) showing the value as digits"
+    )
+    id: str = Field(pattern=ID_PATTERN, description=ID_DESCRIPTION)
+    name: Optional[str] = Field(None, description="Human-readable name (status page)")
+    unit: str = Field("", description="Unit of the value, e.g. 'degC'")
+    roi: Tuple[int, int, int, int] = Field(
+        description="[x, y, w, h] in frame pixels: the display's glass, with little else"
+    )
+    decimals: Optional[int] = Field(
+        None,
+        ge=0,
+        le=7,
+        description="Digits the display shows after its decimal point; a reading with another "
+        "count is unreadable (a missed or extra point would scale the value tenfold)",
+    )
+    min: Optional[float] = Field(
+        None,
+        ge=-MAX_SCALE_VALUE,
+        le=MAX_SCALE_VALUE,
+        description="Plausibility: smallest believable value; below it the reading is out_of_range",
+    )
+    max: Optional[float] = Field(
+        None,
+        ge=-MAX_SCALE_VALUE,
+        le=MAX_SCALE_VALUE,
+        description="Plausibility: largest believable value; above it the reading is out_of_range",
+    )
+
+    @field_validator("roi")
+    @classmethod
+    def _roi(cls, value: Tuple[int, int, int, int]) -> Tuple[int, int, int, int]:
+        return _check_roi(value)
+
+    @model_validator(mode="after")
+    def _limits(self) -> DigitalGaugeConfig:
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(
+                f"min ({self.min!r}) must be below max ({self.max!r}); swap them, or remove one"
+            )
+        return self
+
+
+def _gauge_type(value: Any) -> Any:
+    """The entry's ``type``; analog when it has none (entries written before displays)."""
+    if isinstance(value, dict):
+        return value.get("type", "analog")
+    return getattr(value, "type", "analog")
+
+
+GaugeEntry = Annotated[
+    Union[Annotated[GaugeConfig, Tag("analog")], Annotated[DigitalGaugeConfig, Tag("digital")]],
+    Discriminator(
+        _gauge_type,
+        custom_error_type="gauge_type",
+        custom_error_message="type must be 'analog' (a dial, the default) or 'digital' "
+        "(a seven-segment display)",
+    ),
+]
+
+
+class GaugePipelineConfig(PipelineBase):
+    """Gauge reading with edged's own models: dials (keypoints, pointer) and displays."""
+
+    kind: Literal["gauge"] = Field(
+        description="Gauge reading: analog dials and seven-segment displays"
+    )
     model: str = Field(
         DEFAULT_GAUGE_MODEL,
         description="Keypoint model (.onnx, or a TensorRT plan); relative paths are tried from "
@@ -148,6 +255,11 @@ class GaugePipelineConfig(PipelineBase):
         DEFAULT_POINTER_MODEL,
         description="Pointer model for gauges read with reader 'pointer' (or 'auto' on a "
         "full-circle dial with an roi); loaded only when a gauge uses it",
+    )
+    display_model: str = Field(
+        DEFAULT_DISPLAY_MODEL,
+        description="Seven-segment display model for gauges of type digital; loaded only when "
+        "one exists; relative paths are resolved as for model",
     )
     backend: Literal["auto", "onnxruntime", "tensorrt", "triton"] = Field(
         "auto",
@@ -161,21 +273,26 @@ class GaugePipelineConfig(PipelineBase):
     )
     threads: int = Field(1, ge=1, le=64, description="CPU threads for ONNX Runtime")
     max_gauges: int = Field(8, ge=1, le=64, description="Most dials looked for outside ROIs")
-    gauges: List[GaugeConfig] = Field(min_length=1, description="The gauges to read")
+    gauges: List[GaugeEntry] = Field(
+        min_length=1, description="The gauges to read: dials, and displays (type: digital)"
+    )
 
     @model_validator(mode="after")
     def _triton_server(self) -> GaugePipelineConfig:
         check_triton_section(self.backend, self.triton)
         if self.triton is not None and self.triton.model_name:
             raise ValueError(
-                "triton.model_name: a gauge pipeline runs two models (keypoints, pointer), "
-                "named on the server after their files' stems; remove model_name"
+                "triton.model_name: a gauge pipeline runs up to three models (keypoints, "
+                "pointer, display), named on the server after their files' stems; remove "
+                "model_name"
             )
         return self
 
     @field_validator("gauges")
     @classmethod
-    def _unique(cls, value: List[GaugeConfig]) -> List[GaugeConfig]:
+    def _unique(
+        cls, value: List[Union[GaugeConfig, DigitalGaugeConfig]]
+    ) -> List[Union[GaugeConfig, DigitalGaugeConfig]]:
         seen = set()
         for g in value:
             if g.id in seen:

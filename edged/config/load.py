@@ -257,6 +257,9 @@ def _issue_from_error(err: Dict[str, Any], data: Any) -> ConfigIssue:
     value = None if kind in ("missing", "extra_forbidden") else err.get("input")
     if isinstance(value, dict):
         value = None  # a whole section: its line says more than its repr
+    refused = getattr(owner, "refused_keys", {}).get(loc[-1]) if loc else None
+    if kind == "extra_forbidden" and refused is not None:  # a key of a sibling kind
+        return ConfigIssue(_format_path(loc), refused[0], None, refused[1])
     return ConfigIssue(_format_path(loc), message, value, _hint(kind, loc, owner))
 
 
@@ -310,9 +313,11 @@ def _union_members(annotation: Any) -> Tuple[Any, ...]:
 
 def _member_for_tag(members: Tuple[Any, ...], tag: str) -> Any:
     for member in members:
-        kind = member.model_fields.get("kind") if _is_model(member) else None
-        if kind is not None and tag in get_args(kind.annotation):
-            return member
+        model = _unwrap(member)  # a member may be Annotated[Model, Tag(...)]
+        for key in ("kind", "type"):
+            field = model.model_fields.get(key) if _is_model(model) else None
+            if field is not None and tag in get_args(field.annotation):
+                return member
         name = getattr(get_origin(member) or member, "__name__", str(member))
         if tag.split("[")[0] == name:
             return member
@@ -332,6 +337,8 @@ def _hint(kind: str, loc: Loc, model: Optional[Type[BaseModel]]) -> str:
         return f"{maybe}remove it; known keys here: {', '.join(known)}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         return "set kind to one of the kinds listed above"
+    if kind == "gauge_type":
+        return "set type: digital for a seven-segment display, or remove type for a dial"
     if model is not None and isinstance(field, str) and field in model.model_fields:
         description = model.model_fields[field].description
         if description:

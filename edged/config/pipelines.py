@@ -1,7 +1,7 @@
 """The union of pipeline config kinds; each kind's model lives in its own module.
 
 The ``motion`` pipeline needs no model and lets a fresh install run end to end;
-``pose`` runs trt_pose models, ``gauge`` reads analog gauges.
+``pose`` runs trt_pose models, ``gauge`` reads analog gauges and seven-segment displays.
 """
 
 from __future__ import annotations

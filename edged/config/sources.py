@@ -221,6 +221,13 @@ class SyntheticSourceConfig(SourceBase):
         description="scene: gauges — water-meter sub-dials in a strip along the bottom, their "
         "pointers turning (read with the pointer model from an roi)",
     )
+    displays: int = Field(
+        0,
+        ge=0,
+        le=4,
+        description="scene: gauges — seven-segment displays at the bottom left, showing a "
+        "number with one decimal that rises and falls (read as gauges of type digital)",
+    )
 
 
 SourceConfig = Annotated[

@@ -27,6 +27,7 @@ def synthetic_spec(config: SyntheticSourceConfig) -> CaptureSpec:
             "seed": config.seed,
             "period_s": config.period_s,
             "meters": config.meters,
+            "displays": config.displays,
         },
         isolated=False,
         label=f"synthetic {config.scene} {config.width}x{config.height}@{config.rate:g}",
@@ -91,10 +92,11 @@ def _bounce(position: int, span: int) -> int:
 
 
 class GaugeSceneCapture(Capture):
-    """Analog gauges whose needles move smoothly (``scene: gauges``, issue 7).
+    """Analog gauges whose needles move smoothly (``scene: gauges``, issue 7), and optionally
+    water-meter sub-dials and seven-segment displays.
 
     Each frame's ``meta`` carries the true values (``gauge_truth``: id, value,
-    unit), so previews and tests can compare readings with the truth.
+    unit, and a display's ``text``), so previews and tests can compare readings with the truth.
     """
 
     def __init__(
@@ -106,11 +108,12 @@ class GaugeSceneCapture(Capture):
         seed: int = 0,
         period_s: float = 30.0,
         meters: int = 0,
+        displays: int = 0,
     ):
         from edged.pipelines.gauge.scene import GaugeScene
 
         self.pace_fps = rate
-        self._scene = GaugeScene(width, height, gauges, seed, rate, period_s, meters)
+        self._scene = GaugeScene(width, height, gauges, seed, rate, period_s, meters, displays)
         self._n = 0
         self._truth: List[Dict[str, Any]] = []
 

@@ -89,15 +89,22 @@ def test_demo_publishes_readings_that_track_the_truth():
     assert "mosquitto_sub -h 127.0.0.1 -p %d" % mqtt_port in out
     assert f"http://127.0.0.1:{http_port}/" in out
     assert len(got) >= 15, out[-2000:]
-    scene = GaugeScene(DEMO_WIDTH, DEMO_HEIGHT, count=3, seed=0, rate=5.0, period_s=60.0, meters=2)
+    scene = GaugeScene(
+        DEMO_WIDTH, DEMO_HEIGHT, count=3, seed=0, rate=5.0, period_s=60.0, meters=2, displays=1
+    )
     spans = {g.id: g.max_value - g.min_value for g in scene.gauges}
     meters = {m.id: m for m in scene.meters}
-    errors = {"dials": [], "meters": []}
+    displays = {d.id: d for d in scene.displays}
+    errors = {"dials": [], "meters": [], "displays": []}
     for m in got:
         assert m["schema"] == "edged.gauge/1"
         if m["value"] is None:
             continue
         n = m["frame_seq"] - 1
+        if m["gauge_id"] in displays:  # read right, or not at all
+            shown = scene.display_text(displays[m["gauge_id"]], n)
+            errors["displays"].append(0.0 if m["text"] == shown else 1.0)
+            continue
         if m["gauge_id"] in meters:  # a sub-dial: 0..10 round a full circle
             d = abs(m["value"] - scene.meter_value(meters[m["gauge_id"]], n)) % 10.0
             errors["meters"].append(min(d, 10.0 - d) / 10.0)
@@ -106,6 +113,7 @@ def test_demo_publishes_readings_that_track_the_truth():
         errors["dials"].append(abs(m["value"] - truth) / spans[m["gauge_id"]])
     assert sum(len(e) for e in errors.values()) >= 0.8 * len(got)
     assert errors["meters"], "the demo's water-meter sub-dials were not read"
+    assert errors["displays"], "the demo's display was not read"
     for kind, e in errors.items():
         assert float(np.median(e)) < 0.03, kind
 

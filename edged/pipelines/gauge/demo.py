@@ -5,7 +5,8 @@ installed) or an embedded ``amqtt`` broker started for the demo on a free
 port, else the demo runs without MQTT and says so. The gauges' true values
 travel with each frame and are drawn on the preview next to the readings. Beside
 the dials, ``--meters`` water-meter sub-dials turn at fixed places of the frame,
-read from their ``roi`` by the pointer model.
+read from their ``roi`` by the pointer model, and ``--displays`` seven-segment
+displays show a changing number, read from theirs by the display model.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ def register_demo(subparsers: Any) -> None:
         type=int,
         default=2,
         help="water-meter sub-dials in the scene, read by the pointer model (0-4)",
+    )
+    p.add_argument(
+        "--displays",
+        type=int,
+        default=1,
+        help="seven-segment displays in the scene, read by the display model (0-4)",
     )
     p.add_argument("--rate", type=float, default=5.0, help="frames per second")
     p.add_argument(
@@ -139,13 +146,14 @@ def build_demo_config(
     http_port: int,
     model: Optional[str],
     meters: int = 0,
+    displays: int = 0,
 ) -> str:
     """Write the demo's config (JSON is YAML) and return its path."""
-    from edged.config.gauge import DEFAULT_GAUGE_MODEL, DEFAULT_POINTER_MODEL
+    from edged.config.gauge import DEFAULT_DISPLAY_MODEL, DEFAULT_GAUGE_MODEL, DEFAULT_POINTER_MODEL
     from edged.pipelines.gauge.pipeline import resolve_model
     from edged.pipelines.gauge.scene import GaugeScene
 
-    scene = GaugeScene(DEMO_WIDTH, DEMO_HEIGHT, gauges, seed=0, meters=meters)
+    scene = GaugeScene(DEMO_WIDTH, DEMO_HEIGHT, gauges, seed=0, meters=meters, displays=displays)
     config: dict = {
         "device_id": "demo",
         "sources": [
@@ -159,6 +167,7 @@ def build_demo_config(
                 "rate": rate,
                 "period_s": 60.0,
                 "meters": meters,
+                "displays": displays,
             }
         ],
         "pipelines": [
@@ -168,8 +177,9 @@ def build_demo_config(
                 "source": "cam0",
                 "model": resolve_model(model or DEFAULT_GAUGE_MODEL),
                 "pointer_model": resolve_model(DEFAULT_POINTER_MODEL),
+                "display_model": resolve_model(DEFAULT_DISPLAY_MODEL),
                 "backend": "onnxruntime",
-                "gauges": [d.config() for d in [*scene.gauges, *scene.meters]],
+                "gauges": [d.config() for d in [*scene.gauges, *scene.meters, *scene.displays]],
             }
         ],
         "sinks": {"http": {"host": "127.0.0.1", "port": http_port}},
@@ -200,9 +210,11 @@ def demo_command(args: argparse.Namespace) -> int:
         http_port,
         args.model,
         max(0, min(4, args.meters)),
+        max(0, min(4, args.displays)),
     )
     lines: List[str] = [
-        "edged demo: synthetic gauges -> gauge pipeline (ONNX Runtime) -> MQTT + preview",
+        "edged demo: synthetic gauges and displays -> gauge pipeline (ONNX Runtime) -> MQTT + "
+        "preview",
         f"  preview:  http://127.0.0.1:{http_port}/",
         f"  MQTT:     {how}",
     ]

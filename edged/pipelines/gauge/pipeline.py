@@ -7,6 +7,11 @@ share one search of the whole frame; detected dials are matched to them by
 ``position`` (nearest centre) when given, otherwise in reading order (rows top
 to bottom, left to right). A configured gauge with no dial found is reported
 ``unreadable`` with a null value, never a made-up number.
+
+Digital gauges (``type: digital``) are seven-segment displays, read from their
+``roi`` by the display model (loaded only when one is configured), all in one
+batch: the message carries what the display shows as ``text``, and its number
+as ``value`` (``display_payload`` says when a reading is not ``ok``).
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from edged.config.gauge import GaugeConfig, GaugePipelineConfig
+from edged.config.gauge import DigitalGaugeConfig, GaugeConfig, GaugePipelineConfig
 from edged.cvutil import import_cv2
 from edged.frames import Frame
 from edged.pipelines.base import Pipeline
+from edged.pipelines.display.reader import DisplayModel, DisplayReader, DisplayReading
 from edged.pipelines.gauge.angles import point_at
 from edged.pipelines.gauge.decode import Detection, read_detection
 from edged.pipelines.gauge.pointer_reader import PointerModel, PointerReader, prefers_pointer
@@ -29,7 +35,14 @@ from edged.pipelines.gauge.reader import GaugeReader, KeypointModel, ReadOptions
 from edged.pipelines.gauge.reading import GaugeReading, GaugeTracker
 from edged.results import Result
 
-__all__ = ["GaugePipeline", "assign_detections", "reading_payload", "resolve_model"]
+__all__ = [
+    "GaugePipeline",
+    "assign_detections",
+    "display_payload",
+    "display_quality",
+    "reading_payload",
+    "resolve_model",
+]
 
 _REPO = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -124,40 +137,102 @@ def reading_payload(gauge: GaugeConfig, reading: GaugeReading) -> Dict[str, Any]
     }
 
 
+def display_quality(
+    gauge: DigitalGaugeConfig, reading: Optional[DisplayReading]
+) -> Tuple[str, Optional[float]]:
+    """``(quality, value)`` of a display's reading, checked against its entry.
+
+    ``unreadable`` (no value) when a character was not legible (or the roi is outside the
+    frame), when the text is no number (dashes, a clock), or when it has another count of
+    digits after the point than ``decimals``; ``out_of_range`` (with the value shown) when
+    the value lies outside ``min``/``max``; else ``ok``.
+    """
+    if reading is None or reading.quality != "ok" or reading.text is None:
+        return "unreadable", None
+    value = reading.value
+    if value is None:
+        return "unreadable", None
+    if gauge.decimals is not None:
+        text = reading.text
+        shown = len(text.split(".", 1)[1]) if "." in text else 0
+        if shown != gauge.decimals:
+            return "unreadable", None
+    if (gauge.min is not None and value < gauge.min) or (
+        gauge.max is not None and value > gauge.max
+    ):
+        return "out_of_range", value
+    return "ok", value
+
+
+def display_payload(gauge: DigitalGaugeConfig, reading: Optional[DisplayReading]) -> Dict[str, Any]:
+    """One entry of the result's ``gauges`` list for a display: ``edged.gauge/1`` with ``text``."""
+    quality, value = display_quality(gauge, reading)
+    # no text read: no reading to be sure of (as a dial that was not found)
+    confidence = 0.0 if reading is None or reading.text is None else reading.confidence
+    return {
+        "gauge_id": gauge.id,
+        "value": None if value is None else round(float(value), 6),
+        "unit": gauge.unit,
+        "confidence": round(float(min(1.0, max(0.0, confidence))), 3),
+        "angle_deg": None,
+        "keypoints": None,
+        "quality": quality,
+        "text": None if reading is None else reading.text,
+    }
+
+
 class GaugePipeline(Pipeline):
-    """Analog gauge reading with edged's keypoint model."""
+    """Gauge reading with edged's models: dials (keypoints, pointer) and displays."""
 
     kind = "gauge"
 
-    def __init__(self, config: GaugePipelineConfig, model: Any = None, pointer_model: Any = None):
+    def __init__(
+        self,
+        config: GaugePipelineConfig,
+        model: Any = None,
+        pointer_model: Any = None,
+        display_model: Any = None,
+    ):
         super().__init__(config)
-        # tests may hand in callables: (batch) -> (cmap, paf) and (batch) -> (pointer, zero, ccw)
+        # tests may hand in callables: (batch) -> (cmap, paf), (batch) -> (pointer, zero, ccw)
+        # and (batch) -> (logits,)
         self._model = model
         self._pointer_model = pointer_model
+        self._display_model = display_model
         self.reader: Optional[GaugeReader] = None
         self.pointer_reader: Optional[PointerReader] = None
+        self.display_reader: Optional[DisplayReader] = None
+        self.dials: List[GaugeConfig] = [g for g in config.gauges if isinstance(g, GaugeConfig)]
+        self.displays: List[DigitalGaugeConfig] = [
+            g for g in config.gauges if isinstance(g, DigitalGaugeConfig)
+        ]
         self.trackers = {
-            g.id: GaugeTracker(g.smoothing, g.max_rate, wrap=_wrap(g)) for g in config.gauges
+            g.id: GaugeTracker(g.smoothing, g.max_rate, wrap=_wrap(g)) for g in self.dials
         }
-        self.by_pointer = {g.id for g in config.gauges if _pointer_gauge(g)}
+        self.by_pointer = {g.id for g in self.dials if _pointer_gauge(g)}
 
     def open(self) -> None:
-        if self._model is None and len(self.by_pointer) < len(self.config.gauges):
-            config = self.config
+        config = self.config
+        if self._model is None and len(self.by_pointer) < len(self.dials):
             self._model = KeypointModel(
                 resolve_model(config.model), config.backend, config.threads, config.triton
             )
         if self._pointer_model is None and self.by_pointer:
-            config = self.config
             self._pointer_model = PointerModel(
                 resolve_model(config.pointer_model), config.backend, config.threads, config.triton
+            )
+        if self._display_model is None and self.displays:
+            self._display_model = DisplayModel(
+                resolve_model(config.display_model), config.backend, config.threads, config.triton
             )
         self.reader = GaugeReader(self._model) if self._model is not None else None
         if self._pointer_model is not None:
             self.pointer_reader = PointerReader(self._pointer_model)
+        if self._display_model is not None:
+            self.display_reader = DisplayReader(self._display_model)
 
     def close(self) -> None:
-        for model in (self._model, self._pointer_model):
+        for model in (self._model, self._pointer_model, self._display_model):
             close = getattr(model, "close", None)
             if close is not None:
                 close()
@@ -170,23 +245,28 @@ class GaugePipeline(Pipeline):
         if self.by_pointer:
             d["pointer_model"] = self.config.pointer_model
             d["read_by_pointer_model"] = sorted(self.by_pointer)
+        if self.displays:
+            d["display_model"] = self.config.display_model
+            d["displays"] = [g.id for g in self.displays]
         describe = getattr(self._model, "describe", None)
         if describe is not None:
             d["engine"] = describe()
         return d
 
-    def infer(self, batch: Any) -> Dict[str, Union[Detection, GaugeReading, None]]:
-        """Detections of the keypoint-read gauges, readings of the pointer-read ones."""
+    def infer(self, batch: Any) -> Dict[str, Union[Detection, GaugeReading, DisplayReading, None]]:
+        """Detections of the keypoint-read gauges, readings of the pointer-read ones and of the
+        displays."""
         image: np.ndarray = batch
-        found: Dict[str, Union[Detection, GaugeReading, None]] = {}
-        free = [g for g in self.config.gauges if g.roi is None]
+        found: Dict[str, Union[Detection, GaugeReading, DisplayReading, None]] = {}
+        free = [g for g in self.dials if g.roi is None]
         if free:
             assert self.reader is not None, "open() first"
             dets = self.reader.detect(image, self.config.max_gauges)
             refined = [r or d for d, r in zip(dets, self.reader.refine(image, dets))]
             found.update(assign_detections(free, refined))
         found.update(self._read_pointers(image))
-        for g in self.config.gauges:
+        found.update(self._read_displays(image))
+        for g in self.dials:
             if g.roi is None or g.id in self.by_pointer:
                 continue
             assert self.reader is not None, "open() first"
@@ -207,7 +287,7 @@ class GaugePipeline(Pipeline):
         """The pointer-read gauges, their rois in one batch."""
         out: Dict[str, Optional[GaugeReading]] = {}
         crops, options, origins, ids = [], [], [], []
-        for g in self.config.gauges:
+        for g in self.dials:
             if g.id not in self.by_pointer:
                 continue
             crop, origin = _roi_crop(image, g)
@@ -222,6 +302,22 @@ class GaugePipeline(Pipeline):
             assert self.pointer_reader is not None, "open() first"
             readings = self.pointer_reader.read_crops(crops, options, origins)
             out.update(zip(ids, readings))
+        return out
+
+    def _read_displays(self, image: np.ndarray) -> Dict[str, Optional[DisplayReading]]:
+        """The displays, their rois in one batch (None for an roi outside the frame)."""
+        out: Dict[str, Optional[DisplayReading]] = {}
+        crops, ids = [], []
+        for g in self.displays:
+            crop = roi_region(image, *g.roi)
+            if crop is None:
+                out[g.id] = None
+                continue
+            crops.append(crop)
+            ids.append(g.id)
+        if crops:
+            assert self.display_reader is not None, "open() first"
+            out.update(zip(ids, self.display_reader.read_crops(crops)))
         return out
 
     def read_gauge(
@@ -243,11 +339,17 @@ class GaugePipeline(Pipeline):
         return self.trackers[gauge.id].update(reading, t)
 
     def postprocess(
-        self, outputs: Dict[str, Union[Detection, GaugeReading, None]], frame: Frame
+        self, outputs: Dict[str, Union[Detection, GaugeReading, DisplayReading, None]], frame: Frame
     ) -> Dict[str, Any]:
         gauges = []
         for g in self.config.gauges:
-            reading = self.read_gauge(g, outputs.get(g.id), frame.mono)
+            found = outputs.get(g.id)
+            if isinstance(g, DigitalGaugeConfig):
+                assert found is None or isinstance(found, DisplayReading)
+                gauges.append(display_payload(g, found))
+                continue
+            assert not isinstance(found, DisplayReading)
+            reading = self.read_gauge(g, found, frame.mono)
             gauges.append(reading_payload(g, reading))
         return {"gauges": gauges}
 
@@ -255,9 +357,13 @@ class GaugePipeline(Pipeline):
         return {g["gauge_id"]: g["value"] for g in result.payload.get("gauges", [])}
 
     def draw(self, image: np.ndarray, result: Result) -> np.ndarray:
-        return draw_readings(
-            image, result.payload.get("gauges", []), result.frame.meta.get("gauge_truth")
-        )
+        readings = result.payload.get("gauges", [])
+        truth = result.frame.meta.get("gauge_truth")
+        rois = {g.id: g.roi for g in self.displays}
+        dials = [r for r in readings if r["gauge_id"] not in rois]
+        out = draw_readings(image, dials, truth)
+        displays = [(r, rois[r["gauge_id"]]) for r in readings if r["gauge_id"] in rois]
+        return draw_displays(out, displays, truth, copy=False) if displays else out
 
 
 def _wrap(g: GaugeConfig) -> Optional[Tuple[float, float]]:
@@ -301,8 +407,7 @@ def draw_readings(
     true_by_id = {t["id"]: t for t in truth or []}
     for n, g in enumerate(gauges):
         kp = g.get("keypoints")
-        ok = g["quality"] == "ok"
-        col = (40, 210, 40) if ok else (0, 160, 255) if g["value"] is not None else (40, 40, 230)
+        col = _colour(g)
         value = "--" if g["value"] is None else f"{g['value']:.3g} {g['unit']}".strip()
         lines = [f"{g['gauge_id']}: {value}"]
         if g["gauge_id"] in true_by_id:
@@ -327,4 +432,49 @@ def draw_readings(
             )
             cv2.putText(out, line, org, cv2.FONT_HERSHEY_SIMPLEX, fs, col, thick, cv2.LINE_AA)
             y += int(th * 1.6)
+    return out
+
+
+def _colour(reading: Dict[str, Any]) -> Tuple[int, int, int]:
+    """Green when ok, orange with a value to trust less, red without a value."""
+    if reading["quality"] == "ok":
+        return (40, 210, 40)
+    return (0, 160, 255) if reading["value"] is not None else (40, 40, 230)
+
+
+def draw_displays(
+    image: np.ndarray,
+    displays: List[Tuple[Dict[str, Any], Tuple[int, int, int, int]]],
+    truth: Optional[List[Dict[str, Any]]] = None,
+    copy: bool = True,
+) -> np.ndarray:
+    """Each display's roi and what was read there (and what it truly shows, when known)."""
+    cv2 = import_cv2()
+    out = image.copy() if copy else image
+    h, w = out.shape[:2]
+    fs = max(0.45, min(h, w) / 520.0)
+    thick = max(1, int(round(fs * 1.6)))
+    true_by_id = {t["id"]: t for t in truth or []}
+    for reading, (x, y, rw, rh) in displays:
+        col = _colour(reading)
+        cv2.rectangle(out, (x, y), (x + rw - 1, y + rh - 1), col, thick, cv2.LINE_AA)
+        text = reading.get("text")
+        shown = "--" if text is None else f"{text} {reading['unit']}".strip()
+        if reading["quality"] != "ok":
+            shown += f" ({reading['quality']})"
+        lines = [f"{reading['gauge_id']}: {shown}"]
+        true = true_by_id.get(reading["gauge_id"])
+        if true is not None:
+            lines.append(f"true {true.get('text', true['value'])}")
+        sizes = [cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, fs, thick)[0] for line in lines]
+        block = sum(int(th * 1.6) for _, th in sizes)
+        # above the roi where there is room, else below it
+        ty = y - block - 2 if y - block - 2 >= 0 else y + rh + 2
+        for line, (tw, th) in zip(lines, sizes):
+            org = (int(min(max(2, x), w - tw - 2)), int(min(max(th + 2, ty + th), h - 4)))
+            cv2.putText(
+                out, line, org, cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), thick + 2, cv2.LINE_AA
+            )
+            cv2.putText(out, line, org, cv2.FONT_HERSHEY_SIMPLEX, fs, col, thick, cv2.LINE_AA)
+            ty += int(th * 1.6)
     return out

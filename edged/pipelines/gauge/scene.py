@@ -5,7 +5,9 @@ The layout and the gauges' looks are a function of the seed; the needles follow
 slow sines of the frame time (``frame / rate``), so runs are repeatable. With
 ``meters`` the frame also shows water-meter sub-dials (``subdial_synth``) in a
 strip along the bottom, their pointers turning as a meter's do while water
-flows, each at a fixed region a config names in its ``roi``.
+flows, each at a fixed region a config names in its ``roi``. With ``displays``
+it shows seven-segment displays (``display.render``) at the bottom left, whose
+number (one decimal) rises and falls slowly, each at a fixed ``roi`` too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
+from edged.cvutil import import_cv2
+from edged.pipelines.display import render as display_render
 from edged.pipelines.gauge.subdial_synth import render_subdial
 from edged.pipelines.gauge.synth import (
     GaugeSpec,
@@ -26,7 +30,15 @@ from edged.pipelines.gauge.synth import (
     sample_spec,
 )
 
-__all__ = ["DemoGauge", "DemoMeter", "GaugeScene", "demo_gauges", "demo_meters"]
+__all__ = [
+    "DemoDisplay",
+    "DemoGauge",
+    "DemoMeter",
+    "GaugeScene",
+    "demo_displays",
+    "demo_gauges",
+    "demo_meters",
+]
 
 _UNITS = ("bar", "psi", "C", "A", "V", "kPa")
 
@@ -109,6 +121,100 @@ def demo_meters(count: int, width: int, height: int, seed: int = 0) -> List[Demo
     return out
 
 
+@dataclass
+class DemoDisplay:
+    """A seven-segment display at a fixed place of the frame, showing one decimal."""
+
+    id: str
+    seed: int  # the display's look (display.render)
+    roi: Tuple[int, int, int, int]  # x, y, w, h
+    low: float  # the value swings between low and high
+    high: float
+    phase: float
+    cells: int = 5  # "-12.5" fits
+    unit: str = "C"
+
+    def render(self, text: str) -> np.ndarray:
+        """The display showing ``text``, as the camera sees it, ``roi``-sized (BGR)."""
+        crop = _render_display(self.seed, self.cells, text)
+        w, h = self.roi[2], self.roi[3]
+        return import_cv2().resize(crop, (w, h), interpolation=import_cv2().INTER_AREA)
+
+    def config(self) -> Dict[str, Any]:
+        """This display as a ``gauges:`` entry (``type: digital``) of a gauge pipeline."""
+        return {
+            "id": self.id,
+            "type": "digital",
+            "unit": self.unit,
+            "roi": list(self.roi),
+            "decimals": 1,
+            "min": -50.0,
+            "max": 150.0,
+        }
+
+
+def _render_display(seed: int, cells: int, text: str) -> np.ndarray:
+    """Display ``seed`` showing ``text`` in ``cells`` cells; its look (and so the crop's size)
+    is the same whatever it shows."""
+    version = display_render.RENDERER_VERSION
+    spec = display_render.sample_spec(np.random.default_rng([version, seed]))
+    spec.cells = display_render.cells_of(text, cells)
+    spec.colon = 0
+    look = np.random.default_rng([version, seed, 1])  # the same every frame
+    return display_render.render_spec(spec, look, cell_px=40.0)
+
+
+def _clear_display_seed(start: int) -> int:
+    """The first seed from ``start`` whose display a camera sees clearly: lit segments stand
+    out (no washing glare, heavy blur or dark exposure) and its crop is not tiny. Seeds with
+    the same look show any text with the same noise, so lit minus blank is the segments."""
+    cv2 = import_cv2()
+    seed = start
+    while True:
+        lit = _render_display(seed, DemoDisplay.cells, "8.8.8.8.8.")
+        blank = _render_display(seed, DemoDisplay.cells, "")
+        diff = cv2.absdiff(
+            cv2.cvtColor(lit, cv2.COLOR_BGR2GRAY), cv2.cvtColor(blank, cv2.COLOR_BGR2GRAY)
+        )
+        if lit.shape[0] >= 32 and float(np.percentile(diff, 95)) >= 70.0:
+            return seed
+        seed += 1
+
+
+#: displays are drawn no smaller than this (px tall): smaller, a camera loses their points
+MIN_DISPLAY_HEIGHT = 36
+
+
+def demo_displays(
+    count: int, width: int, height: int, seed: int = 0, right: int = 0
+) -> List[DemoDisplay]:
+    """``count`` displays in rows at the bottom left of the frame, left of x = ``right``
+    (the sub-dials' strip; 0: the frame's right edge), smaller to fit in one row, but never
+    below ``MIN_DISPLAY_HEIGHT``: then in rows upwards."""
+    right = right or width
+    seeds = [_clear_display_seed(5000 * (seed + 1) + 31 * i) for i in range(count)]
+    aspects = []
+    for s in seeds:
+        shape = _render_display(s, DemoDisplay.cells, "0.0").shape
+        aspects.append(shape[1] / shape[0])
+    room = right - 8 - 8 * count
+    h = int(max(MIN_DISPLAY_HEIGHT, min(0.16 * height, 64)))
+    total = sum(h * a for a in aspects)
+    if total > room > 0:  # narrower frames: smaller displays
+        h = max(MIN_DISPLAY_HEIGHT, int(h * room / total))
+    rng = np.random.default_rng([seed, 77])
+    out = []
+    x, y = 8, height - h - 6
+    for i, (s, aspect) in enumerate(zip(seeds, aspects)):
+        w = max(8, min(int(round(h * aspect)), right - 16))
+        if x > 8 and x + w > right - 8:  # the row is full: the next one above it
+            x, y = 8, y - h - 6
+        phase = float(rng.uniform(0, 2 * math.pi))
+        out.append(DemoDisplay(f"d{i}", s, (x, y, w, h), 15.0, 85.0, phase))
+        x += w + 8
+    return out
+
+
 def demo_gauges(count: int, width: int, height: int, seed: int = 0) -> List[DemoGauge]:
     """``count`` readable-looking gauges laid out in a row (or a grid) across the frame."""
     rng = np.random.default_rng(seed)
@@ -162,10 +268,14 @@ class GaugeScene:
         rate: float = 15.0,
         period_s: float = 30.0,
         meters: int = 0,
+        displays: int = 0,
     ):
         self.width, self.height, self.rate, self.period_s = width, height, rate, period_s
         self.meters = demo_meters(meters, width, height, seed)
-        dial_height = height - (self.meters[0].roi[3] + 6 if self.meters else 0)
+        right = self.meters[0].roi[0] if self.meters else width
+        self.displays = demo_displays(displays, width, height, seed, right)
+        tops = [m.roi[1] for m in self.meters] + [d.roi[1] for d in self.displays]
+        dial_height = min(tops) if tops else height
         self.gauges = demo_gauges(count, width, dial_height, seed)
         self._background = background(np.random.default_rng(seed + 1), width, height)
         self.seed = seed
@@ -193,7 +303,18 @@ class GaugeScene:
             crop, label = render_subdial(m.seed, size=w, strength=0.3, value=value)
             image[y : y + h, x : x + w] = crop
             truth.append({"id": m.id, "value": round(label.value, 4), "unit": "m3"})
+        for d in self.displays:
+            text = self.display_text(d, n)
+            x, y, w, h = d.roi
+            image[y : y + h, x : x + w] = d.render(text)
+            truth.append({"id": d.id, "value": float(text), "unit": d.unit, "text": text})
         return image, truth
+
+    def display_text(self, display: DemoDisplay, n: int) -> str:
+        """What the display shows at frame ``n``: a value with one decimal, rising and falling."""
+        t = n / self.rate
+        f = 0.5 + 0.5 * math.sin(2 * math.pi * t / self.period_s + display.phase)
+        return f"{display.low + (display.high - display.low) * f:.1f}"
 
     def meter_value(self, meter: DemoMeter, n: int) -> float:
         """The turning pointer's reading at frame ``n`` (0..10, counting up like a meter)."""
