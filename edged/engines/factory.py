@@ -181,7 +181,10 @@ def open_triton(
     local = open_onnxruntime(model_path, options, name=name, sha256=model_sha256(model_path))
     try:
         return FallbackEngine(
-            model_path, lambda: TritonEngine(model_path, triton, name=name), local, name=name
+            model_path,
+            lambda: TritonEngine(model_path, triton, name=name, sha256=local.sha256),
+            local,
+            name=name,
         )
     except BaseException:
         local.close()

@@ -6,11 +6,13 @@ tensors to a GPU server keeps reading its gauges and people when that server
 slower but with the same model file, and go back to the server once it answers.
 Without a fallback the pipeline waits (state ``waiting``) until the server is back.
 
-The server is tried again with capped backoff (0.5 s doubling to 30 s), one call at
-a time: while it is down, nearly every call goes straight to the local engine, and
-a server that hangs costs one ``timeout_s`` per try, not one per frame. Both
-engines serve one model: at connect time their input names and dtypes must agree,
-else the server is refused with both lists (a model updated on one side only).
+The server is tried again with capped backoff (0.5 s doubling to 30 s): a server
+that was away when the daemon started is connected to on a thread of its own (a
+server that hangs stalls no frame), and one that stopped answering gets one call per
+try, so it costs one ``timeout_s`` per try, not one per frame. Both engines serve one
+model: their input names and dtypes must agree, else the server is refused with both
+lists (a model updated on one side only): at load time as an error, later with a
+warning while the device goes on serving.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 from edged.backoff import Backoff
 
 from .base import Engine
-from .errors import EngineClosedError, EngineUnavailableError, ModelLoadError
+from .errors import EngineClosedError, EngineError, EngineUnavailableError, ModelLoadError
 from .tensors import TensorSpec
 
 __all__ = ["FallbackEngine"]
@@ -61,8 +63,14 @@ class FallbackEngine(Engine):
         self.last_error: Optional[str] = None
         self.local_calls = 0
         self.switches = 0
+        self._connecting: Optional[threading.Thread] = None
         self._set_io(local.inputs, local.outputs)
-        if self._try_connect() is not None:
+        try:
+            remote = connect()
+        except ModelLoadError as exc:  # the server is away or not serving the model yet
+            self._server_down(str(exc))
+        else:
+            self._adopt(remote)  # a server with another model is refused here, at load
             self.serving = "remote"
 
     @property
@@ -75,9 +83,19 @@ class FallbackEngine(Engine):
         """On the server when it answers; on the local engine when it does not."""
         if self._closed:
             raise EngineClosedError(f"engine {self.name!r} is closed")
+        start = time.perf_counter()
+        try:
+            outputs = self._infer(inputs)
+        except Exception:
+            self.metrics.record_error()
+            raise
+        self.metrics.record(start, time.perf_counter())
+        return outputs
+
+    def _infer(self, inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
         remote = self.remote
         if remote is None and self._due():
-            remote = self._try_connect()
+            self._connect_in_background()
         if remote is not None and (self.serving == "remote" or self._due()):
             try:
                 outputs = remote.infer(inputs)
@@ -95,27 +113,45 @@ class FallbackEngine(Engine):
     def _due(self) -> bool:
         return self._clock() >= self._retry_at
 
-    def _try_connect(self) -> Optional[Engine]:
-        """Open the remote engine; None (and a later retry) when the server is not there."""
+    def _connect_in_background(self) -> None:
+        """Connect on a thread of its own: a server that hangs must not stall the frames."""
+        with self._lock:
+            if self._connecting is not None and self._connecting.is_alive():
+                return
+            self._retry_at = float("inf")  # until this try ends
+            self._connecting = threading.Thread(
+                target=self._connect_now, name=f"connect-{self.name}", daemon=True
+            )
+            self._connecting.start()
+
+    def _connect_now(self) -> None:
         try:
-            remote = self._connect()
-        except ModelLoadError as exc:  # BackendUnavailableError included: unreachable now
-            self._server_down(str(exc))
-            return None
+            self._adopt(self._connect())
+        except Exception as exc:  # whatever the reason, the local engine goes on serving
+            reason = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+            self._server_down(reason)
+        else:
+            with self._lock:
+                self._retry_at = 0.0  # the next call goes to the server
+
+    def _adopt(self, remote: Engine) -> None:
+        """Take ``remote`` as the server's engine, if it serves the same model as the local."""
         mismatch = _io_mismatch(remote.inputs, self.local.inputs)
+        with self._lock:
+            if mismatch or self._closed:
+                remote.close()
+            else:
+                self.remote = remote
         if mismatch:
-            remote.close()
             raise ModelLoadError(
                 f"model {self.name!r}: the server's model and the local fallback differ "
                 f"({mismatch}); give both the same model"
             )
-        self.remote = remote
-        return remote
 
     def _server_down(self, reason: str) -> None:
         with self._lock:
             self._retry_at = self._clock() + self._backoff.next_delay()
-            first = self.serving == "remote" or self.last_error is None
+            first = self.serving == "remote" or reason != self.last_error
             self.last_error = reason
             if self.serving == "remote":
                 self.switches += 1

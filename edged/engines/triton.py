@@ -88,8 +88,11 @@ class TritonEngine(Engine):
         )
         self._module = _import_client(config.protocol)
         self._headers = config.request_headers()
+        if config.protocol == "grpc":  # gRPC metadata keys must be lower case
+            self._headers = {k.lower(): v for k, v in self._headers.items()}
         self._client: Any = None
         self._binary = True
+        self._server_max_batch: Optional[int] = None
         self.calls = 0
         self.bytes_sent = 0
         self.bytes_received = 0
@@ -131,12 +134,36 @@ class TritonEngine(Engine):
                 f"model {self.model_name!r} on {self.where} lists no inputs or outputs in its "
                 "metadata; edged needs both to validate calls"
             )
+        self._server_max_batch = self._max_batch_size()
         extensions = server.get("extensions", [])
         if self.config.protocol == "http":
             self._binary = self.config.binary == "on" or (
                 self.config.binary == "auto" and "binary_tensor_data" in extensions
             )
         return inputs, outputs, server
+
+    def _max_batch_size(self) -> Optional[int]:
+        """Triton's ``max_batch_size`` from the model's config; None where the server has no
+        config extension (MLServer, KServe) or the model does not batch."""
+        kwargs = self._call_kwargs()
+        version = self.config.model_version
+        try:
+            if self.config.protocol == "grpc":
+                answer = self._client.get_model_config(
+                    self.model_name, version, as_json=True, **kwargs
+                )
+                return max_batch_of(answer.get("config", {}))
+            return max_batch_of(self._client.get_model_config(self.model_name, version, **kwargs))
+        except Exception:
+            return None
+
+    @property
+    def max_batch(self) -> Optional[int]:
+        """The first axis's own limit, and the server's ``max_batch_size`` where it has one
+        (the metadata shows a batching model's first axis as -1: a pipeline gathering
+        frames from many cameras must not send more than the server takes)."""
+        limits = [m for m in (super().max_batch, self._server_max_batch) if m is not None]
+        return min(limits) if limits else None
 
     def _make_client(self) -> Any:
         config, module = self.config, self._module
@@ -296,8 +323,37 @@ class TritonEngine(Engine):
         self.calls += 1
         return outputs
 
-    def _release(self) -> None:
+    def close(self) -> None:
+        """Close the client on the worker thread that made it, then the engine.
+
+        The HTTP client is gevent's: its connections and the thread's event hub (two file
+        descriptors) belong to the worker thread and are freed only there. A daemon whose
+        server stays away for a day reconnects thousands of times; each must leave nothing.
+        """
+        with self._state_lock:
+            executor = None if self._closed else self._executor
+        if executor is not None:
+            if threading.get_ident() == self._worker_ident:
+                self._close_client()
+            else:
+                try:
+                    executor.submit(self._close_client).result()
+                except RuntimeError:  # the executor was shut down meanwhile
+                    pass
+        super().close()
+
+    def _close_client(self) -> None:
         client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                self.log.debug("closing the Triton client", exc_info=True)
+        if self.config.protocol == "http":
+            _destroy_gevent_hub()
+
+    def _release(self) -> None:
+        client, self._client = self._client, None  # close() frees it on the worker; a fallback
         if client is not None:
             try:
                 client.close()
@@ -314,11 +370,32 @@ class TritonEngine(Engine):
             "protocol": self.config.protocol,
             "tensors": "binary" if self._binary else "json",
             "timeout_s": self.config.timeout_s,
+            "max_batch_size": self._server_max_batch,
             "bytes_per_call": {
                 "sent": self.bytes_sent // calls,
                 "received": self.bytes_received // calls,
             },
         }
+
+
+def max_batch_of(config: Mapping[str, Any]) -> Optional[int]:
+    """``max_batch_size`` of a Triton model configuration (JSON form); None when it is 0
+    (the model does not batch: its first axis is whatever its shape says)."""
+    try:
+        value = int(config.get("max_batch_size") or 0)
+    except (TypeError, ValueError):
+        return None
+    return value if value > 0 else None
+
+
+def _destroy_gevent_hub() -> None:
+    """Free this thread's gevent hub and its loop (tritonclient's HTTP client made them)."""
+    try:
+        import gevent
+
+        gevent.get_hub().destroy(destroy_loop=True)
+    except Exception:  # no hub, or gevent not installed: nothing to free
+        pass
 
 
 def _import_client(protocol: str) -> Any:

@@ -9,6 +9,7 @@ comes back. Triton itself is not installable here: nothing in these tests ran ag
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from edged.engines import (
     create_engine,
 )
 from edged.engines.onnxruntime import OnnxRuntimeEngine
+from edged.engines.triton import max_batch_of
 from edged.pipelines.gauge.pipeline import resolve_model
 
 from .kserve import KServeServer, free_port, mlserver_or_skip
@@ -76,6 +78,17 @@ def test_the_server_gives_onnxruntimes_outputs_bit_for_bit(server, protocol):
     assert info["metrics"]["count"] == 1
 
 
+def test_the_batch_limit_comes_from_tritons_model_config(server):
+    """Triton lists a batching model's first axis as -1 and its limit in the model config
+    (``max_batch_size``, written by ``edged export triton-repo``); MLServer has no config
+    endpoint, so there the limit is the shape's own (none for a dynamic axis)."""
+    assert max_batch_of({"name": "pose", "max_batch_size": 8}) == 8
+    assert max_batch_of({"max_batch_size": "4"}) == 4  # int64 fields come as strings in JSON
+    assert max_batch_of({"max_batch_size": 0}) is None and max_batch_of({}) is None
+    with open_remote(server) as remote:
+        assert remote.max_batch is None and remote.describe()["max_batch_size"] is None
+
+
 def _dims(spec):
     """Fixed dims as they are, dynamic ones as None (the server does not know ONNX's names)."""
     return tuple(d if isinstance(d, int) else None for d in spec.shape)
@@ -87,6 +100,38 @@ def test_no_server_is_a_clear_load_error():
         BackendUnavailableError, match=r"cannot reach the server .*Is the server up"
     ):
         create_engine(str(GAUGE_MODEL), options=EngineConfig(backend="triton", triton=config))
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_failed_connects_leave_no_file_descriptors(protocol):
+    """A daemon retries a server that is away for hours: each try must free what it opened
+    (tritonclient's HTTP client leaves a gevent hub per thread unless closed on that thread)."""
+    config = TritonConfig(url=f"127.0.0.1:{free_port()}", protocol=protocol, timeout_s=1)
+    options = EngineConfig(backend="triton", triton=config)
+
+    def try_once() -> None:
+        with pytest.raises(BackendUnavailableError):
+            create_engine(str(GAUGE_MODEL), options=options)
+
+    try_once()  # the first try imports and sets up what stays (modules, gRPC's threads)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(10):
+        try_once()
+    # a leak was 2 per try; gRPC's own channels close a moment later, so allow for them
+    deadline = time.monotonic() + 5
+    while len(os.listdir("/proc/self/fd")) - before > 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(os.listdir("/proc/self/fd")) - before <= 4
+
+
+def test_a_bearer_token_goes_over_grpc_too(server, tmp_path):
+    """gRPC metadata keys must be lower case: 'Authorization' was refused before sending."""
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    headers = {"X-Site": "plant-7"}
+    with open_remote(server, "grpc", token_file=str(token), headers=headers) as remote:
+        out = remote.infer({"image": np.zeros((1, 3, 64, 64), np.float32)})
+    assert set(out) == {s.name for s in remote.outputs}
 
 
 def test_a_wrong_model_name_lists_what_the_server_has(server):

@@ -8,6 +8,7 @@ and refusal rules are checked with two small in-test engines (no server needed).
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Dict, Mapping
@@ -155,6 +156,55 @@ def test_a_server_with_another_model_is_refused_naming_both():
     with pytest.raises(ModelLoadError, match=r"server inputs \{'input'.*local inputs \{'image'"):
         make(other, clock)
     assert other.closed
+
+
+def test_a_server_that_comes_back_with_another_model_is_refused_and_the_device_serves_on():
+    clock, calls = Clock(), []
+
+    def connect() -> Engine:
+        calls.append(clock.now)
+        if len(calls) == 1:
+            raise ModelLoadError("cannot reach the server")
+        if len(calls) == 2:
+            raise OSError("certificate file vanished")  # not an engine error: still no crash
+        return Answers(1.0, input_name="input")
+
+    backoff = Backoff(1.0, 8.0, jitter=0.0, clock=clock)
+    engine = FallbackEngine("x.onnx", connect, Answers(0.0), backoff=backoff, clock=clock)
+    for step in range(40):
+        clock.now = step * 0.25
+        assert engine.infer(X)["y"][0] == 0.0
+        _join(engine)
+    assert calls == [0.0, 1.0, 3.0, 7.0]  # on the backoff's steps, never once per frame
+    assert "server's model and the local fallback differ" in engine.last_error
+    assert engine.remote is None and engine.metrics.snapshot()["count"] == 40
+
+
+def test_a_hanging_server_stalls_no_frame():
+    clock, release = Clock(), threading.Event()
+
+    def connect() -> Engine:
+        if not hasattr(connect, "started"):
+            connect.started = True  # type: ignore[attr-defined]
+            raise ModelLoadError("cannot reach the server")
+        release.wait(10)  # a server that accepts the connection and never answers
+        return Answers(1.0)
+
+    engine = FallbackEngine("x.onnx", connect, Answers(0.0), clock=clock)
+    clock.now = 5.0
+    started = time.monotonic()
+    for _ in range(20):
+        assert engine.infer(X)["y"][0] == 0.0
+    assert time.monotonic() - started < 1.0
+    release.set()
+    _join(engine)
+    assert engine.infer(X)["y"][0] == 1.0 and engine.serving == "remote"
+
+
+def _join(engine: FallbackEngine) -> None:
+    thread = engine._connecting
+    if thread is not None:
+        thread.join(10)
 
 
 def _assert_same(got: Dict[str, np.ndarray], want: Dict[str, np.ndarray]) -> None:
