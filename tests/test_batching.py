@@ -213,6 +213,39 @@ async def test_a_batch_waits_for_an_unreachable_engine_then_goes_on(monkeypatch)
     assert status["errors"] == 0 and status["restarts"] == 0
 
 
+class FailsOnCam1(Recording):
+    """The default ``process_batch``; cam1's frames fail in postprocess."""
+
+    def postprocess(self, outputs, frame):
+        if frame.source_id == "cam1":
+            raise ValueError(f"cannot read frame {frame.seq}")
+        return super().postprocess(outputs, frame)
+
+
+async def test_one_failing_frame_costs_the_others_of_its_batch_nothing():
+    slots = _slots(3)
+    bus = ResultBus()
+    results = bus.subscribe("test")
+    config = MotionPipelineConfig(
+        id="rec", kind="motion", source=["cam0", "cam1", "cam2"], batch={"max": 4, "wait_ms": 5}
+    )
+    pipeline = FailsOnCam1(config)
+    runner = PipelineRunner(pipeline, slots, bus)
+    await runner.start()
+    try:
+        await _feed(slots, 1)
+        got = await asyncio.wait_for(results.get_batch(), 5)
+        while len(got) < 2:
+            got += await asyncio.wait_for(results.get_batch(), 5)
+        await until(lambda: runner.status()["errors"] == 1, 5)
+        status = runner.status()
+    finally:
+        await runner.stop()
+    assert [r.payload["seen"] for r in got] == ["cam0#1", "cam2#1"]
+    assert status["processed"] == 2 and status["errors"] == 1
+    assert status["last_error"] == "ValueError: cannot read frame 1"
+
+
 # ---------------------------------------------------------------- the daemon
 
 CONFIG = """

@@ -8,10 +8,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from edged.engines.errors import EngineUnavailableError
 from edged.frames import Frame
 from edged.results import Result
 
-__all__ = ["Pipeline", "stage_timings_ms"]
+__all__ = ["PartialBatchError", "Pipeline", "stage_timings_ms"]
 
 
 def stage_timings_ms(t0: float, t1: float, t2: float, t3: float) -> Dict[str, float]:
@@ -107,5 +108,31 @@ class Pipeline:
         The default runs ``process`` on each: right for pipelines without a model,
         or whose model cannot take a batch. Kinds whose engine takes several frames
         in one call override it; each result must equal what ``process`` gives.
+        A frame that fails does not cost the others their results: they come in a
+        ``PartialBatchError`` with the frames that failed.
         """
-        return [self.process(frame) for frame in frames]
+        results: List[Result] = []
+        failed: List[Frame] = []
+        error: Optional[Exception] = None
+        for i, frame in enumerate(frames):
+            try:
+                results.append(self.process(frame))
+            except EngineUnavailableError as exc:  # the rest would wait on the server too
+                raise PartialBatchError(results, list(frames[i:]), exc) from exc
+            except Exception as exc:
+                failed.append(frame)
+                error = error or exc
+        if error is not None:
+            raise PartialBatchError(results, failed, error) from error
+        return results
+
+
+class PartialBatchError(Exception):
+    """Some frames of a batch failed: the others' ``results``, the ``failed`` frames and the
+    first ``error`` (the runner publishes the results and counts the failures)."""
+
+    def __init__(self, results: List[Result], failed: List[Frame], error: Exception):
+        super().__init__(f"{len(failed)} of {len(results) + len(failed)} frames failed: {error}")
+        self.results = results
+        self.failed = failed
+        self.error = error

@@ -11,7 +11,7 @@ from edged.backoff import Backoff
 from edged.bus import ResultBus
 from edged.engines.errors import EngineUnavailableError
 from edged.frames import Frame
-from edged.pipelines.base import Pipeline
+from edged.pipelines.base import PartialBatchError, Pipeline
 from edged.pipelines.gather import FrameGatherer
 from edged.results import Result
 from edged.slot import LatestFrameSlot, SlotReader
@@ -165,6 +165,13 @@ class PipelineRunner:
                 except EngineUnavailableError as exc:
                     await self._wait_for_engine(exc, stop)
                     continue
+                except PartialBatchError as exc:
+                    self._publish_partial(exc.results)
+                    if isinstance(exc.error, EngineUnavailableError):
+                        await self._wait_for_engine(exc.error, stop)
+                    else:
+                        self._frames_failed(exc.failed, exc.error)  # raises once failures repeat
+                    continue
                 except Exception as exc:
                     self._frames_failed(frames, exc)  # raises once failures repeat
                     continue
@@ -180,11 +187,16 @@ class PipelineRunner:
         """A call succeeded: the engine is back, the error streak ends, results go out."""
         self._engine_back()
         self._consecutive_errors = 0
+        self._publish_partial(results)
+
+    def _publish_partial(self, results: List[Result]) -> None:
+        """Results onto the bus (of a batch: those that succeeded, though others failed)."""
         for result in results:
             self.pipeline.processed += 1
             self.pipeline.last_result = result
             self.bus.publish(result)
-        self.last_progress_mono = time.monotonic()
+        if results:
+            self.last_progress_mono = time.monotonic()
 
     async def _wait_for_engine(self, exc: EngineUnavailableError, stop: asyncio.Future) -> None:
         """The server is away: say so, then wait (stop cuts it short) before the next try."""
