@@ -103,6 +103,7 @@ async def test_live_file_source_waits_for_a_late_first_reader(video):
     try:
         await asyncio.sleep(0.5)  # far longer than reading 24 small frames takes
         assert source.frames == 1, "the source ran ahead of its first reader"
+        assert source.status()["held_for_reader"] is True
         frames = await collect(source, FRAMES + 5, timeout_s=20)
     finally:
         await asyncio.get_running_loop().run_in_executor(None, source.stop)

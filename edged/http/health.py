@@ -28,7 +28,8 @@ def health_reasons(
 ) -> List[str]:
     """Why the parts in ``status`` (daemon.status()) are not healthy.
 
-    A source is healthy while streaming with a frame newer than ``stale_s``; a
+    A source is healthy while streaming with a frame newer than ``stale_s``, or one
+    held for its reader (a file read at its pipeline's pace, or with no pipeline); a
     pipeline while running and, if any of its sources streams, producing
     results at least every ``stale_s``; a sink while it runs, its link (the
     MQTT broker) has not been down for ``link_grace_s`` and its spool can be
@@ -49,7 +50,7 @@ def health_reasons(
                 f" after {source['reconnects']} reconnect(s)" if source.get("reconnects") else ""
             )
             reasons.append(f"source {ident} is {state}{extra}")
-        elif age is not None and age > stale_s:
+        elif age is not None and age > stale_s and not source.get("held_for_reader"):
             reasons.append(f"source {ident}: newest frame is {age:.1f} s old")
         else:
             streaming.add(ident)

@@ -61,6 +61,8 @@ class Source:
         self.state_since = time.monotonic()
         self.frames = 0
         self.throttled = 0
+        #: a file source waits for its reader to take the newest frame (``_wait_for_consumer``)
+        self.held = False
         self.reconnects = 0
         self.last_error: Optional[str] = None
         self.last_frame_mono: Optional[float] = None
@@ -122,6 +124,8 @@ class Source:
             "reconnects": self.reconnects,
             "last_error": self.last_error,
             "frame_age_s": age,
+            # a file read at its consumer's pace holds its frame until taken: not stale
+            "held_for_reader": self.held,
             "width": self.width,
             "height": self.height,
         }
@@ -219,9 +223,13 @@ class Source:
         In the daemon a source starts before its pipelines, which may spend seconds
         loading a model: a file read ahead of them would lose its beginning.
         """
-        while not self._stop.is_set():
-            if self.slot.consumed.wait(0.2):
-                return
+        self.held = True
+        try:
+            while not self._stop.is_set():
+                if self.slot.consumed.wait(0.2):
+                    return
+        finally:
+            self.held = False
 
     def _pace(self, capture: Any) -> None:
         fps = capture.pace_fps

@@ -14,6 +14,7 @@ from edged.config.http import HttpSinkConfig
 from edged.config.secrets import SecretError
 from edged.http import make_app
 from edged.http.app import note_results
+from edged.http.health import health_reasons
 from edged.http.keys import ENCODER
 
 TOKEN = "s3cret-token"
@@ -96,6 +97,17 @@ async def test_healthz_reports_a_stale_source(aiohttp_client, daemon):
     assert response.status == 503
     (reason,) = (await response.json())["reasons"]
     assert reason.startswith("source cam0: newest frame is 6")
+
+
+def test_a_file_held_for_its_reader_is_not_stale():
+    """A file source without realtime waits for its pipeline (or, with none, on its first
+    frame): its newest frame ages without anything being wrong with it."""
+    source = {"id": "clip", "state": "streaming", "frame_age_s": 60.0, "held_for_reader": True}
+    assert health_reasons({"sources": [source]}, {}, stale_s=5) == []
+    source["held_for_reader"] = False
+    assert health_reasons({"sources": [source]}, {}, stale_s=5) == [
+        "source clip: newest frame is 60.0 s old"
+    ]
 
 
 async def test_metrics_are_prometheus_text_from_the_library(aiohttp_client, running):
