@@ -85,10 +85,15 @@ class TritonConfig(EdgedModel):
             )
         return self
 
+    def resolved_token(self) -> Optional[str]:
+        """The bearer token from whichever of the three fields is set (reads file/env now;
+        ``edged check`` reads it too, so a missing token file is a config error)."""
+        return resolve_secret("token", self.token, self.token_file, self.token_env)
+
     def request_headers(self) -> Dict[str, str]:
         """Headers for every request, the bearer token included (reads file/env now)."""
         headers = dict(self.headers)
-        token = resolve_secret("token", self.token, self.token_file, self.token_env)
+        token = self.resolved_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return headers

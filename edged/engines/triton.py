@@ -116,7 +116,13 @@ class TritonEngine(Engine):
 
     def _connect(self) -> Tuple[List[TensorSpec], List[TensorSpec], Dict[str, Any]]:
         """Open the client, check server and model, read the model's tensors (worker thread)."""
-        self._client = self._make_client()
+        try:
+            self._client = self._make_client()
+        except (OSError, ValueError) as exc:  # a TLS file missing or unreadable, a bad url
+            raise ModelLoadError(
+                f"cannot set up the client for {self.where}: {_first_line(exc)}; check "
+                "engine.triton's url, ca_file, cert_file and key_file"
+            ) from exc
         server = self._ask("reach the server", self._server_metadata)
         ready = self._ask(
             "ask whether the model is ready",
@@ -167,6 +173,10 @@ class TritonEngine(Engine):
 
     def _make_client(self) -> Any:
         config, module = self.config, self._module
+        for field in ("ca_file", "cert_file", "key_file"):
+            path = getattr(config, field)
+            if path and not os.path.isfile(path):
+                raise FileNotFoundError(f"engine.triton.{field} {path}: no such file")
         if config.protocol == "grpc":
             return module.InferenceServerClient(
                 config.url,

@@ -170,6 +170,38 @@ def test_the_token_goes_out_as_a_bearer_header(tmp_path):
     assert config.request_headers() == {"X-Site": "plant-4", "Authorization": "Bearer s3cret"}
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_a_missing_ca_file_is_a_load_error_naming_the_fields(tmp_path, protocol):
+    config = TritonConfig(
+        url=f"127.0.0.1:{free_port()}",
+        protocol=protocol,
+        ssl=True,
+        ca_file=str(tmp_path / "ca.pem"),
+    )
+    with pytest.raises(ModelLoadError, match=r"cannot set up the client .*ca_file"):
+        create_engine(str(GAUGE_MODEL), options=EngineConfig(backend="triton", triton=config))
+
+
+def test_a_missing_token_file_is_a_config_error_naming_the_field(tmp_path):
+    from edged.config import ConfigError
+
+    missing = tmp_path / "triton.token"
+    text = textwrap.dedent(
+        f"""
+        sources: [{{id: cam0, kind: synthetic}}]
+        pipelines:
+          - id: people
+            kind: pose
+            source: cam0
+            model: pose.onnx
+            engine: {{backend: triton, triton: {{url: "h:8001", token_file: "{missing}"}}}}
+        """
+    )
+    parse_config(text)  # the file is read only when secrets are checked (edged check, start)
+    with pytest.raises(ConfigError, match=r"pipelines\[0\]\.engine\.triton\.token_file"):
+        parse_config(text, secrets=True)
+
+
 @pytest.mark.parametrize(
     ("engine", "words"),
     [
