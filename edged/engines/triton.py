@@ -34,7 +34,13 @@ from edged.config.triton import TritonConfig
 
 from .base import Engine
 from .digest import model_sha256
-from .errors import BackendUnavailableError, EngineUnavailableError, InferenceError, ModelLoadError
+from .errors import (
+    BackendUnavailableError,
+    EngineClosedError,
+    EngineUnavailableError,
+    InferenceError,
+    ModelLoadError,
+)
 from .tensors import Dim, TensorSpec
 
 __all__ = ["TritonEngine", "remote_model_name"]
@@ -280,7 +286,11 @@ class TritonEngine(Engine):
         """Run ``call`` on the engine's worker thread (there already: directly)."""
         if threading.get_ident() == self._worker_ident:
             return call()
-        return self.executor.submit(call).result()
+        try:
+            future = self.executor.submit(call)
+        except RuntimeError as exc:  # closed between the check and the submit
+            raise EngineClosedError(f"engine {self.name!r} is closed") from exc
+        return future.result()
 
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
         return self._on_worker(lambda: self._infer(inputs))

@@ -111,77 +111,70 @@ class PipelineRunner:
         return reader
 
     async def _run(self, source_id: str, slot: LatestFrameSlot) -> None:
-        loop = asyncio.get_running_loop()
+        """One source's frames, each run on its own as soon as the last is done."""
         reader = self._reader(source_id)
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            while not self._stopping.is_set():
-                next_frame = asyncio.ensure_future(reader.next())
-                await asyncio.wait({next_frame, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if not next_frame.done():
-                    next_frame.cancel()
-                    return
-                frame = next_frame.result()
-                if frame is None:
-                    return  # the source ended (a file without loop)
-                self.busy_since = time.monotonic()
-                try:
-                    result = await loop.run_in_executor(
-                        self.pipeline.executor, self.pipeline.process, frame
-                    )
-                except EngineUnavailableError as exc:
-                    await self._wait_for_engine(exc, stop)
-                    continue
-                except Exception as exc:
-                    self._frames_failed([frame], exc)  # raises once failures repeat
-                    continue
-                finally:
-                    self.busy_since = None
-                self._publish([result])
-        finally:
-            stop.cancel()
+        await self._serve(reader.next, self._process_one)
 
     async def _run_batched(self) -> None:
         """Gather the newest frames of all sources, run them as one call, publish in order."""
-        loop = asyncio.get_running_loop()
         readers = [self._reader(source_id) for source_id in self.slots]
         gatherer = FrameGatherer(readers, self.batch.max, self.batch.wait_ms / 1000.0)
+        await self._serve(gatherer.next_batch, self._process_batch)
+
+    async def _serve(
+        self,
+        take: Callable[[], Awaitable[Any]],
+        handle: Callable[[Any, asyncio.Future], Awaitable[None]],
+    ) -> None:
+        """Take work (a frame, a batch) and handle it until stopped or the sources end."""
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
             while not self._stopping.is_set():
-                gathering = asyncio.ensure_future(gatherer.next_batch())
-                await asyncio.wait({gathering, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if not gathering.done():
-                    gathering.cancel()
+                taking = asyncio.ensure_future(take())
+                await asyncio.wait({taking, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not taking.done():
+                    taking.cancel()
                     return
-                frames = gathering.result()
-                if frames is None:
-                    return  # every source ended (files without loop)
-                self.busy_since = time.monotonic()
-                try:
-                    results = await loop.run_in_executor(
-                        self.pipeline.executor, self.pipeline.process_batch, frames
-                    )
-                except EngineUnavailableError as exc:
-                    await self._wait_for_engine(exc, stop)
-                    continue
-                except PartialBatchError as exc:
-                    self._publish_partial(exc.results)
-                    if isinstance(exc.error, EngineUnavailableError):
-                        await self._wait_for_engine(exc.error, stop)
-                    else:
-                        self._frames_failed(exc.failed, exc.error)  # raises once failures repeat
-                    continue
-                except Exception as exc:
-                    self._frames_failed(frames, exc)  # raises once failures repeat
-                    continue
-                finally:
-                    self.busy_since = None
-                self.batches += 1
-                self.batched_frames += len(frames)
-                self._publish(results)
+                work = taking.result()
+                if work is None:
+                    return  # the source(s) ended (files without loop)
+                await handle(work, stop)
         finally:
             stop.cancel()
+
+    async def _process_one(self, frame: Frame, stop: asyncio.Future) -> None:
+        await self._call([frame], lambda: [self.pipeline.process(frame)], stop)
+
+    async def _process_batch(self, frames: List[Frame], stop: asyncio.Future) -> None:
+        if await self._call(frames, lambda: self.pipeline.process_batch(frames), stop):
+            self.batches += 1
+            self.batched_frames += len(frames)
+
+    async def _call(
+        self, frames: List[Frame], call: Callable[[], List[Result]], stop: asyncio.Future
+    ) -> bool:
+        """Run ``call`` on the pipeline's thread and publish its results; else wait for the
+        engine or count the failed frames (results of a batch's good frames still go out).
+        True when every frame gave a result."""
+        loop = asyncio.get_running_loop()
+        self.busy_since = time.monotonic()
+        try:
+            results = await loop.run_in_executor(self.pipeline.executor, call)
+        except PartialBatchError as exc:
+            self._publish_partial(exc.results)
+            error, failed = exc.error, exc.failed
+        except Exception as exc:
+            error, failed = exc, frames
+        else:
+            self._publish(results)
+            return True
+        finally:
+            self.busy_since = None
+        if isinstance(error, EngineUnavailableError):
+            await self._wait_for_engine(error, stop)
+        else:
+            self._frames_failed(failed, error)  # raises once failures repeat
+        return False
 
     def _publish(self, results: List[Result]) -> None:
         """A call succeeded: the engine is back, the error streak ends, results go out."""
