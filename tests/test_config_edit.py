@@ -8,7 +8,7 @@ import pytest
 
 from edged.config import load_config, parse_config
 from edged.config.edit import edit_entry, stamp_text, write_atomically
-from edged.redact import keep_secrets, redact_value
+from edged.redact import keep_secrets, redact_value, same_host
 
 TEXT = """\
 # plant line 3
@@ -114,3 +114,13 @@ def test_a_symlinked_config_stays_a_symlink(tmp_path):
     write_atomically(link, "sources: []\n")
     assert link.is_symlink() and link.read_text() == "sources: []\n"
     assert (real / "edged.yaml.bak").read_text() == TEXT
+
+
+def test_host_port_without_a_scheme_is_compared_as_host_and_port():
+    assert same_host("triton.local:8001", "TRITON.local:8001")
+    assert not same_host("triton.local:8001", "triton.local:8002")
+    assert not same_host("triton.local:8001", "evil.example:8001")
+    entry = {"url": "triton.local:8001", "token": "s3cret"}
+    assert keep_secrets({"url": "triton.local:8001", "token": "***"}, entry) == entry
+    moved = {"url": "triton.local:9001", "token": "***"}
+    assert keep_secrets(moved, entry) == moved  # the mask stays, and is refused
