@@ -7,7 +7,7 @@ import os
 import pytest
 
 from edged.config import load_config, parse_config
-from edged.config.edit import edit_entry, stamp_text, write_atomically
+from edged.config.edit import EditError, edit_entry, stamp_text, write_atomically
 from edged.redact import keep_secrets, redact_value, same_host
 
 TEXT = """\
@@ -124,3 +124,35 @@ def test_host_port_without_a_scheme_is_compared_as_host_and_port():
     assert keep_secrets({"url": "triton.local:8001", "token": "***"}, entry) == entry
     moved = {"url": "triton.local:9001", "token": "***"}
     assert keep_secrets(moved, entry) == moved  # the mask stays, and is refused
+
+
+ANCHORS = """\
+sources:
+  - &base {id: cam0, kind: synthetic, fps: 10}
+  - <<: *base
+    id: cam1
+  - {id: cam2, kind: synthetic, reconnect: &rc {max_s: 5}}
+  - {id: cam3, kind: synthetic, reconnect: *rc}
+  - {id: cam4, kind: synthetic, rate: &rate 5}
+  - {id: cam5, kind: synthetic}
+"""
+
+
+@pytest.mark.parametrize("ident", ["cam0", "cam1", "cam2", "cam3", "cam4"])
+@pytest.mark.parametrize("change", ["update", "delete"])
+def test_entries_sharing_yaml_nodes_are_edited_by_hand(ident, change):
+    entry = {"id": ident, "kind": "synthetic", "fps": 5} if change == "update" else None
+    with pytest.raises(EditError, match="uses YAML anchors/merge keys: edit it by hand"):
+        edit_entry(ANCHORS, "sources", ident, entry)
+
+
+def test_entries_beside_shared_yaml_nodes_can_be_edited():
+    text = ANCHORS.replace("  - <<: *base\n    id: cam1\n", "")  # edged's loader has no <<
+    out = edit_entry(text, "sources", "cam5", {"id": "cam5", "kind": "synthetic", "fps": 2})
+    assert [s.fps for s in parse_config(out).sources] == [10, None, None, None, 2]
+    assert out == text.replace("{id: cam5, kind: synthetic}", "{id: cam5, kind: synthetic, fps: 2}")
+    added = edit_entry(out, "sources", "cam6", {"id": "cam6", "kind": "synthetic"})
+    assert edit_entry(added, "sources", "cam6", None) == out
+    shared = "sources: &all\n  - {id: cam0, kind: synthetic}\nspare: *all\n"
+    with pytest.raises(EditError, match="anchors"):
+        edit_entry(shared, "sources", "cam1", {"id": "cam1", "kind": "synthetic"})

@@ -19,7 +19,7 @@ import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Set, Union
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -154,6 +154,7 @@ def edit_entry(
         raise EditError(
             "the config file is not a mapping", "fix the file by hand, then reload edged"
         )
+    _keep_anchors(doc)
     items = doc.get(section)
     if items is None:
         items = doc[section] = CommentedSeq()
@@ -169,6 +170,14 @@ def edit_entry(
         ),
         None,
     )
+    if _anchored(items) or (index is not None and _shares_nodes(items[index])):
+        where = section if index is None else f"{section}[{index}] ({ident})"
+        raise EditError(
+            f"{where}: this entry uses YAML anchors/merge keys: edit it by hand",
+            "an anchor (&name), an alias (*name) or a merge key (<<: *name) shares values "
+            "between entries, so changing one here would change or miss the others; edit "
+            "the config file by hand, then reload edged (POST /api/reload)",
+        )
     if entry is None:
         if index is not None:
             del items[index]
@@ -179,6 +188,50 @@ def edit_entry(
     out = io.StringIO()
     yaml.dump(doc, out)
     return out.getvalue()
+
+
+def _shares_nodes(node: Any) -> bool:
+    """Whether ``node`` or anything in it has an anchor, is an alias or merges (``<<``).
+
+    An alias is the very object its anchor names, so it carries the anchor too.
+    """
+    seen: Set[int] = set()
+    todo = [node]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if _anchored(node) or getattr(node, "merge", None):
+            return True
+        if isinstance(node, dict):
+            todo.extend(node.keys())
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    return False
+
+
+def _keep_anchors(node: Any) -> None:
+    """Write every anchor back, also one no alias uses (ruamel would drop those)."""
+    seen: Set[int] = set()
+    todo = [node]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue  # an alias met again (or a recursive one)
+        seen.add(id(node))
+        if _anchored(node):
+            node.anchor.always_dump = True
+        if isinstance(node, dict):
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+
+
+def _anchored(node: Any) -> bool:
+    anchor = getattr(node, "anchor", None)
+    return anchor is not None and getattr(anchor, "value", None) is not None
 
 
 def _new_mapping(entry: Mapping[str, Any], siblings: List[Any]) -> CommentedMap:

@@ -419,3 +419,35 @@ async def test_gstreamer_sources_are_added_and_changed_by_hand_only(aiohttp_clie
     assert response.status == 200, await response.text()
     assert (await client.delete("/api/sources/pipe", headers=AUTH)).status == 204
     assert [s.id for s in view.config.sources] == ["door", "yard"]
+
+
+SHARED = """\
+sources:
+  - {id: cam0, kind: synthetic, fps: 10, reconnect: &backoff {max_s: 5}}
+  - {id: cam1, kind: synthetic, reconnect: *backoff}
+  - {id: cam2, kind: synthetic}
+"""
+
+
+async def test_entries_sharing_yaml_anchors_are_edited_by_hand(aiohttp_client):
+    view = FileView(SHARED)
+    client = await aiohttp_client(make_app(view, http_config(), token=TOKEN))
+    for ident in ("cam0", "cam1"):
+        entry = await (await client.get(f"/api/sources/{ident}", headers=AUTH)).json()
+        entry["reconnect"] = {"max_s": 8}
+        for response in (
+            await client.put(f"/api/sources/{ident}", json=entry, headers=AUTH),
+            await client.delete(f"/api/sources/{ident}", headers=AUTH),
+        ):
+            body = await response.json()
+            assert response.status == 409, body
+            assert "uses YAML anchors/merge keys: edit it by hand" in body["error"]
+            assert "POST /api/reload" in body["fix"]
+    assert view.config_text == SHARED
+    response = await client.put(
+        "/api/sources/cam2", json={"kind": "synthetic", "fps": 2}, headers=AUTH
+    )
+    assert response.status == 200, await response.text()
+    assert view.config_text == SHARED.replace(
+        "cam2, kind: synthetic}", "cam2, kind: synthetic, fps: 2}"
+    )
