@@ -156,3 +156,20 @@ def test_entries_beside_shared_yaml_nodes_can_be_edited():
     shared = "sources: &all\n  - {id: cam0, kind: synthetic}\nspare: *all\n"
     with pytest.raises(EditError, match="anchors"):
         edit_entry(shared, "sources", "cam1", {"id": "cam1", "kind": "synthetic"})
+
+
+YAML11 = ["on", "off", "yes", "no", "NO", "On", "12:30", "1:2:3", "~", "null", "true", "1e3", ""]
+
+
+def test_strings_and_floats_read_back_the_same_by_the_yaml_1_1_loader():
+    import yaml
+
+    entry = {"id": "cam9", "kind": "synthetic"}
+    entry.update({f"s{i}": v for i, v in enumerate(YAML11)})
+    entry.update({"small": 1e-05, "large": 1e20, "half": 0.5, "on": "off", "list": ["yes", 1]})
+    out = edit_entry("sources: []\n", "sources", "cam9", entry)
+    back = yaml.safe_load(out)["sources"][0]
+    assert back == entry
+    assert [type(back[k]) for k in entry] == [type(v) for v in entry.values()]
+    assert edit_entry(out, "sources", "cam9", back) == out
+    assert "  s0: 'on'\n" in out and "small: 1.0e-05\n" in out and "s11: '1e3'\n" in out

@@ -8,6 +8,10 @@ atomically: a temporary file in the same directory, fsync, rename, with the
 previous file kept as ``<name>.bak``. A crash at any point leaves either the
 old file or the new one, never half of one.
 
+ruamel writes YAML 1.2 and edged reads YAML 1.1 (PyYAML): what is written is
+what the loader reads back. A string it would take for something else (``on``,
+``no``, ``12:30``) is quoted, and a float gets its dot (``1.0e-05``).
+
 A file that changed on disk since edged last read it is not overwritten:
 ``FileStamp`` records what was read, and the caller compares it first.
 """
@@ -23,8 +27,11 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Set, Union
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.representer import RoundTripRepresenter
+from ruamel.yaml.scalarstring import ScalarString, SingleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from edged.config.load import reads_as_float, reads_as_string
 from edged.files import fsync_dir
 
 __all__ = [
@@ -112,6 +119,7 @@ def _yaml(text: str) -> YAML:
     """A round-trip YAML that writes with the indentation the file already uses."""
     _, indent, block_seq_indent = load_yaml_guess_indent(text)
     yaml = YAML(typ="rt")
+    yaml.Representer = _Representer
     yaml.preserve_quotes = True
     yaml.width = 4096  # never fold a long GStreamer pipeline or URI onto two lines
     offset = block_seq_indent or 0
@@ -247,16 +255,47 @@ def _update_mapping(target: Any, entry: Mapping[str, Any]) -> None:
         del target[key]
     for key, value in entry.items():
         if target.get(key) != value:
-            target[key] = _plain(value)
+            target[_plain(key)] = _plain(value)
 
 
 def _plain(value: Any) -> Any:
-    """JSON values as YAML values (dicts keep their key order)."""
+    """JSON values as YAML values (dicts keep their key order).
+
+    ruamel writes YAML 1.2, the loader reads YAML 1.1: a string that the loader
+    would not read back as that same string (``on``, ``no``, ``12:30``, ``~``)
+    is quoted.
+    """
     if isinstance(value, Mapping):
-        return CommentedMap((k, _plain(v)) for k, v in value.items())
+        return CommentedMap((_plain(k), _plain(v)) for k, v in value.items())
     if isinstance(value, list):
         return CommentedSeq(_plain(v) for v in value)
+    if isinstance(value, str) and not isinstance(value, ScalarString):
+        return value if reads_as_string(value) else SingleQuotedScalarString(value)
     return value
+
+
+class _Representer(RoundTripRepresenter):
+    """ruamel's round-trip writer, with floats written so that YAML 1.1 reads them as floats.
+
+    ruamel writes ``1e-05``, which YAML 1.1 reads as a string: it needs a dot
+    (``1.0e-05``), as PyYAML itself writes it.
+    """
+
+    def represent_yaml11_float(self, data: float) -> Any:
+        if data != data:
+            text = ".nan"
+        elif data in (float("inf"), float("-inf")):
+            text = ".inf" if data > 0 else "-.inf"
+        else:
+            text = repr(data).lower()
+            if "." not in text and "e" in text:
+                text = text.replace("e", ".0e", 1)
+        if not reads_as_float(text):  # cannot happen with repr(); keep ruamel's then
+            return self.represent_float(data)
+        return self.represent_scalar("tag:yaml.org,2002:float", text)
+
+
+_Representer.add_representer(float, _Representer.represent_yaml11_float)
 
 
 def write_atomically(path: Union[str, Path], text: str) -> None:
