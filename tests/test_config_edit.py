@@ -7,7 +7,7 @@ import os
 import pytest
 
 from edged.config import load_config, parse_config
-from edged.config.edit import EditError, edit_entry, stamp_text, write_atomically
+from edged.config.edit import EditError, SaveError, edit_entry, stamp_text, write_atomically
 from edged.redact import keep_secrets, redact_value, same_host
 
 TEXT = """\
@@ -173,3 +173,18 @@ def test_strings_and_floats_read_back_the_same_by_the_yaml_1_1_loader():
     assert [type(back[k]) for k in entry] == [type(v) for v in entry.values()]
     assert edit_entry(out, "sources", "cam9", back) == out
     assert "  s0: 'on'\n" in out and "small: 1.0e-05\n" in out and "s11: '1e3'\n" in out
+
+
+def test_a_save_error_names_the_directory_written_to(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "edged.yaml").write_text(TEXT)
+    link = tmp_path / "edged.yaml"
+    link.symlink_to(real / "edged.yaml")
+    error = SaveError(link, OSError(30, "Read-only file system"))
+    assert str(link) in error.message and "Read-only file system" in error.message
+    assert f"create files in {real} " in error.hint and f"{link} links to" in error.hint
+    assert f"ReadWritePaths={real} " in error.hint
+    assert f"ReadWritePaths={tmp_path} " not in error.hint
+    plain = SaveError(real / "edged.yaml", OSError(13, "Permission denied"))
+    assert f"ReadWritePaths={real} " in plain.hint and "links to" not in plain.hint

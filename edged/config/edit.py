@@ -82,12 +82,15 @@ class SaveError(EditError):
 
     def __init__(self, path: Union[str, Path], exc: OSError):
         reason = exc.strerror or str(exc)
+        # A symlinked config: the files are written next to its target.
+        directory = Path(os.path.realpath(path)).parent
         super().__init__(
             f"cannot save {path}: {reason}; nothing was changed",
-            f"edged must be able to create files in {Path(path).parent} (a temporary file "
-            "and the .bak are written next to the config); under systemd add "
-            f"ReadWritePaths={Path(path).parent} and give edged's user write access, "
-            "or set sinks.http.manage: false",
+            f"edged must be able to create files in {directory} (a temporary file "
+            "and the .bak are written next to the config file"
+            f"{'' if directory == Path(path).parent else ', which ' + str(path) + ' links to'}"
+            f"); under systemd add ReadWritePaths={directory} and give edged's user write "
+            "access, or set sinks.http.manage: false",
         )
         self.path = str(path)
 
