@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Set, Union
 
@@ -32,7 +31,7 @@ from ruamel.yaml.scalarstring import ScalarString, SingleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from edged.config.load import reads_as_float, reads_as_string
-from edged.files import fsync_dir
+from edged.files import atomic_write
 
 __all__ = [
     "BACKUP_SUFFIX",
@@ -307,27 +306,16 @@ def write_atomically(path: Union[str, Path], text: str) -> None:
     The old file is kept as ``<name>.bak`` (itself replaced atomically, from a
     copy). Any failure before the rename leaves the old file as it was and
     removes the temporary file. A symlink is followed: its target is replaced.
+    The file keeps its mode.
     """
     path = Path(os.path.realpath(path))  # a symlinked config stays a symlink
-    directory = path.parent
-    mode = _mode_of(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        if path.exists():
-            _backup(path)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    fsync_dir(directory)
+    atomic_write(
+        path,
+        text.encode("utf-8"),
+        mode=_mode_of(path),
+        backup=path.with_name(path.name + BACKUP_SUFFIX),
+        make_parents=False,
+    )
 
 
 def _mode_of(path: Path) -> int:
@@ -335,25 +323,6 @@ def _mode_of(path: Path) -> int:
         return os.stat(path).st_mode & 0o7777
     except FileNotFoundError:
         return 0o644
-
-
-def _backup(path: Path) -> None:
-    backup = path.with_name(path.name + BACKUP_SUFFIX)
-    fd, tmp = tempfile.mkstemp(prefix=f".{backup.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with open(path, "rb") as src, open(tmp, "wb") as dst:
-            dst.write(src.read())
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.chmod(tmp, _mode_of(path))
-        os.replace(tmp, backup)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def entries(data: Any, section: str) -> List[Dict[str, Any]]:
