@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, List, Tuple
+from typing import Any, Dict, List, Tuple
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 __all__ = [
+    "ENDPOINT_KEYS",
     "MASK",
     "SECRET_NAMES",
     "RedactingFilter",
@@ -154,6 +155,8 @@ def keep_secrets(new: Any, old: Any) -> Any:
     back must not replace the camera's password with ``***``.
     """
     if isinstance(new, dict) and isinstance(old, dict):
+        if _moved(new, old):
+            return new  # credentials stay with the host they were given for
         out = {}
         for key, value in new.items():
             masked = key in old and redact_value({key: old[key]})[key] == MASK
@@ -208,13 +211,34 @@ def _keep_uri_secrets(new: str, old: str) -> str:
     return urlunsplit((new_parts.scheme, netloc, new_parts.path, query, new_parts.fragment))
 
 
+#: Keys of a mapping that name where its credentials are sent.
+ENDPOINT_KEYS = ("uri", "url")
+
+
+def _moved(new: Dict[str, Any], old: Dict[str, Any]) -> bool:
+    """Whether ``new`` sends to another host than ``old`` (its ``uri`` or ``url``)."""
+    for key in ENDPOINT_KEYS:
+        a, b = new.get(key), old.get(key)
+        if isinstance(a, str) and isinstance(b, str) and not same_host(a, b):
+            return True
+    return False
+
+
 def same_host(uri: str, other: str) -> bool:
-    """Whether two URIs name the same scheme, host and port (case-insensitive host)."""
+    """Whether two URIs name the same scheme, host and port (case-insensitive host).
+
+    ``host:port`` without a scheme (as in ``triton.url``) is compared as such,
+    not read as scheme ``host`` and path ``port``.
+    """
     try:
-        a, b = urlsplit(uri), urlsplit(other)
+        a, b = _split_endpoint(uri), _split_endpoint(other)
         return (a.scheme.lower(), a.hostname, a.port) == (b.scheme.lower(), b.hostname, b.port)
     except ValueError:
         return False
+
+
+def _split_endpoint(uri: str) -> SplitResult:
+    return urlsplit(uri if "://" in uri else "//" + uri.strip())
 
 
 def masks_left(value: Any, path: str = "") -> List[str]:

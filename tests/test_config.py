@@ -473,3 +473,23 @@ def test_secret_file_that_is_a_fifo_is_a_secret_error(tmp_path):
     text = f"sources:\n  - {{id: a, kind: rtsp, uri: rtsp://h/x, password_file: {secret}}}\n"
     with pytest.raises(SecretError, match="FIFO"):
         parse_config(text).sources[0].resolved_password()
+
+
+@pytest.mark.parametrize(
+    "written, read", [("off", "off"), ("on", "on"), ("'off'", "off"), ("auto", "auto")]
+)
+def test_a_hand_written_on_or_off_is_the_word_not_a_boolean(written, read):
+    # YAML 1.1 reads a bare on/off as true/false; the field takes the words
+    text = textwrap.dedent(
+        f"""
+        sources: [{{id: cam0, kind: synthetic}}]
+        pipelines:
+          - id: dials
+            kind: gauge
+            source: cam0
+            backend: triton
+            triton: {{url: 'triton.local:8000', protocol: http, binary: {written}}}
+            gauges: [{{id: g, min_value: 0, max_value: 10}}]
+        """
+    )
+    assert parse_config(text).pipelines[0].triton.binary == read

@@ -7,8 +7,8 @@ import os
 import pytest
 
 from edged.config import load_config, parse_config
-from edged.config.edit import edit_entry, stamp_text, write_atomically
-from edged.redact import keep_secrets, redact_value
+from edged.config.edit import EditError, SaveError, edit_entry, stamp_text, write_atomically
+from edged.redact import keep_secrets, redact_value, same_host
 
 TEXT = """\
 # plant line 3
@@ -114,3 +114,77 @@ def test_a_symlinked_config_stays_a_symlink(tmp_path):
     write_atomically(link, "sources: []\n")
     assert link.is_symlink() and link.read_text() == "sources: []\n"
     assert (real / "edged.yaml.bak").read_text() == TEXT
+
+
+def test_host_port_without_a_scheme_is_compared_as_host_and_port():
+    assert same_host("triton.local:8001", "TRITON.local:8001")
+    assert not same_host("triton.local:8001", "triton.local:8002")
+    assert not same_host("triton.local:8001", "evil.example:8001")
+    entry = {"url": "triton.local:8001", "token": "s3cret"}
+    assert keep_secrets({"url": "triton.local:8001", "token": "***"}, entry) == entry
+    moved = {"url": "triton.local:9001", "token": "***"}
+    assert keep_secrets(moved, entry) == moved  # the mask stays, and is refused
+
+
+ANCHORS = """\
+sources:
+  - &base {id: cam0, kind: synthetic, fps: 10}
+  - <<: *base
+    id: cam1
+  - {id: cam2, kind: synthetic, reconnect: &rc {max_s: 5}}
+  - {id: cam3, kind: synthetic, reconnect: *rc}
+  - {id: cam4, kind: synthetic, rate: &rate 5}
+  - {id: cam5, kind: synthetic}
+"""
+
+
+@pytest.mark.parametrize("ident", ["cam0", "cam1", "cam2", "cam3", "cam4"])
+@pytest.mark.parametrize("change", ["update", "delete"])
+def test_entries_sharing_yaml_nodes_are_edited_by_hand(ident, change):
+    entry = {"id": ident, "kind": "synthetic", "fps": 5} if change == "update" else None
+    with pytest.raises(EditError, match="uses YAML anchors/merge keys: edit it by hand"):
+        edit_entry(ANCHORS, "sources", ident, entry)
+
+
+def test_entries_beside_shared_yaml_nodes_can_be_edited():
+    text = ANCHORS.replace("  - <<: *base\n    id: cam1\n", "")  # edged's loader has no <<
+    out = edit_entry(text, "sources", "cam5", {"id": "cam5", "kind": "synthetic", "fps": 2})
+    assert [s.fps for s in parse_config(out).sources] == [10, None, None, None, 2]
+    assert out == text.replace("{id: cam5, kind: synthetic}", "{id: cam5, kind: synthetic, fps: 2}")
+    added = edit_entry(out, "sources", "cam6", {"id": "cam6", "kind": "synthetic"})
+    assert edit_entry(added, "sources", "cam6", None) == out
+    shared = "sources: &all\n  - {id: cam0, kind: synthetic}\nspare: *all\n"
+    with pytest.raises(EditError, match="anchors"):
+        edit_entry(shared, "sources", "cam1", {"id": "cam1", "kind": "synthetic"})
+
+
+YAML11 = ["on", "off", "yes", "no", "NO", "On", "12:30", "1:2:3", "~", "null", "true", "1e3", ""]
+
+
+def test_strings_and_floats_read_back_the_same_by_the_yaml_1_1_loader():
+    import yaml
+
+    entry = {"id": "cam9", "kind": "synthetic"}
+    entry.update({f"s{i}": v for i, v in enumerate(YAML11)})
+    entry.update({"small": 1e-05, "large": 1e20, "half": 0.5, "on": "off", "list": ["yes", 1]})
+    out = edit_entry("sources: []\n", "sources", "cam9", entry)
+    back = yaml.safe_load(out)["sources"][0]
+    assert back == entry
+    assert [type(back[k]) for k in entry] == [type(v) for v in entry.values()]
+    assert edit_entry(out, "sources", "cam9", back) == out
+    assert "  s0: 'on'\n" in out and "small: 1.0e-05\n" in out and "s11: '1e3'\n" in out
+
+
+def test_a_save_error_names_the_directory_written_to(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "edged.yaml").write_text(TEXT)
+    link = tmp_path / "edged.yaml"
+    link.symlink_to(real / "edged.yaml")
+    error = SaveError(link, OSError(30, "Read-only file system"))
+    assert str(link) in error.message and "Read-only file system" in error.message
+    assert f"create files in {real} " in error.hint and f"{link} links to" in error.hint
+    assert f"ReadWritePaths={real} " in error.hint
+    assert f"ReadWritePaths={tmp_path} " not in error.hint
+    plain = SaveError(real / "edged.yaml", OSError(13, "Permission denied"))
+    assert f"ReadWritePaths={real} " in plain.hint and "links to" not in plain.hint

@@ -8,6 +8,10 @@ atomically: a temporary file in the same directory, fsync, rename, with the
 previous file kept as ``<name>.bak``. A crash at any point leaves either the
 old file or the new one, never half of one.
 
+ruamel writes YAML 1.2 and edged reads YAML 1.1 (PyYAML): what is written is
+what the loader reads back. A string it would take for something else (``on``,
+``no``, ``12:30``) is quoted, and a float gets its dot (``1.0e-05``).
+
 A file that changed on disk since edged last read it is not overwritten:
 ``FileStamp`` records what was read, and the caller compares it first.
 """
@@ -17,15 +21,17 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Set, Union
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.representer import RoundTripRepresenter
+from ruamel.yaml.scalarstring import ScalarString, SingleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from edged.files import fsync_dir
+from edged.config.load import reads_as_float, reads_as_string
+from edged.files import atomic_write
 
 __all__ = [
     "BACKUP_SUFFIX",
@@ -75,12 +81,15 @@ class SaveError(EditError):
 
     def __init__(self, path: Union[str, Path], exc: OSError):
         reason = exc.strerror or str(exc)
+        # A symlinked config: the files are written next to its target.
+        directory = Path(os.path.realpath(path)).parent
         super().__init__(
             f"cannot save {path}: {reason}; nothing was changed",
-            f"edged must be able to create files in {Path(path).parent} (a temporary file "
-            "and the .bak are written next to the config); under systemd add "
-            f"ReadWritePaths={Path(path).parent} and give edged's user write access, "
-            "or set sinks.http.manage: false",
+            f"edged must be able to create files in {directory} (a temporary file "
+            "and the .bak are written next to the config file"
+            f"{'' if directory == Path(path).parent else ', which ' + str(path) + ' links to'}"
+            f"); under systemd add ReadWritePaths={directory} and give edged's user write "
+            "access, or set sinks.http.manage: false",
         )
         self.path = str(path)
 
@@ -112,6 +121,7 @@ def _yaml(text: str) -> YAML:
     """A round-trip YAML that writes with the indentation the file already uses."""
     _, indent, block_seq_indent = load_yaml_guess_indent(text)
     yaml = YAML(typ="rt")
+    yaml.Representer = _Representer
     yaml.preserve_quotes = True
     yaml.width = 4096  # never fold a long GStreamer pipeline or URI onto two lines
     offset = block_seq_indent or 0
@@ -154,6 +164,7 @@ def edit_entry(
         raise EditError(
             "the config file is not a mapping", "fix the file by hand, then reload edged"
         )
+    _keep_anchors(doc)
     items = doc.get(section)
     if items is None:
         items = doc[section] = CommentedSeq()
@@ -169,6 +180,14 @@ def edit_entry(
         ),
         None,
     )
+    if _anchored(items) or (index is not None and _shares_nodes(items[index])):
+        where = section if index is None else f"{section}[{index}] ({ident})"
+        raise EditError(
+            f"{where}: this entry uses YAML anchors/merge keys: edit it by hand",
+            "an anchor (&name), an alias (*name) or a merge key (<<: *name) shares values "
+            "between entries, so changing one here would change or miss the others; edit "
+            "the config file by hand, then reload edged (POST /api/reload)",
+        )
     if entry is None:
         if index is not None:
             del items[index]
@@ -179,6 +198,50 @@ def edit_entry(
     out = io.StringIO()
     yaml.dump(doc, out)
     return out.getvalue()
+
+
+def _shares_nodes(node: Any) -> bool:
+    """Whether ``node`` or anything in it has an anchor, is an alias or merges (``<<``).
+
+    An alias is the very object its anchor names, so it carries the anchor too.
+    """
+    seen: Set[int] = set()
+    todo = [node]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if _anchored(node) or getattr(node, "merge", None):
+            return True
+        if isinstance(node, dict):
+            todo.extend(node.keys())
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    return False
+
+
+def _keep_anchors(node: Any) -> None:
+    """Write every anchor back, also one no alias uses (ruamel would drop those)."""
+    seen: Set[int] = set()
+    todo = [node]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue  # an alias met again (or a recursive one)
+        seen.add(id(node))
+        if _anchored(node):
+            node.anchor.always_dump = True
+        if isinstance(node, dict):
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+
+
+def _anchored(node: Any) -> bool:
+    anchor = getattr(node, "anchor", None)
+    return anchor is not None and getattr(anchor, "value", None) is not None
 
 
 def _new_mapping(entry: Mapping[str, Any], siblings: List[Any]) -> CommentedMap:
@@ -194,16 +257,47 @@ def _update_mapping(target: Any, entry: Mapping[str, Any]) -> None:
         del target[key]
     for key, value in entry.items():
         if target.get(key) != value:
-            target[key] = _plain(value)
+            target[_plain(key)] = _plain(value)
 
 
 def _plain(value: Any) -> Any:
-    """JSON values as YAML values (dicts keep their key order)."""
+    """JSON values as YAML values (dicts keep their key order).
+
+    ruamel writes YAML 1.2, the loader reads YAML 1.1: a string that the loader
+    would not read back as that same string (``on``, ``no``, ``12:30``, ``~``)
+    is quoted.
+    """
     if isinstance(value, Mapping):
-        return CommentedMap((k, _plain(v)) for k, v in value.items())
+        return CommentedMap((_plain(k), _plain(v)) for k, v in value.items())
     if isinstance(value, list):
         return CommentedSeq(_plain(v) for v in value)
+    if isinstance(value, str) and not isinstance(value, ScalarString):
+        return value if reads_as_string(value) else SingleQuotedScalarString(value)
     return value
+
+
+class _Representer(RoundTripRepresenter):
+    """ruamel's round-trip writer, with floats written so that YAML 1.1 reads them as floats.
+
+    ruamel writes ``1e-05``, which YAML 1.1 reads as a string: it needs a dot
+    (``1.0e-05``), as PyYAML itself writes it.
+    """
+
+    def represent_yaml11_float(self, data: float) -> Any:
+        if data != data:
+            text = ".nan"
+        elif data in (float("inf"), float("-inf")):
+            text = ".inf" if data > 0 else "-.inf"
+        else:
+            text = repr(data).lower()
+            if "." not in text and "e" in text:
+                text = text.replace("e", ".0e", 1)
+        if not reads_as_float(text):  # cannot happen with repr(); keep ruamel's then
+            return self.represent_float(data)
+        return self.represent_scalar("tag:yaml.org,2002:float", text)
+
+
+_Representer.add_representer(float, _Representer.represent_yaml11_float)
 
 
 def write_atomically(path: Union[str, Path], text: str) -> None:
@@ -212,27 +306,16 @@ def write_atomically(path: Union[str, Path], text: str) -> None:
     The old file is kept as ``<name>.bak`` (itself replaced atomically, from a
     copy). Any failure before the rename leaves the old file as it was and
     removes the temporary file. A symlink is followed: its target is replaced.
+    The file keeps its mode.
     """
     path = Path(os.path.realpath(path))  # a symlinked config stays a symlink
-    directory = path.parent
-    mode = _mode_of(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        if path.exists():
-            _backup(path)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    fsync_dir(directory)
+    atomic_write(
+        path,
+        text.encode("utf-8"),
+        mode=_mode_of(path),
+        backup=path.with_name(path.name + BACKUP_SUFFIX),
+        make_parents=False,
+    )
 
 
 def _mode_of(path: Path) -> int:
@@ -240,25 +323,6 @@ def _mode_of(path: Path) -> int:
         return os.stat(path).st_mode & 0o7777
     except FileNotFoundError:
         return 0o644
-
-
-def _backup(path: Path) -> None:
-    backup = path.with_name(path.name + BACKUP_SUFFIX)
-    fd, tmp = tempfile.mkstemp(prefix=f".{backup.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with open(path, "rb") as src, open(tmp, "wb") as dst:
-            dst.write(src.read())
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.chmod(tmp, _mode_of(path))
-        os.replace(tmp, backup)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def entries(data: Any, section: str) -> List[Dict[str, Any]]:

@@ -27,6 +27,8 @@ __all__ = [
     "load_config",
     "load_config_text",
     "parse_config",
+    "reads_as_float",
+    "reads_as_string",
     "secret_issues",
 ]
 
@@ -110,6 +112,32 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
+def _plain_tag(text: str) -> str:
+    """The tag this loader gives ``text`` written as a plain (unquoted) scalar."""
+    loader = _StrictLoader("")
+    try:
+        return loader.resolve(yaml.ScalarNode, text, (True, False))
+    finally:
+        loader.dispose()
+
+
+def reads_as_string(text: str) -> bool:
+    """Whether ``text``, written unquoted, is read back by this loader as that string.
+
+    The loader is YAML 1.1: ``on``, ``no``, ``12:30`` (sexagesimal) and ``~``
+    are not strings to it, though a YAML 1.2 writer leaves them unquoted.
+    """
+    return _plain_tag(text) == _STR_TAG
+
+
+def reads_as_float(text: str) -> bool:
+    """Whether ``text``, written unquoted, is read back by this loader as a float."""
+    return _plain_tag(text) == _FLOAT_TAG
 
 
 def load_config(path: Union[str, Path], *, secrets: bool = False) -> Config:

@@ -6,11 +6,11 @@ KServe, Seldon MLServer. Imports only pydantic and the standard library.
 
 from __future__ import annotations
 
-from typing import Dict, Literal, Optional
+from typing import Any, Dict, Literal, Optional
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from edged.config.base import EdgedModel
+from edged.config.base import EdgedModel, word_for_bool
 from edged.config.secrets import check_one_secret_source, resolve_secret
 
 __all__ = ["TritonConfig", "check_triton_section"]
@@ -58,6 +58,11 @@ class TritonConfig(EdgedModel):
         description="HTTP only: binary tensor data (Triton's extension); auto = when the server "
         "lists binary_tensor_data in its extensions (gRPC is always binary)",
     )
+
+    @field_validator("binary", mode="before")
+    @classmethod
+    def _binary_word(cls, value: Any) -> Any:
+        return word_for_bool(value)  # `binary: off` in the file is read as false
 
     @field_validator("url")
     @classmethod

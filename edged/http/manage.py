@@ -5,7 +5,9 @@ as the whole file would be (same models, same messages: field path and a
 fix), saved to the config file (atomically, comments kept, previous file as
 ``.bak``) and applied the way a reload is: only the parts that changed
 restart. Reading shows entries with their credentials masked; an entry sent
-back with the masks unchanged keeps its credentials.
+back with the masks unchanged keeps its credentials (on the same host only).
+What only a person editing the file may change is refused: a ``*_file`` or
+``*_env`` field other than as stored, and a ``gstreamer`` source.
 
 Changing anything needs ``sinks.http.manage`` (on by default only when a
 token is set): a page without a token can never change what edged runs.
@@ -23,7 +25,7 @@ import asyncio
 import base64
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, AsyncIterator, Callable, Dict, List, Optional
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Tuple
 
 import yaml
 from aiohttp import web
@@ -41,7 +43,15 @@ from edged.config.load import secret_issues
 from edged.http.encoder import encode_jpeg
 from edged.http.errors import json_error
 from edged.http.keys import CAMERA_TESTS, CONFIG, MANAGE, VIEW
-from edged.redact import keep_secrets, masks_left, redact, redact_value, same_host
+from edged.redact import (
+    ENDPOINT_KEYS,
+    SECRET_NAMES,
+    keep_secrets,
+    masks_left,
+    redact,
+    redact_value,
+    same_host,
+)
 from edged.sources.probe import ProbeFailed
 
 __all__ = ["TEST_TIMEOUT_S", "camera_tests", "manage_routes"]
@@ -55,6 +65,9 @@ NO_STORE = {"Cache-Control": "no-store"}
 TEST_TIMEOUT_S = 10.0
 #: Kinds of source whose device takes one reader at a time.
 ONE_READER = frozenset({"v4l2", "csi", "jetcam"})
+#: Fields that name a file or an environment variable for edged to read (a
+#: ``password_file``, ``token_env``): set only by editing the file by hand.
+REFERENCE_SUFFIXES = ("_file", "_env")
 
 Handler = Callable[[web.Request], Any]
 
@@ -412,17 +425,7 @@ def _with_stored_secrets(
     host, which must not receive the old password) is refused: it would be
     saved as the credential itself.
     """
-    entry = body
-    if old is not None:
-        new_uri, old_uri = body.get("uri"), old.get("uri")
-        moved = (
-            isinstance(new_uri, str)
-            and isinstance(old_uri, str)
-            and "://" in old_uri
-            and not same_host(new_uri, old_uri)
-        )
-        if not moved:
-            entry = keep_secrets(body, old)
+    entry = body if old is None else keep_secrets(body, old)
     left = masks_left(entry)
     if left:
         raise _invalid(
@@ -432,7 +435,77 @@ def _with_stored_secrets(
             "type the credentials again (they are never shown back)",
             outcome,
         )
+    _refuse_by_hand_only(entry, old, where, outcome)
     return entry
+
+
+def _refuse_by_hand_only(
+    entry: Dict[str, Any], old: Optional[Dict[str, Any]], where: str, outcome: str
+) -> None:
+    """Refuse what only a person editing the file may do (``old``: the stored entry).
+
+    Whoever holds the API token must not point edged at files and variables
+    of their choosing: a ``password_file`` set to the MQTT password's file and
+    a ``uri`` of theirs would send that password to them. So a ``*_file`` or
+    ``*_env`` may only be carried over unchanged, and a mapping that names a
+    secret so (``password_file``, ``token_env``) keeps its host. A GStreamer
+    pipeline can hold any element (a ``filesink`` writes any file edged may
+    write): one is only kept as stored.
+    """
+    if entry.get("kind") == "gstreamer" and entry != old:
+        raise _invalid(
+            f"{where}.kind",
+            "a gstreamer source (a raw pipeline, which can read and write files) cannot be "
+            "added or changed through the API",
+            "edit the config file by hand for this, then reload edged; or use kind rtsp, "
+            "v4l2, csi or file",
+            outcome,
+        )
+    problem = _new_reference(entry, old, where)
+    if problem is not None:
+        field, message = problem
+        raise _invalid(field, message, "edit the config file by hand for this", outcome)
+
+
+def _new_reference(new: Any, old: Any, path: str) -> Optional[Tuple[str, str]]:
+    """The first ``*_file``/``*_env`` in ``new`` that ``old`` does not hold the same, if any.
+
+    Also a mapping that keeps a secret's reference while its ``uri``/``url`` names
+    another host: what the reference names would be sent there.
+    """
+    if isinstance(new, dict):
+        stored = old if isinstance(old, dict) else {}
+        kept = []
+        for key, value in new.items():
+            here = f"{path}.{key}"
+            if isinstance(key, str) and key.endswith(REFERENCE_SUFFIXES) and value is not None:
+                if key not in stored or stored[key] != value:
+                    return here, (
+                        f"{key} names a file or environment variable for edged to read; "
+                        "it cannot be set or changed through the API"
+                    )
+                if key.rsplit("_", 1)[0].lower() in SECRET_NAMES:
+                    kept.append(key)
+                continue
+            problem = _new_reference(value, stored.get(key), here)
+            if problem is not None:
+                return problem
+        for key in ENDPOINT_KEYS:
+            a, b = new.get(key), stored.get(key)
+            if kept and isinstance(a, str) and isinstance(b, str) and not same_host(a, b):
+                return f"{path}.{key}", (
+                    f"names another host than before, and {kept[0]} would be read and sent "
+                    "there; it cannot be changed through the API while the entry has "
+                    f"{kept[0]}"
+                )
+    elif isinstance(new, list):
+        stored_list = old if isinstance(old, list) else []
+        for index, value in enumerate(new):
+            before = stored_list[index] if index < len(stored_list) else None
+            problem = _new_reference(value, before, f"{path}[{index}]")
+            if problem is not None:
+                return problem
+    return None
 
 
 def _invalid(field: str, message: str, fix: str, outcome: str = "not changed") -> web.HTTPException:

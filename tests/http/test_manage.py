@@ -293,3 +293,161 @@ async def test_a_failed_save_changes_nothing(daemon, monkeypatch):
     assert path.read_text() == original
     assert sorted(p.name for p in path.parent.iterdir()) == ["edged.yaml"]
     assert {k: p.obj for k, p in daemon.parts.items()} == parts and daemon.reloads == 0
+
+
+# ------------------------------------------ what only a person editing the file may do
+
+BY_HAND = "edit the config file by hand for this"
+
+REFERENCES = """\
+sources:
+  - id: door
+    kind: rtsp
+    uri: rtsp://admin@10.0.0.7:554/s1
+    password_file: /etc/edged/door
+  - {id: yard, kind: synthetic}
+  - {id: pipe, kind: gstreamer, uri: "videotestsrc ! videoconvert ! appsink"}
+pipelines:
+  - id: dials
+    kind: gauge
+    source: yard
+    backend: triton
+    triton: {url: 'triton.local:8001', token: s3cret}
+    gauges: [{id: g, min_value: 0, max_value: 10}]
+"""
+
+
+async def _refused(response: Any, field: str) -> Dict[str, Any]:
+    body = await response.json()
+    assert response.status == 422, body
+    assert body["field"] == field, body
+    return body
+
+
+async def test_secret_references_are_set_by_hand_only(aiohttp_client):
+    view = FileView(REFERENCES)
+    before = view.config_text
+    client = await aiohttp_client(make_app(view, http_config(), token=TOKEN))
+    gate = {"id": "gate", "kind": "rtsp", "uri": "rtsp://evil.example/s1"}
+
+    for name in ("password_file", "password_env"):
+        value = "/etc/edged/mqtt-password" if name.endswith("file") else "EDGED_MQTT_PASSWORD"
+        response = await client.post("/api/sources", json=dict(gate, **{name: value}), headers=AUTH)
+        body = await _refused(response, f"sources[3].{name}")
+        assert body["fix"] == BY_HAND and name in body["error"]
+        response = await client.post(
+            "/api/sources/test", json=dict(gate, **{name: value}), headers=AUTH
+        )
+        body = await _refused(response, f"sources[3].{name}")
+        assert body["error"].startswith("not tested")
+
+    door = await (await client.get("/api/sources/door", headers=AUTH)).json()
+    changed = dict(door, password_file="/etc/edged/mqtt-password")
+    response = await client.put("/api/sources/door", json=changed, headers=AUTH)
+    await _refused(response, "sources[0].password_file")
+    swapped = {k: v for k, v in door.items() if k != "password_file"}
+    swapped["password_env"] = "EDGED_MQTT_PASSWORD"
+    response = await client.put("/api/sources/door", json=swapped, headers=AUTH)
+    await _refused(response, "sources[0].password_env")
+    moved = dict(door, uri="rtsp://admin@evil.example:554/s1")  # the file's password would go
+    response = await client.put("/api/sources/door", json=moved, headers=AUTH)
+    body = await _refused(response, "sources[0].uri")
+    assert "password_file" in body["error"] and body["fix"] == BY_HAND
+
+    dials = await (await client.get("/api/pipelines/dials", headers=AUTH)).json()
+    stolen = {"url": "evil.example:8001", "token_file": "/etc/edged/mqtt-password"}
+    response = await client.put(
+        "/api/pipelines/dials", json=dict(dials, triton=stolen), headers=AUTH
+    )
+    await _refused(response, "pipelines[0].triton.token_file")
+    new = dict(dials, id="dials2", triton={"url": "evil.example:8001", "token_env": "HOME"})
+    response = await client.post("/api/pipelines", json=new, headers=AUTH)
+    await _refused(response, "pipelines[1].triton.token_env")
+    assert view.config_text == before
+
+    # carried over unchanged, or removed: fine
+    kept = dict(door, uri="rtsp://admin@10.0.0.7:554/s2", transport="udp")
+    response = await client.put("/api/sources/door", json=kept, headers=AUTH)
+    assert response.status == 200, await response.text()
+    assert view.config.sources[0].password_file == "/etc/edged/door"
+    assert view.config.sources[0].uri.endswith("/s2")
+    inline = {k: v for k, v in kept.items() if k != "password_file"}
+    response = await client.put("/api/sources/door", json=dict(inline, password="x"), headers=AUTH)
+    assert response.status == 200, await response.text()
+    assert view.config.sources[0].password_file is None
+
+
+async def test_a_masked_triton_token_stays_with_its_server(aiohttp_client):
+    view = FileView(REFERENCES)
+    client = await aiohttp_client(make_app(view, http_config(), token=TOKEN))
+    dials = await (await client.get("/api/pipelines/dials", headers=AUTH)).json()
+    assert dials["triton"]["token"] == "***" and "s3cret" not in str(dials)
+    for url in ("evil.example:8001", "triton.local:9001"):
+        moved = dict(dials, triton=dict(dials["triton"], url=url))
+        response = await client.put("/api/pipelines/dials", json=moved, headers=AUTH)
+        body = await _refused(response, "pipelines[0].triton.token")
+        assert "mask" in body["error"]
+    assert view.config.pipelines[0].triton.url == "triton.local:8001"
+
+    same = dict(dials, triton=dict(dials["triton"], timeout_s=2))
+    response = await client.put("/api/pipelines/dials", json=same, headers=AUTH)
+    assert response.status == 200, await response.text()
+    triton = view.config.pipelines[0].triton
+    assert triton.timeout_s == 2 and triton.token.get_secret_value() == "s3cret"
+
+
+async def test_gstreamer_sources_are_added_and_changed_by_hand_only(aiohttp_client):
+    view = FileView(REFERENCES)
+    client = await aiohttp_client(make_app(view, http_config(), token=TOKEN))
+    writes = "videotestsrc ! tee name=t ! queue ! filesink location=/tmp/x t. ! appsink"
+    new = {"id": "pipe2", "kind": "gstreamer", "uri": writes}
+    body = await _refused(
+        await client.post("/api/sources", json=new, headers=AUTH), "sources[3].kind"
+    )
+    assert body["fix"].startswith(BY_HAND)
+    response = await client.post("/api/sources/test", json=new, headers=AUTH)
+    await _refused(response, "sources[3].kind")
+
+    pipe = await (await client.get("/api/sources/pipe", headers=AUTH)).json()
+    response = await client.put("/api/sources/pipe", json=dict(pipe, uri=writes), headers=AUTH)
+    await _refused(response, "sources[2].kind")
+    response = await client.put("/api/sources/yard", json=dict(new, id="yard"), headers=AUTH)
+    await _refused(response, "sources[1].kind")
+    assert "filesink" not in view.config_text
+
+    response = await client.put("/api/sources/pipe", json=pipe, headers=AUTH)  # unchanged
+    assert response.status == 200, await response.text()
+    assert (await client.delete("/api/sources/pipe", headers=AUTH)).status == 204
+    assert [s.id for s in view.config.sources] == ["door", "yard"]
+
+
+SHARED = """\
+sources:
+  - {id: cam0, kind: synthetic, fps: 10, reconnect: &backoff {max_s: 5}}
+  - {id: cam1, kind: synthetic, reconnect: *backoff}
+  - {id: cam2, kind: synthetic}
+"""
+
+
+async def test_entries_sharing_yaml_anchors_are_edited_by_hand(aiohttp_client):
+    view = FileView(SHARED)
+    client = await aiohttp_client(make_app(view, http_config(), token=TOKEN))
+    for ident in ("cam0", "cam1"):
+        entry = await (await client.get(f"/api/sources/{ident}", headers=AUTH)).json()
+        entry["reconnect"] = {"max_s": 8}
+        for response in (
+            await client.put(f"/api/sources/{ident}", json=entry, headers=AUTH),
+            await client.delete(f"/api/sources/{ident}", headers=AUTH),
+        ):
+            body = await response.json()
+            assert response.status == 409, body
+            assert "uses YAML anchors/merge keys: edit it by hand" in body["error"]
+            assert "POST /api/reload" in body["fix"]
+    assert view.config_text == SHARED
+    response = await client.put(
+        "/api/sources/cam2", json={"kind": "synthetic", "fps": 2}, headers=AUTH
+    )
+    assert response.status == 200, await response.text()
+    assert view.config_text == SHARED.replace(
+        "cam2, kind: synthetic}", "cam2, kind: synthetic, fps: 2}"
+    )
