@@ -493,3 +493,10 @@ def test_a_hand_written_on_or_off_is_the_word_not_a_boolean(written, read):
         """
     )
     assert parse_config(text).pipelines[0].triton.binary == read
+
+
+@pytest.mark.parametrize("written", ["5", "'5'"])
+def test_mqtt_protocol_5_written_bare_is_the_version(written):
+    # YAML reads a bare 5 as a number; the field takes the version's name
+    text = f"sources: [{{id: cam0, kind: synthetic}}]\nsinks: {{mqtt: {{protocol: {written}}}}}\n"
+    assert parse_config(text).sinks.mqtt.protocol == "5"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from typing_extensions import Literal
@@ -140,6 +140,12 @@ class MqttSinkConfig(EdgedModel):
     queue_size: int = Field(
         1000, ge=1, description="Results buffered in memory before the oldest is dropped"
     )
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _version_as_written(cls, value: Any) -> Any:
+        """``protocol: 5`` written by hand is the number 5 in YAML: the version "5"."""
+        return "5" if value == 5 and not isinstance(value, bool) else value
 
     @field_validator("qos_by_kind")
     @classmethod
