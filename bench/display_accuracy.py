@@ -2,6 +2,7 @@
 
     python bench/display_accuracy.py --n 2000 [--model weights/display_crnn.onnx]
     python bench/display_accuracy.py --calibrate --n 2000   # pick the unreadable threshold
+    python bench/display_accuracy.py --photos DIR           # real pictures, labels.jsonl
 
 Every display is rendered (``edged.pipelines.display.render``) with full
 degradations from a seed outside the training range (training seeds are
@@ -14,6 +15,12 @@ the displays read), per-character accuracy (1 - edit distance / label length,
 over the displays read), the no-read rate (``unreadable``), the share of all
 displays read wrongly (a wrong number published), and ms per display (the
 whole read, one thread, batch of one).
+
+``--photos DIR`` reads a labelled folder of real pictures instead: ``DIR/labels.jsonl``,
+one JSON object per line, ``{"image": "panel3.jpg", "text": "-12.5"}`` with an optional
+``"roi": [x, y, w, h]`` (pixels, as a gauge entry's ``roi`` and ``--roi``) where the
+picture holds more than the display; ``text`` is what the display shows, without leading
+blanks. The same figures, with every wrong or unread picture listed.
 
 ``--calibrate`` renders a validation set (``CALIBRATION_BASE + i``, apart from
 the benchmark's seeds) and prints, for candidate thresholds on the reading's
@@ -96,6 +103,95 @@ def score(reader: DisplayReader, base: int, n: int, split: str) -> Dict[str, Any
     }
 
 
+def load_photo_labels(directory: str) -> List[Dict[str, Any]]:
+    """``labels.jsonl`` of a folder of display photos, each line checked (file and line named)."""
+    path = os.path.join(directory, "labels.jsonl")
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such file (one JSON object per picture: image, text, roi)")
+    items = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: not JSON ({exc.msg})") from None
+            if not isinstance(item.get("image"), str) or not isinstance(item.get("text"), str):
+                raise ValueError(f'{where}: give "image" and "text" as strings')
+            roi = item.get("roi")
+            if roi is not None and (
+                not isinstance(roi, list)
+                or len(roi) != 4
+                or not all(isinstance(v, int) for v in roi)
+            ):
+                raise ValueError(f'{where}: "roi" is [x, y, w, h] in whole pixels')
+            image = os.path.join(directory, item["image"])
+            if not os.path.isfile(image):
+                raise ValueError(f"{where}: {image}: no such file")
+            items.append({"image": image, "text": item["text"].strip(), "roi": roi})
+    if not items:
+        raise ValueError(f"{path}: no pictures listed")
+    return items
+
+
+def score_photos(reader: DisplayReader, items: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The benchmark's figures on real pictures, and each picture read wrong or not at all."""
+    from edged.cvutil import import_cv2
+
+    cv2 = import_cv2()
+    right = wrong = no_read = 0
+    char_acc: List[float] = []
+    times: List[float] = []
+    misses: List[Dict[str, Any]] = []
+    for item in items:
+        image = cv2.imread(item["image"])
+        if image is None:
+            raise ValueError(f"{item['image']}: cannot decode")
+        t0 = time.perf_counter()
+        reading = reader.read(image, tuple(item["roi"]) if item["roi"] else None)
+        times.append((time.perf_counter() - t0) * 1000.0)
+        name = os.path.basename(item["image"])
+        if reading is None or reading.quality == "unreadable":
+            no_read += 1
+            misses.append({"image": name, "text": item["text"], "read": None})
+            continue
+        text = reading.text or ""
+        char_acc.append(
+            1.0 - min(1.0, edit_distance(text, item["text"]) / max(1, len(item["text"])))
+        )
+        if text == item["text"]:
+            right += 1
+        else:
+            wrong += 1
+            misses.append({"image": name, "text": item["text"], "read": text})
+    n, read = len(items), right + wrong
+    return {
+        "n": n,
+        "string_accuracy": right / read if read else None,
+        "char_accuracy": float(np.mean(char_acc)) if char_acc else None,
+        "no_read_rate": no_read / n,
+        "wrong_share_of_all": wrong / n,
+        "ms_per_display_mean": float(np.mean(times)),
+        "ms_per_display_median": float(np.median(times)),
+        "misses": misses,
+    }
+
+
+def _figures(name: str, res: Dict[str, Any]) -> str:
+    def share(value: Any) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    return (
+        f"{name}: n {res['n']}, string accuracy {share(res['string_accuracy'])}, "
+        f"per-character {share(res['char_accuracy'])}, no-read {res['no_read_rate']:.4f}, "
+        f"wrong {res['wrong_share_of_all']:.4f} of all, "
+        f"{res['ms_per_display_mean']:.2f} ms/display (median "
+        f"{res['ms_per_display_median']:.2f})"
+    )
+
+
 def calibrate(model: DisplayModel, n: int) -> None:
     rows = []
     for split in ("train", "heldout"):
@@ -127,6 +223,7 @@ def main() -> int:
     p.add_argument("--seed-base", type=int, default=SEED_BASE)
     p.add_argument("--threshold", type=float, default=UNREADABLE_BELOW)
     p.add_argument("--calibrate", action="store_true", help="print no-read/wrong per threshold")
+    p.add_argument("--photos", metavar="DIR", help="a labelled folder of real pictures instead")
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args()
     model = DisplayModel(args.model, "onnxruntime", args.threads)
@@ -137,16 +234,19 @@ def main() -> int:
         reader = DisplayReader(model, args.threshold)
         reader.read(render_display(0)[0])  # warm-up
         results = {}
-        for name, split in SETS:
+        if args.photos:
+            try:
+                items = load_photo_labels(args.photos)
+                results["photos"] = res = score_photos(reader, items)
+            except ValueError as exc:
+                print(f"display_accuracy: {exc}", file=sys.stderr)
+                return 2
+            print(_figures(f"photos in {args.photos}", res))
+            for miss in res["misses"]:
+                print(f"    {miss['image']}: {miss['text']!r} read as {miss['read']!r}")
+        for name, split in SETS if not args.photos else ():
             results[name] = res = score(reader, args.seed_base, args.n, split)
-            print(
-                f"{name}: n {res['n']}, string accuracy {res['string_accuracy']:.4f}, "
-                f"per-character {res['char_accuracy']:.4f}, no-read {res['no_read_rate']:.4f}, "
-                f"wrong {res['wrong_share_of_all']:.4f} of all, "
-                f"{res['ms_per_display_mean']:.2f} ms/display (median "
-                f"{res['ms_per_display_median']:.2f}); "
-                f"rendered {res['renders_per_s']:.0f} displays/s"
-            )
+            print(f"{_figures(name, res)}; rendered {res['renders_per_s']:.0f} displays/s")
             for seed, label, text in res["failures"][:10]:
                 print(f"    seed {seed}: {label!r} read as {text!r}")
         if args.json:

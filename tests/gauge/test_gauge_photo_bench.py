@@ -6,13 +6,13 @@ them here; the point is the file format, its checks and the scoring.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 
 import pytest
+from benchkit import load_bench
 
 from edged.cvutil import import_cv2
 from edged.pipelines.gauge.pipeline import resolve_model
@@ -25,10 +25,7 @@ needs_model = pytest.mark.skipif(not os.path.exists(MODEL), reason=f"no trained 
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("gauge_accuracy", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("gauge_accuracy.py")
 
 
 def _write_photos(directory, n=8):
@@ -152,11 +149,7 @@ def test_montage_shows_whole_photos_for_the_keypoint_model_and_dials_for_the_poi
     """``bench/gauge_montage.py``: the keypoint sheet has one tile per photo that is not a
     ready-made crop (a photo with boxed dials counts once); the sub-dial sheet one per dial."""
     cv2 = import_cv2()
-    spec = importlib.util.spec_from_file_location(
-        "gauge_montage", os.path.join(ROOT, "bench", "gauge_montage.py")
-    )
-    montage = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(montage)
+    montage = load_bench("gauge_montage.py")
     big, _ = render_sample(1, size=400)
     crop, _ = render_sample(2, size=120)
     cv2.imwrite(str(tmp_path / "meter.jpg"), big)

@@ -147,12 +147,3 @@ def compiled_parse_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "edged.pipelines.pose.compiled", raising=False)
     monkeypatch.delattr(package, "_parse", raising=False)
     monkeypatch.delattr(package, "compiled", raising=False)
-
-
-def load_bench(script: str):
-    """A script in ``bench/`` (not a package) as a module, for the bench smoke tests."""
-    path = Path(__file__).resolve().parents[2] / "bench" / script
-    spec = importlib.util.spec_from_file_location(path.stem + "_bench", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

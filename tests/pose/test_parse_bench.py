@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from benchkit import load_bench
 
-from tests.pose.conftest import compiled_parse_or_skip, load_bench
+from tests.pose.conftest import compiled_parse_or_skip
 from tests.pose.test_parse_vectors import vectors_dir
 
 

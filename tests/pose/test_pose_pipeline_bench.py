@@ -5,8 +5,8 @@ from a real run)."""
 from __future__ import annotations
 
 import pytest
+from benchkit import load_bench
 
-from tests.pose.conftest import load_bench
 from tests.pose.test_parse_vectors import vectors_dir
 
 
@@ -39,7 +39,7 @@ def test_null_engine_bench_times_every_stage_of_both_paths() -> None:
 def test_null_engine_bench_runs_the_compiled_parse_when_built() -> None:
     pytest.importorskip("cv2")
     pytest.importorskip("torch")
-    from tests.pose.conftest import compiled_parse_or_skip, load_bench
+    from tests.pose.conftest import compiled_parse_or_skip
 
     compiled_parse_or_skip()
     bench = load_bench("pose_pipeline.py")
