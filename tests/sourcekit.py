@@ -1,9 +1,11 @@
-"""Test helpers: free ports, deadlines, and running a Source inside an asyncio test."""
+"""Test helpers: free ports, deadlines, running a Source inside an asyncio test, and a fake
+RTSP server that answers every request with one status (or never)."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 from typing import Any, Callable, List
 
@@ -71,3 +73,64 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: floa
             return True
         time.sleep(interval_s)
     return predicate()
+
+
+class FakeRtsp:
+    """A loopback TCP server that answers every RTSP request with ``status``, or never."""
+
+    def __init__(self, status: str = "") -> None:
+        self.status = status
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.requests = []
+        self.accepted = 0
+        self._conns = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self._conns.append(conn)
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        buffer = b""
+        while self.status:
+            try:
+                data = conn.recv(4096)
+            except OSError:
+                return
+            if not data:
+                return
+            buffer += data
+            while b"\r\n\r\n" in buffer:
+                head, buffer = buffer.split(b"\r\n\r\n", 1)
+                text = head.decode("latin-1")
+                self.requests.append(text)
+                cseq = next(
+                    (
+                        ln.split(":", 1)[1].strip()
+                        for ln in text.split("\r\n")
+                        if ln.lower().startswith("cseq:")
+                    ),
+                    "1",
+                )
+                reply = (
+                    f"RTSP/1.0 {self.status}\r\nCSeq: {cseq}\r\n"
+                    'WWW-Authenticate: Basic realm="cam"\r\nContent-Length: 0\r\n\r\n'
+                )
+                try:
+                    conn.sendall(reply.encode())
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self._conns:
+            conn.close()

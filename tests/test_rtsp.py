@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import threading
 
 import pytest
 
 from edged.config.sources import RtspSourceConfig
 from edged.sources import SourceState
 
-from sourcekit import collect, fast_reconnect, make_source, synthetic_config, until
+from sourcekit import FakeRtsp, collect, fast_reconnect, make_source, synthetic_config, until
 
 pytestmark = pytest.mark.usefixtures("needs_ffmpeg_opencv")
 
@@ -61,36 +59,8 @@ async def test_rtsp_outage_backoff_and_recovery(rtsp_server):
         )
 
 
-class SilentTcpServer:
-    """Accepts RTSP connections and never answers: the stream that hangs a naive reader."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self._conns = []
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            self._conns.append(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self._conns:
-            conn.close()
-
-
 async def test_stream_that_never_sends_is_stalled_and_retried():
-    server = SilentTcpServer()
+    server = FakeRtsp()  # accepts, never answers: the stream that hangs a naive reader
     config = rtsp_config(
         f"rtsp://127.0.0.1:{server.port}/never", open_timeout_s=1.0, reconnect=fast_reconnect()
     )

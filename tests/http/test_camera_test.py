@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
-import threading
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from edged.http import make_app
 from edged.http.keys import CAMERA_TESTS
 from edged.redact import keep_secrets, redact_value
 
-from sourcekit import until
+from sourcekit import FakeRtsp, until
 
 
 def _decode(snapshot: str) -> np.ndarray:
@@ -96,65 +94,6 @@ async def test_refused_without_the_token_and_in_read_only_mode(aiohttp_client):
 
 
 # ------------------------------------------------------------ RTSP failures
-
-
-class FakeRtsp:
-    """A loopback TCP server that answers every RTSP request with ``status``, or never."""
-
-    def __init__(self, status: str = "") -> None:
-        self.status = status
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.requests = []
-        self._conns = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self._conns.append(conn)
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket) -> None:
-        buffer = b""
-        while self.status:
-            try:
-                data = conn.recv(4096)
-            except OSError:
-                return
-            if not data:
-                return
-            buffer += data
-            while b"\r\n\r\n" in buffer:
-                head, buffer = buffer.split(b"\r\n\r\n", 1)
-                text = head.decode("latin-1")
-                self.requests.append(text)
-                cseq = next(
-                    (
-                        ln.split(":", 1)[1].strip()
-                        for ln in text.split("\r\n")
-                        if ln.lower().startswith("cseq:")
-                    ),
-                    "1",
-                )
-                reply = (
-                    f"RTSP/1.0 {self.status}\r\nCSeq: {cseq}\r\n"
-                    'WWW-Authenticate: Basic realm="cam"\r\nContent-Length: 0\r\n\r\n'
-                )
-                try:
-                    conn.sendall(reply.encode())
-                except OSError:
-                    return
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self._conns:
-            conn.close()
 
 
 @pytest.mark.usefixtures("needs_ffmpeg_opencv")
