@@ -392,16 +392,23 @@ def load_onnx_weights(torch: Any, model: Any, path: str) -> None:
     graph = onnx.load(path).graph
     values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     convs = [n for n in graph.node if n.op_type == "Conv"]
-    pairs = []  # (conv, batch norm or None) in the order forward() runs them
-    mods = list(model.modules())
-    for i, m in enumerate(mods):
+    pairs = []  # (name, conv, batch norm or None) in the order forward() runs them
+    mods = list(model.named_modules())
+    for i, (name, m) in enumerate(mods):
         if isinstance(m, torch.nn.Conv2d):
-            nxt = mods[i + 1] if i + 1 < len(mods) else None
-            pairs.append((m, nxt if isinstance(nxt, torch.nn.BatchNorm2d) else None))
+            nxt = mods[i + 1][1] if i + 1 < len(mods) else None
+            pairs.append((name, m, nxt if isinstance(nxt, torch.nn.BatchNorm2d) else None))
     if len(pairs) != len(convs):
         raise SystemExit(f"{path}: {len(convs)} convolutions, the network has {len(pairs)}")
+    names = {name for name, _, _ in pairs}
+    for (name, _, _), node in zip(pairs, convs):
+        # the exporter names a node by its module's path ("/head/Conv"), which must be the
+        # network's convolution at the same place (the weights themselves are anonymous)
+        scope = node.name.split("/")[-2] if node.name.count("/") >= 2 else None
+        if scope in names and scope != name:
+            raise SystemExit(f"{path}: {node.name} is in the place of the network's {name}")
     with torch.no_grad():
-        for (conv, bn), node in zip(pairs, convs):
+        for (_, conv, bn), node in zip(pairs, convs):
             w = torch.from_numpy(values[node.input[1]].copy())
             b = torch.from_numpy(values[node.input[2]].copy()) if len(node.input) > 2 else None
             if tuple(w.shape) != tuple(conv.weight.shape):
