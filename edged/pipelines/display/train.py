@@ -8,7 +8,10 @@ display ``i`` of step ``s`` is rendered from a hash of ``(seed, s, i)``; a check
 (``last.pt``) is written every ``--ckpt-every`` steps, a copy kept every
 ``--keep-every``, and a run resumes from ``last.pt``, refusing one begun with other
 settings or another renderer version. ``--workers N`` renders ahead in N processes
-(same weights). The loss is CTC over ``ALPHABET`` with the blank as class 0.
+(same weights). ``--init PATH`` fine-tunes from a checkpoint or from an exported model
+(``weights/display_crnn.onnx``: its batch norms, folded into the convolutions, stay frozen)
+with a fresh optimizer and schedule; its sha256 is recorded and a resume with another
+``--init`` is refused. The loss is CTC over ``ALPHABET`` with the blank as class 0.
 
 Export with ``python -m edged.pipelines.display.export CKPT weights/display_crnn.onnx``.
 """
@@ -28,6 +31,7 @@ from edged.pipelines.gauge.train import (
     Bookkeeping,
     _lr,
     add_common_args,
+    add_init_arg,
     run_logged,
     start_training,
 )
@@ -73,6 +77,7 @@ def render_display_batch(
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m edged.pipelines.display.train", description=__doc__)
     add_common_args(p, steps=6000, batch=48, width=32, out="/tmp/display-train", log_every=50)
+    add_init_arg(p)
     return p.parse_args(argv)
 
 

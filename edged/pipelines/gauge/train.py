@@ -165,12 +165,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m edged.pipelines.gauge.train", description=__doc__)
     add_common_args(p, steps=9000, batch=16, width=32, out="/tmp/gauge-train", log_every=20)
     p.add_argument("--size", type=int, default=128, help="training picture side (px)")
-    p.add_argument(
-        "--init",
-        metavar="CKPT",
-        help="start from this checkpoint's weights (fine-tuning; new optimizer and schedule); "
-        "an exported .onnx model works too (its batch norms stay frozen, folded into the convs)",
-    )
+    add_init_arg(p)
     return p.parse_args(argv)
 
 
@@ -222,22 +217,7 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
         k: getattr(args, k) for k in ("seed", "steps", "batch", "size", "width", "lr")
     }
     config["renderer"] = RENDERER_VERSION
-    if args.init:
-        from edged.files import file_sha256
-
-        if args.init.endswith(".onnx"):
-            load_onnx_weights(torch, model, args.init)
-            config["frozen_bn"] = True
-            log.info("starting from the weights of %s (batch norms frozen)", args.init)
-        else:
-            init = load_checkpoint(torch, args.init, device)
-            width = init.get("config", {}).get("width")
-            if width is not None and width != args.width:
-                raise SystemExit(f"--init {args.init} has width {width}; pass --width {width}")
-            model.load_state_dict(init["model"])
-            config["frozen_bn"] = bool(init.get("config", {}).get("frozen_bn"))
-            log.info("starting from the weights of %s (step %s)", args.init, init.get("step"))
-        config["init_sha256"] = file_sha256(args.init)
+    apply_init(args, torch, model, config, device, log)
     last = os.path.join(args.out, "last.pt")
     if os.path.exists(last) and not args.no_resume:
         ckpt = load_checkpoint(torch, last, device)
@@ -349,6 +329,54 @@ def _save(
     os.replace(tmp, path)
 
 
+def add_init_arg(p: argparse.ArgumentParser) -> None:
+    """``--init``: the option of the trainers that fine-tune (this one, the display trainer)."""
+    p.add_argument(
+        "--init",
+        metavar="CKPT",
+        help="start from this checkpoint's weights (fine-tuning; new optimizer and schedule); "
+        "an exported .onnx model works too (its batch norms stay frozen, folded into the convs)",
+    )
+
+
+def apply_init(
+    args: argparse.Namespace,
+    torch: Any,
+    model: Any,
+    config: Dict[str, Any],
+    device: str,
+    logger: logging.Logger,
+) -> None:
+    """Load ``--init``'s weights (a checkpoint, or an exported .onnx model through
+    ``load_onnx_weights``) into ``model``, and record in ``config`` its sha256
+    (``init_sha256``, which a resume must match) and whether the batch norms stay frozen
+    (``frozen_bn``). Nothing without ``--init``."""
+    init_path = getattr(args, "init", None)
+    if not init_path:
+        return
+    from edged.files import file_sha256
+
+    if init_path.endswith(".onnx"):
+        load_onnx_weights(torch, model, init_path)
+        config["frozen_bn"] = True
+        logger.info("starting from the weights of %s (batch norms frozen)", init_path)
+    else:
+        init = load_checkpoint(torch, init_path, device)
+        theirs = init.get("config", {})
+        if theirs.get("arch") != config.get("arch"):
+            raise SystemExit(
+                f"--init {init_path} is a {theirs.get('arch') or 'gauge'} model, "
+                f"not {config.get('arch') or 'gauge'}"
+            )
+        width = theirs.get("width")
+        if width is not None and width != args.width:
+            raise SystemExit(f"--init {init_path} has width {width}; pass --width {width}")
+        model.load_state_dict(init["model"])
+        config["frozen_bn"] = bool(theirs.get("frozen_bn"))
+        logger.info("starting from the weights of %s (step %s)", init_path, init.get("step"))
+    config["init_sha256"] = file_sha256(init_path)
+
+
 def load_onnx_weights(torch: Any, model: Any, path: str) -> None:
     """Load an exported model's weights into a fresh ``build_model`` network.
 
@@ -364,16 +392,23 @@ def load_onnx_weights(torch: Any, model: Any, path: str) -> None:
     graph = onnx.load(path).graph
     values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     convs = [n for n in graph.node if n.op_type == "Conv"]
-    pairs = []  # (conv, batch norm or None) in the order forward() runs them
-    mods = list(model.modules())
-    for i, m in enumerate(mods):
+    pairs = []  # (name, conv, batch norm or None) in the order forward() runs them
+    mods = list(model.named_modules())
+    for i, (name, m) in enumerate(mods):
         if isinstance(m, torch.nn.Conv2d):
-            nxt = mods[i + 1] if i + 1 < len(mods) else None
-            pairs.append((m, nxt if isinstance(nxt, torch.nn.BatchNorm2d) else None))
+            nxt = mods[i + 1][1] if i + 1 < len(mods) else None
+            pairs.append((name, m, nxt if isinstance(nxt, torch.nn.BatchNorm2d) else None))
     if len(pairs) != len(convs):
         raise SystemExit(f"{path}: {len(convs)} convolutions, the network has {len(pairs)}")
+    names = {name for name, _, _ in pairs}
+    for (name, _, _), node in zip(pairs, convs):
+        # the exporter names a node by its module's path ("/head/Conv"), which must be the
+        # network's convolution at the same place (the weights themselves are anonymous)
+        scope = node.name.split("/")[-2] if node.name.count("/") >= 2 else None
+        if scope in names and scope != name:
+            raise SystemExit(f"{path}: {node.name} is in the place of the network's {name}")
     with torch.no_grad():
-        for (conv, bn), node in zip(pairs, convs):
+        for (_, conv, bn), node in zip(pairs, convs):
             w = torch.from_numpy(values[node.input[1]].copy())
             b = torch.from_numpy(values[node.input[2]].copy()) if len(node.input) > 2 else None
             if tuple(w.shape) != tuple(conv.weight.shape):
@@ -420,8 +455,10 @@ def start_training(
 ) -> TrainingStart:
     """The start the small trainers share (pointer model, display recogniser): the device,
     the seed, ``build(width)``, AdamW, the run's config (the common settings plus
-    ``identity``: arch, input, renderer version), and ``last.pt`` in ``--out`` resumed only
-    when it is this run's (a checkpoint of another run is refused, naming what differs)."""
+    ``identity``: arch, input, renderer version), the weights of ``--init`` where the trainer
+    has that option (``apply_init``; an exported model's batch norms stay frozen), and
+    ``last.pt`` in ``--out`` resumed only when it is this run's (a checkpoint of another run,
+    or of another ``--init``, is refused, naming what differs)."""
     device = args.device if args.device != "auto" else "cpu"
     if args.device == "auto" and torch.cuda.is_available():
         device = "cuda"
@@ -431,12 +468,14 @@ def start_training(
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     config: Dict[str, Any] = {k: getattr(args, k) for k in ("seed", "steps", "batch", "width")}
     config.update(lr=args.lr, **identity)
+    apply_init(args, torch, model, config, device, logger)
     step, resumed = 0, None
     last = os.path.join(args.out, "last.pt")
     if os.path.exists(last) and not args.no_resume:
         resumed = load_checkpoint(torch, last, device)
         keys = ("seed", "steps", "lr", "width", "batch", *(k for k in identity if k != "input"))
-        differ = [k for k in keys if resumed["config"].get(k) != config[k]]
+        keys += ("init_sha256",)
+        differ = [k for k in keys if resumed["config"].get(k) != config.get(k)]
         if differ:
             raise SystemExit(
                 f"{last} is from another run ({', '.join(differ)} differ); rerun with its "
@@ -448,6 +487,8 @@ def start_training(
         logger.info("resumed from %s at step %d", last, step)
     logger.info("training %s on %s", json.dumps(config), device)
     model.train()
+    if config.get("frozen_bn"):
+        freeze_batch_norms(torch, model)
     return TrainingStart(device, model, opt, config, step, resumed)
 
 
