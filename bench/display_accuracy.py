@@ -34,7 +34,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -47,6 +47,7 @@ from edged.pipelines.display.reader import (
     UNREADABLE_BELOW,
     DisplayModel,
     DisplayReader,
+    DisplayReading,
 )
 from edged.pipelines.display.render import render_display
 
@@ -65,42 +66,58 @@ def edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+class Tally:
+    """Right, wrong and unread displays, per-character accuracy and read times."""
+
+    def __init__(self) -> None:
+        self.right = self.wrong = self.no_read = 0
+        self.char_acc: List[float] = []
+        self.times_ms: List[float] = []
+
+    def add(self, reading: Optional[DisplayReading], label: str, ms: float) -> bool:
+        """Count one read of a display showing ``label``; True when it was read right."""
+        self.times_ms.append(ms)
+        if reading is None or reading.quality == "unreadable":
+            self.no_read += 1
+            return False
+        text = reading.text or ""
+        self.char_acc.append(1.0 - min(1.0, edit_distance(text, label) / max(1, len(label))))
+        if text == label:
+            self.right += 1
+            return True
+        self.wrong += 1
+        return False
+
+    def figures(self) -> Dict[str, Any]:
+        n, read = len(self.times_ms), self.right + self.wrong
+        return {
+            "n": n,
+            "string_accuracy": self.right / read if read else None,
+            "char_accuracy": float(np.mean(self.char_acc)) if self.char_acc else None,
+            "no_read_rate": self.no_read / n,
+            "wrong_share_of_all": self.wrong / n,
+            "ms_per_display_mean": float(np.mean(self.times_ms)),
+            "ms_per_display_median": float(np.median(self.times_ms)),
+        }
+
+
+def _timed_read(reader: DisplayReader, image: np.ndarray, roi: Any = None) -> Tuple[Any, float]:
+    t0 = time.perf_counter()
+    reading = reader.read(image, roi)
+    return reading, (time.perf_counter() - t0) * 1000.0
+
+
 def score(reader: DisplayReader, base: int, n: int, split: str) -> Dict[str, Any]:
-    right = wrong = no_read = 0
-    char_acc: List[float] = []
-    times: List[float] = []
-    render_s = 0.0
+    tally, render_s = Tally(), 0.0
     failures: List[Tuple[int, str, Any]] = []
     for i in range(n):
         t0 = time.perf_counter()
         crop, label = render_display(base + i, split=split)
         render_s += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        reading = reader.read(crop)
-        times.append((time.perf_counter() - t0) * 1000.0)
-        assert reading is not None
-        if reading.quality == "unreadable":
-            no_read += 1
-            continue
-        text = reading.text or ""
-        char_acc.append(1.0 - min(1.0, edit_distance(text, label) / max(1, len(label))))
-        if text == label:
-            right += 1
-        else:
-            wrong += 1
-            failures.append((base + i, label, text))
-    read = right + wrong
-    return {
-        "n": n,
-        "string_accuracy": right / read if read else None,
-        "char_accuracy": float(np.mean(char_acc)) if char_acc else None,
-        "no_read_rate": no_read / n,
-        "wrong_share_of_all": wrong / n,
-        "ms_per_display_mean": float(np.mean(times)),
-        "ms_per_display_median": float(np.median(times)),
-        "renders_per_s": n / render_s,
-        "failures": failures[:20],
-    }
+        reading, ms = _timed_read(reader, crop)
+        if not tally.add(reading, label, ms) and reading.quality != "unreadable":
+            failures.append((base + i, label, reading.text))
+    return {**tally.figures(), "renders_per_s": n / render_s, "failures": failures[:20]}
 
 
 def load_photo_labels(directory: str) -> List[Dict[str, Any]]:
@@ -141,42 +158,18 @@ def score_photos(reader: DisplayReader, items: List[Dict[str, Any]]) -> Dict[str
     from edged.cvutil import import_cv2
 
     cv2 = import_cv2()
-    right = wrong = no_read = 0
-    char_acc: List[float] = []
-    times: List[float] = []
+    tally = Tally()
     misses: List[Dict[str, Any]] = []
     for item in items:
         image = cv2.imread(item["image"])
         if image is None:
             raise ValueError(f"{item['image']}: cannot decode")
-        t0 = time.perf_counter()
-        reading = reader.read(image, tuple(item["roi"]) if item["roi"] else None)
-        times.append((time.perf_counter() - t0) * 1000.0)
-        name = os.path.basename(item["image"])
-        if reading is None or reading.quality == "unreadable":
-            no_read += 1
-            misses.append({"image": name, "text": item["text"], "read": None})
-            continue
-        text = reading.text or ""
-        char_acc.append(
-            1.0 - min(1.0, edit_distance(text, item["text"]) / max(1, len(item["text"])))
-        )
-        if text == item["text"]:
-            right += 1
-        else:
-            wrong += 1
-            misses.append({"image": name, "text": item["text"], "read": text})
-    n, read = len(items), right + wrong
-    return {
-        "n": n,
-        "string_accuracy": right / read if read else None,
-        "char_accuracy": float(np.mean(char_acc)) if char_acc else None,
-        "no_read_rate": no_read / n,
-        "wrong_share_of_all": wrong / n,
-        "ms_per_display_mean": float(np.mean(times)),
-        "ms_per_display_median": float(np.median(times)),
-        "misses": misses,
-    }
+        reading, ms = _timed_read(reader, image, tuple(item["roi"]) if item["roi"] else None)
+        if not tally.add(reading, item["text"], ms):
+            read = None if reading is None or reading.quality == "unreadable" else reading.text
+            name = os.path.basename(item["image"])
+            misses.append({"image": name, "text": item["text"], "read": read})
+    return {**tally.figures(), "misses": misses}
 
 
 def _figures(name: str, res: Dict[str, Any]) -> str:
