@@ -327,6 +327,11 @@ class TritonEngine(Engine):
                     f"Triton server {self.where} did not answer for model {self.model_name!r} "
                     f"(timeout {self.config.timeout_s:g} s): {detail}"
                 ) from exc
+            if _status(exc) in ("NOT_FOUND", "404"):  # it served the model at load time
+                raise EngineUnavailableError(
+                    f"Triton server {self.where} has no model {self.model_name!r} now (restarted "
+                    f"and still loading it, or it was unloaded): {detail}"
+                ) from exc
             raise InferenceError(
                 f"Triton server {self.where} refused a call to {self.model_name!r}: {detail}"
             ) from exc
@@ -473,7 +478,7 @@ def _is_unavailable(exc: BaseException) -> bool:
     if type(exc).__name__ == "Timeout":  # gevent's, raised by the HTTP client
         return True
     status = _status(exc)
-    if status in _UNAVAILABLE_CODES or status in ("503", "504"):
+    if status in _UNAVAILABLE_CODES or status in ("502", "503", "504"):  # 502: a proxy's
         return True
     text = str(exc).lower()
     return "connection refused" in text or "timed out" in text or "failed to connect" in text

@@ -163,6 +163,36 @@ def test_a_slow_server_hits_the_timeout(server):
         assert time.monotonic() - started < 2.5
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_a_model_gone_from_the_server_is_waited_for_not_a_broken_frame(tmp_path, protocol):
+    """A restarted server answers 'not found' until it has loaded the model again: the
+    pipeline must wait for it (EngineUnavailableError), not count failed frames."""
+    kserve = KServeServer(mlserver_or_skip(), tmp_path, {"gauge_kp_w32": (GAUGE_MODEL, {})})
+    kserve.start()
+    try:
+        with open_remote(kserve, protocol) as remote:
+            frame = {"image": np.zeros((1, 3, 64, 64), np.float32)}
+            remote.infer(frame)
+            admin = _admin_client(kserve, protocol)
+            admin.unload_model("gauge_kp_w32")
+            with pytest.raises(EngineUnavailableError, match="has no model 'gauge_kp_w32' now"):
+                remote.infer(frame)
+            admin.load_model("gauge_kp_w32")
+            remote.infer(frame)  # back: the same engine goes on
+    finally:
+        kserve.kill()
+
+
+def _admin_client(kserve: KServeServer, protocol: str):
+    if protocol == "grpc":
+        import tritonclient.grpc as module
+
+        return module.InferenceServerClient(kserve.grpc_url)
+    import tritonclient.http as module
+
+    return module.InferenceServerClient(kserve.http_url)
+
+
 def test_the_token_goes_out_as_a_bearer_header(tmp_path):
     token = tmp_path / "token"
     token.write_text("s3cret\n")
