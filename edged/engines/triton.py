@@ -157,17 +157,11 @@ class TritonEngine(Engine):
     def _max_batch_size(self) -> Optional[int]:
         """Triton's ``max_batch_size`` from the model's config; None where the server has no
         config extension (MLServer, KServe) or the model does not batch."""
-        kwargs = self._call_kwargs()
-        version = self.config.model_version
         try:
-            if self.config.protocol == "grpc":
-                answer = self._client.get_model_config(
-                    self.model_name, version, as_json=True, **kwargs
-                )
-                return max_batch_of(answer.get("config", {}))
-            return max_batch_of(self._client.get_model_config(self.model_name, version, **kwargs))
+            answer = self._as_json("get_model_config", self.model_name, self.config.model_version)
         except Exception:
             return None
+        return max_batch_of(answer.get("config", answer))  # gRPC wraps it in "config"
 
     @property
     def max_batch(self) -> Optional[int]:
@@ -215,18 +209,17 @@ class TritonEngine(Engine):
             kwargs["client_timeout"] = self.config.timeout_s
         return kwargs
 
+    def _as_json(self, method: str, *args: Any) -> Any:
+        """A setup call's answer as dicts and lists (the gRPC client gives protobufs unless
+        asked for JSON; the HTTP client always gives JSON)."""
+        as_json = {"as_json": True} if self.config.protocol == "grpc" else {}
+        return getattr(self._client, method)(*args, **as_json, **self._call_kwargs())
+
     def _server_metadata(self) -> Dict[str, Any]:
-        if self.config.protocol == "grpc":
-            return self._client.get_server_metadata(as_json=True, **self._call_kwargs())
-        return self._client.get_server_metadata(**self._call_kwargs())
+        return self._as_json("get_server_metadata")
 
     def _model_metadata(self) -> Dict[str, Any]:
-        version = self.config.model_version
-        if self.config.protocol == "grpc":
-            return self._client.get_model_metadata(
-                self.model_name, version, as_json=True, **self._call_kwargs()
-            )
-        return self._client.get_model_metadata(self.model_name, version, **self._call_kwargs())
+        return self._as_json("get_model_metadata", self.model_name, self.config.model_version)
 
     def _ask(self, what: str, call: Callable[[], T]) -> T:
         """Run a setup call; a server not there is ``BackendUnavailableError``, a refusal
@@ -270,12 +263,9 @@ class TritonEngine(Engine):
 
     def _known_models(self) -> List[str]:
         try:
-            if self.config.protocol == "grpc":
-                index = self._client.get_model_repository_index(
-                    as_json=True, **self._call_kwargs()
-                ).get("models", [])
-            else:
-                index = self._client.get_model_repository_index(**self._call_kwargs())
+            index = self._as_json("get_model_repository_index")
+            if isinstance(index, dict):  # gRPC: {"models": [...]}, HTTP: the list
+                index = index.get("models", [])
             return sorted({str(m.get("name")) for m in index if m.get("name")})
         except Exception:
             return []  # the listing is a courtesy; not every server has the extension
