@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import numpy as np
 import pytest
@@ -77,6 +78,10 @@ def test_missing_and_undecodable_files_are_clear_errors(tmp_path):
         FileCapture(str(tmp_path / "none.mp4")).open()
     with pytest.raises(CaptureError, match="matches no file"):
         FileCapture(str(tmp_path / "*.png")).open()
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)  # opening it would block until a writer came
+    with pytest.raises(CaptureError, match="not a regular file"):
+        FileCapture(str(fifo)).open()
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not a jpeg")
     with pytest.raises(CaptureError, match="cannot decode"):

@@ -439,6 +439,13 @@ def _with_stored_secrets(
     return entry
 
 
+#: source kinds only a person editing the file may add or change, and why
+HAND_ONLY_KINDS = {
+    "gstreamer": "a raw pipeline, which can read and write files",
+    "file": "it reads any picture or video edged may read",
+}
+
+
 def _refuse_by_hand_only(
     entry: Dict[str, Any], old: Optional[Dict[str, Any]], where: str, outcome: str
 ) -> None:
@@ -450,15 +457,16 @@ def _refuse_by_hand_only(
     ``*_env`` may only be carried over unchanged, and a mapping that names a
     secret so (``password_file``, ``token_env``) keeps its host. A GStreamer
     pipeline can hold any element (a ``filesink`` writes any file edged may
-    write): one is only kept as stored.
+    write), and a file source reads any picture or video edged may read (a camera
+    test would hand it back as a snapshot): both are only kept as stored.
     """
-    if entry.get("kind") == "gstreamer" and entry != old:
+    why = HAND_ONLY_KINDS.get(entry.get("kind"))
+    if why is not None and entry != old:
         raise _invalid(
             f"{where}.kind",
-            "a gstreamer source (a raw pipeline, which can read and write files) cannot be "
-            "added or changed through the API",
+            f"a {entry['kind']} source ({why}) cannot be added, changed or tested through the API",
             "edit the config file by hand for this, then reload edged; or use kind rtsp, "
-            "v4l2, csi or file",
+            "v4l2 or csi",
             outcome,
         )
     problem = _new_reference(entry, old, where)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -55,15 +56,19 @@ class FileCapture(Capture):
     def open(self) -> None:
         path = Path(self.uri)
         if path.is_dir():
-            self._images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            self._images = sorted(
+                p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+            )
             if not self._images:
                 raise CaptureError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}")
         elif any(ch in self.uri for ch in "*?["):
-            self._images = [Path(p) for p in sorted(glob.glob(self.uri))]
+            self._images = [Path(p) for p in sorted(glob.glob(self.uri)) if os.path.isfile(p)]
             if not self._images:
                 raise CaptureError(f"the pattern {self.uri!r} matches no file")
         elif not path.exists():
             raise CaptureError(f"no such file: {path}")
+        elif not path.is_file():  # a FIFO or a device would block the read for good
+            raise CaptureError(f"{path} is not a regular file (a pipe or a device?)")
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             self._images = [path]
         else:

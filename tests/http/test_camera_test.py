@@ -46,25 +46,30 @@ async def test_a_synthetic_camera_answers_with_a_snapshot_and_nothing_is_saved(a
     assert client.app[CAMERA_TESTS].done == 1
 
 
-async def test_a_file_source_is_read_once(aiohttp_client, tmp_path):
+async def test_a_file_source_is_tested_only_as_the_file_has_it(aiohttp_client, tmp_path):
+    """A file source reads any picture edged may read and the test hands it back: the API
+    tests one written in the config by hand, and refuses a new or changed one."""
     import cv2
 
     picture = np.full((120, 160, 3), 200, np.uint8)
     path = tmp_path / "still.png"
     cv2.imwrite(str(path), picture)
-    _, client = await _client(aiohttp_client)
-    body = {"id": "clip", "kind": "file", "uri": str(path)}
-    response = await client.post("/api/sources/test", json=body, headers=AUTH)
+    yard = "  - {id: yard, kind: synthetic}\n"
+    view = FileView(RTSP.replace(yard, yard + f"  - {{id: clip, kind: file, uri: '{path}'}}\n"))
+    _, client = await _client(aiohttp_client, view)
+    stored = {"id": "clip", "kind": "file", "uri": str(path)}
+    response = await client.post("/api/sources/test", json=stored, headers=AUTH)
     assert response.status == 200, await response.text()
     answer = await response.json()
     assert (answer["width"], answer["height"]) == (160, 120)
     assert abs(float(_decode(answer["snapshot"]).mean()) - 200) < 3
 
-    body["uri"] = str(tmp_path / "missing.mp4")
-    response = await client.post("/api/sources/test", json=body, headers=AUTH)
-    answer = await response.json()
-    assert response.status == 502 and answer["step"] == "open", answer
-    assert "no such file" in answer["error"] and "path" in answer["fix"]
+    for body in (dict(stored, uri="/etc/edged/secret.png"), dict(stored, id="clip2")):
+        response = await client.post("/api/sources/test", json=body, headers=AUTH)
+        answer = await response.json()
+        assert response.status == 422, answer
+        assert "cannot be added, changed or tested through the API" in answer["error"]
+        assert "secret.png" not in answer.get("fix", "")
 
 
 async def test_a_bad_config_is_refused_like_a_create(aiohttp_client):
