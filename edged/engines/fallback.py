@@ -27,7 +27,14 @@ import numpy as np
 from edged.backoff import Backoff
 
 from .base import Engine
-from .errors import EngineClosedError, EngineError, EngineUnavailableError, ModelLoadError
+from .errors import (
+    EngineClosedError,
+    EngineError,
+    EngineUnavailableError,
+    InferenceError,
+    InputMismatchError,
+    ModelLoadError,
+)
 from .tensors import TensorSpec
 
 __all__ = ["FallbackEngine"]
@@ -101,6 +108,11 @@ class FallbackEngine(Engine):
                 outputs = remote.infer(inputs)
             except EngineUnavailableError as exc:
                 self._server_down(str(exc))
+            except (InferenceError, InputMismatchError) as exc:
+                # the server refuses what the local model takes: it may serve another model
+                # now (restarted with an update); connect again, which checks it once more
+                self._drop_remote()
+                self._server_down(f"the server refused the call ({exc}); connecting again")
             else:
                 self._server_up()
                 return outputs
@@ -147,6 +159,12 @@ class FallbackEngine(Engine):
                 f"model {self.name!r}: the server's model and the local fallback differ "
                 f"({mismatch}); give both the same model"
             )
+
+    def _drop_remote(self) -> None:
+        with self._lock:
+            remote, self.remote = self.remote, None
+        if remote is not None:
+            remote.close()
 
     def _server_down(self, reason: str) -> None:
         with self._lock:
@@ -198,7 +216,9 @@ class FallbackEngine(Engine):
         return info
 
     def _release(self) -> None:
-        for engine in (self.remote, self.local):
+        with self._lock:  # _adopt checks _closed under this lock: no remote slips past
+            remote, self.remote = self.remote, None
+        for engine in (remote, self.local):
             if engine is not None:
                 engine.close()
 

@@ -161,7 +161,8 @@ class PipelineRunner:
         try:
             results = await loop.run_in_executor(self.pipeline.executor, call)
         except PartialBatchError as exc:
-            self._publish_partial(exc.results)
+            if exc.results:  # the engine works: one camera's bad frames must not stop the rest
+                self._publish(exc.results)
             error, failed = exc.error, exc.failed
         except Exception as exc:
             error, failed = exc, frames

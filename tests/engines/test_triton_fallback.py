@@ -19,7 +19,7 @@ import pytest
 from edged.backoff import Backoff
 from edged.config.engine import EngineConfig
 from edged.config.triton import TritonConfig
-from edged.engines import EngineUnavailableError, ModelLoadError, create_engine
+from edged.engines import EngineUnavailableError, InferenceError, ModelLoadError, create_engine
 from edged.engines.base import Engine
 from edged.engines.fallback import FallbackEngine
 from edged.engines.onnxruntime import OnnxRuntimeEngine
@@ -148,6 +148,32 @@ def test_a_dead_server_is_tried_once_per_backoff_step_not_once_per_frame():
     clock.now = 15.0
     assert engine.infer(X)["y"][0] == 1.0 and engine.serving == "remote"
     assert engine.switches == 2
+
+
+def test_a_server_that_starts_refusing_calls_is_dropped_and_checked_again():
+    """Restarted with another model, the server refuses what the local model takes: the
+    device serves, and the server is connected to (and checked) again after the backoff."""
+    clock, connects = Clock(), []
+    first, second = Answers(1.0), Answers(2.0)
+
+    def connect() -> Engine:
+        connects.append(clock.now)
+        return first if len(connects) == 1 else second
+
+    backoff = Backoff(1.0, 8.0, jitter=0.0, clock=clock)
+    engine = FallbackEngine("x.onnx", connect, Answers(0.0), backoff=backoff, clock=clock)
+    assert engine.infer(X)["y"][0] == 1.0
+
+    def refuse(inputs):
+        raise InferenceError("server refused: unexpected input 'image'")
+
+    first._run = refuse  # the server now serves another model
+    assert engine.infer(X)["y"][0] == 0.0  # answered on the device
+    assert first.closed and engine.remote is None and "refused" in engine.last_error
+    clock.now = 1.5  # past the first backoff step: connected again, in the background
+    assert engine.infer(X)["y"][0] == 0.0
+    _join(engine)
+    assert engine.infer(X)["y"][0] == 2.0 and connects == [0.0, 1.5]
 
 
 def test_a_server_with_another_model_is_refused_naming_both():
