@@ -132,3 +132,20 @@ def test_accuracy_floor_on_held_out_renders():
             assert right >= 90 and wrong <= 3 and unread <= 8, (split, right, wrong, unread)
     finally:
         model.close()
+
+
+def test_crops_go_in_calls_no_larger_than_the_engine_takes():
+    """A Triton server's max_batch_size (8 in edged's exported repositories) bounds each call."""
+    from edged.pipelines.display.reader import DisplayReader
+
+    sizes = []
+
+    class Limited:
+        max_batch = 8
+
+        def __call__(self, batch):
+            sizes.append(len(batch))
+            return (np.zeros((len(batch), 40, 14), np.float32),)
+
+    readings = DisplayReader(Limited()).read_crops([np.zeros((32, 96, 3), np.uint8)] * 19)
+    assert len(readings) == 19 and sizes == [8, 8, 3]

@@ -22,7 +22,7 @@ import numpy as np
 
 from edged.pipelines.display.decode import Decoded, ctc_greedy, parse_value, plausible
 from edged.pipelines.display.model import HEIGHT, WIDTH, model_input
-from edged.pipelines.gauge.reader import EngineModel, roi_region
+from edged.pipelines.gauge.reader import EngineModel, batch_step, roi_region
 
 __all__ = [
     "DEFAULT_DISPLAY_MODEL",
@@ -106,8 +106,9 @@ class DisplayReader:
         if not crops:
             return []
         inputs = np.stack([model_input(c) for c in crops])
+        step = batch_step(self.model, MAX_BATCH)
         logits = np.concatenate(
-            [self.model(inputs[i : i + MAX_BATCH])[0] for i in range(0, len(inputs), MAX_BATCH)]
+            [self.model(inputs[i : i + step])[0] for i in range(0, len(inputs), step)]
         )
         return [self.reading(ctc_greedy(z)) for z in logits]
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from edged.pipelines.gauge.angles import angle_of, direction, point_at
 from edged.pipelines.gauge.pointer_model import INPUT, decode_bins, model_input
-from edged.pipelines.gauge.reader import EngineModel
+from edged.pipelines.gauge.reader import EngineModel, batch_step
 from edged.pipelines.gauge.reading import GaugeReading, Scale
 
 __all__ = [
@@ -127,7 +127,8 @@ class PointerReader:
 
     def _infer(self, inputs: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The model's logits, in engine calls of at most ``MAX_BATCH`` crops."""
-        parts = [self.model(inputs[i : i + MAX_BATCH]) for i in range(0, len(inputs), MAX_BATCH)]
+        step = batch_step(self.model, MAX_BATCH)
+        parts = [self.model(inputs[i : i + step]) for i in range(0, len(inputs), step)]
         pointer, zero, ccw = (np.concatenate(p) for p in zip(*parts))
         return pointer, zero, ccw
 

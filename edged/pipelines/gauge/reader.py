@@ -78,11 +78,23 @@ class EngineModel:
         out = self.engine.infer({"image": np.ascontiguousarray(batch, np.float32)})
         return tuple(out[name] for name in self.outputs)
 
+    @property
+    def max_batch(self) -> Optional[int]:
+        """Most crops one call may hold (the engine's, or a Triton server's, limit)."""
+        return self.engine.max_batch
+
     def describe(self) -> Any:
         return self.engine.describe()
 
     def close(self) -> None:
         self.engine.close()
+
+
+def batch_step(model: Any, most: int) -> int:
+    """Crops per call: at most ``most``, and no more than the model's engine takes (read
+    before each call: a fallback engine's limit changes with the server)."""
+    limit = getattr(model, "max_batch", None)
+    return min(most, limit) if limit else most
 
 
 class KeypointModel(EngineModel):
