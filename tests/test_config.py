@@ -500,3 +500,15 @@ def test_mqtt_protocol_5_written_bare_is_the_version(written):
     # YAML reads a bare 5 as a number; the field takes the version's name
     text = f"sources: [{{id: cam0, kind: synthetic}}]\nsinks: {{mqtt: {{protocol: {written}}}}}\n"
     assert parse_config(text).sinks.mqtt.protocol == "5"
+
+
+def test_a_secret_of_the_wrong_type_is_not_echoed():
+    # a camera's PIN written as a number is refused, and the error must not show it
+    text = (
+        "sources:\n"
+        "  - {id: door, kind: rtsp, uri: 'rtsp://10.0.0.7/s1', username: admin, password: 834712}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert "sources[0].password" in str(caught.value)
+    assert "834712" not in str(caught.value)

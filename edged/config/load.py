@@ -18,6 +18,7 @@ from typing_extensions import Annotated, get_args, get_origin
 from edged.config.root import Config, ConfigIssue, CrossReferenceError, verify_references
 from edged.config.secrets import SecretError
 from edged.config.textfile import TextFileError, read_text_file
+from edged.redact import SECRET_NAMES
 
 __all__ = [
     "MAX_CONFIG_BYTES",
@@ -285,6 +286,8 @@ def _issue_from_error(err: Dict[str, Any], data: Any) -> ConfigIssue:
     value = None if kind in ("missing", "extra_forbidden") else err.get("input")
     if isinstance(value, dict):
         value = None  # a whole section: its line says more than its repr
+    if any(isinstance(part, str) and part.lower() in SECRET_NAMES for part in loc):
+        value = None  # a password written as a number (a camera's PIN) is still a secret
     refused = getattr(owner, "refused_keys", {}).get(loc[-1]) if loc else None
     if kind == "extra_forbidden" and refused is not None:  # a key of a sibling kind
         return ConfigIssue(_format_path(loc), refused[0], None, refused[1])
