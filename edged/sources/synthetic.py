@@ -8,7 +8,7 @@ import numpy as np
 
 from edged.config.sources import SyntheticSourceConfig
 from edged.cvutil import import_cv2
-from edged.sources.capture import Capture, CaptureSpec
+from edged.sources.capture import Capture, CaptureSpec, UnfixableCaptureError
 
 __all__ = ["GaugeSceneCapture", "SyntheticCapture", "synthetic_spec"]
 
@@ -113,7 +113,10 @@ class GaugeSceneCapture(Capture):
         from edged.pipelines.gauge.scene import GaugeScene
 
         self.pace_fps = rate
-        self._scene = GaugeScene(width, height, gauges, seed, rate, period_s, meters, displays)
+        try:
+            self._scene = GaugeScene(width, height, gauges, seed, rate, period_s, meters, displays)
+        except ValueError as exc:  # the scene does not fit the frame: retrying cannot help
+            raise UnfixableCaptureError(str(exc)) from exc
         self._n = 0
         self._truth: List[Dict[str, Any]] = []
 

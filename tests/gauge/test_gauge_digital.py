@@ -271,3 +271,13 @@ def test_the_demo_config_reads_its_display(tmp_path):
     before = GaugeScene(DEMO_WIDTH, DEMO_HEIGHT, 3, seed=0, meters=2)
     assert [g.place for g in before.gauges] == [g.place for g in scene.gauges]
     assert [m.roi for m in before.meters] == [m.roi for m in scene.meters]
+
+
+def test_displays_that_do_not_fit_the_frame_fail_the_source_with_the_fix():
+    """Rows of displays grow upwards; on a small frame they would leave it: a clear failure
+    (not a capture that crashes on every frame and is retried for ever)."""
+    from edged.sources.capture import UnfixableCaptureError
+    from edged.sources.synthetic import GaugeSceneCapture
+
+    with pytest.raises(UnfixableCaptureError, match="do not fit a 160x120 frame"):
+        GaugeSceneCapture(width=160, height=120, displays=4)

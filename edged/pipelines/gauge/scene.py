@@ -209,6 +209,11 @@ def demo_displays(
         w = max(8, min(int(round(h * aspect)), right - 16))
         if x > 8 and x + w > right - 8:  # the row is full: the next one above it
             x, y = 8, y - h - 6
+        if y < 0:
+            raise ValueError(
+                f"{count} seven-segment displays do not fit a {width}x{height} frame (each is "
+                f"at least {MIN_DISPLAY_HEIGHT} px tall); show fewer displays or a larger frame"
+            )
         phase = float(rng.uniform(0, 2 * math.pi))
         out.append(DemoDisplay(f"d{i}", s, (x, y, w, h), 15.0, 85.0, phase))
         x += w + 8
