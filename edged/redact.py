@@ -26,6 +26,7 @@ __all__ = [
     "redact",
     "redact_value",
     "same_host",
+    "tls_dropped",
 ]
 
 MASK = "***"
@@ -216,12 +217,18 @@ ENDPOINT_KEYS = ("uri", "url")
 
 
 def _moved(new: Dict[str, Any], old: Dict[str, Any]) -> bool:
-    """Whether ``new`` sends to another host than ``old`` (its ``uri`` or ``url``)."""
+    """Whether ``new`` sends to another host than ``old`` (its ``uri`` or ``url``), or to
+    the same one without the TLS ``old`` had (``ssl``)."""
     for key in ENDPOINT_KEYS:
         a, b = new.get(key), old.get(key)
         if isinstance(a, str) and isinstance(b, str) and not same_host(a, b):
             return True
-    return False
+    return tls_dropped(new, old)
+
+
+def tls_dropped(new: Dict[str, Any], old: Dict[str, Any]) -> bool:
+    """Whether ``old`` had ``ssl: true`` and ``new`` has not: a secret would travel in clear."""
+    return old.get("ssl") is True and new.get("ssl") is not True
 
 
 def same_host(uri: str, other: str) -> bool:

@@ -51,6 +51,7 @@ from edged.redact import (
     redact,
     redact_value,
     same_host,
+    tls_dropped,
 )
 from edged.sources.probe import ProbeFailed
 
@@ -506,6 +507,11 @@ def _new_reference(new: Any, old: Any, path: str) -> Optional[Tuple[str, str]]:
                     "there; it cannot be changed through the API while the entry has "
                     f"{kept[0]}"
                 )
+        if kept and tls_dropped(new, stored):
+            return f"{path}.ssl", (
+                f"turns TLS off, and {kept[0]} would then be sent in clear; it cannot be "
+                f"changed through the API while the entry has {kept[0]}"
+            )
     elif isinstance(new, list):
         stored_list = old if isinstance(old, list) else []
         for index, value in enumerate(new):

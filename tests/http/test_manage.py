@@ -396,6 +396,19 @@ async def test_a_masked_triton_token_stays_with_its_server(aiohttp_client):
     assert triton.timeout_s == 2 and triton.token.get_secret_value() == "s3cret"
 
 
+async def test_a_masked_triton_token_is_not_sent_in_clear(aiohttp_client):
+    """Turning TLS off keeps the server but would send the stored token in clear."""
+    tls = "triton: {url: 'triton.local:8001', token: s3cret, ssl: true}"
+    view = FileView(REFERENCES.replace("triton: {url: 'triton.local:8001', token: s3cret}", tls))
+    client = await aiohttp_client(make_app(view, http_config(), token=TOKEN))
+    dials = await (await client.get("/api/pipelines/dials", headers=AUTH)).json()
+    plain = dict(dials, triton=dict(dials["triton"], ssl=False))
+    response = await client.put("/api/pipelines/dials", json=plain, headers=AUTH)
+    body = await _refused(response, "pipelines[0].triton.token")
+    assert "mask" in body["error"]
+    assert view.config.pipelines[0].triton.ssl is True
+
+
 async def test_gstreamer_sources_are_added_and_changed_by_hand_only(aiohttp_client):
     view = FileView(REFERENCES)
     client = await aiohttp_client(make_app(view, http_config(), token=TOKEN))
