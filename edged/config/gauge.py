@@ -148,9 +148,22 @@ class GaugeConfig(EdgedModel):
         return value
 
 
+#: no camera frame is larger (drawing a far larger roi would fail in OpenCV)
+MAX_ROI_PX = 16384
+
+
 def _check_roi(value: Any) -> Any:
-    if value is not None and (value[0] < 0 or value[1] < 0 or value[2] < 8 or value[3] < 8):
-        raise ValueError("roi is [x, y, w, h] with x, y >= 0 and w, h >= 8")
+    if value is not None and (
+        value[0] < 0
+        or value[1] < 0
+        or value[2] < 8
+        or value[3] < 8
+        or max(value[0] + value[2], value[1] + value[3]) > MAX_ROI_PX
+    ):
+        raise ValueError(
+            f"roi is [x, y, w, h] in frame pixels, with x, y >= 0, w, h >= 8 and "
+            f"x + w, y + h <= {MAX_ROI_PX}"
+        )
     return value
 
 

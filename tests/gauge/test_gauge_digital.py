@@ -109,7 +109,17 @@ def test_digital_and_analog_entries_parse_side_by_side():
         ),
         (
             "{id: t, type: digital, roi: [0, 0, 4, 30]}",
-            ["gauges[0].roi: roi is [x, y, w, h] with x, y >= 0 and w, h >= 8"],
+            [
+                "gauges[0].roi: roi is [x, y, w, h] in frame pixels, with x, y >= 0, w, h >= 8 "
+                "and x + w, y + h <= 16384"
+            ],
+        ),
+        (
+            "{id: t, type: digital, roi: [100000000000, 0, 90, 30]}",
+            [
+                "gauges[0].roi: roi is [x, y, w, h] in frame pixels, with x, y >= 0, w, h >= 8 "
+                "and x + w, y + h <= 16384"
+            ],
         ),
         (
             "{id: t, type: digitl, roi: [0, 0, 90, 30]}",
