@@ -38,6 +38,7 @@ def atomic_write(
     fsynced, given ``mode`` (default: what ``open`` gives a new file, 0o666
     less the umask) and renamed over ``path``. With ``backup``, the old file
     (if there is one) is first copied there the same way, keeping its mode.
+    The new file keeps the old one's owner and group where the process may set them.
     Any failure removes the temporary files and leaves ``path`` as it was.
     ``make_parents`` creates missing directories first.
     """
@@ -46,6 +47,7 @@ def atomic_write(
         path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_copy(path, data, 0o666 & ~_umask() if mode is None else mode)
     try:
+        _keep_owner(tmp, path)
         if backup is not None and path.exists():
             backup = Path(backup)
             old_mode = os.stat(path).st_mode & 0o7777
@@ -71,6 +73,19 @@ def _temporary_copy(path: Path, data: bytes, mode: int) -> str:
         _remove(tmp)
         raise
     return tmp
+
+
+def _keep_owner(tmp: str, path: Path) -> None:
+    """Give the new file the old one's owner and group, where this process may (a daemon
+    running as root must not turn an administrator's config file into root's)."""
+    try:
+        old = os.stat(path)
+    except FileNotFoundError:
+        return
+    new = os.stat(tmp)
+    if (old.st_uid, old.st_gid) != (new.st_uid, new.st_gid):
+        with contextlib.suppress(PermissionError):
+            os.chown(tmp, old.st_uid, old.st_gid)
 
 
 def _replace(tmp: str, path: Path) -> None:

@@ -56,3 +56,13 @@ def test_mode_and_backup(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml", "a.yaml.bak", "b.yaml"]
     with pytest.raises(FileNotFoundError):
         atomic_write(tmp_path / "missing" / "c", b"c", make_parents=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may give a file to another user")
+def test_the_new_file_keeps_the_old_ones_owner(tmp_path):
+    path = tmp_path / "edged.yaml"
+    path.write_text("a: 1\n")
+    os.chown(path, 4242, 4343)  # an administrator's file; the daemon runs as root
+    atomic_write(path, b"a: 2\n", backup=tmp_path / "edged.yaml.bak")
+    st = os.stat(path)
+    assert (st.st_uid, st.st_gid) == (4242, 4343) and path.read_text() == "a: 2\n"
