@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -32,6 +32,7 @@ __all__ = ["ProbeFailed", "grab_frame", "rtsp_answer"]
 
 #: How long the RTSP diagnosis after a failed open may take.
 DIAGNOSE_TIMEOUT_S = 2.0
+MIN_DIAGNOSIS_S = 0.3
 
 
 class ProbeFailed(Exception):
@@ -72,7 +73,9 @@ def grab_frame(
         capture.open()
         image = capture.read(timeout_s, stop)
     except StallError:
-        raise _failed_open(rtsp_uri, label, timeout_s, timed_out=True) from None
+        capture = _closed(capture)  # before the diagnosis: the test keeps to its time
+        budget = _diagnosis_budget(started, timeout_s)
+        raise _failed_open(rtsp_uri, label, timeout_s, True, budget) from None
     except EndOfStream:
         raise ProbeFailed(
             "no_frame",
@@ -86,7 +89,9 @@ def grab_frame(
     except CaptureError as exc:
         if stop is not None and stop.is_set():
             raise ProbeFailed("open", "the test was stopped (edged is stopping)", "") from None
-        failed = _failed_open(rtsp_uri, label, timeout_s, timed_out=False)
+        capture = _closed(capture)
+        budget = _diagnosis_budget(started, timeout_s)
+        failed = _failed_open(rtsp_uri, label, timeout_s, False, budget)
         failed.message = f"{failed.message} ({redact(str(exc))})"
         raise failed from None
     except Exception as exc:  # a library bug: report it, never a traceback to the page
@@ -101,13 +106,28 @@ def grab_frame(
     return image, time.monotonic() - started
 
 
-def _failed_open(uri: Optional[str], label: str, timeout_s: float, timed_out: bool) -> ProbeFailed:
+def _closed(capture: Any) -> None:
+    """Close ``capture`` now (its child process too); None for the ``finally`` after."""
+    if capture is not None:
+        capture.close()
+
+
+def _diagnosis_budget(started: float, timeout_s: float) -> float:
+    """Seconds left for the RTSP diagnosis: what the test's time has left, at least a
+    moment (a refused connection answers at once), at most ``DIAGNOSE_TIMEOUT_S``."""
+    left = started + timeout_s - time.monotonic()
+    return max(MIN_DIAGNOSIS_S, min(DIAGNOSE_TIMEOUT_S, left))
+
+
+def _failed_open(
+    uri: Optional[str], label: str, timeout_s: float, timed_out: bool, budget_s: float
+) -> ProbeFailed:
     """Why an open failed, as far as an RTSP request can tell (OpenCV gives no reason).
 
     Called only after the capture itself failed, so a camera that asks for
     credentials when some were given did not accept them.
     """
-    answer = rtsp_answer(uri) if uri else None
+    answer = rtsp_answer(uri, budget_s) if uri else None
     if answer is not None:
         code, reason = answer
         if code in (401, 403) and urlsplit(uri or "").username is None:
