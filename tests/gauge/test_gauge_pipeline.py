@@ -201,13 +201,13 @@ def test_read_gauge_cli_prints_one_json_line_per_image(tmp_path, capsys):
 
 
 def test_bundled_model_is_found_in_a_checkout_and_where_a_wheel_installs_it(tmp_path, monkeypatch):
-    import edged.pipelines.gauge.pipeline as gp
+    import edged.weights as weights
 
     assert os.path.isfile(resolve_model("weights/gauge_kp_w32.onnx"))  # the checkout
     # an installed wheel: no checkout, the file under <prefix>/share/edged/weights
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(gp, "_REPO", str(tmp_path / "no-checkout"))
-    monkeypatch.setattr(gp, "_data_roots", lambda: [str(tmp_path / "venv")])
+    monkeypatch.setattr(weights, "_REPO", str(tmp_path / "no-checkout"))
+    monkeypatch.setattr(weights, "_data_roots", lambda: [str(tmp_path / "venv")])
     assert resolve_model("weights/gauge_kp_w32.onnx") == "weights/gauge_kp_w32.onnx"
     installed = tmp_path / "venv" / "share" / "edged" / "weights" / "gauge_kp_w32.onnx"
     installed.parent.mkdir(parents=True)
@@ -224,8 +224,8 @@ def test_wheel_data_is_looked_for_in_every_place_pip_puts_it():
     import sys
     import sysconfig
 
-    import edged.pipelines.gauge.pipeline as gp
+    import edged.weights as weights
 
-    roots = gp._data_roots()
+    roots = weights._data_roots()
     for where in (sys.prefix, sysconfig.get_path("data"), site.getuserbase(), "/usr/local"):
         assert where in roots

@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
 def read_display_command(args: argparse.Namespace) -> int:
     from edged.cvutil import import_cv2
     from edged.pipelines.display.reader import DisplayModel, DisplayReader
-    from edged.pipelines.gauge.pipeline import resolve_model
+    from edged.weights import resolve_model
 
     cv2 = import_cv2()
     model = DisplayModel(

@@ -14,15 +14,16 @@ a minus inside), the reading is ``unreadable``, with no text and no value.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from edged.config import gauge as config_gauge
 from edged.pipelines.display.decode import Decoded, ctc_greedy, parse_value, plausible
 from edged.pipelines.display.model import HEIGHT, WIDTH, model_input
 from edged.pipelines.gauge.reader import EngineModel, batch_step, roi_region
+from edged.weights import resolve_model
 
 __all__ = [
     "DEFAULT_DISPLAY_MODEL",
@@ -32,11 +33,8 @@ __all__ = [
     "DisplayReading",
 ]
 
-DEFAULT_DISPLAY_MODEL = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
-    "weights",
-    "display_crnn.onnx",
-)
+#: the bundled model, wherever the install put it (the config's default, resolved)
+DEFAULT_DISPLAY_MODEL = resolve_model(config_gauge.DEFAULT_DISPLAY_MODEL)
 
 MAX_BATCH = 32  # crops per engine call (the TensorRT profile's largest batch)
 #: a character, or a gap between characters, decided with less probability than this makes the

@@ -89,8 +89,8 @@ class _Readers:
 
     def keypoints(self) -> Any:
         from edged.config.gauge import DEFAULT_GAUGE_MODEL
-        from edged.pipelines.gauge.pipeline import resolve_model
         from edged.pipelines.gauge.reader import GaugeReader, KeypointModel
+        from edged.weights import resolve_model
 
         if self._keypoints is None:
             path = resolve_model(self.args.model or DEFAULT_GAUGE_MODEL)
@@ -101,8 +101,8 @@ class _Readers:
 
     def pointer(self) -> Any:
         from edged.config.gauge import DEFAULT_POINTER_MODEL
-        from edged.pipelines.gauge.pipeline import resolve_model
         from edged.pipelines.gauge.pointer_reader import PointerModel, PointerReader
+        from edged.weights import resolve_model
 
         if self._pointer is None:
             path = resolve_model(self.args.pointer_model or DEFAULT_POINTER_MODEL)

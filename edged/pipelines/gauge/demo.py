@@ -150,8 +150,8 @@ def build_demo_config(
 ) -> str:
     """Write the demo's config (JSON is YAML) and return its path."""
     from edged.config.gauge import DEFAULT_DISPLAY_MODEL, DEFAULT_GAUGE_MODEL, DEFAULT_POINTER_MODEL
-    from edged.pipelines.gauge.pipeline import resolve_model
     from edged.pipelines.gauge.scene import GaugeScene
+    from edged.weights import resolve_model
 
     scene = GaugeScene(DEMO_WIDTH, DEMO_HEIGHT, gauges, seed=0, meters=meters, displays=displays)
     config: dict = {

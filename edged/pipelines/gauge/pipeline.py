@@ -17,8 +17,6 @@ as ``value`` (``display_payload`` says when a reading is not ``ok``).
 from __future__ import annotations
 
 import math
-import os
-import sys
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
@@ -34,6 +32,7 @@ from edged.pipelines.gauge.pointer_reader import PointerModel, PointerReader, pr
 from edged.pipelines.gauge.reader import GaugeReader, KeypointModel, ReadOptions, roi_region
 from edged.pipelines.gauge.reading import GaugeReading, GaugeTracker
 from edged.results import Result
+from edged.weights import resolve_model
 
 __all__ = [
     "GaugePipeline",
@@ -43,40 +42,6 @@ __all__ = [
     "reading_payload",
     "resolve_model",
 ]
-
-_REPO = os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-)
-
-
-def _data_roots() -> List[str]:
-    """Where pip may have put a wheel's data files: the environment's prefix, the install
-    scheme's data path (``/usr/local`` for Debian's system pip), the user base (``--user``)."""
-    import site
-    import sysconfig
-
-    roots = [sys.prefix, sysconfig.get_path("data")]
-    user_base = getattr(site, "USER_BASE", None) or site.getuserbase()
-    roots.append(user_base)
-    roots.append("/usr/local")
-    out: List[str] = []
-    for r in roots:
-        if r and r not in out:
-            out.append(r)
-    return out
-
-
-def resolve_model(path: str) -> str:
-    """``path`` as given if it exists, else the bundled weights: in the source checkout
-    (``pip install -e``), then where a wheel puts them (``<data root>/share/edged/weights``)."""
-    if os.path.isabs(path) or os.path.exists(path):
-        return path
-    roots = [_REPO] + [os.path.join(r, "share", "edged") for r in _data_roots()]
-    for root in roots:
-        bundled = os.path.join(root, path)
-        if os.path.exists(bundled):
-            return bundled
-    return path
 
 
 def assign_detections(

@@ -22,15 +22,16 @@ overlay and the message), not the pivot and the tip found in the picture.
 from __future__ import annotations
 
 import math
-import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from edged.config import gauge as config_gauge
 from edged.pipelines.gauge.angles import angle_of, direction, point_at
 from edged.pipelines.gauge.pointer_model import INPUT, decode_bins, model_input
 from edged.pipelines.gauge.reader import EngineModel, batch_step
 from edged.pipelines.gauge.reading import GaugeReading, Scale
+from edged.weights import resolve_model
 
 __all__ = [
     "DEFAULT_POINTER_MODEL",
@@ -40,11 +41,8 @@ __all__ = [
     "prefers_pointer",
 ]
 
-DEFAULT_POINTER_MODEL = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
-    "weights",
-    "gauge_pointer.onnx",
-)
+#: the bundled model, wherever the install put it (the config's default, resolved)
+DEFAULT_POINTER_MODEL = resolve_model(config_gauge.DEFAULT_POINTER_MODEL)
 
 MAX_BATCH = 32  # crops per engine call (the TensorRT profile's largest batch)
 #: a whole picture at most this many pixels on its long side is taken as a crop of one dial

@@ -12,16 +12,17 @@ centre. The model runs behind ``KeypointModel``: edged's engine layer
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from edged.config import gauge as config_gauge
 from edged.cvutil import import_cv2
 from edged.pipelines.gauge.decode import HIDDEN_TIP_SCORE, Detection, decode, read_detection
 from edged.pipelines.gauge.needle import pointer_redness, refine_needle_angle
 from edged.pipelines.gauge.reading import GaugeReading
+from edged.weights import resolve_model
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -32,11 +33,8 @@ __all__ = [
     "roi_region",
 ]
 
-DEFAULT_MODEL = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
-    "weights",
-    "gauge_kp_w32.onnx",
-)
+#: the bundled model, wherever the install put it (the config's default, resolved)
+DEFAULT_MODEL = resolve_model(config_gauge.DEFAULT_GAUGE_MODEL)
 
 CROP_SIZE = 128
 FACE_FILL = 0.36  # face radius / crop side, the middle of the training range
