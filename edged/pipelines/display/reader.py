@@ -22,7 +22,7 @@ import numpy as np
 from edged.config import gauge as config_gauge
 from edged.pipelines.display.decode import Decoded, ctc_greedy, parse_value, plausible
 from edged.pipelines.display.model import HEIGHT, WIDTH, model_input
-from edged.pipelines.gauge.reader import EngineModel, batch_step, roi_region
+from edged.pipelines.gauge.reader import EngineModel, call_in_chunks, roi_region
 from edged.weights import resolve_model
 
 __all__ = [
@@ -104,10 +104,7 @@ class DisplayReader:
         if not crops:
             return []
         inputs = np.stack([model_input(c) for c in crops])
-        step = batch_step(self.model, MAX_BATCH)
-        logits = np.concatenate(
-            [self.model(inputs[i : i + step])[0] for i in range(0, len(inputs), step)]
-        )
+        (logits,) = call_in_chunks(self.model, inputs, MAX_BATCH)
         return [self.reading(ctc_greedy(z)) for z in logits]
 
     def reading(self, decoded: Decoded) -> DisplayReading:

@@ -29,7 +29,7 @@ import numpy as np
 from edged.config import gauge as config_gauge
 from edged.pipelines.gauge.angles import angle_of, direction, point_at
 from edged.pipelines.gauge.pointer_model import INPUT, decode_bins, model_input
-from edged.pipelines.gauge.reader import EngineModel, batch_step
+from edged.pipelines.gauge.reader import EngineModel, call_in_chunks
 from edged.pipelines.gauge.reading import GaugeReading, Scale
 from edged.weights import resolve_model
 
@@ -111,9 +111,10 @@ class PointerReader:
         if not crops:
             return []
         inputs = np.stack([model_input(c) for c in crops])
-        pointer, zero, ccw = self._infer(inputs)
+        pointer, zero, ccw = call_in_chunks(self.model, inputs, MAX_BATCH)
         if self.flip:  # the mirrored crop too; its classes mirrored back, probabilities averaged
-            mp, mz, mc = self._infer(np.ascontiguousarray(inputs[:, :, :, ::-1]))
+            mirrored = np.ascontiguousarray(inputs[:, :, :, ::-1])
+            mp, mz, mc = call_in_chunks(self.model, mirrored, MAX_BATCH)
             pointer, zero = _mean_of_mirrored(pointer, mp), _mean_of_mirrored(zero, mz)
             ccw = (ccw - mc) / 2.0
         out = []
@@ -122,13 +123,6 @@ class PointerReader:
             h, w = crop.shape[:2]
             out.append(self._reading(pointer[i], zero[i], float(ccw[i][0]), opts, w, h, origin))
         return out
-
-    def _infer(self, inputs: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The model's logits, in engine calls of at most ``MAX_BATCH`` crops."""
-        step = batch_step(self.model, MAX_BATCH)
-        parts = [self.model(inputs[i : i + step]) for i in range(0, len(inputs), step)]
-        pointer, zero, ccw = (np.concatenate(p) for p in zip(*parts))
-        return pointer, zero, ccw
 
     def _reading(
         self,

@@ -88,11 +88,14 @@ class EngineModel:
         self.engine.close()
 
 
-def batch_step(model: Any, most: int) -> int:
-    """Crops per call: at most ``most``, and no more than the model's engine takes (read
-    before each call: a fallback engine's limit changes with the server)."""
+def call_in_chunks(model: Any, inputs: np.ndarray, most: int) -> Tuple[np.ndarray, ...]:
+    """``model``'s outputs for a batch of crops, in calls of at most ``most`` crops and no
+    more than its engine takes (read each time: a fallback engine's limit changes with the
+    server), concatenated back in order."""
     limit = getattr(model, "max_batch", None)
-    return min(most, limit) if limit else most
+    step = min(most, limit) if limit else most
+    parts = [model(inputs[i : i + step]) for i in range(0, len(inputs), step)]
+    return tuple(np.concatenate(outputs) for outputs in zip(*parts))
 
 
 class KeypointModel(EngineModel):
