@@ -26,7 +26,7 @@ import math
 import os
 import sys
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -210,7 +210,6 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     torch.use_deterministic_algorithms(True, warn_only=True)
     model = build_model(args.width).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    step = 0
     from edged.pipelines.gauge.synth import RENDERER_VERSION
 
     config: Dict[str, Any] = {
@@ -218,23 +217,10 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     }
     config["renderer"] = RENDERER_VERSION
     apply_init(args, torch, model, config, device, log)
-    last = os.path.join(args.out, "last.pt")
-    if os.path.exists(last) and not args.no_resume:
-        ckpt = load_checkpoint(torch, last, device)
-        mine = {k: config.get(k) for k in ("seed", "width", "init_sha256", "renderer")}
-        theirs = {k: ckpt["config"].get(k, 1 if k == "renderer" else None) for k in mine}
-        differ = ", ".join(
-            f"{k} {theirs[k]!r} there, {mine[k]!r} now" for k in mine if mine[k] != theirs[k]
-        )
-        if differ:
-            raise SystemExit(
-                f"{last} is from another run ({differ}); rerun with its settings, "
-                "or use --no-resume or another --out"
-            )
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["opt"])
-        step = int(ckpt["step"])
-        log.info("resumed from %s at step %d", last, step)
+    # steps and lr may change on a resume (a run extended); checkpoints before renderer
+    # versions were recorded are version 1
+    keys = ("seed", "width", "init_sha256", "renderer")
+    step, _ = resume_last(args, torch, model, opt, device, config, keys, log, {"renderer": 1})
     log.info("training %s on %s, %d thread(s)", json.dumps(config), device, args.threads)
     model.train()
     stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
@@ -469,27 +455,52 @@ def start_training(
     config: Dict[str, Any] = {k: getattr(args, k) for k in ("seed", "steps", "batch", "width")}
     config.update(lr=args.lr, **identity)
     apply_init(args, torch, model, config, device, logger)
-    step, resumed = 0, None
-    last = os.path.join(args.out, "last.pt")
-    if os.path.exists(last) and not args.no_resume:
-        resumed = load_checkpoint(torch, last, device)
-        keys = ("seed", "steps", "lr", "width", "batch", *(k for k in identity if k != "input"))
-        keys += ("init_sha256",)
-        differ = [k for k in keys if resumed["config"].get(k) != config.get(k)]
-        if differ:
-            raise SystemExit(
-                f"{last} is from another run ({', '.join(differ)} differ); rerun with its "
-                "settings, or use --no-resume or another --out"
-            )
-        model.load_state_dict(resumed["model"])
-        opt.load_state_dict(resumed["opt"])
-        step = int(resumed["step"])
-        logger.info("resumed from %s at step %d", last, step)
+    keys = ("seed", "steps", "lr", "width", "batch", *(k for k in identity if k != "input"))
+    keys += ("init_sha256",)
+    step, resumed = resume_last(args, torch, model, opt, device, config, keys, logger)
     logger.info("training %s on %s", json.dumps(config), device)
     model.train()
     if config.get("frozen_bn"):
         freeze_batch_norms(torch, model)
     return TrainingStart(device, model, opt, config, step, resumed)
+
+
+def resume_last(
+    args: argparse.Namespace,
+    torch: Any,
+    model: Any,
+    opt: Any,
+    device: str,
+    config: Dict[str, Any],
+    keys: Sequence[str],
+    logger: logging.Logger,
+    defaults: Optional[Dict[str, Any]] = None,
+) -> Tuple[int, Optional[Dict[str, Any]]]:
+    """``last.pt`` in ``--out`` loaded into ``model`` and ``opt`` when it is this run's:
+    ``(step, checkpoint)``, or ``(0, None)`` with none (or ``--no-resume``). A checkpoint
+    whose ``keys`` differ from ``config`` (``defaults`` for keys older ones lack) is
+    refused, naming each difference."""
+    last = os.path.join(args.out, "last.pt")
+    if not os.path.exists(last) or args.no_resume:
+        return 0, None
+    ckpt = load_checkpoint(torch, last, device)
+    defaults = defaults or {}
+    theirs = {k: ckpt["config"].get(k, defaults.get(k)) for k in keys}
+    differ = ", ".join(
+        f"{k} {theirs[k]!r} there, {config.get(k)!r} now"
+        for k in keys
+        if theirs[k] != config.get(k)
+    )
+    if differ:
+        raise SystemExit(
+            f"{last} is from another run ({differ}); rerun with its settings, "
+            "or use --no-resume or another --out"
+        )
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["opt"])
+    step = int(ckpt["step"])
+    logger.info("resumed from %s at step %d", last, step)
+    return step, ckpt
 
 
 def load_checkpoint(torch: Any, path: str, device: str) -> Any:
