@@ -79,16 +79,7 @@ def test_the_segments_drawn_are_those_of_the_label(variants, slant):
     lit, _unlit = render._lit_and_unlit(spec, h)
     shear = np.tan(np.radians(slant))
     mask = np.zeros((int(h) + 20, 800), np.float32)
-
-    def sheared(polys):
-        out = []
-        for p in polys:
-            q = p.copy()
-            q[:, 0] += shear * (h - q[:, 1])
-            out.append(q)
-        return out
-
-    render._fill(mask, sheared(lit), 10.0, 10.0)
+    render._fill(mask, render.sheared(lit, shear, h), 10.0, 10.0)
     base = render._segment_polygons(spec, h)
     pitch = (spec.aspect + spec.spacing) * h
     for i, (glyph, dp) in enumerate(spec.cells):

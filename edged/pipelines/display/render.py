@@ -280,6 +280,17 @@ def _lit_and_unlit(spec: DisplaySpec, h: float) -> Tuple[List[np.ndarray], List[
     return lit, unlit
 
 
+def sheared(polys: List[np.ndarray], shear: float, h: float) -> List[np.ndarray]:
+    """Polygons slanted as italic digits are: x moves by ``shear`` per px above the baseline
+    ``h`` (the cell's height)."""
+    out = []
+    for p in polys:
+        q = p.copy()
+        q[:, 0] += shear * (h - q[:, 1])
+        out.append(q)
+    return out
+
+
 def _fill(mask: np.ndarray, polys: List[np.ndarray], x0: float, y0: float) -> None:
     """Add ``polys`` (moved by ``x0, y0``) to ``mask``, anti-aliased at 1/16 px."""
     if polys:
@@ -305,18 +316,10 @@ def render_spec(
     x0 = pad_x + 0.15 * h * rng.uniform(0.5, 1.5)
     y0 = pad_y
 
-    def sheared(polys: List[np.ndarray]) -> List[np.ndarray]:
-        out = []
-        for p in polys:
-            q = p.copy()
-            q[:, 0] += shear * (h - q[:, 1])
-            out.append(q)
-        return out
-
     lit_mask = np.zeros((height, width), np.float32)
     ghost_mask = np.zeros((height, width), np.float32)
-    _fill(lit_mask, sheared(lit), x0, y0)
-    _fill(ghost_mask, sheared(unlit), x0, y0)
+    _fill(lit_mask, sheared(lit, shear, h), x0, y0)
+    _fill(ghost_mask, sheared(unlit, shear, h), x0, y0)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     gx = float(rng.uniform(-1, 1))
     gy = float(rng.uniform(-1, 1))
