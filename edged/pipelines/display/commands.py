@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
-from typing import Any
+from typing import Any, Dict, List, Optional
 
-from edged.pipelines.gauge.commands import parse_roi
+from edged.config.gauge import DEFAULT_DISPLAY_MODEL
+from edged.pipelines.gauge.commands import parse_roi, print_readings
 
-__all__ = ["DEFAULT_MODEL_NAME", "read_display_command", "register"]
-
-DEFAULT_MODEL_NAME = "weights/display_crnn.onnx"
+__all__ = ["read_display_command", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -38,29 +36,19 @@ def register(subparsers: Any) -> None:
 
 
 def read_display_command(args: argparse.Namespace) -> int:
-    from edged.cvutil import import_cv2
     from edged.pipelines.display.reader import DisplayModel, DisplayReader
     from edged.weights import resolve_model
 
-    cv2 = import_cv2()
     model = DisplayModel(
-        resolve_model(args.model or DEFAULT_MODEL_NAME), args.backend, args.threads
+        resolve_model(args.model or DEFAULT_DISPLAY_MODEL), args.backend, args.threads
     )
     reader = DisplayReader(model)
-    status = 0
+
+    def read(image: Any) -> Optional[List[Dict[str, Any]]]:
+        reading = reader.read(image, args.roi)
+        return None if reading is None else [reading.as_dict()]
+
     try:
-        for path in args.images:
-            image = cv2.imread(path, cv2.IMREAD_COLOR)
-            if image is None:
-                print(json.dumps({"image": path, "error": "cannot read the image"}))
-                status = 1
-                continue
-            reading = reader.read(image, args.roi)
-            if reading is None:
-                print(json.dumps({"image": path, "error": "the roi lies outside the image"}))
-                status = 1
-                continue
-            print(json.dumps({"image": path, **reading.as_dict()}), flush=True)
+        return print_readings(args.images, read)
     finally:
         model.close()
-    return status

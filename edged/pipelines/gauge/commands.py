@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __all__ = ["read_gauge_command", "register"]
 
@@ -117,7 +117,6 @@ class _Readers:
 
 
 def read_gauge_command(args: argparse.Namespace) -> int:
-    from edged.cvutil import import_cv2
     from edged.pipelines.gauge.reader import ReadOptions
 
     if (args.start_angle is None) != (args.sweep is None):
@@ -126,29 +125,37 @@ def read_gauge_command(args: argparse.Namespace) -> int:
     if args.sweep is not None and not 0 < abs(args.sweep) <= 360:
         print("edged read-gauge: --sweep must be within ±(0, 360]", file=sys.stderr)
         return 2
-    cv2 = import_cv2()
     readers = _Readers(args)
     opts = ReadOptions(args.min_value, args.max_value, args.start_angle, args.sweep)
-    status = 0
+    unit = {"unit": args.unit} if args.unit else {}
+
+    def read(image: Any) -> Optional[List[Dict[str, Any]]]:
+        lines = _read_image(readers, image, opts, args)
+        return None if lines is None else [{**line, **unit} for line in lines]
+
     try:
-        for path in args.images:
-            image = cv2.imread(path, cv2.IMREAD_COLOR)
-            if image is None:
-                print(json.dumps({"image": path, "error": "cannot read the image"}))
-                status = 1
-                continue
-            lines = _read_image(readers, image, opts, args)
-            if lines is None:
-                print(json.dumps({"image": path, "error": "the roi lies outside the image"}))
-                status = 1
-                continue
-            for line in lines:
-                line = {"image": path, **line}
-                if args.unit:
-                    line["unit"] = args.unit
-                print(json.dumps(line), flush=True)
+        return print_readings(args.images, read)
     finally:
         readers.close()
+
+
+def print_readings(paths: List[str], read: Callable[[Any], Optional[List[Dict[str, Any]]]]) -> int:
+    """One JSON line per reading of each image (``read(image)``; None: the roi lies outside
+    it), an error line for an image that cannot be read; exit status 1 if any failed."""
+    from edged.cvutil import import_cv2
+
+    cv2 = import_cv2()
+    status = 0
+    for path in paths:
+        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        lines = None if image is None else read(image)
+        if lines is None:
+            error = "cannot read the image" if image is None else "the roi lies outside the image"
+            print(json.dumps({"image": path, "error": error}))
+            status = 1
+            continue
+        for line in lines:
+            print(json.dumps({"image": path, **line}), flush=True)
     return status
 
 
