@@ -58,11 +58,13 @@ from edged.pipelines.gauge.pointer_reader import (
 )
 from edged.pipelines.gauge.reader import (
     CROP_SIZE,
+    DEFAULT_DIRECTION_MODEL,
     DEFAULT_MODEL,
     FACE_FILL,
     GaugeReader,
     KeypointModel,
     ReadOptions,
+    ScaleDirectionModel,
     roi_region,
 )
 from edged.pipelines.gauge.reading import GaugeReading, circle_transform, fit_ellipse
@@ -466,6 +468,12 @@ def main() -> int:
     )
     p.add_argument("--pointer-model", default=DEFAULT_POINTER_MODEL)
     p.add_argument(
+        "--direction-model",
+        default="none",
+        help="scale direction model for dials read without a given scale, e.g. "
+        f"{DEFAULT_DIRECTION_MODEL} (default none: the keypoints alone, as a config's default)",
+    )
+    p.add_argument(
         "--pointer-flip",
         choices=["on", "off"],
         default=None,
@@ -494,8 +502,11 @@ def main() -> int:
         res["model"] = os.path.basename(args.pointer_model)
         return _emit(res, args.json)
     model = KeypointModel(args.model, "onnxruntime", threads=args.threads)
+    direction = None
+    if args.direction_model != "none":
+        direction = ScaleDirectionModel(args.direction_model, "onnxruntime", threads=args.threads)
     reader = GaugeReader(
-        model, args.crop_size, args.face_fill, args.flip, not args.no_needle_pixels
+        model, args.crop_size, args.face_fill, args.flip, not args.no_needle_pixels, direction
     )
     if args.photos:
         try:
@@ -520,6 +531,7 @@ def main() -> int:
         "snap_sweep": not args.no_snap,
         "choice": args.reader if args.photos else "keypoints",
         "pointer_model": os.path.basename(args.pointer_model) if pointer else None,
+        "direction_model": os.path.basename(args.direction_model) if direction else None,
     }
     return _emit(res, args.json)
 

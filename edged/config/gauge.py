@@ -23,6 +23,7 @@ from edged.config.sources import ID_DESCRIPTION, ID_PATTERN
 from edged.config.triton import TritonConfig, check_triton_section
 
 __all__ = [
+    "DEFAULT_DIRECTION_MODEL",
     "DEFAULT_DISPLAY_MODEL",
     "DEFAULT_GAUGE_MODEL",
     "DEFAULT_POINTER_MODEL",
@@ -35,6 +36,7 @@ __all__ = [
 DEFAULT_GAUGE_MODEL = "weights/gauge_kp_w32.onnx"
 DEFAULT_POINTER_MODEL = "weights/gauge_pointer.onnx"
 DEFAULT_DISPLAY_MODEL = "weights/display_crnn.onnx"
+DEFAULT_DIRECTION_MODEL = "weights/gauge_direction.onnx"
 
 #: Largest scale value: far beyond any dial, small enough that the span and the
 #: interpolated readings stay finite and exact to many digits.
@@ -269,6 +271,14 @@ class GaugePipelineConfig(PipelineBase):
         description="Pointer model for gauges read with reader 'pointer' (or 'auto' on a "
         "full-circle dial with an roi); loaded only when a gauge uses it",
     )
+    direction_model: Optional[str] = Field(
+        None,
+        description="Scale direction model (edged's is " + DEFAULT_DIRECTION_MODEL + "): which "
+        "way a dial's numbers run, for keypoint-read dials without start_angle/sweep, which the "
+        "keypoints alone read as clockwise; off by default (it has not yet been shown to help "
+        "on real photos: see weights/README.gauge-direction.md); relative paths are resolved "
+        "as for model",
+    )
     display_model: str = Field(
         DEFAULT_DISPLAY_MODEL,
         description="Seven-segment display model for gauges of type digital; loaded only when "
@@ -295,9 +305,9 @@ class GaugePipelineConfig(PipelineBase):
         check_triton_section(self.backend, self.triton)
         if self.triton is not None and self.triton.model_name:
             raise ValueError(
-                "triton.model_name: a gauge pipeline runs up to three models (keypoints, "
-                "pointer, display), named on the server after their files' stems; remove "
-                "model_name"
+                "triton.model_name: a gauge pipeline runs up to four models (keypoints, "
+                "pointer, direction, display), named on the server after their files' stems; "
+                "remove model_name"
             )
         return self
 

@@ -81,10 +81,16 @@ def test_trained_entries_match_the_committed_files():
     from edged.files import file_sha256
 
     trained = {m["file"]: m for m in _entries("trained")}
-    assert set(trained) == {"gauge_kp_w32.onnx", "gauge_pointer.onnx", "display_crnn.onnx"}
+    assert set(trained) == {
+        "gauge_kp_w32.onnx",
+        "gauge_pointer.onnx",
+        "gauge_direction.onnx",
+        "display_crnn.onnx",
+    }
     trainer = {
         "gauge_kp_w32.onnx": "gauge.train",
         "gauge_pointer.onnx": "gauge.pointer_train",
+        "gauge_direction.onnx": "gauge.direction_train",
         "display_crnn.onnx": "display.train",
     }
     for name, entry in trained.items():

@@ -50,6 +50,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--model", default=None, help="keypoint model (default: the bundled one)")
     p.add_argument("--pointer-model", default=None, help="pointer model (default: the bundled one)")
+    p.add_argument(
+        "--direction-model",
+        default=None,
+        help="scale direction model, used without --start-angle/--sweep to tell which way the "
+        "numbers run (edged's: weights/gauge_direction.onnx; off by default: the keypoints "
+        "alone read most scales as clockwise)",
+    )
     p.add_argument("--backend", default="onnxruntime", choices=["auto", "onnxruntime", "tensorrt"])
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime CPU threads")
     p.add_argument(
@@ -96,8 +103,30 @@ class _Readers:
             path = resolve_model(self.args.model or DEFAULT_GAUGE_MODEL)
             model = KeypointModel(path, self.args.backend, self.args.threads)
             self.models.append(model)
-            self._keypoints = GaugeReader(model)
+            self._keypoints = GaugeReader(model, direction=self._direction())
         return self._keypoints
+
+    def _direction(self) -> Any:
+        """The direction model, where one is asked for and the scale is not given."""
+        from edged.engines.errors import EngineError
+        from edged.pipelines.gauge.reader import ScaleDirectionModel
+        from edged.weights import resolve_model
+
+        choice = self.args.direction_model
+        if self.args.sweep is not None or choice is None:
+            return None
+        path = resolve_model(choice)
+        try:
+            model = ScaleDirectionModel(path, self.args.backend, self.args.threads)
+        except EngineError as exc:  # as in a pipeline: read on, as without the model
+            print(
+                f"edged read-gauge: direction model not loaded ({exc}); the keypoints alone "
+                "say which way the scale runs (give --start-angle/--sweep)",
+                file=sys.stderr,
+            )
+            return None
+        self.models.append(model)
+        return model
 
     def pointer(self) -> Any:
         from edged.config.gauge import DEFAULT_POINTER_MODEL

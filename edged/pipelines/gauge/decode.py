@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -25,9 +25,15 @@ from edged.pipelines.gauge.reading import (
     scale_from_keypoints,
     snap_sweep,
 )
+from edged.pipelines.gauge.scale_direction import (
+    ScaleArc,
+    ccw_from_larger_first,
+    first_end,
+    orient_scale,
+)
 from edged.pipelines.gauge.synth import KEYPOINTS
 
-__all__ = ["Detection", "decode", "find_peaks", "read_detection"]
+__all__ = ["Detection", "decode", "find_peaks", "keypoint_arc", "read_detection"]
 
 PEAK_THRESHOLD = 0.2
 LINK_THRESHOLD = 0.25
@@ -36,6 +42,8 @@ LINK_THRESHOLD = 0.25
 #: value that keeps no-reads of readable dials under 1.5 % there (1.4 %); it says
 #: ``unreadable`` for 58 % of the dials whose needle is washed out.
 HIDDEN_TIP_SCORE = 0.48
+#: a keypoint (x, y, score) -> its offset from the pivot in the dial's corrected frame
+Corrector = Callable[[Tuple[float, float, float]], Tuple[float, float]]
 RIVAL_RATIO = 0.5  # a second needle this strong relative to the chosen one: low_confidence
 
 
@@ -340,15 +348,7 @@ def read_detection(
         return _unreadable(det, kps, 0.0)
     if det.keypoints["tip"][2] < HIDDEN_TIP_SCORE:
         return _unreadable(det, kps, det.keypoints["tip"][2])
-    cx, cy = det.center
-    a = np.eye(2)
-    if correct_perspective and det.ellipse is not None:
-        a = circle_transform(det.ellipse[1])
-
-    def corr(p: Tuple[float, float, float]) -> Tuple[float, float]:
-        q = a @ np.array([p[0] - cx, p[1] - cy])
-        return float(q[0]), float(q[1])
-
+    a, corr = _corrector(det, correct_perspective)
     tip = det.keypoints["tip"]
     tx, ty = corr(tip)
     angle = angle_of(tx, ty)
@@ -365,15 +365,11 @@ def read_detection(
         # configured angles are in the (corrected) dial frame, with 12 o'clock up in the picture
         s_angle, s_sweep = float(start_angle), float(sweep)
     elif "start" in det.keypoints and "end" in det.keypoints:
-        q = det.keypoints.get("quarter")
-        s_angle, s_sweep = scale_from_keypoints(
-            (0.0, 0.0),
-            corr(det.keypoints["start"]),
-            corr(det.keypoints["end"]),
-            corr(q) if q else None,
-        )
-        if snap:
-            s_angle, s_sweep = snap_sweep(s_angle, s_sweep)
+        s_angle, s_sweep = _keypoint_scale(det, corr, snap)
+        if "scale_larger_first" in det.extra:  # the direction model read the numbers
+            ccw = ccw_from_larger_first(det.extra["scale_larger_first"], min_value, max_value)
+            if ccw is not None:
+                s_angle, s_sweep = _oriented(kps, s_angle, s_sweep, ccw)
         scale_confidence = min(1.0, det.keypoints["start"][2] / 0.5, det.keypoints["end"][2] / 0.5)
     else:
         return _unreadable(det, kps, _confidence(det, tip), angle)
@@ -414,6 +410,65 @@ def read_detection(
         fraction=fraction,
         radius=det.radius(),
     )
+
+
+def _keypoint_scale(det: Detection, corr: Corrector, snap: bool) -> Tuple[float, float]:
+    """``(start_angle, sweep)`` from the scale's keypoints, seen through ``corr`` (offsets from
+    the pivot in the corrected frame), snapped to a standard sweep with ``snap``."""
+    q = det.keypoints.get("quarter")
+    s_angle, s_sweep = scale_from_keypoints(
+        (0.0, 0.0),
+        corr(det.keypoints["start"]),
+        corr(det.keypoints["end"]),
+        corr(q) if q else None,
+    )
+    if snap:
+        s_angle, s_sweep = snap_sweep(s_angle, s_sweep)
+    return s_angle, s_sweep
+
+
+def _oriented(
+    kps: Dict[str, List[float]], start_angle: float, sweep: float, ccw: float
+) -> Tuple[float, float]:
+    """``orient_scale``; where it turns the scale round, the reported ``start`` and ``end``
+    keypoints swap places too (the message's ``scale_start``/``scale_end``, the overlay) and
+    the ``quarter`` point, which sat a quarter from the wrong end, is dropped."""
+    turned = orient_scale(start_angle, sweep, ccw)
+    if (turned[1] > 0) != (sweep > 0):
+        kps["start"], kps["end"] = kps["end"], kps["start"]
+        kps.pop("quarter", None)
+    return turned
+
+
+def keypoint_arc(
+    det: Detection, correct_perspective: bool = True, snap: bool = True
+) -> Optional[ScaleArc]:
+    """The scale's arc as ``read_detection`` places it from the keypoints (the direction
+    model's input), or None without both ends or for a full circle."""
+    if "start" not in det.keypoints or "end" not in det.keypoints:
+        return None
+    a, corr = _corrector(det, correct_perspective)
+    s_angle, s_sweep = _keypoint_scale(det, corr, snap)
+    if abs(s_sweep) >= 360.0:
+        return None
+    radius = 0.5 * sum(math.hypot(*corr(det.keypoints[k])) for k in ("start", "end"))
+    first = first_end(s_angle, s_sweep)
+    return ScaleArc(det.center, np.linalg.inv(a), first, abs(s_sweep), radius)
+
+
+def _corrector(det: Detection, correct_perspective: bool) -> Tuple[np.ndarray, Corrector]:
+    """The rim's circle transform ``a`` (identity without a rim or correction) and the map
+    from a keypoint to its offset from the pivot in the corrected dial frame."""
+    cx, cy = det.center
+    a = np.eye(2)
+    if correct_perspective and det.ellipse is not None:
+        a = circle_transform(det.ellipse[1])
+
+    def corr(p: Tuple[float, float, float]) -> Tuple[float, float]:
+        q = a @ np.array([p[0] - cx, p[1] - cy])
+        return float(q[0]), float(q[1])
+
+    return a, corr
 
 
 def _unreadable(

@@ -16,6 +16,7 @@ as ``value`` (``display_payload`` says when a reading is not ``ok``).
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -23,16 +24,26 @@ import numpy as np
 
 from edged.config.gauge import DigitalGaugeConfig, GaugeConfig, GaugePipelineConfig
 from edged.cvutil import import_cv2
+from edged.engines.errors import EngineError
 from edged.frames import Frame
 from edged.pipelines.base import Pipeline
 from edged.pipelines.display.reader import DisplayModel, DisplayReader, DisplayReading
 from edged.pipelines.gauge.angles import point_at
 from edged.pipelines.gauge.decode import Detection, read_detection
 from edged.pipelines.gauge.pointer_reader import PointerModel, PointerReader, prefers_pointer
-from edged.pipelines.gauge.reader import GaugeReader, KeypointModel, ReadOptions, roi_region
+from edged.pipelines.gauge.reader import (
+    GaugeReader,
+    KeypointModel,
+    ReadOptions,
+    ScaleDirectionModel,
+    roi_region,
+)
 from edged.pipelines.gauge.reading import GaugeReading, GaugeTracker
+from edged.pipelines.gauge.scale_direction import CCW_SURE, TELLS_APART, larger_end
 from edged.results import Result
 from edged.weights import resolve_model
+
+log = logging.getLogger("edged.pipelines.gauge")
 
 __all__ = [
     "GaugePipeline",
@@ -157,13 +168,15 @@ class GaugePipeline(Pipeline):
         model: Any = None,
         pointer_model: Any = None,
         display_model: Any = None,
+        direction_model: Any = None,
     ):
         super().__init__(config)
-        # tests may hand in callables: (batch) -> (cmap, paf), (batch) -> (pointer, zero, ccw)
-        # and (batch) -> (logits,)
+        # tests may hand in callables: (batch) -> (cmap, paf), (batch) -> (pointer, zero, ccw),
+        # (batch) -> (logits,) and (strips) -> (ccw,)
         self._model = model
         self._pointer_model = pointer_model
         self._display_model = display_model
+        self._direction_model = direction_model
         self.reader: Optional[GaugeReader] = None
         self.pointer_reader: Optional[PointerReader] = None
         self.display_reader: Optional[DisplayReader] = None
@@ -175,6 +188,20 @@ class GaugePipeline(Pipeline):
             g.id: GaugeTracker(g.smoothing, g.max_rate, wrap=_wrap(g)) for g in self.dials
         }
         self.by_pointer = {g.id for g in self.dials if _pointer_gauge(g)}
+        #: keypoint-read dials with no configured scale whose ends' numbers differ in size:
+        #: the direction model says which way they run
+        self.unscaled = {
+            g.id
+            for g in self.dials
+            if config.direction_model is not None
+            and g.id not in self.by_pointer
+            and g.start_angle is None
+            and larger_end(g.min_value, g.max_value, TELLS_APART) is not None
+        }
+        self.direction_error: Optional[str] = None
+        #: per dial, the direction model's last sure answer: kept through unsure frames, so a
+        #: reading does not jump between a value and its mirror image from frame to frame
+        self.sure_larger_first: Dict[str, float] = {}
 
     def open(self) -> None:
         config = self.config
@@ -190,14 +217,42 @@ class GaugePipeline(Pipeline):
             self._display_model = DisplayModel(
                 resolve_model(config.display_model), config.backend, config.threads, config.triton
             )
-        self.reader = GaugeReader(self._model) if self._model is not None else None
+        if self._direction_model is None and self.unscaled:
+            self._direction_model = self._load_direction_model()
+        self.reader = None
+        if self._model is not None:
+            self.reader = GaugeReader(self._model, direction=self._direction_model)
         if self._pointer_model is not None:
             self.pointer_reader = PointerReader(self._pointer_model)
         if self._display_model is not None:
             self.display_reader = DisplayReader(self._display_model)
 
+    def _load_direction_model(self) -> Any:
+        """The direction model, or None with a warning: it refines dials without a configured
+        scale, and without it they are read as before it existed (the keypoints' direction),
+        not refused."""
+        config = self.config
+        assert config.direction_model is not None
+        try:
+            return ScaleDirectionModel(
+                resolve_model(config.direction_model), config.backend, config.threads, config.triton
+            )
+        except EngineError as exc:
+            self.direction_error = str(exc)
+            log.warning(
+                "pipeline %s: direction_model %s not loaded (%s); gauges %s are read with the "
+                "keypoints' scale direction alone: set start_angle/sweep on them, or fix "
+                "direction_model",
+                config.id,
+                config.direction_model,
+                exc,
+                ", ".join(sorted(self.unscaled)),
+            )
+            return None
+
     def close(self) -> None:
-        for model in (self._model, self._pointer_model, self._display_model):
+        models = (self._model, self._pointer_model, self._display_model, self._direction_model)
+        for model in models:
             close = getattr(model, "close", None)
             if close is not None:
                 close()
@@ -210,6 +265,10 @@ class GaugePipeline(Pipeline):
         if self.by_pointer:
             d["pointer_model"] = self.config.pointer_model
             d["read_by_pointer_model"] = sorted(self.by_pointer)
+        if self.unscaled:
+            d["direction_model"] = self.config.direction_model
+            if self.direction_error:
+                d["direction_model_error"] = self.direction_error
         if self.displays:
             d["display_model"] = self.config.display_model
             d["displays"] = [g.id for g in self.displays]
@@ -246,6 +305,9 @@ class GaugePipeline(Pipeline):
                 refined, key=lambda d: math.hypot(d.center[0] - cx, d.center[1] - cy), default=None
             )
             found[g.id] = None if best is None else best.transformed(1.0, float(x), float(y))
+        if self.reader is not None:
+            unscaled = [found.get(i) for i in sorted(self.unscaled)]
+            self.reader.orient(image, [d for d in unscaled if isinstance(d, Detection)])
         return found
 
     def _read_pointers(self, image: np.ndarray) -> Dict[str, Optional[GaugeReading]]:
@@ -292,6 +354,7 @@ class GaugePipeline(Pipeline):
             return GaugeReading(None, 0.0, "unreadable", None, {})
         if isinstance(det, GaugeReading):  # read by the pointer model already
             return self.trackers[gauge.id].update(det, t)
+        self._keep_sure_direction(gauge.id, det)
         reading = read_detection(
             det,
             gauge.min_value,
@@ -302,6 +365,17 @@ class GaugePipeline(Pipeline):
             min_confidence=gauge.min_confidence,
         )
         return self.trackers[gauge.id].update(reading, t)
+
+    def _keep_sure_direction(self, gauge_id: str, det: Detection) -> None:
+        """Remember the direction model's sure answers for this dial; an unsure one is
+        replaced by the last sure one, so only a sure opposite answer turns the scale."""
+        p = det.extra.get("scale_larger_first")
+        if p is None:
+            return
+        if p >= CCW_SURE or p <= 1.0 - CCW_SURE:
+            self.sure_larger_first[gauge_id] = p
+        elif gauge_id in self.sure_larger_first:
+            det.extra["scale_larger_first"] = self.sure_larger_first[gauge_id]
 
     def postprocess(
         self, outputs: Dict[str, Union[Detection, GaugeReading, DisplayReading, None]], frame: Frame

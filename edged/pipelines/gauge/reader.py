@@ -19,24 +19,35 @@ import numpy as np
 
 from edged.config import gauge as config_gauge
 from edged.cvutil import import_cv2
-from edged.pipelines.gauge.decode import HIDDEN_TIP_SCORE, Detection, decode, read_detection
+from edged.pipelines.gauge.decode import (
+    HIDDEN_TIP_SCORE,
+    Detection,
+    decode,
+    keypoint_arc,
+    read_detection,
+)
 from edged.pipelines.gauge.needle import pointer_redness, refine_needle_angle
 from edged.pipelines.gauge.reading import GaugeReading
+from edged.pipelines.gauge.scale_direction import STRIP_H, STRIP_W, larger_first_probabilities
 from edged.weights import resolve_model
 
 __all__ = [
+    "DEFAULT_DIRECTION_MODEL",
     "DEFAULT_MODEL",
     "EngineModel",
     "GaugeReader",
     "KeypointModel",
     "ReadOptions",
+    "ScaleDirectionModel",
     "roi_region",
 ]
 
 #: the bundled model, wherever the install put it (the config's default, resolved)
 DEFAULT_MODEL = resolve_model(config_gauge.DEFAULT_GAUGE_MODEL)
+DEFAULT_DIRECTION_MODEL = resolve_model(config_gauge.DEFAULT_DIRECTION_MODEL)
 
 CROP_SIZE = 128
+MAX_STRIPS = 8  # scale strips per direction model call (the TensorRT profile's batch)
 FACE_FILL = 0.36  # face radius / crop side, the middle of the training range
 ALIGN = 16
 #: the passes above 128 px are there for small dials; there, only dials up to this face radius
@@ -96,6 +107,24 @@ def call_in_chunks(model: Any, inputs: np.ndarray, most: int) -> Tuple[np.ndarra
     step = min(most, limit) if limit else most
     parts = [model(inputs[i : i + step]) for i in range(0, len(inputs), step)]
     return tuple(np.concatenate(outputs) for outputs in zip(*parts))
+
+
+class ScaleDirectionModel(EngineModel):
+    """The scale direction network: ``model(strips) -> (larger_first_logits,)``
+    (``scale_direction``)."""
+
+    outputs = ("larger_first",)
+
+    def __init__(
+        self,
+        path: str = DEFAULT_DIRECTION_MODEL,
+        backend: str = "onnxruntime",
+        threads: int = 1,
+        triton: Any = None,
+    ):
+        strip = [3, STRIP_H, STRIP_W]
+        shapes = {"image": {"min": [1, *strip], "opt": [1, *strip], "max": [MAX_STRIPS, *strip]}}
+        super().__init__(path, backend, threads, shapes, "gauge-direction", triton)
 
 
 class KeypointModel(EngineModel):
@@ -176,12 +205,16 @@ class GaugeReader:
         face_fill: float = FACE_FILL,
         flip: bool = False,
         needle_pixels: bool = True,
+        direction: Optional[Callable[[np.ndarray], Tuple[np.ndarray]]] = None,
     ):
+        """``direction``: the scale direction model (``ScaleDirectionModel``), used for dials
+        read without a configured scale; without it the keypoints alone say which way."""
         self.model = model
         self.crop_size = crop_size
         self.face_fill = face_fill
         self.flip = flip
         self.needle_pixels = needle_pixels
+        self.direction = direction
 
     def _run(self, images: Sequence[np.ndarray]) -> List[List[Detection]]:
         batch = np.stack([im.transpose(2, 0, 1) for im in images]).astype(np.float32)
@@ -282,12 +315,31 @@ class GaugeReader:
                     _measure_needle(image, det)
         return found
 
+    def orient(self, image: np.ndarray, dets: Sequence[Detection], snap: bool = True) -> None:
+        """The direction model's say on which end of each dial's scale the larger numbers
+        sit, for the dials whose keypoints place a scale with ends
+        (``extra["scale_larger_first"]``; ``read_detection`` makes it a direction with the
+        gauge's min and max); nothing without the model."""
+        if self.direction is None:
+            return
+        arcs = [(d, keypoint_arc(d, snap=snap)) for d in dets]
+        arcs = [(d, a) for d, a in arcs if a is not None]
+        model = self.direction
+        probabilities = larger_first_probabilities(
+            lambda strips: call_in_chunks(model, strips, MAX_STRIPS), image, [a for _, a in arcs]
+        )
+        for (det, _), p in zip(arcs, probabilities):
+            det.extra["scale_larger_first"] = p
+
     def read(
         self, image: np.ndarray, options: ReadOptions, max_gauges: int = 8
     ) -> List[GaugeReading]:
         """Every dial in the picture, each read with ``options`` (strongest first)."""
         readings = []
-        for det in self.locate(image, max_gauges):
+        dets = self.locate(image, max_gauges)
+        if options.start_angle is None or options.sweep is None:
+            self.orient(image, dets, options.snap_sweep)
+        for det in dets:
             readings.append(
                 read_detection(
                     det,

@@ -180,14 +180,31 @@ def _nice_range(rng: np.random.Generator) -> Tuple[float, float, int]:
 
 
 def sample_spec(
-    rng: np.random.Generator, split: str = "train", water_meter: bool = False
+    rng: np.random.Generator,
+    split: str = "train",
+    water_meter: bool = False,
+    direction: Optional[str] = None,
 ) -> GaugeSpec:
-    """A random gauge; ``split`` keeps train and held-out styles apart."""
-    for _ in range(100):
+    """A random gauge; ``split`` keeps train and held-out styles apart. ``direction``
+    (``cw`` or ``ccw``) draws only dials whose scale has ends and runs that way (the scale
+    direction model's training draws both equally; one dial in nine runs ``ccw`` otherwise)."""
+    tries = 100 if direction is None else 2000
+    for _ in range(tries):
         spec = _legible_needle(_sample_spec_once(rng, water_meter))
-        if split == "any" or is_heldout(spec.style_key) == (split == "heldout"):
+        if split != "any" and is_heldout(spec.style_key) != (split == "heldout"):
+            continue
+        if direction is None or _runs(spec, direction):
             return spec
+    if direction is not None:  # a spec of the other direction would be a wrong label
+        raise RuntimeError(f"no {direction} dial with ends in {tries} {split} specs")
     return spec
+
+
+def _runs(spec: GaugeSpec, direction: str) -> bool:
+    """Whether ``spec``'s scale has ends and runs ``direction`` (``cw`` or ``ccw``)."""
+    if direction not in ("cw", "ccw"):
+        raise ValueError(f"direction must be 'cw' or 'ccw', not {direction!r}")
+    return abs(spec.sweep) < 360.0 and (spec.sweep > 0) == (direction == "cw")
 
 
 def _sample_spec_once(rng: np.random.Generator, water_meter: bool) -> GaugeSpec:
@@ -1061,12 +1078,14 @@ def render_sample(
     split: str = "train",
     mode: Optional[str] = None,
     clean: bool = False,
+    direction: Optional[str] = None,
 ) -> Tuple[np.ndarray, List[GaugeLabel]]:
-    """One training/benchmark picture, a pure function of ``seed``.
+    """One training/benchmark picture, a pure function of ``seed`` (and ``direction``).
 
     ``mode``: ``crop`` (one gauge filling most of the picture, maybe cut by the
     edges, maybe with neighbours as on a water meter) or ``scene`` (one to four
-    smaller gauges); by default crop 75 %, scene 25 %.
+    smaller gauges); by default crop 75 %, scene 25 %. ``direction`` (``cw``/``ccw``)
+    makes the main dial of a crop one whose scale has ends and runs that way.
     """
     rng = np.random.default_rng(seed)
     if mode is None:
@@ -1075,7 +1094,7 @@ def render_sample(
     places: List[Placement] = []
     if mode == "crop":
         water = rng.random() < 0.12
-        spec = sample_spec(rng, split, water_meter=water)
+        spec = sample_spec(rng, split, water_meter=water and direction is None, direction=direction)
         # the face radius; the bezel adds up to 18 %
         r = size * float(rng.uniform(0.26, 0.44))
         cx = size / 2 + float(rng.normal(0, size * 0.05))
