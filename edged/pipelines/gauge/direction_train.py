@@ -32,6 +32,8 @@ from edged.pipelines.gauge.train import (
     Bookkeeping,
     _lr,
     add_common_args,
+    restore_rng,
+    rng_state,
     run_logged,
     start_training,
 )
@@ -149,14 +151,12 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     device, model, opt, config, step, resumed = start_training(
         args, torch, build_direction_model, identity, log
     )
-    if resumed is not None and "torch_rng" in resumed:
-        torch.set_rng_state(resumed["torch_rng"].cpu())
+    if resumed is not None:
+        restore_rng(torch, resumed, log)
     stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
-    batches = BatchSource(args.seed, args.batch, STRIP_W, args.workers, render_direction_batch)
-    try:
+    render = render_direction_batch
+    with BatchSource(args.seed, args.batch, STRIP_W, args.workers, render) as batches:
         _loop(args, torch, model, opt, device, config, step, stop, batches)
-    finally:
-        batches.close()
     return 0
 
 
@@ -171,7 +171,7 @@ def _loop(
     stop: int,
     batches: BatchSource,
 ) -> None:
-    book = Bookkeeping(args, torch, log, lambda: {"torch_rng": torch.get_rng_state()})
+    book = Bookkeeping(args, torch, log, lambda: rng_state(torch))
     rendered: Tuple[int, Any] = (-1, None)
     while step < stop:
         b = step // REUSE

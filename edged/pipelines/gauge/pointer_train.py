@@ -28,6 +28,8 @@ from edged.pipelines.gauge.train import (
     Bookkeeping,
     _lr,
     add_common_args,
+    restore_rng,
+    rng_state,
     run_logged,
     start_training,
 )
@@ -118,35 +120,11 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
         args, torch, build_pointer_model, identity, log
     )
     if resumed is not None:
-        _restore_rng(torch, resumed)
+        restore_rng(torch, resumed, log)
     stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
-    batches = BatchSource(args.seed, args.batch, INPUT, args.workers, render_pointer_batch)
-    try:
+    with BatchSource(args.seed, args.batch, INPUT, args.workers, render_pointer_batch) as batches:
         _loop(args, torch, model, opt, device, config, step, stop, batches)
-    finally:
-        batches.close()
     return 0
-
-
-def _rng_state(torch: Any) -> Dict[str, Any]:
-    """The random streams dropout draws from (CPU, and every CUDA device in use)."""
-    state = {"torch_rng": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda_rng"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _restore_rng(torch: Any, ckpt: Dict[str, Any]) -> None:
-    """Dropout continues as if the run had never stopped (a checkpoint written before the
-    streams were saved resumes with other masks, and says so)."""
-    if "torch_rng" not in ckpt:
-        log.warning(
-            "the checkpoint has no random state: dropout masks differ from an uninterrupted run"
-        )
-        return
-    torch.set_rng_state(ckpt["torch_rng"].cpu())
-    if "cuda_rng" in ckpt and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
 
 
 def _loss(torch: Any, outputs: Any, targets: Any) -> Any:
@@ -172,7 +150,7 @@ def _loop(
     stop: int,
     batches: BatchSource,
 ) -> None:
-    book = Bookkeeping(args, torch, log, lambda: _rng_state(torch))
+    book = Bookkeeping(args, torch, log, lambda: rng_state(torch))
     rendered: Tuple[int, Any] = (-1, None)
     while step < stop:
         b = step // REUSE

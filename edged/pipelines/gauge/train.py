@@ -112,12 +112,40 @@ class BatchSource:
             images, *targets = self.pending.pop(step).result()
         return (images.transpose(0, 3, 1, 2), *targets)
 
+    def __enter__(self) -> BatchSource:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def close(self) -> None:
         if self.pool is not None:
             for f in self.pending.values():
                 f.cancel()
             self.pool.shutdown(wait=True)
             self.pool = None
+
+
+def rng_state(torch: Any) -> Dict[str, Any]:
+    """The random streams dropout draws from (CPU, and every CUDA device in use), for a
+    checkpoint (``Bookkeeping``'s ``extra``)."""
+    state = {"torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(torch: Any, ckpt: Dict[str, Any], logger: logging.Logger) -> None:
+    """Dropout continues as if the run had never stopped (a checkpoint written before the
+    streams were saved resumes with other masks, and says so)."""
+    if "torch_rng" not in ckpt:
+        logger.warning(
+            "the checkpoint has no random state: dropout masks differ from an uninterrupted run"
+        )
+        return
+    torch.set_rng_state(ckpt["torch_rng"].cpu())
+    if "cuda_rng" in ckpt and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
 
 
 def _ignore_sigint() -> None:
@@ -224,11 +252,8 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     log.info("training %s on %s, %d thread(s)", json.dumps(config), device, args.threads)
     model.train()
     stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
-    batches = BatchSource(args.seed, args.batch, args.size, args.workers)
-    try:
+    with BatchSource(args.seed, args.batch, args.size, args.workers) as batches:
         _loop(args, torch, model, opt, device, config, step, stop, batches)
-    finally:
-        batches.close()
     return 0
 
 
