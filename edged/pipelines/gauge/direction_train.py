@@ -23,19 +23,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
 from edged.pipelines.gauge.train import (
-    BatchSource,
-    Bookkeeping,
-    _lr,
     add_common_args,
-    restore_rng,
-    rng_state,
     run_logged,
     start_training,
+    train_reusing_batches,
 )
 
 __all__ = ["jittered_strip", "larger_first", "main", "render_direction_batch"]
@@ -148,49 +144,24 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     from edged.pipelines.gauge.synth import RENDERER_VERSION
 
     identity = {"arch": "direction", "input": [STRIP_H, STRIP_W], "renderer": RENDERER_VERSION}
-    device, model, opt, config, step, resumed = start_training(
-        args, torch, build_direction_model, identity, log
+    start = start_training(args, torch, build_direction_model, identity, log)
+    train_reusing_batches(
+        args,
+        torch,
+        start,
+        REUSE,
+        render_direction_batch,
+        STRIP_W,
+        lambda batch, step: (_augmented(batch[0], args.seed, step), batch[1]),
+        lambda outputs, targets: _loss(torch, outputs, targets),
+        log,
     )
-    if resumed is not None:
-        restore_rng(torch, resumed, log)
-    stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
-    render = render_direction_batch
-    with BatchSource(args.seed, args.batch, STRIP_W, args.workers, render) as batches:
-        _loop(args, torch, model, opt, device, config, step, stop, batches)
     return 0
 
 
-def _loop(
-    args: argparse.Namespace,
-    torch: Any,
-    model: Any,
-    opt: Any,
-    device: str,
-    config: Dict[str, Any],
-    step: int,
-    stop: int,
-    batches: BatchSource,
-) -> None:
-    book = Bookkeeping(args, torch, log, lambda: rng_state(torch))
-    rendered: Tuple[int, Any] = (-1, None)
-    while step < stop:
-        b = step // REUSE
-        if rendered[0] != b:
-            rendered = (b, batches.get(b, stop // REUSE + 1))
-        strips, targets = rendered[1]
-        x = torch.from_numpy(_augmented(strips, args.seed, step)).to(device)
-        t = torch.from_numpy(targets).to(device)
-        for g in opt.param_groups:
-            g["lr"] = _lr(step, args.steps, args.lr)
-        (logits,) = model(x)
-        logits = logits[:, 0]
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, t)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        step += 1
-        book.after(step, stop, float(loss.detach()), model, opt, config)
-    log.info("done at step %d", step)
+def _loss(torch: Any, outputs: Any, targets: Any) -> Any:
+    (logits,) = outputs
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], targets)
 
 
 if __name__ == "__main__":

@@ -19,19 +19,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
 from edged.pipelines.gauge.train import (
-    BatchSource,
-    Bookkeeping,
-    _lr,
     add_common_args,
-    restore_rng,
-    rng_state,
     run_logged,
     start_training,
+    train_reusing_batches,
 )
 
 __all__ = ["dihedral", "main", "render_pointer_batch"]
@@ -116,14 +112,18 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     from edged.pipelines.gauge.subdial_synth import RENDERER_VERSION
 
     identity = {"arch": "pointer", "input": INPUT, "subdial_renderer": RENDERER_VERSION}
-    device, model, opt, config, step, resumed = start_training(
-        args, torch, build_pointer_model, identity, log
+    start = start_training(args, torch, build_pointer_model, identity, log)
+    train_reusing_batches(
+        args,
+        torch,
+        start,
+        REUSE,
+        render_pointer_batch,
+        INPUT,
+        lambda batch, step: _augmented(*batch, args.seed, step),
+        lambda outputs, targets: _loss(torch, outputs, targets),
+        log,
     )
-    if resumed is not None:
-        restore_rng(torch, resumed, log)
-    stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
-    with BatchSource(args.seed, args.batch, INPUT, args.workers, render_pointer_batch) as batches:
-        _loop(args, torch, model, opt, device, config, step, stop, batches)
     return 0
 
 
@@ -137,37 +137,6 @@ def _loss(torch: Any, outputs: Any, targets: Any) -> Any:
 
     bce = torch.nn.functional.binary_cross_entropy_with_logits(ccw[:, 0], targets[:, 2])
     return ce(pointer, targets[:, 0]) + 0.5 * ce(zero, targets[:, 1]) + 0.2 * bce
-
-
-def _loop(
-    args: argparse.Namespace,
-    torch: Any,
-    model: Any,
-    opt: Any,
-    device: str,
-    config: Dict[str, Any],
-    step: int,
-    stop: int,
-    batches: BatchSource,
-) -> None:
-    book = Bookkeeping(args, torch, log, lambda: rng_state(torch))
-    rendered: Tuple[int, Any] = (-1, None)
-    while step < stop:
-        b = step // REUSE
-        if rendered[0] != b:
-            rendered = (b, batches.get(b, stop // REUSE + 1))
-        images, targets = _augmented(*rendered[1], args.seed, step)
-        x = torch.from_numpy(images).to(device)
-        t = torch.from_numpy(targets).to(device)
-        for g in opt.param_groups:
-            g["lr"] = _lr(step, args.steps, args.lr)
-        loss = _loss(torch, model(x), t)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        step += 1
-        book.after(step, stop, float(loss.detach()), model, opt, config)
-    log.info("done at step %d", step)
 
 
 if __name__ == "__main__":

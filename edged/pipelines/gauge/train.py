@@ -148,6 +148,47 @@ def restore_rng(torch: Any, ckpt: Dict[str, Any], logger: logging.Logger) -> Non
         torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
 
 
+def train_reusing_batches(
+    args: argparse.Namespace,
+    torch: Any,
+    start: TrainingStart,
+    reuse: int,
+    render: Any,
+    size: int,
+    batch_for_step: Callable[[Any, int], Tuple[np.ndarray, np.ndarray]],
+    loss_of: Callable[[Any, Any], Any],
+    logger: logging.Logger,
+) -> None:
+    """The loop of the small trainers whose rendering costs more than a step (pointer,
+    direction): each batch ``render`` draws serves ``reuse`` steps, each step's inputs and
+    targets made from it by ``batch_for_step(batch, step)`` (an augmentation of that step),
+    the loss by ``loss_of(model outputs, targets)``; the torch random state rides along in
+    each checkpoint so a resumed run draws the dropout masks an uninterrupted one would."""
+    device, model, opt, config, step, resumed = start
+    if resumed is not None:
+        restore_rng(torch, resumed, logger)
+    stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
+    book = Bookkeeping(args, torch, logger, lambda: rng_state(torch))
+    rendered: Tuple[int, Any] = (-1, None)
+    with BatchSource(args.seed, args.batch, size, args.workers, render) as batches:
+        while step < stop:
+            b = step // reuse
+            if rendered[0] != b:
+                rendered = (b, batches.get(b, stop // reuse + 1))
+            inputs, targets = batch_for_step(rendered[1], step)
+            x = torch.from_numpy(inputs).to(device)
+            t = torch.from_numpy(targets).to(device)
+            for g in opt.param_groups:
+                g["lr"] = _lr(step, args.steps, args.lr)
+            loss = loss_of(model(x), t)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            book.after(step, stop, float(loss.detach()), model, opt, config)
+    logger.info("done at step %d", step)
+
+
 def _ignore_sigint() -> None:
     """Workers leave Ctrl-C to the trainer, which stops them (no traceback per worker)."""
     import signal
