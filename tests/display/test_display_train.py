@@ -10,17 +10,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
+from trainkit import TINY, same, weights  # noqa: E402
+
 from edged.pipelines.display.train import encode_label, main  # noqa: E402
-
-TINY = ["--width", "4", "--batch", "4", "--ckpt-every", "1", "--log-every", "1"]
-
-
-def _weights(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
-
-
-def _same(a, b):
-    return all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_labels_encode_after_the_blank():
@@ -30,12 +22,12 @@ def test_labels_encode_after_the_blank():
 def test_same_seed_same_weights_resume_and_export(tmp_path):
     run = ["--seed", "3", "--steps", "3", *TINY]
     assert main([*run, "--out", str(tmp_path / "a")]) == 0
-    a = _weights(tmp_path / "a" / "last.pt")
+    a = weights(tmp_path / "a" / "last.pt")
     assert main([*run, "--stop-after", "2", "--out", str(tmp_path / "c")]) == 0
     assert main([*run, "--out", str(tmp_path / "c")]) == 0
-    assert _same(a, _weights(tmp_path / "c" / "last.pt"))
+    assert same(a, weights(tmp_path / "c" / "last.pt"))
     assert main([*run, "--workers", "1", "--out", str(tmp_path / "w")]) == 0
-    assert _same(a, _weights(tmp_path / "w" / "last.pt"))
+    assert same(a, weights(tmp_path / "w" / "last.pt"))
     with pytest.raises(SystemExit, match="another run"):
         main(["--seed", "4", "--steps", "3", *TINY, "--out", str(tmp_path / "a")])
 
