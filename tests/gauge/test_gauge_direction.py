@@ -330,3 +330,17 @@ def test_read_gauge_reads_the_scale_direction_from_the_numbers(
     assert with_model == pytest.approx(value, abs=0.03 * span)
     # the default: no direction model
     assert _read(path, lo, hi, capsys) == pytest.approx(keypoints_alone, abs=0.03 * span)
+
+
+def test_read_asks_the_direction_model_only_where_its_answer_is_used(monkeypatch):
+    from edged.pipelines.gauge.reader import ReadOptions
+
+    model = _Recording()
+    reader = GaugeReader(lambda batch: None, direction=model)
+    monkeypatch.setattr(reader, "locate", lambda image, most: [_detection(0.2)])
+    image = np.zeros((200, 200, 3), np.uint8)
+    reader.read(image, ReadOptions(-50, 50))  # ends as large: the answer would not count
+    reader.read(image, ReadOptions(0, 100, 225.0, 270.0))  # the scale is given
+    assert model.batches == []
+    (reading,) = reader.read(image, ReadOptions(0, 100))
+    assert len(model.batches) == 1 and reading.value == pytest.approx(80.0, abs=0.5)

@@ -95,10 +95,9 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
         args, torch, build_display_model, identity, log
     )
     stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
-    batches = BatchSource(args.seed, args.batch, HEIGHT, args.workers, render_display_batch)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
     book = Bookkeeping(args, torch, log)
-    try:
+    with BatchSource(args.seed, args.batch, HEIGHT, args.workers, render_display_batch) as batches:
         while step < stop:
             images, targets, lengths = batches.get(step, stop)
             x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
@@ -118,8 +117,6 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
             opt.step()
             step += 1
             book.after(step, stop, float(loss.detach()), model, opt, config)
-    finally:
-        batches.close()
     log.info("done at step %d", step)
     return 0
 

@@ -28,7 +28,13 @@ from edged.pipelines.gauge.decode import (
 )
 from edged.pipelines.gauge.needle import pointer_redness, refine_needle_angle
 from edged.pipelines.gauge.reading import GaugeReading
-from edged.pipelines.gauge.scale_direction import STRIP_H, STRIP_W, larger_first_probabilities
+from edged.pipelines.gauge.scale_direction import (
+    STRIP_H,
+    STRIP_W,
+    TELLS_APART,
+    larger_end,
+    larger_first_probabilities,
+)
 from edged.weights import resolve_model
 
 __all__ = [
@@ -337,8 +343,9 @@ class GaugeReader:
         """Every dial in the picture, each read with ``options`` (strongest first)."""
         readings = []
         dets = self.locate(image, max_gauges)
-        if options.start_angle is None or options.sweep is None:
-            self.orient(image, dets, options.snap_sweep)
+        unscaled = options.start_angle is None or options.sweep is None
+        if unscaled and larger_end(options.min_value, options.max_value, TELLS_APART):
+            self.orient(image, dets, options.snap_sweep)  # (otherwise its answer is not used)
         for det in dets:
             readings.append(
                 read_detection(

@@ -29,7 +29,7 @@ from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edged.pipelines.gauge.angles import wrap360
+from edged.pipelines.gauge.angles import angle_of, wrap360
 
 __all__ = [
     "CCW_SURE",
@@ -220,8 +220,6 @@ def arc_from_points(
 ) -> ScaleArc:
     """The arc clockwise from ``first`` to ``last`` about ``center`` (picture pixels), in the
     frame ``to_picture`` maps back to the picture (square on when None)."""
-    from edged.pipelines.gauge.angles import angle_of
-
     m = np.eye(2) if to_picture is None else np.asarray(to_picture, np.float64)
     inv = np.linalg.inv(m)
     f = inv @ np.array([first[0] - center[0], first[1] - center[1]])
