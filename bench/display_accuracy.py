@@ -115,7 +115,8 @@ def score(reader: DisplayReader, base: int, n: int, split: str) -> Dict[str, Any
         crop, label = render_display(base + i, split=split)
         render_s += time.perf_counter() - t0
         reading, ms = _timed_read(reader, crop)
-        if not tally.add(reading, label, ms) and reading.quality != "unreadable":
+        missed = not tally.add(reading, label, ms)
+        if missed and reading is not None and reading.quality != "unreadable":
             failures.append((base + i, label, reading.text))
     return {**tally.figures(), "renders_per_s": n / render_s, "failures": failures[:20]}
 

@@ -216,11 +216,9 @@ class FallbackEngine(Engine):
         return info
 
     def _release(self) -> None:
-        with self._lock:  # _adopt checks _closed under this lock: no remote slips past
-            remote, self.remote = self.remote, None
-        for engine in (remote, self.local):
-            if engine is not None:
-                engine.close()
+        self._drop_remote()  # under the lock _adopt checks _closed with: no remote slips past
+        if self.local is not None:
+            self.local.close()
 
 
 def _io_mismatch(remote: Tuple[TensorSpec, ...], local: Tuple[TensorSpec, ...]) -> str:

@@ -461,7 +461,8 @@ def _refuse_by_hand_only(
     write), and a file source reads any picture or video edged may read (a camera
     test would hand it back as a snapshot): both are only kept as stored.
     """
-    why = HAND_ONLY_KINDS.get(entry.get("kind"))
+    kind = entry.get("kind")
+    why = HAND_ONLY_KINDS.get(kind) if isinstance(kind, str) else None  # a list is no key
     if why is not None and entry != old:
         raise _invalid(
             f"{where}.kind",

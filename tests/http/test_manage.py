@@ -434,6 +434,16 @@ async def test_gstreamer_sources_are_added_and_changed_by_hand_only(aiohttp_clie
     assert [s.id for s in view.config.sources] == ["door", "yard"]
 
 
+@pytest.mark.parametrize("kind", [[], {}, ["gstreamer"]])
+async def test_a_kind_that_is_no_string_is_a_config_error_not_a_crash(aiohttp_client, kind):
+    view = FileView(REFERENCES)
+    client = await aiohttp_client(make_app(view, http_config(), token=TOKEN))
+    new = {"id": "odd", "kind": kind, "uri": "rtsp://cam.local/1"}
+    response = await client.post("/api/sources", json=new, headers=AUTH)
+    assert response.status == 422, await response.text()
+    assert "odd" not in [s.id for s in view.config.sources]
+
+
 SHARED = """\
 sources:
   - {id: cam0, kind: synthetic, fps: 10, reconnect: &backoff {max_s: 5}}
