@@ -44,6 +44,8 @@ setup(
                 "weights/README.gauge.md",
                 "weights/gauge_pointer.onnx",
                 "weights/README.gauge-pointer.md",
+                "weights/gauge_panel_pointer.onnx",
+                "weights/README.gauge-panel.md",
                 "weights/gauge_direction.onnx",
                 "weights/README.gauge-direction.md",
                 "weights/display_crnn.onnx",

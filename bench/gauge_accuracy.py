@@ -3,6 +3,7 @@
     python bench/gauge_accuracy.py --n 2000 [--model weights/gauge_kp_w32.onnx]
     python bench/gauge_accuracy.py --photos DIR [--scale-given]   # labelled real photos
     python bench/gauge_accuracy.py --subdials --n 2000   # the pointer model, sub-dial crops
+    python bench/gauge_accuracy.py --panels --n 2000     # the panel model, panel-meter crops
 
 Every picture is rendered with full degradations from a seed outside the
 training range and only from styles the training never draws
@@ -33,6 +34,10 @@ given as a full circle goes to the pointer model; the rest to the keypoints.
 ``--subdials`` scores the pointer model on held-out sub-dial crops
 (``subdial_synth``): water/gas-meter dials as fixed cameras see them, with the
 start a person would configure (the crop's zero rounded to a right angle).
+``--panels`` scores the panel model on held-out panel-meter crops (``panel_crop``)
+with the scale given as seen in the crop; ``--photos DIR --scale-given --reader
+panel`` reads the photos whose scale is labelled with it (as ``reader: panel``
+with an roi around the meter would), the rest with the keypoints.
 """
 
 from __future__ import annotations
@@ -43,14 +48,16 @@ import math
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from edged.pipelines.gauge.angles import angle_of
+from edged.pipelines.gauge.panel_crop import render_panel_crop
 from edged.pipelines.gauge.pointer_reader import (
+    DEFAULT_PANEL_MODEL,
     DEFAULT_POINTER_MODEL,
     PointerModel,
     PointerReader,
@@ -194,11 +201,14 @@ def evaluate_photos(
     snap: bool = True,
     pointer: Optional[PointerReader] = None,
     choice: str = "auto",
+    panel: Optional[PointerReader] = None,
 ) -> Dict[str, Any]:
     """The same figures as ``evaluate`` on labelled photos (see ``load_photo_labels``). A
     dial's error goes the short way round only when its label says it is a 360-degree dial.
     ``choice`` picks the reader per dial as ``reader:`` does in a config (``auto``: the
-    pointer model for located full-circle dials, see ``prefers_pointer``)."""
+    pointer model for located full-circle dials, see ``prefers_pointer``; ``panel``: the
+    panel model for dials whose scale is given, the keypoints for the rest, since a config
+    refuses ``reader: panel`` without a scale)."""
     from edged.cvutil import import_cv2
 
     cv2 = import_cv2()
@@ -220,8 +230,11 @@ def evaluate_photos(
         region = _region(image, item["box"])
         h, w = region.shape[:2]
         located = item["box"] is not None
-        if pointer is not None and prefers_pointer(choice, w, h, opts.sweep, located):
-            reading: Optional[GaugeReading] = pointer.read_crops([region], [opts])[0]
+        reading: Optional[GaugeReading]
+        if panel is not None and choice == "panel" and opts.sweep is not None:
+            reading = panel.read_crops([region], [opts])[0]
+        elif pointer is not None and prefers_pointer(choice, w, h, opts.sweep, located):
+            reading = pointer.read_crops([region], [opts])[0]
             by_pointer += 1
         else:
             reading = _photo_reading(reader, image, opts, item["box"])
@@ -264,7 +277,7 @@ def _photo_line(item: Dict[str, Any], reading: Optional[GaugeReading]) -> Dict[s
         "read": None if value is None else round(float(value), 4),
         "error_pct": err,
         "quality": None if reading is None else reading.quality,
-        "reader": "pointer" if reading is not None and reading.extra.get("reader") else "keypoints",
+        "reader": "keypoints" if reading is None else reading.extra.get("reader", "keypoints"),
     }
 
 
@@ -402,28 +415,77 @@ def evaluate_subdials(
     pointer model with the scale given: ``nominal`` gives the start a person would write for
     a camera roughly upright or turned (the true zero rounded to a right angle), else the
     exact zero of the crop."""
+
+    def cases() -> Iterator[Case]:
+        for i in range(n):
+            crop, label = render_subdial(seed_base + i, split="heldout")
+            start = label.zero_angle
+            if nominal:
+                start = (round(start / 90.0) * 90.0) % 360.0
+            truth = label.value
+            yield (
+                crop,
+                ReadOptions(0.0, 10.0, start, label.sweep),
+                lambda value, truth=truth: span_error_pct(value, truth, 0.0, 10.0, 360.0),
+            )
+
+    res = _score_crops(cases(), lambda crop, opts: pointer.read_crops([crop], [opts])[0])
+    res["start_given"] = "nominal" if nominal else "exact"
+    return res
+
+
+def evaluate_panels(
+    read: Callable[[np.ndarray, ReadOptions], GaugeReading], n: int, seed_base: int = SEED_BASE
+) -> Dict[str, Any]:
+    """Held-out panel-meter crops (``panel_crop``, held-out seeds and styles) read by
+    ``read(crop, options)`` (the panel model, or the keypoint reader for comparison) with the
+    scale given as a person would write it from the picture: the minimum's direction seen
+    from the pivot, the meter's sweep."""
+
+    def cases() -> Iterator[Case]:
+        for i in range(n):
+            crop, label = render_panel_crop(seed_base + i, split="heldout")
+            t = label.label
+            yield (
+                crop,
+                ReadOptions(t.min_value, t.max_value, label.zero_angle, t.sweep),
+                lambda value, t=t: span_error_pct(
+                    value, t.value, t.min_value, t.max_value, t.sweep
+                ),
+            )
+
+    res = _score_crops(cases(), read)
+    res["start_given"] = "from the picture"
+    return res
+
+
+#: one test crop: the picture, the scale the reader is given, and the error (% of span) of a
+#: value read from it
+Case = Tuple[np.ndarray, ReadOptions, Callable[[float], float]]
+
+
+def _score_crops(
+    cases: Iterable[Case], read: Callable[[np.ndarray, ReadOptions], GaugeReading]
+) -> Dict[str, Any]:
+    """The figures of ``read`` over ``cases`` (every crop holds a readable dial)."""
     errors: List[float] = []
     ok_errors: List[float] = []
     times: List[float] = []
-    no_read = 0
-    for i in range(n):
-        crop, label = render_subdial(seed_base + i, split="heldout")
-        start = label.zero_angle
-        if nominal:
-            start = (round(start / 90.0) * 90.0) % 360.0
-        opts = ReadOptions(0.0, 10.0, start, label.sweep)
+    no_read = pictures = 0
+    for crop, opts, error_of in cases:
+        pictures += 1
         t0 = time.perf_counter()
-        reading = pointer.read_crops([crop], [opts])[0]
+        reading = read(crop, opts)
         times.append((time.perf_counter() - t0) * 1000.0)
         if reading.value is None:
             no_read += 1
             continue
-        err = span_error_pct(reading.value, label.value, 0.0, 10.0, 360.0)
+        err = error_of(reading.value)
         errors.append(err)
         if reading.quality == "ok":
             ok_errors.append(err)
-    res: Dict[str, Any] = {"pictures": n, "start_given": "nominal" if nominal else "exact"}
-    res.update(_summary(errors, ok_errors, no_read, n, times))
+    res: Dict[str, Any] = {"pictures": pictures}
+    res.update(_summary(errors, ok_errors, no_read, pictures, times))
     return res
 
 
@@ -456,6 +518,12 @@ def main() -> int:
         help="score the pointer model on held-out sub-dial crops (subdial_synth) instead",
     )
     p.add_argument(
+        "--panels",
+        action="store_true",
+        help="score the panel model (--panel-model) on held-out panel-meter crops instead "
+        "(with --reader keypoints: the keypoint model on the same crops)",
+    )
+    p.add_argument(
         "--exact-start",
         action="store_true",
         help="with --subdials: give each crop's exact zero, not the nominal right angle",
@@ -463,10 +531,11 @@ def main() -> int:
     p.add_argument(
         "--reader",
         default="auto",
-        choices=["auto", "keypoints", "pointer"],
+        choices=["auto", "keypoints", "pointer", "panel"],
         help="with --photos: which model reads each dial (auto: as a config's reader: auto)",
     )
     p.add_argument("--pointer-model", default=DEFAULT_POINTER_MODEL)
+    p.add_argument("--panel-model", default=DEFAULT_PANEL_MODEL)
     p.add_argument(
         "--direction-model",
         default="none",
@@ -477,7 +546,7 @@ def main() -> int:
         "--pointer-flip",
         choices=["on", "off"],
         default=None,
-        help="pointer model: also read each crop's mirror image (default: the reader's)",
+        help="pointer and panel model: also read each crop's mirror image (default: the reader's)",
     )
     p.add_argument(
         "--no-zero-refine",
@@ -485,17 +554,21 @@ def main() -> int:
         help="pointer model: keep the configured start as given (ablation)",
     )
     args = p.parse_args()
-    pointer = None
-    if os.path.exists(args.pointer_model):
-        pointer = PointerReader(
-            PointerModel(args.pointer_model, "onnxruntime", threads=args.threads),
-            refine_zero=not args.no_zero_refine,
-        )
-        if args.pointer_flip is not None:
-            pointer.flip = args.pointer_flip == "on"
-    elif args.subdials or args.reader == "pointer":
+    pointer = _pointer_reader(args, args.pointer_model, "pointer")
+    if pointer is None and (args.subdials or args.reader == "pointer"):
         print(f"gauge_accuracy: no pointer model at {args.pointer_model}", file=sys.stderr)
         return 2
+    panel = None
+    if (args.panels and args.reader != "keypoints") or args.reader == "panel":
+        panel = _pointer_reader(args, args.panel_model, "panel")
+        if panel is None:
+            print(f"gauge_accuracy: no panel model at {args.panel_model}", file=sys.stderr)
+            return 2
+    if args.panels and args.reader != "keypoints":
+        assert panel is not None
+        res = evaluate_panels(lambda c, o: panel.read_crops([c], [o])[0], args.n, args.seed_base)
+        res["model"] = os.path.basename(args.panel_model)
+        return _emit(res, args.json)
     if args.subdials:
         assert pointer is not None
         res = evaluate_subdials(pointer, args.n, args.seed_base, not args.exact_start)
@@ -508,11 +581,15 @@ def main() -> int:
     reader = GaugeReader(
         model, args.crop_size, args.face_fill, args.flip, not args.no_needle_pixels, direction
     )
+    if args.panels:  # the keypoint reader on the panel model's test crops
+        res = evaluate_panels(reader.read_one, args.n, args.seed_base)
+        res["model"] = os.path.basename(args.model)
+        return _emit(res, args.json)
     if args.photos:
         try:
             items = load_photo_labels(args.photos)
             res = evaluate_photos(
-                reader, items, args.scale_given, not args.no_snap, pointer, args.reader
+                reader, items, args.scale_given, not args.no_snap, pointer, args.reader, panel
             )
         except ValueError as exc:
             print(f"gauge_accuracy: {exc}", file=sys.stderr)
@@ -531,9 +608,24 @@ def main() -> int:
         "snap_sweep": not args.no_snap,
         "choice": args.reader if args.photos else "keypoints",
         "pointer_model": os.path.basename(args.pointer_model) if pointer else None,
+        "panel_model": os.path.basename(args.panel_model) if panel else None,
         "direction_model": os.path.basename(args.direction_model) if direction else None,
     }
     return _emit(res, args.json)
+
+
+def _pointer_reader(args: argparse.Namespace, path: str, kind: str) -> Optional[PointerReader]:
+    """A pointer-model reader of ``path`` with the command's options; None without the file."""
+    if not os.path.exists(path):
+        return None
+    pointer = PointerReader(
+        PointerModel(path, "onnxruntime", threads=args.threads),
+        refine_zero=not args.no_zero_refine,
+        kind=kind,
+    )
+    if args.pointer_flip is not None:
+        pointer.flip = args.pointer_flip == "on"
+    return pointer
 
 
 def _emit(res: Dict[str, Any], path: Optional[str]) -> int:

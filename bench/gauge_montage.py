@@ -4,6 +4,8 @@
         --out bench/results/gauge_subdial_montage.png
     python bench/gauge_montage.py --kind keypoint --out bench/results/gauge_v3_montage.png \\
         --real ../shared/testdata/gauges-real/{panel-meters,pressure-gauges,water-meter-dials}
+    python bench/gauge_montage.py --kind panel --out bench/results/gauge_panel_montage.png \\
+        --real ../shared/testdata/gauges-real/panel-meters
 
 ``--kind subdial`` (the pointer model's): top, ``--renders`` crops from ``subdial_synth``
 (training styles, seeds 0..N-1); bottom, every labelled dial of the real sets (its ``box``,
@@ -14,6 +16,9 @@ smoothing, with the reading (renders: the label; real: the label by eye) in the 
 version 3, training styles, seeds 0..N-1); bottom, every real photo of the sets that is not
 a ready-made crop (whole photos, as the reader's first pass sees them: 128 px on the long
 side), up to ``--renders`` of them. The corner shows the first dial's value.
+
+``--kind panel`` (the panel model's): top, ``panel_crop`` crops (training styles); bottom,
+the real photos, each squashed to the 64 px square the panel model sees, as the subdial tiles.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from edged.cvutil import import_cv2
+from edged.pipelines.gauge.panel_crop import render_panel_crop
 from edged.pipelines.gauge.pointer_model import model_input
 from edged.pipelines.gauge.subdial_synth import render_subdial
 from edged.pipelines.gauge.synth import render_sample
@@ -39,7 +45,7 @@ COLUMNS = 12
 
 def _tile(crop: np.ndarray, text: str, kind: str = "subdial") -> np.ndarray:
     cv2 = import_cv2()
-    if kind == "subdial":
+    if kind in ("subdial", "panel"):  # what the pointer or panel model sees
         small = np.ascontiguousarray(model_input(crop).transpose(1, 2, 0).astype(np.uint8))
     else:  # the whole picture at the first pass's 128 px, letterboxed grey as the reader does
         h, w = crop.shape[:2]
@@ -90,6 +96,9 @@ def render_tiles(kind: str, n: int) -> List[np.ndarray]:
         if kind == "subdial":
             crop, label = render_subdial(seed)
             tiles.append(_tile(crop, f"{label.value:.2f}{' ccw' if label.ccw else ''}"))
+        elif kind == "panel":
+            crop, panel = render_panel_crop(seed)
+            tiles.append(_tile(crop, f"{panel.label.value:.3g}", kind))
         else:
             image, labels = render_sample(seed, 128, split="train")
             tiles.append(_tile(image, f"{labels[-1].value:.3g}", kind))
@@ -98,7 +107,7 @@ def render_tiles(kind: str, n: int) -> List[np.ndarray]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--kind", choices=("subdial", "keypoint"), default="subdial")
+    p.add_argument("--kind", choices=("subdial", "keypoint", "panel"), default="subdial")
     p.add_argument("--real", required=True, nargs="+", help="folders with labels.jsonl and photos")
     p.add_argument("--renders", type=int, default=24)
     p.add_argument("--out", required=True)
@@ -107,13 +116,17 @@ def main() -> int:
     renders = render_tiles(args.kind, args.renders)
     real = [t for folder in args.real for t in real_tiles(folder, args.kind)][: args.renders]
     names = ", ".join(os.path.basename(f.rstrip("/")) for f in args.real)
-    source = "subdial_synth" if args.kind == "subdial" else "synth.render_sample, version 3"
+    source = {
+        "subdial": "subdial_synth",
+        "keypoint": "synth.render_sample, version 3",
+        "panel": "panel_crop, renderer version 3",
+    }[args.kind]
     sheet = np.vstack(
         [
             _grid(renders, f"{args.renders} renders ({source}, seeds 0-{args.renders - 1})"),
             _grid(
                 real,
-                f"{len(real)} real {'dials' if args.kind == 'subdial' else 'photos'} ({names})",
+                f"{len(real)} real {'photos' if args.kind == 'keypoint' else 'dials'} ({names})",
             ),
         ]
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "RedactingFilter",
     "keep_secrets",
     "masks_left",
+    "moved_to",
     "redact",
     "redact_value",
     "same_host",
@@ -156,7 +157,7 @@ def keep_secrets(new: Any, old: Any) -> Any:
     back must not replace the camera's password with ``***``.
     """
     if isinstance(new, dict) and isinstance(old, dict):
-        if _moved(new, old):
+        if moved_to(new, old) is not None:
             return new  # credentials stay with the host they were given for
         out = {}
         for key, value in new.items():
@@ -216,14 +217,15 @@ def _keep_uri_secrets(new: str, old: str) -> str:
 ENDPOINT_KEYS = ("uri", "url")
 
 
-def _moved(new: Dict[str, Any], old: Dict[str, Any]) -> bool:
-    """Whether ``new`` sends to another host than ``old`` (its ``uri`` or ``url``), or to
-    the same one without the TLS ``old`` had (``ssl``)."""
+def moved_to(new: Dict[str, Any], old: Dict[str, Any]) -> Optional[str]:
+    """The key by which ``new`` sends elsewhere than ``old``: its ``uri`` or ``url`` naming
+    another host, or ``ssl`` when the TLS ``old`` had is gone; None when it sends where
+    ``old`` did (a secret kept from ``old`` may go with it)."""
     for key in ENDPOINT_KEYS:
         a, b = new.get(key), old.get(key)
         if isinstance(a, str) and isinstance(b, str) and not same_host(a, b):
-            return True
-    return tls_dropped(new, old)
+            return key
+    return "ssl" if tls_dropped(new, old) else None
 
 
 def tls_dropped(new: Dict[str, Any], old: Dict[str, Any]) -> bool:

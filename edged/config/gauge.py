@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_DIRECTION_MODEL",
     "DEFAULT_DISPLAY_MODEL",
     "DEFAULT_GAUGE_MODEL",
+    "DEFAULT_PANEL_MODEL",
     "DEFAULT_POINTER_MODEL",
     "DigitalGaugeConfig",
     "GaugeConfig",
@@ -35,6 +36,7 @@ __all__ = [
 
 DEFAULT_GAUGE_MODEL = "weights/gauge_kp_w32.onnx"
 DEFAULT_POINTER_MODEL = "weights/gauge_pointer.onnx"
+DEFAULT_PANEL_MODEL = "weights/gauge_panel_pointer.onnx"
 DEFAULT_DISPLAY_MODEL = "weights/display_crnn.onnx"
 DEFAULT_DIRECTION_MODEL = "weights/gauge_direction.onnx"
 
@@ -94,21 +96,31 @@ class GaugeConfig(EdgedModel):
     min_confidence: float = Field(
         0.4, ge=0, le=1, description="Below this a reading is reported as low_confidence"
     )
-    reader: Literal["auto", "keypoints", "pointer"] = Field(
+    reader: Literal["auto", "keypoints", "pointer", "panel"] = Field(
         "auto",
         description="Which model reads this gauge: 'keypoints' finds the dial and reads thin "
         "needles; 'pointer' reads a tight roi around one dial from the whole crop (the broad "
-        "paddle pointers of water/gas meter sub-dials); 'auto' uses the pointer model for a "
+        "paddle pointers of water/gas meter sub-dials); 'panel' reads a panel meter (ammeter, "
+        "voltmeter: rectangular face, pivot hidden at its edge or corner) in a tight roi, with "
+        "start_angle/sweep set as seen from the pivot; 'auto' uses the pointer model for a "
         "full-circle dial (sweep 360 or -360) with a roughly square roi (sides within 1.6x), "
-        "else the keypoints. The pointer model reports the roi's centre as the dial's centre",
+        "else the keypoints. The pointer and panel models report the roi's centre as the "
+        "dial's centre",
     )
 
     @model_validator(mode="after")
     def _reader(self) -> GaugeConfig:
-        if self.reader == "pointer" and self.roi is None:
+        if self.reader in ("pointer", "panel") and self.roi is None:
             raise ValueError(
-                "reader 'pointer' reads a tight roi around one dial: set roi [x, y, w, h], "
-                "or use reader 'keypoints' to find the dial in the whole frame"
+                f"reader '{self.reader}' reads a tight roi around one dial: set roi "
+                "[x, y, w, h], or use reader 'keypoints' to find the dial in the whole frame"
+            )
+        if self.reader == "panel" and self.sweep is None:
+            raise ValueError(
+                "reader 'panel' reads the needle's direction and needs the scale: set "
+                "start_angle and sweep (where the minimum sits and how far clockwise the "
+                "maximum lies, seen from the pivot; most panel meters: 315 and 90), or use "
+                "reader 'keypoints', which takes the scale from the picture"
             )
         return self
 
@@ -270,6 +282,11 @@ class GaugePipelineConfig(PipelineBase):
         DEFAULT_POINTER_MODEL,
         description="Pointer model for gauges read with reader 'pointer' (or 'auto' on a "
         "full-circle dial with an roi); loaded only when a gauge uses it",
+    )
+    panel_model: str = Field(
+        DEFAULT_PANEL_MODEL,
+        description="Panel-meter pointer model for gauges read with reader 'panel'; loaded "
+        "only when a gauge uses it",
     )
     direction_model: Optional[str] = Field(
         None,

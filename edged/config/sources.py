@@ -228,6 +228,13 @@ class SyntheticSourceConfig(SourceBase):
         description="scene: gauges — seven-segment displays at the bottom left, showing a "
         "number with one decimal that rises and falls (read as gauges of type digital)",
     )
+    panels: int = Field(
+        0,
+        ge=0,
+        le=3,
+        description="scene: gauges — panel meters (ammeters, voltmeters) after the dials in "
+        "their row, square on (read with reader: panel from an roi)",
+    )
 
 
 SourceConfig = Annotated[

@@ -44,14 +44,12 @@ from edged.http.encoder import encode_jpeg
 from edged.http.errors import json_error
 from edged.http.keys import CAMERA_TESTS, CONFIG, MANAGE, VIEW
 from edged.redact import (
-    ENDPOINT_KEYS,
     SECRET_NAMES,
     keep_secrets,
     masks_left,
+    moved_to,
     redact,
     redact_value,
-    same_host,
-    tls_dropped,
 )
 from edged.sources.probe import ProbeFailed
 
@@ -500,18 +498,17 @@ def _new_reference(new: Any, old: Any, path: str) -> Optional[Tuple[str, str]]:
             problem = _new_reference(value, stored.get(key), here)
             if problem is not None:
                 return problem
-        for key in ENDPOINT_KEYS:
-            a, b = new.get(key), stored.get(key)
-            if kept and isinstance(a, str) and isinstance(b, str) and not same_host(a, b):
-                return f"{path}.{key}", (
-                    f"names another host than before, and {kept[0]} would be read and sent "
-                    "there; it cannot be changed through the API while the entry has "
-                    f"{kept[0]}"
-                )
-        if kept and tls_dropped(new, stored):
+        moved = moved_to(new, stored) if kept else None
+        if moved == "ssl":
             return f"{path}.ssl", (
                 f"turns TLS off, and {kept[0]} would then be sent in clear; it cannot be "
                 f"changed through the API while the entry has {kept[0]}"
+            )
+        if moved is not None:
+            return f"{path}.{moved}", (
+                f"names another host than before, and {kept[0]} would be read and sent "
+                "there; it cannot be changed through the API while the entry has "
+                f"{kept[0]}"
             )
     elif isinstance(new, list):
         stored_list = old if isinstance(old, list) else []

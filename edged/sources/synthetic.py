@@ -28,6 +28,7 @@ def synthetic_spec(config: SyntheticSourceConfig) -> CaptureSpec:
             "period_s": config.period_s,
             "meters": config.meters,
             "displays": config.displays,
+            "panels": config.panels,
         },
         isolated=False,
         label=f"synthetic {config.scene} {config.width}x{config.height}@{config.rate:g}",
@@ -93,7 +94,7 @@ def _bounce(position: int, span: int) -> int:
 
 class GaugeSceneCapture(Capture):
     """Analog gauges whose needles move smoothly (``scene: gauges``, issue 7), and optionally
-    water-meter sub-dials and seven-segment displays.
+    water-meter sub-dials, seven-segment displays and panel meters.
 
     Each frame's ``meta`` carries the true values (``gauge_truth``: id, value,
     unit, and a display's ``text``), so previews and tests can compare readings with the truth.
@@ -109,12 +110,15 @@ class GaugeSceneCapture(Capture):
         period_s: float = 30.0,
         meters: int = 0,
         displays: int = 0,
+        panels: int = 0,
     ):
         from edged.pipelines.gauge.scene import GaugeScene
 
         self.pace_fps = rate
         try:
-            self._scene = GaugeScene(width, height, gauges, seed, rate, period_s, meters, displays)
+            self._scene = GaugeScene(
+                width, height, gauges, seed, rate, period_s, meters, displays, panels
+            )
         except ValueError as exc:  # the scene does not fit the frame: retrying cannot help
             raise UnfixableCaptureError(str(exc)) from exc
         self._n = 0

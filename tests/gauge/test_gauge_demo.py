@@ -90,12 +90,21 @@ def test_demo_publishes_readings_that_track_the_truth():
     assert f"http://127.0.0.1:{http_port}/" in out
     assert len(got) >= 15, out[-2000:]
     scene = GaugeScene(
-        DEMO_WIDTH, DEMO_HEIGHT, count=3, seed=0, rate=5.0, period_s=60.0, meters=2, displays=1
+        DEMO_WIDTH,
+        DEMO_HEIGHT,
+        count=2,
+        seed=0,
+        rate=5.0,
+        period_s=60.0,
+        meters=2,
+        displays=1,
+        panels=1,
     )
     spans = {g.id: g.max_value - g.min_value for g in scene.gauges}
+    index = {g.id: i for i, g in enumerate(scene.gauges)}
     meters = {m.id: m for m in scene.meters}
     displays = {d.id: d for d in scene.displays}
-    errors = {"dials": [], "meters": [], "displays": []}
+    errors = {"dials": [], "panels": [], "meters": [], "displays": []}
     for m in got:
         assert m["schema"] == "edged.gauge/1"
         if m["value"] is None:
@@ -109,11 +118,13 @@ def test_demo_publishes_readings_that_track_the_truth():
             d = abs(m["value"] - scene.meter_value(meters[m["gauge_id"]], n)) % 10.0
             errors["meters"].append(min(d, 10.0 - d) / 10.0)
             continue
-        truth = scene.values(n)[int(m["gauge_id"][1:])]
-        errors["dials"].append(abs(m["value"] - truth) / spans[m["gauge_id"]])
+        truth = scene.values(n)[index[m["gauge_id"]]]
+        kind = "panels" if m["gauge_id"].startswith("p") else "dials"
+        errors[kind].append(abs(m["value"] - truth) / spans[m["gauge_id"]])
     assert sum(len(e) for e in errors.values()) >= 0.8 * len(got)
     assert errors["meters"], "the demo's water-meter sub-dials were not read"
     assert errors["displays"], "the demo's display was not read"
+    assert errors["panels"], "the demo's panel meter was not read"
     for kind, e in errors.items():
         assert float(np.median(e)) < 0.03, kind
 

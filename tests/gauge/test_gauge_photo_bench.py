@@ -167,3 +167,51 @@ def test_montage_shows_whole_photos_for_the_keypoint_model_and_dials_for_the_poi
     subprocess.run([sys.executable, montage.__file__, *args], check=True, capture_output=True)
     sheet = cv2.imread(str(out))
     assert sheet is not None and sheet.shape[1] == montage.COLUMNS * montage.TILE
+
+
+def test_reader_panel_sends_dials_with_a_labelled_scale_to_the_panel_model(tmp_path):
+    """As a config would: ``reader: panel`` needs the scale, so the dials labelled without
+    one go to the keypoints."""
+    from test_gauge_pointer import FixedModel
+
+    from edged.pipelines.gauge.pointer_reader import PointerReader
+    from edged.pipelines.gauge.reading import GaugeReading
+
+    cv2 = import_cv2()
+    lines = []
+    for i, scale in enumerate([{"start_angle": 315, "sweep": 90}, {}]):
+        cv2.imwrite(str(tmp_path / f"m{i}.png"), _marked_meter())
+        lines.append({"image": f"m{i}.png", "value": 2.5, "min": 0, "max": 5, **scale})
+    (tmp_path / "labels.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+
+    class Keypoints:
+        def read_one(self, image, opts):
+            return GaugeReading(None, 0.0, "unreadable", None, {})
+
+    bench = _bench()
+    items = bench.load_photo_labels(str(tmp_path))
+    panel = PointerReader(FixedModel(0.0, zero=315.0), kind="panel")
+    res = bench.evaluate_photos(Keypoints(), items, True, choice="panel", panel=panel)
+    assert [p["reader"] for p in res["per_photo"]] == ["panel", "keypoints"]
+    assert res["per_photo"][0]["error_pct"] == pytest.approx(0.0, abs=1.0)
+    assert res["read"] == 1 and res["no_read_rate"] == 0.5
+
+
+def test_the_panel_benchmark_scores_held_out_panel_crops():
+    from test_gauge_pointer import FixedModel
+
+    from edged.pipelines.gauge.pointer_reader import PointerReader
+
+    panel = PointerReader(FixedModel(0.0), kind="panel")
+    res = _bench().evaluate_panels(lambda crop, opts: panel.read_crops([crop], [opts])[0], 3)
+    assert res["pictures"] == 3 and res["readable_gauges"] == 3
+    assert res["start_given"] == "from the picture"
+
+
+def _marked_meter():
+    """A blank picture whose left edge is bright (the fake model tells it from its mirror)."""
+    import numpy as np
+
+    image = np.zeros((100, 100, 3), np.uint8)
+    image[:, :12] = 255
+    return image

@@ -44,3 +44,16 @@ def test_a_checkpoint_exports_to_a_model_the_reader_runs(tmp_path):
     reading = PointerReader(model).read_crops([crop], [ReadOptions(0, 10, 0, 360)])[0]
     assert 0.0 <= reading.angle_deg < 360.0 and 0.0 < reading.confidence <= 1.0
     model.close()
+
+
+def test_panel_runs_are_deterministic_and_not_resumed_as_sub_dial_runs(tmp_path):
+    run = ["--dials", "panels", "--seed", "2", "--steps", "2", *TINY]
+    assert main([*run, "--out", str(tmp_path / "a")]) == 0
+    assert main([*run, "--workers", "1", "--out", str(tmp_path / "b")]) == 0
+    a = weights(tmp_path / "a" / "last.pt")
+    assert same(a, weights(tmp_path / "b" / "last.pt"))
+    ckpt = torch.load(tmp_path / "a" / "last.pt", map_location="cpu", weights_only=False)
+    assert ckpt["config"]["dials"] == "panels" and ckpt["config"]["renderer"] >= 3
+    sub_dials = ["--seed", "2", "--steps", "2", *TINY, "--out", str(tmp_path / "a")]
+    with pytest.raises(SystemExit, match="another run"):
+        main(sub_dials)

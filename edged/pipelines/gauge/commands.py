@@ -19,7 +19,8 @@ def register(subparsers: Any) -> None:
         "Angles are degrees, clockwise, 0 = 12 o'clock. Without --start-angle/--sweep the "
         "model's scale endpoints are used. A full-circle dial (--sweep 360 or -360) in a "
         "roughly square picture of at most 160 px, or in a roughly square --roi, is read by the "
-        "pointer model, the rest by the keypoint model (--reader to choose).",
+        "pointer model, the rest by the keypoint model (--reader to choose; --reader panel "
+        "reads a panel meter filling the picture or the --roi, with --start-angle/--sweep).",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument(
@@ -44,12 +45,16 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--reader",
         default="auto",
-        choices=["auto", "keypoints", "pointer"],
+        choices=["auto", "keypoints", "pointer", "panel"],
         help="which model reads the dial (auto: pointer for a full-circle dial in a small "
-        "picture or an --roi, else keypoints)",
+        "picture or an --roi, else keypoints; panel: the panel-meter model, which needs "
+        "--start-angle/--sweep)",
     )
     p.add_argument("--model", default=None, help="keypoint model (default: the bundled one)")
     p.add_argument("--pointer-model", default=None, help="pointer model (default: the bundled one)")
+    p.add_argument(
+        "--panel-model", default=None, help="panel-meter model (default: the bundled one)"
+    )
     p.add_argument(
         "--direction-model",
         default=None,
@@ -86,13 +91,14 @@ def parse_roi(text: str) -> Tuple[int, int, int, int]:
 
 
 class _Readers:
-    """The keypoint and the pointer reader, each loaded the first time an image needs it."""
+    """The keypoint, pointer and panel readers, each loaded the first time an image needs it."""
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.models: List[Any] = []
         self._keypoints: Any = None
         self._pointer: Any = None
+        self._panel: Any = None
 
     def keypoints(self) -> Any:
         from edged.config.gauge import DEFAULT_GAUGE_MODEL
@@ -130,15 +136,26 @@ class _Readers:
 
     def pointer(self) -> Any:
         from edged.config.gauge import DEFAULT_POINTER_MODEL
+
+        if self._pointer is None:
+            self._pointer = self._pointer_reader(self.args.pointer_model or DEFAULT_POINTER_MODEL)
+        return self._pointer
+
+    def panel(self) -> Any:
+        from edged.config.gauge import DEFAULT_PANEL_MODEL
+
+        if self._panel is None:
+            path = self.args.panel_model or DEFAULT_PANEL_MODEL
+            self._panel = self._pointer_reader(path, "panel")
+        return self._panel
+
+    def _pointer_reader(self, path: str, kind: str = "pointer") -> Any:
         from edged.pipelines.gauge.pointer_reader import PointerModel, PointerReader
         from edged.weights import resolve_model
 
-        if self._pointer is None:
-            path = resolve_model(self.args.pointer_model or DEFAULT_POINTER_MODEL)
-            model = PointerModel(path, self.args.backend, self.args.threads)
-            self.models.append(model)
-            self._pointer = PointerReader(model)
-        return self._pointer
+        model = PointerModel(resolve_model(path), self.args.backend, self.args.threads)
+        self.models.append(model)
+        return PointerReader(model, kind=kind)
 
     def close(self) -> None:
         for model in self.models:
@@ -153,6 +170,14 @@ def read_gauge_command(args: argparse.Namespace) -> int:
         return 2
     if args.sweep is not None and not 0 < abs(args.sweep) <= 360:
         print("edged read-gauge: --sweep must be within ±(0, 360]", file=sys.stderr)
+        return 2
+    if args.reader == "panel" and args.sweep is None:
+        print(
+            "edged read-gauge: --reader panel reads the needle's direction and needs the "
+            "scale: give --start-angle and --sweep (seen from the pivot; most panel meters: "
+            "315 and 90)",
+            file=sys.stderr,
+        )
         return 2
     readers = _Readers(args)
     opts = ReadOptions(args.min_value, args.max_value, args.start_angle, args.sweep)
@@ -203,7 +228,9 @@ def _read_image(
         if region is None:
             return None
     h, w = region.shape[:2]
-    if prefers_pointer(args.reader, w, h, args.sweep, located=args.roi is not None):
+    if args.reader == "panel":
+        readings = readers.panel().read_crops([region], [opts], [(x0, y0)])
+    elif prefers_pointer(args.reader, w, h, args.sweep, located=args.roi is not None):
         readings = readers.pointer().read_crops([region], [opts], [(x0, y0)])
     else:
         reader = readers.keypoints()

@@ -4,8 +4,9 @@ The broker: one already answering on 127.0.0.1:1883, else a ``mosquitto`` (if
 installed) or an embedded ``amqtt`` broker started for the demo on a free
 port, else the demo runs without MQTT and says so. The gauges' true values
 travel with each frame and are drawn on the preview next to the readings. Beside
-the dials, ``--meters`` water-meter sub-dials turn at fixed places of the frame,
-read from their ``roi`` by the pointer model, and ``--displays`` seven-segment
+the dials, ``--panels`` panel meters are read from their ``roi`` by the panel
+model, ``--meters`` water-meter sub-dials turn at fixed places of the frame,
+read from theirs by the pointer model, and ``--displays`` seven-segment
 displays show a changing number, read from theirs by the display model.
 """
 
@@ -36,7 +37,13 @@ def register_demo(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--gauges", type=int, default=3, help="dials in the synthetic scene (1-6)")
+    p.add_argument("--gauges", type=int, default=2, help="dials in the synthetic scene (1-6)")
+    p.add_argument(
+        "--panels",
+        type=int,
+        default=1,
+        help="panel meters after the dials, read by the panel model (0-3)",
+    )
     p.add_argument(
         "--meters",
         type=int,
@@ -147,13 +154,27 @@ def build_demo_config(
     model: Optional[str],
     meters: int = 0,
     displays: int = 0,
+    panels: int = 0,
 ) -> str:
     """Write the demo's config (JSON is YAML) and return its path."""
-    from edged.config.gauge import DEFAULT_DISPLAY_MODEL, DEFAULT_GAUGE_MODEL, DEFAULT_POINTER_MODEL
+    from edged.config.gauge import (
+        DEFAULT_DISPLAY_MODEL,
+        DEFAULT_GAUGE_MODEL,
+        DEFAULT_PANEL_MODEL,
+        DEFAULT_POINTER_MODEL,
+    )
     from edged.pipelines.gauge.scene import GaugeScene
     from edged.weights import resolve_model
 
-    scene = GaugeScene(DEMO_WIDTH, DEMO_HEIGHT, gauges, seed=0, meters=meters, displays=displays)
+    scene = GaugeScene(
+        DEMO_WIDTH,
+        DEMO_HEIGHT,
+        gauges,
+        seed=0,
+        meters=meters,
+        displays=displays,
+        panels=panels,
+    )
     config: dict = {
         "device_id": "demo",
         "sources": [
@@ -168,6 +189,7 @@ def build_demo_config(
                 "period_s": 60.0,
                 "meters": meters,
                 "displays": displays,
+                "panels": panels,
             }
         ],
         "pipelines": [
@@ -177,6 +199,7 @@ def build_demo_config(
                 "source": "cam0",
                 "model": resolve_model(model or DEFAULT_GAUGE_MODEL),
                 "pointer_model": resolve_model(DEFAULT_POINTER_MODEL),
+                "panel_model": resolve_model(DEFAULT_PANEL_MODEL),
                 "display_model": resolve_model(DEFAULT_DISPLAY_MODEL),
                 "backend": "onnxruntime",
                 "gauges": [d.config() for d in [*scene.gauges, *scene.meters, *scene.displays]],
@@ -211,6 +234,7 @@ def demo_command(args: argparse.Namespace) -> int:
         args.model,
         max(0, min(4, args.meters)),
         max(0, min(4, args.displays)),
+        max(0, min(3, args.panels)),
     )
     lines: List[str] = [
         "edged demo: synthetic gauges and displays -> gauge pipeline (ONNX Runtime) -> MQTT + "

@@ -2,7 +2,8 @@
 
 Gauges with an ``roi`` are looked for inside it only (fixed cameras); those the
 pointer model reads (``reader: pointer``, or ``auto`` on a full-circle dial, see
-``pointer_reader.prefers_pointer``) are read from the roi as a whole. The rest
+``pointer_reader.prefers_pointer``) and the panel meters the panel model reads
+(``reader: panel``) are read from the roi as a whole. The rest
 share one search of the whole frame; detected dials are matched to them by
 ``position`` (nearest centre) when given, otherwise in reading order (rows top
 to bottom, left to right). A configured gauge with no dial found is reported
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 import numpy as np
 
@@ -169,16 +170,19 @@ class GaugePipeline(Pipeline):
         pointer_model: Any = None,
         display_model: Any = None,
         direction_model: Any = None,
+        panel_model: Any = None,
     ):
         super().__init__(config)
-        # tests may hand in callables: (batch) -> (cmap, paf), (batch) -> (pointer, zero, ccw),
-        # (batch) -> (logits,) and (strips) -> (ccw,)
+        # tests may hand in callables: (batch) -> (cmap, paf), (batch) -> (pointer, zero, ccw)
+        # (the pointer and the panel model), (batch) -> (logits,) and (strips) -> (ccw,)
         self._model = model
         self._pointer_model = pointer_model
+        self._panel_model = panel_model
         self._display_model = display_model
         self._direction_model = direction_model
         self.reader: Optional[GaugeReader] = None
         self.pointer_reader: Optional[PointerReader] = None
+        self.panel_reader: Optional[PointerReader] = None
         self.display_reader: Optional[DisplayReader] = None
         self.dials: List[GaugeConfig] = [g for g in config.gauges if isinstance(g, GaugeConfig)]
         self.displays: List[DigitalGaugeConfig] = [
@@ -188,13 +192,16 @@ class GaugePipeline(Pipeline):
             g.id: GaugeTracker(g.smoothing, g.max_rate, wrap=_wrap(g)) for g in self.dials
         }
         self.by_pointer = {g.id for g in self.dials if _pointer_gauge(g)}
+        self.by_panel = {g.id for g in self.dials if g.reader == "panel"}
+        #: the dials read from their roi as a whole (by the pointer or the panel model)
+        self.whole_roi = self.by_pointer | self.by_panel
         #: keypoint-read dials with no configured scale whose ends' numbers differ in size:
         #: the direction model says which way they run
         self.unscaled = {
             g.id
             for g in self.dials
             if config.direction_model is not None
-            and g.id not in self.by_pointer
+            and g.id not in self.whole_roi
             and g.start_angle is None
             and larger_end(g.min_value, g.max_value, TELLS_APART) is not None
         }
@@ -205,13 +212,17 @@ class GaugePipeline(Pipeline):
 
     def open(self) -> None:
         config = self.config
-        if self._model is None and len(self.by_pointer) < len(self.dials):
+        if self._model is None and len(self.whole_roi) < len(self.dials):
             self._model = KeypointModel(
                 resolve_model(config.model), config.backend, config.threads, config.triton
             )
         if self._pointer_model is None and self.by_pointer:
             self._pointer_model = PointerModel(
                 resolve_model(config.pointer_model), config.backend, config.threads, config.triton
+            )
+        if self._panel_model is None and self.by_panel:
+            self._panel_model = PointerModel(
+                resolve_model(config.panel_model), config.backend, config.threads, config.triton
             )
         if self._display_model is None and self.displays:
             self._display_model = DisplayModel(
@@ -224,6 +235,8 @@ class GaugePipeline(Pipeline):
             self.reader = GaugeReader(self._model, direction=self._direction_model)
         if self._pointer_model is not None:
             self.pointer_reader = PointerReader(self._pointer_model)
+        if self._panel_model is not None:
+            self.panel_reader = PointerReader(self._panel_model, kind="panel")
         if self._display_model is not None:
             self.display_reader = DisplayReader(self._display_model)
 
@@ -251,7 +264,13 @@ class GaugePipeline(Pipeline):
             return None
 
     def close(self) -> None:
-        models = (self._model, self._pointer_model, self._display_model, self._direction_model)
+        models = (
+            self._model,
+            self._pointer_model,
+            self._panel_model,
+            self._display_model,
+            self._direction_model,
+        )
         for model in models:
             close = getattr(model, "close", None)
             if close is not None:
@@ -265,6 +284,9 @@ class GaugePipeline(Pipeline):
         if self.by_pointer:
             d["pointer_model"] = self.config.pointer_model
             d["read_by_pointer_model"] = sorted(self.by_pointer)
+        if self.by_panel:
+            d["panel_model"] = self.config.panel_model
+            d["read_by_panel_model"] = sorted(self.by_panel)
         if self.unscaled:
             d["direction_model"] = self.config.direction_model
             if self.direction_error:
@@ -291,7 +313,7 @@ class GaugePipeline(Pipeline):
         found.update(self._read_pointers(image))
         found.update(self._read_displays(image))
         for g in self.dials:
-            if g.roi is None or g.id in self.by_pointer:
+            if g.roi is None or g.id in self.whole_roi:
                 continue
             assert self.reader is not None, "open() first"
             crop, (x, y) = _roi_crop(image, g)
@@ -311,11 +333,21 @@ class GaugePipeline(Pipeline):
         return found
 
     def _read_pointers(self, image: np.ndarray) -> Dict[str, Optional[GaugeReading]]:
-        """The pointer-read gauges, their rois in one batch."""
+        """The gauges read from their roi as a whole: the pointer model's in one batch, the
+        panel model's in another."""
+        out = self._read_rois(image, self.by_pointer, self.pointer_reader)
+        out.update(self._read_rois(image, self.by_panel, self.panel_reader))
+        return out
+
+    def _read_rois(
+        self, image: np.ndarray, ids: Set[str], reader: Optional[PointerReader]
+    ) -> Dict[str, Optional[GaugeReading]]:
+        """The dials ``ids``, each read from its roi by ``reader`` (None: an roi outside the
+        frame)."""
         out: Dict[str, Optional[GaugeReading]] = {}
-        crops, options, origins, ids = [], [], [], []
+        crops, options, origins, read = [], [], [], []
         for g in self.dials:
-            if g.id not in self.by_pointer:
+            if g.id not in ids:
                 continue
             crop, origin = _roi_crop(image, g)
             if crop is None:
@@ -323,12 +355,11 @@ class GaugePipeline(Pipeline):
                 continue
             crops.append(crop)
             origins.append(origin)
-            ids.append(g.id)
+            read.append(g.id)
             options.append(_read_options(g))
         if crops:
-            assert self.pointer_reader is not None, "open() first"
-            readings = self.pointer_reader.read_crops(crops, options, origins)
-            out.update(zip(ids, readings))
+            assert reader is not None, "open() first"
+            out.update(zip(read, reader.read_crops(crops, options, origins)))
         return out
 
     def _read_displays(self, image: np.ndarray) -> Dict[str, Optional[DisplayReading]]:

@@ -34,6 +34,7 @@ from edged.pipelines.gauge.reading import GaugeReading, Scale
 from edged.weights import resolve_model
 
 __all__ = [
+    "DEFAULT_PANEL_MODEL",
     "DEFAULT_POINTER_MODEL",
     "POINTER_MAX_SIDE",
     "PointerModel",
@@ -43,6 +44,8 @@ __all__ = [
 
 #: the bundled model, wherever the install put it (the config's default, resolved)
 DEFAULT_POINTER_MODEL = resolve_model(config_gauge.DEFAULT_POINTER_MODEL)
+#: the bundled panel-meter model (the same network, trained on panel meters: ``panel_crop``)
+DEFAULT_PANEL_MODEL = resolve_model(config_gauge.DEFAULT_PANEL_MODEL)
 
 MAX_BATCH = 32  # crops per engine call (the TensorRT profile's largest batch)
 #: a whole picture at most this many pixels on its long side is taken as a crop of one dial
@@ -93,12 +96,17 @@ class PointerModel(EngineModel):
 class PointerReader:
     """Read tight crops of single dials with the pointer model."""
 
-    def __init__(self, model: Any, refine_zero: bool = True, flip: bool = True):
+    def __init__(
+        self, model: Any, refine_zero: bool = True, flip: bool = True, kind: str = "pointer"
+    ):
         """``flip`` reads each crop's mirror image too (on validation renders: mean error
-        1.51 -> 1.45 % of span, for 1.2 ms more per crop); ``refine_zero`` see the module."""
+        1.51 -> 1.45 % of span, for 1.2 ms more per crop); ``refine_zero`` see the module;
+        ``kind`` names the model in each reading's ``extra["reader"]`` (``pointer`` for
+        sub-dials, ``panel`` for the panel-meter model, which runs here too)."""
         self.model = model
         self.refine_zero = refine_zero
         self.flip = flip
+        self.kind = kind
 
     def read_crops(
         self,
@@ -145,7 +153,7 @@ class PointerReader:
         cx, cy = origin[0] + w / 2.0, origin[1] + h / 2.0
         tip = point_at(cx, cy, 0.35 * min(w, h), angle)
         kps = {"center": [cx, cy, p.confidence], "tip": [tip[0], tip[1], p.confidence]}
-        extra = {"reader": "pointer", "zero_angle": zero, "zero_confidence": z.confidence}
+        extra = {"reader": self.kind, "zero_angle": zero, "zero_confidence": z.confidence}
         extra.update(scale_note)
         if p.confidence < UNREADABLE_BELOW:
             return GaugeReading(None, p.confidence, "unreadable", angle, kps, extra=extra)

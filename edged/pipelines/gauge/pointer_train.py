@@ -1,17 +1,26 @@
-"""Train the pointer model on rendered sub-dial crops (CPU by default, 1 thread).
+"""Train the pointer model on rendered crops (CPU by default, 1 thread).
 
-    python -m edged.pipelines.gauge.pointer_train --seed 1 --steps 12000 --workers 1 \\
+    python -m edged.pipelines.gauge.pointer_train --seed 1 --steps 18000 --workers 1 \\
         --out /tmp/pointer-train
+    python -m edged.pipelines.gauge.pointer_train --dials panels --seed 1 --steps 6000 \\
+        --workers 1 --out /tmp/panel-pointer-train
+
+``--dials subdials`` (the default) draws water/gas-meter sub-dials
+(``subdial_synth``, the bundled ``gauge_pointer.onnx``); ``--dials panels`` draws
+panel meters filling crops of any shape (``panel_crop``, the bundled
+``gauge_panel_pointer.onnx``): one network, two models.
 
 Deterministic and resumable like the keypoint trainer (``train``): picture
 ``i`` of render batch ``b`` comes from a hash of ``(seed, b, i)``; a checkpoint
 (``last.pt``) is written every ``--ckpt-every`` steps and a run resumes from it,
 refusing one begun with other settings or another renderer version. Each
-rendered batch serves ``REUSE`` steps, each time under another of the eight
-right-angle rotations and mirror images of the crops (the labels turn with
-them), since rendering costs more than a training step on a CPU.
+rendered batch serves ``REUSE`` steps (``PANEL_REUSE`` for panels), each time
+under another of the eight right-angle rotations and mirror images of the crops
+(panels: mirrored or not; the labels turn with them), since rendering costs
+more than a training step on a CPU.
 
-Export with ``python -m edged.pipelines.gauge.export CKPT weights/gauge_pointer.onnx``.
+Export with ``python -m edged.pipelines.gauge.export CKPT weights/gauge_pointer.onnx``
+(or ``weights/gauge_panel_pointer.onnx``).
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -30,17 +39,22 @@ from edged.pipelines.gauge.train import (
     train_reusing_batches,
 )
 
-__all__ = ["dihedral", "main", "render_pointer_batch"]
+__all__ = ["dihedral", "main", "render_panel_batch", "render_pointer_batch"]
 
 log = logging.getLogger("edged.gauge.pointer_train")
 
-REUSE = 2  # training steps per rendered batch
+REUSE = 2  # training steps per rendered sub-dial batch
+#: a panel crop costs ~1.5x a sub-dial's to draw (11 vs 8 ms on one core), more than a step,
+#: and of its eight right-angle turns and mirrors only the mirror image is a meter as cameras
+#: see them (a panel on its side is not): each batch serves more steps, upright or mirrored
+PANEL_REUSE = 4
+DIALS = ("subdials", "panels")  # what the crops show (``--dials``)
 
 
-def _picture_seed(seed: int, batch_index: int, index: int) -> int:
+def _picture_seed(seed: int, batch_index: int, index: int, kind: str = "pointer-train") -> int:
     import hashlib
 
-    digest = hashlib.sha256(f"pointer-train/{seed}/{batch_index}/{index}".encode()).digest()
+    digest = hashlib.sha256(f"{kind}/{seed}/{batch_index}/{index}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
 
 
@@ -61,6 +75,31 @@ def render_pointer_batch(
     return np.stack(images).astype(np.float32), np.array(targets, np.float32)
 
 
+def render_panel_batch(
+    seed: int, batch_index: int, batch: int, size: int
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Panel-meter crops squashed to the model's square (N,S,S,3) float32 BGR 0..255 and
+    targets (N,3): pointer and zero angle in that square, ccw."""
+    from edged.pipelines.gauge.panel_crop import render_panel_crop, squashed
+    from edged.pipelines.gauge.pointer_model import INPUT, model_input
+
+    if size != INPUT:
+        raise ValueError(f"the pointer model's input is {INPUT} px, not {size}")
+    images, targets = [], []
+    for i in range(batch):
+        crop, label = render_panel_crop(_picture_seed(seed, batch_index, i, "panel-train"))
+        h, w = crop.shape[:2]
+        images.append(model_input(crop).transpose(1, 2, 0))
+        targets.append(
+            (
+                squashed(label.pointer_angle, w, h, INPUT),
+                squashed(label.zero_angle, w, h, INPUT),
+                float(label.ccw),
+            )
+        )
+    return np.stack(images).astype(np.float32), np.array(targets, np.float32)
+
+
 def dihedral(image: np.ndarray, target: np.ndarray, k: int, mirror: bool) -> Tuple[Any, Any]:
     """``image`` (H,W,C) turned ``k`` right angles clockwise, then mirrored left-right when
     ``mirror``; ``target`` (pointer angle, zero angle, ccw) turned with it."""
@@ -75,13 +114,14 @@ def dihedral(image: np.ndarray, target: np.ndarray, k: int, mirror: bool) -> Tup
 
 
 def _augmented(
-    images: np.ndarray, targets: np.ndarray, seed: int, step: int
+    images: np.ndarray, targets: np.ndarray, seed: int, step: int, turns: int = 4
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """The batch of ``step``: its render batch under a per-picture rotation/mirror."""
+    """The batch of ``step``: its render batch under a per-picture rotation (one of ``turns``
+    right angles: 1 keeps pictures upright) and mirror."""
     rng = np.random.default_rng([seed, step])
     xs, ts = [], []
     for img, t in zip(images.transpose(0, 2, 3, 1), targets):
-        x, y = dihedral(img, t, int(rng.integers(0, 4)), bool(rng.random() < 0.5))
+        x, y = dihedral(img, t, int(rng.integers(0, turns)), bool(rng.random() < 0.5))
         xs.append(x)
         ts.append(y)
     return np.stack(xs).transpose(0, 3, 1, 2), np.stack(ts)
@@ -100,6 +140,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         prog="python -m edged.pipelines.gauge.pointer_train", description=__doc__
     )
     add_common_args(p, steps=18000, batch=64, width=24, out="/tmp/pointer-train", log_every=50)
+    p.add_argument(
+        "--dials",
+        choices=DIALS,
+        default="subdials",
+        help="what the crops show: meter sub-dials (default) or panel meters",
+    )
     return p.parse_args(argv)
 
 
@@ -109,18 +155,27 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _train(args: argparse.Namespace, torch: Any) -> int:
     from edged.pipelines.gauge.pointer_model import INPUT, build_pointer_model
-    from edged.pipelines.gauge.subdial_synth import RENDERER_VERSION
 
-    identity = {"arch": "pointer", "input": INPUT, "subdial_renderer": RENDERER_VERSION}
+    identity: Dict[str, Any] = {"arch": "pointer", "input": INPUT}
+    if args.dials == "panels":
+        from edged.pipelines.gauge.synth import RENDERER_VERSION
+
+        identity.update(dials="panels", renderer=RENDERER_VERSION)
+        reuse, render, turns = PANEL_REUSE, render_panel_batch, 1
+    else:  # the sub-dial run's identity as it was before panels came (its resumes hold)
+        from edged.pipelines.gauge.subdial_synth import RENDERER_VERSION as SUBDIAL_VERSION
+
+        identity.update(subdial_renderer=SUBDIAL_VERSION)
+        reuse, render, turns = REUSE, render_pointer_batch, 4
     start = start_training(args, torch, build_pointer_model, identity, log)
     train_reusing_batches(
         args,
         torch,
         start,
-        REUSE,
-        render_pointer_batch,
+        reuse,
+        render,
         INPUT,
-        lambda batch, step: _augmented(*batch, args.seed, step),
+        lambda batch, step: _augmented(*batch, args.seed, step, turns),
         lambda outputs, targets: _loss(torch, outputs, targets),
         log,
     )

@@ -7,14 +7,16 @@ slow sines of the frame time (``frame / rate``), so runs are repeatable. With
 strip along the bottom, their pointers turning as a meter's do while water
 flows, each at a fixed region a config names in its ``roi``. With ``displays``
 it shows seven-segment displays (``display.render``) at the bottom left, whose
-number (one decimal) rises and falls slowly, each at a fixed ``roi`` too.
+number (one decimal) rises and falls slowly, each at a fixed ``roi`` too. With
+``panels`` the row of dials ends in panel meters (ammeters, voltmeters: the
+renderer's panel faces, square on), read with ``reader: panel`` from their roi.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -50,6 +52,8 @@ class DemoGauge:
     spec: GaugeSpec
     place: Placement
     phase: float
+    #: a panel meter's region (x, y, w, h): read from it with ``reader: panel``
+    roi: Optional[Tuple[int, int, int, int]] = None
 
     @property
     def min_value(self) -> float:
@@ -61,13 +65,23 @@ class DemoGauge:
 
     def config(self) -> Dict[str, Any]:
         """This gauge as a ``gauges:`` entry of a gauge pipeline."""
-        return {
+        entry: Dict[str, Any] = {
             "id": self.id,
             "unit": self.unit,
             "min_value": self.spec.min_value,
             "max_value": self.spec.max_value,
-            "position": [round(self.place.cx, 1), round(self.place.cy, 1)],
         }
+        if self.roi is None:
+            entry["position"] = [round(self.place.cx, 1), round(self.place.cy, 1)]
+            return entry
+        # square on, so the scale as seen from the pivot is the dial's own
+        entry.update(
+            reader="panel",
+            roi=list(self.roi),
+            start_angle=round(self.spec.start_angle, 2),
+            sweep=round(self.spec.sweep, 2),
+        )
+        return entry
 
 
 @dataclass
@@ -220,11 +234,14 @@ def demo_displays(
     return out
 
 
-def demo_gauges(count: int, width: int, height: int, seed: int = 0) -> List[DemoGauge]:
-    """``count`` readable-looking gauges laid out in a row (or a grid) across the frame."""
+def demo_gauges(
+    count: int, width: int, height: int, seed: int = 0, panels: int = 0
+) -> List[DemoGauge]:
+    """``count`` readable-looking gauges laid out in a row (or a grid) across the frame, then
+    ``panels`` panel meters in the next cells."""
     rng = np.random.default_rng(seed)
-    cols = min(count, 3)
-    rows = int(math.ceil(count / cols))
+    cols = min(count + panels, 3)
+    rows = int(math.ceil((count + panels) / cols))
     cell_w, cell_h = width / cols, height / rows
     radius = 0.36 * min(cell_w, cell_h)
     out = []
@@ -258,7 +275,46 @@ def demo_gauges(count: int, width: int, height: int, seed: int = 0) -> List[Demo
                 f"g{i}", _UNITS[i % len(_UNITS)], spec, place, float(rng.uniform(0, 2 * math.pi))
             )
         )
+    for i in range(count, count + panels):
+        r, c = divmod(i, cols)
+        cell = (cell_w * c, cell_h * r, cell_w, cell_h)
+        out.append(_demo_panel(f"p{i - count}", rng, cell, width, height))
     return out
+
+
+def _demo_panel(
+    gauge_id: str,
+    rng: np.random.Generator,
+    cell: Tuple[float, float, float, float],
+    width: int,
+    height: int,
+) -> DemoGauge:
+    """A panel meter in ``cell`` (x, y, w, h) of the frame, square on, its roi the meter's
+    case: its pivot low in the cell (and right, for a corner pivot), as on a real meter."""
+    spec = sample_spec(rng, split="any")
+    while not spec.panel:
+        spec = sample_spec(rng, split="any")
+    x, y, w, h = cell
+    radius = 0.5 * min(w, h)
+    cx = x + w / 2 + (0.45 * radius if spec.layout == "panel_corner" else 0.0)
+    cy = y + h / 2 + 0.5 * radius
+    place = Placement(cx, cy, radius, 0.0, 0.0, 0.0, 6.0, 0.0)
+    phase = float(rng.uniform(0, 2 * math.pi))
+    box = _drawn_box(spec, place, width, height)
+    return DemoGauge(gauge_id, spec.text, spec, place, phase, box)  # the unit printed on it
+
+
+def _drawn_box(
+    spec: GaugeSpec, place: Placement, width: int, height: int
+) -> Tuple[int, int, int, int]:
+    """Where ``spec`` drawn at ``place`` lands in a ``width`` x ``height`` frame (x, y, w, h):
+    the pixels it changes on a frame of one odd colour."""
+    probe = np.zeros((height, width, 3), np.uint8)
+    probe[:] = (255, 0, 255)
+    composite_gauge(probe, spec, place)
+    ys, xs = np.nonzero(np.any(probe != (255, 0, 255), axis=2))
+    x0, y0 = int(xs.min()), int(ys.min())
+    return x0, y0, int(xs.max()) + 1 - x0, int(ys.max()) + 1 - y0
 
 
 class GaugeScene:
@@ -274,6 +330,7 @@ class GaugeScene:
         period_s: float = 30.0,
         meters: int = 0,
         displays: int = 0,
+        panels: int = 0,
     ):
         self.width, self.height, self.rate, self.period_s = width, height, rate, period_s
         self.meters = demo_meters(meters, width, height, seed)
@@ -281,7 +338,7 @@ class GaugeScene:
         self.displays = demo_displays(displays, width, height, seed, right)
         tops = [m.roi[1] for m in self.meters] + [d.roi[1] for d in self.displays]
         dial_height = min(tops) if tops else height
-        self.gauges = demo_gauges(count, width, dial_height, seed)
+        self.gauges = demo_gauges(count, width, dial_height, seed, panels)
         self._background = background(np.random.default_rng(seed + 1), width, height)
         self.seed = seed
 

@@ -1,0 +1,121 @@
+"""Panel meters as a fixed camera with a configured ``roi`` sees them: pointer-model crops.
+
+A panel meter's pivot is usually hidden (below a black band, under a corner
+cover), and the keypoint model, which must find the pivot to read the needle,
+misplaces it on real photos. Where the meter's place is known, the pointer
+model (``pointer_model``) reads the needle's direction from the whole crop
+instead, and the pivot is never needed: with the configured ``start_angle`` and
+``sweep`` the direction is the reading. This module draws such crops with the
+keypoint renderer's panel meters (``synth``, renderer version 3): one meter
+filling a picture of any shape (a user's ``roi`` is seldom square), with the
+labels the pointer model learns, as directions in the picture:
+
+* ``pointer_angle``: where the needle points (from its pivot to its tip);
+* ``zero_angle``: where the scale's minimum sits, seen from the pivot;
+* ``ccw``: whether the numbers run counter-clockwise (panel meters run clockwise;
+  the trainer's mirror images make the other kind).
+
+The model sees every crop squashed to a square; the trainer's targets are the
+directions in that square (``squashed``), as the reader's ``_unsquash`` undoes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Tuple
+
+import numpy as np
+
+from edged.pipelines.gauge.angles import angle_of, direction
+from edged.pipelines.gauge.synth import (
+    GaugeLabel,
+    GaugeSpec,
+    random_placement,
+    render_gauges,
+    sample_spec,
+)
+
+__all__ = ["PanelCropLabel", "render_panel_crop", "squashed"]
+
+#: the crop's short side (px): a meter in a CCTV frame to a photo of one (shrunk to this)
+MIN_SIDE, MAX_SIDE = 64, 160
+MAX_ASPECT = 1.45  # long side / short side of the crop (an roi drawn around a meter)
+
+
+class PanelCropLabel(NamedTuple):
+    """Ground truth of one crop, directions in the crop's own frame (degrees clockwise from
+    12 o'clock)."""
+
+    pointer_angle: float
+    zero_angle: float
+    ccw: bool
+    label: GaugeLabel  # the keypoint renderer's label (pivot, tip, scale ends, value)
+
+
+def render_panel_crop(
+    seed: int, split: str = "train", clean: bool = False
+) -> Tuple[np.ndarray, PanelCropLabel]:
+    """One crop of one panel meter whose needle can be seen, a pure function of ``seed``.
+
+    The meter fills the crop as in a photo of it (its pivot low, or low and to the right
+    for a corner pivot), square on within a few degrees, with the renderer's degradations
+    (none with ``clean``). A draw the renderer calls unreadable is drawn again from the same
+    stream: a needle a glare or an occluder hid, or a pivot that fell outside the crop (so
+    every pivot lies inside it, if often under a cover).
+    """
+    rng = np.random.default_rng(seed)
+    while True:
+        spec = _panel_spec(rng, split)
+        short = int(rng.integers(MIN_SIDE, MAX_SIDE + 1))
+        aspect = float(np.exp(rng.uniform(-np.log(MAX_ASPECT), np.log(MAX_ASPECT))))
+        w, h = (round(short * aspect), short) if aspect >= 1 else (short, round(short / aspect))
+        place = random_placement(rng, *_filling(rng, spec, w, h))
+        place.rotation = float(np.clip(place.rotation, -8, 8))
+        place.tilt = min(place.tilt, 20.0)
+        image, labels = render_gauges(rng, w, h, [spec], [place], clean=clean)
+        label = labels[0]
+        if label.readable:
+            break
+    return image, PanelCropLabel(
+        _direction(label, "tip"), _direction(label, "start"), label.sweep < 0, label
+    )
+
+
+def squashed(angle: float, width: int, height: int, side: int) -> float:
+    """A direction in a ``width`` x ``height`` picture, in the same picture resized to a
+    ``side`` px square (what the model sees)."""
+    dx, dy = direction(angle)
+    return angle_of(dx * side / width, dy * side / height)
+
+
+def _panel_spec(rng: np.random.Generator, split: str) -> GaugeSpec:
+    """A panel meter's spec of ``split``'s styles (a quarter of the renderer's non-water dials
+    are panel meters: drawn again until one is)."""
+    for _ in range(200):
+        spec = sample_spec(rng, split)
+        if spec.panel:
+            return spec
+    raise RuntimeError(f"no panel meter in 200 {split} specs")
+
+
+def _filling(
+    rng: np.random.Generator, spec: GaugeSpec, w: int, h: int
+) -> Tuple[float, float, float]:
+    """Pivot and face radius of a meter that fills a ``w`` x ``h`` crop: the scale and its
+    numbers in the picture, the pivot low (and to the right for a corner pivot), up to a
+    little beyond the edge (such draws are drawn again: see ``render_panel_crop``)."""
+    short = min(w, h)
+    r = short * float(rng.uniform(0.5, 0.85))
+    reach = r * (spec.tick_radius + 0.25)
+    cy = float(rng.uniform(min(reach, h - 4), h + 0.1 * r))
+    if spec.layout == "panel_corner":
+        cx = float(rng.uniform(min(reach, w - 4), w + 0.05 * r))
+    else:
+        cx = w / 2 + float(rng.normal(0, w * 0.05))
+    return cx, cy, r
+
+
+def _direction(label: GaugeLabel, keypoint: str) -> float:
+    """Where ``keypoint`` lies seen from the pivot, in the picture."""
+    cx, cy, _ = label.keypoints["center"]
+    x, y, _ = label.keypoints[keypoint]
+    return angle_of(x - cx, y - cy)
