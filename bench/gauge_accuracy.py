@@ -215,8 +215,9 @@ def evaluate_photos(
     errors: List[float] = []
     ok_errors: List[float] = []
     times: List[float] = []
-    no_read = readable = hidden = hidden_unreadable = given = by_pointer = 0
+    no_read = readable = hidden = hidden_unreadable = given = by_pointer = by_panel = 0
     per_photo: List[Dict[str, Any]] = []
+    by_reader: Dict[str, Tuple[List[float], List[float], List[int]]] = {}
     for item in items:
         image = cv2.imread(item["image"], cv2.IMREAD_COLOR)
         if image is None:
@@ -233,6 +234,7 @@ def evaluate_photos(
         reading: Optional[GaugeReading]
         if panel is not None and choice == "panel" and opts.sweep is not None:
             reading = panel.read_crops([region], [opts])[0]
+            by_panel += 1
         elif pointer is not None and prefers_pointer(choice, w, h, opts.sweep, located):
             reading = pointer.read_crops([region], [opts])[0]
             by_pointer += 1
@@ -245,18 +247,30 @@ def evaluate_photos(
             hidden_unreadable += reading is None or reading.value is None
             continue
         readable += 1
+        mine = by_reader.setdefault(per_photo[-1]["reader"], ([], [], [0, 0]))
+        mine[2][1] += 1
         if reading is None or reading.value is None:
             no_read += 1
+            mine[2][0] += 1
             continue
         sweep = item["sweep"] if item["sweep"] is not None else 0.0
         err = span_error_pct(reading.value, item["value"], item["min"], item["max"], sweep)
         errors.append(err)
+        mine[0].append(err)
         if reading.quality == "ok":
             ok_errors.append(err)
+            mine[1].append(err)
     res: Dict[str, Any] = {"pictures": len(items)}
     res.update(_summary(errors, ok_errors, no_read, readable, times))
     res["scale_given_pictures"] = given
     res["read_by_pointer_model"] = by_pointer
+    res["read_by_panel_model"] = by_panel
+    # the same figures for the dials each reader read (``reader: panel`` reads only those
+    # whose scale is labelled; the rest go to the keypoints)
+    res["by_reader"] = {
+        name: _summary(errs, oks, counts[0], counts[1], [])
+        for name, (errs, oks, counts) in sorted(by_reader.items())
+    }
     res["per_photo"] = per_photo
     res["hidden_tip_pictures"] = hidden
     res["hidden_tip_said_unreadable"] = hidden_unreadable / hidden if hidden else None
@@ -554,6 +568,13 @@ def main() -> int:
         help="pointer model: keep the configured start as given (ablation)",
     )
     args = p.parse_args()
+    if args.reader == "panel" and not (args.panels or (args.photos and args.scale_given)):
+        print(
+            "gauge_accuracy: --reader panel reads dials whose scale is given: use it with "
+            "--photos DIR --scale-given (or score the panel model with --panels)",
+            file=sys.stderr,
+        )
+        return 2
     pointer = _pointer_reader(args, args.pointer_model, "pointer")
     if pointer is None and (args.subdials or args.reader == "pointer"):
         print(f"gauge_accuracy: no pointer model at {args.pointer_model}", file=sys.stderr)

@@ -322,9 +322,9 @@ class GaugePipelineConfig(PipelineBase):
         check_triton_section(self.backend, self.triton)
         if self.triton is not None and self.triton.model_name:
             raise ValueError(
-                "triton.model_name: a gauge pipeline runs up to four models (keypoints, "
-                "pointer, direction, display), named on the server after their files' stems; "
-                "remove model_name"
+                "triton.model_name: a gauge pipeline runs up to five models (keypoints, "
+                "pointer, panel, direction, display), named on the server after their files' "
+                "stems; remove model_name"
             )
         return self
 

@@ -84,6 +84,9 @@ class Outbox:
         self._live_from = 1
         self._inflight: Dict[int, SpoolRow] = {}
         self._losses: Dict[int, int] = {}  # row id -> connections lost while it was in flight
+        #: messages up to this id are sent one at a time, each waiting for its PUBACK: the
+        #: same messages were in flight on lost links in a row (see ``_count_losses``)
+        self._probe_through = -1
         self._dead: Dict[int, DeadLetter] = {}  # given up on; leave the spool at the next commit
         self._kick: Optional[asyncio.Event] = None
         self._waiters: List[asyncio.Future] = []
@@ -314,21 +317,31 @@ class Outbox:
         self._notify()
 
     def _count_losses(self) -> None:
-        """Count the lost link against each message in flight; give up on the oldest one
-        that has been in flight, unacknowledged, on MAX_SEND_ATTEMPTS lost links in a row.
+        """Count the lost link against each message in flight; give up on a message that
+        was in flight, unacknowledged, on MAX_SEND_ATTEMPTS lost links in a row, the last
+        time alone.
 
         A broker that drops the link over one message (MQTT 3.1.1 has no other way to
         refuse one bigger than its max_packet_size) would otherwise get it again first
-        on every reconnect, and nothing behind it would ever be delivered.
+        on every reconnect, and nothing behind it would ever be delivered. But the
+        messages sent beside it are in flight on those links too, and the broker closes
+        the link before it acknowledges the ones it read just before: counting them all
+        would give up on innocent messages (it did, with oversized messages every few
+        seconds). So once the same messages were in flight on two lost links in a row,
+        the next links send them one at a time, each waiting for its PUBACK
+        (``_probe_through``), and only a message alone in flight is given up on.
         """
         losses = {i: self._losses.get(i, 0) + 1 for i in self._inflight}
         self._losses = losses
-        stuck = sorted(i for i, n in losses.items() if n >= MAX_SEND_ATTEMPTS)
-        if stuck:
-            row = self._inflight[stuck[0]]
-            del losses[row.id]
-            self._bury(row, f"the broker dropped the connection {MAX_SEND_ATTEMPTS} times "
-                       "while it was in flight")  # fmt: skip
+        if len(losses) == 1:
+            ((ident, lost),) = losses.items()
+            if lost >= MAX_SEND_ATTEMPTS:
+                del losses[ident]
+                self._bury(self._inflight[ident], f"the broker dropped the connection {lost} "
+                           "times while it was in flight")  # fmt: skip
+                return
+        if any(lost >= 2 for lost in losses.values()):
+            self._probe_through = max(self._probe_through, max(losses))
 
     def _bury(self, row: SpoolRow, reason: str) -> None:
         """Move ``row`` to the dead-letter table (at the next commit) and stop sending it."""
@@ -356,10 +369,11 @@ class Outbox:
         # unless fewer messages than that are waiting.
         burst = max(1, window // BURST_DIV)
         while gen == self._gen:
-            room = window - len(self._inflight)
+            probing = self._probing()
+            room = (1 if probing else window) - len(self._inflight)
             waiting = self._next_id - self._cursor
             from_db = self._cursor < self._tail_from
-            need = max(burst, window // 4) if from_db else burst
+            need = 1 if probing else max(burst, window // 4) if from_db else burst
             if waiting <= 0 or room < min(need, waiting):
                 self._kick.clear()
                 await self._kick.wait()
@@ -382,6 +396,14 @@ class Outbox:
                     continue
             if not self._send(gen, conn, rows):
                 return  # the link is gone; the sink detaches and attaches the next one
+
+    def _probing(self) -> bool:
+        """Whether the next message goes alone: one of the messages under suspicion is next,
+        or still in flight (``_count_losses``)."""
+        oldest = next(iter(self._inflight), None)  # sent in id order: the first is the oldest
+        return self._cursor <= self._probe_through or (
+            oldest is not None and oldest <= self._probe_through
+        )
 
     def _take_tail(self, count: int) -> List[SpoolRow]:
         tail = self._tail

@@ -119,6 +119,12 @@ def test_the_command_line_says_what_is_wrong_and_exits_2(tmp_path):
     )
     assert proc.returncode == 2
     assert "labels.jsonl: not found" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, BENCH, "--photos", str(tmp_path), "--reader", "panel"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "--scale-given" in proc.stderr
 
 
 @needs_model
@@ -195,6 +201,10 @@ def test_reader_panel_sends_dials_with_a_labelled_scale_to_the_panel_model(tmp_p
     assert [p["reader"] for p in res["per_photo"]] == ["panel", "keypoints"]
     assert res["per_photo"][0]["error_pct"] == pytest.approx(0.0, abs=1.0)
     assert res["read"] == 1 and res["no_read_rate"] == 0.5
+    assert res["read_by_panel_model"] == 1
+    assert res["by_reader"]["panel"]["read"] == 1 and res["by_reader"]["panel"]["mean_pct"] < 1
+    assert res["by_reader"]["keypoints"]["read"] == 0
+    assert res["by_reader"]["keypoints"]["no_read_rate"] == 1.0
 
 
 def test_the_panel_benchmark_scores_held_out_panel_crops():

@@ -490,3 +490,37 @@ async def test_a_message_the_broker_drops_the_link_over_is_dead_lettered_and_the
     assert sorted(set(sub.seqs_on(POSE))) == [1, 2, 4, 5, 6, 7, 8, 9, 10]
     assert status["spool"]["dead_lettered"] == 1 and status["spool"]["dead_lettered_total"] == 1
     assert kept == 1
+
+
+async def test_messages_sent_beside_oversized_ones_are_never_given_up_on(
+    make_broker, sink_config, results
+):
+    """One oversized message in every 17 while the stream flows: the broker drops the link
+    over each, before it acknowledges the messages it read just ahead of it. Only the
+    oversized ones may go to the dead-letter table; the rest all arrive."""
+    broker = make_broker(settings=["max_packet_size 1000"])
+    broker.start()
+    sub = Subscriber(broker.port, [f"{BASE}/#"]).start()
+    config = sink_config(broker.port, homeassistant={"enabled": False})
+    person = {"score": 0.9, "keypoints": {f"k{i}": [1.5, 2.5, 0.5] for i in range(60)}}
+    big, small, seq = [], [], 1
+    try:
+        async with Running(make_sink(config)) as run:
+            await run.connected()
+            for burst in range(12):
+                batch = [results.pose(seq + i) for i in range(8)]
+                small += range(seq, seq + 8)
+                seq += 8
+                if burst % 2 == 0:
+                    batch.append(results.make("pose", {"persons": [person]}, seq, "people"))
+                    big.append(seq)
+                    seq += 1
+                run.publish(batch)
+                await asyncio.sleep(0.15)
+            assert await sub.until(lambda s: s.count_on(POSE) >= len(small), 30), len(small)
+            await run.spool_empty(30)
+            status = run.sink.status()
+    finally:
+        sub.stop()
+    assert sorted(set(sub.seqs_on(POSE))) == small
+    assert status["spool"]["dead_lettered"] == len(big)

@@ -84,12 +84,14 @@ def test_trained_entries_match_the_committed_files():
     assert set(trained) == {
         "gauge_kp_w32.onnx",
         "gauge_pointer.onnx",
+        "gauge_panel_pointer.onnx",
         "gauge_direction.onnx",
         "display_crnn.onnx",
     }
     trainer = {
         "gauge_kp_w32.onnx": "gauge.train",
         "gauge_pointer.onnx": "gauge.pointer_train",
+        "gauge_panel_pointer.onnx": "gauge.pointer_train",
         "gauge_direction.onnx": "gauge.direction_train",
         "display_crnn.onnx": "display.train",
     }

@@ -153,7 +153,8 @@ class _Readers:
         from edged.pipelines.gauge.pointer_reader import PointerModel, PointerReader
         from edged.weights import resolve_model
 
-        model = PointerModel(resolve_model(path), self.args.backend, self.args.threads)
+        name = "gauge-panel" if kind == "panel" else "gauge-pointer"
+        model = PointerModel(resolve_model(path), self.args.backend, self.args.threads, name=name)
         self.models.append(model)
         return PointerReader(model, kind=kind)
 

@@ -222,7 +222,11 @@ class GaugePipeline(Pipeline):
             )
         if self._panel_model is None and self.by_panel:
             self._panel_model = PointerModel(
-                resolve_model(config.panel_model), config.backend, config.threads, config.triton
+                resolve_model(config.panel_model),
+                config.backend,
+                config.threads,
+                config.triton,
+                name="gauge-panel",
             )
         if self._display_model is None and self.displays:
             self._display_model = DisplayModel(

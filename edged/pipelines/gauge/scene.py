@@ -78,7 +78,7 @@ class DemoGauge:
         entry.update(
             reader="panel",
             roi=list(self.roi),
-            start_angle=round(self.spec.start_angle, 2),
+            start_angle=round(self.spec.start_angle, 2) % 360.0,
             sweep=round(self.spec.sweep, 2),
         )
         return entry
@@ -300,7 +300,11 @@ def _demo_panel(
     cy = y + h / 2 + 0.5 * radius
     place = Placement(cx, cy, radius, 0.0, 0.0, 0.0, 6.0, 0.0)
     phase = float(rng.uniform(0, 2 * math.pi))
-    box = _drawn_box(spec, place, width, height)
+    box = _drawn_box(spec, place, width, 2 * height)  # room below: the case is not cut
+    below = box[1] + box[3] - int(y + h)
+    if below > 0:  # a case hanging out of its cell (into the strip below it) moves up
+        place.cy -= below
+        box = _drawn_box(spec, place, width, height)
     return DemoGauge(gauge_id, spec.text, spec, place, phase, box)  # the unit printed on it
 
 
