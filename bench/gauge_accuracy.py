@@ -48,7 +48,7 @@ import math
 import os
 import sys
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -212,12 +212,10 @@ def evaluate_photos(
     from edged.cvutil import import_cv2
 
     cv2 = import_cv2()
-    errors: List[float] = []
-    ok_errors: List[float] = []
     times: List[float] = []
-    no_read = readable = hidden = hidden_unreadable = given = by_pointer = by_panel = 0
+    hidden = hidden_unreadable = given = 0
     per_photo: List[Dict[str, Any]] = []
-    by_reader: Dict[str, Tuple[List[float], List[float], List[int]]] = {}
+    outcomes: List[Outcome] = []  # the readable dials'
     for item in items:
         image = cv2.imread(item["image"], cv2.IMREAD_COLOR)
         if image is None:
@@ -234,42 +232,30 @@ def evaluate_photos(
         reading: Optional[GaugeReading]
         if panel is not None and choice == "panel" and opts.sweep is not None:
             reading = panel.read_crops([region], [opts])[0]
-            by_panel += 1
         elif pointer is not None and prefers_pointer(choice, w, h, opts.sweep, located):
             reading = pointer.read_crops([region], [opts])[0]
-            by_pointer += 1
         else:
             reading = _photo_reading(reader, image, opts, item["box"])
         times.append((time.perf_counter() - t0) * 1000.0)
-        per_photo.append(_photo_line(item, reading))
+        err = _photo_error(item, reading)
+        per_photo.append(_photo_line(item, reading, err))
         if item["value"] is None:
             hidden += 1
             hidden_unreadable += reading is None or reading.value is None
             continue
-        readable += 1
-        mine = by_reader.setdefault(per_photo[-1]["reader"], ([], [], [0, 0]))
-        mine[2][1] += 1
-        if reading is None or reading.value is None:
-            no_read += 1
-            mine[2][0] += 1
-            continue
-        sweep = item["sweep"] if item["sweep"] is not None else 0.0
-        err = span_error_pct(reading.value, item["value"], item["min"], item["max"], sweep)
-        errors.append(err)
-        mine[0].append(err)
-        if reading.quality == "ok":
-            ok_errors.append(err)
-            mine[1].append(err)
+        ok = reading is not None and reading.quality == "ok"
+        outcomes.append(Outcome(per_photo[-1]["reader"], err, ok))
     res: Dict[str, Any] = {"pictures": len(items)}
-    res.update(_summary(errors, ok_errors, no_read, readable, times))
+    res.update(_figures(outcomes, times))
     res["scale_given_pictures"] = given
-    res["read_by_pointer_model"] = by_pointer
-    res["read_by_panel_model"] = by_panel
+    readers = [line["reader"] for line in per_photo]
+    res["read_by_pointer_model"] = readers.count("pointer")
+    res["read_by_panel_model"] = readers.count("panel")
     # the same figures for the dials each reader read (``reader: panel`` reads only those
     # whose scale is labelled; the rest go to the keypoints)
     res["by_reader"] = {
-        name: _summary(errs, oks, counts[0], counts[1], [])
-        for name, (errs, oks, counts) in sorted(by_reader.items())
+        name: _figures([o for o in outcomes if o.reader == name], [])
+        for name in sorted({o.reader for o in outcomes})
     }
     res["per_photo"] = per_photo
     res["hidden_tip_pictures"] = hidden
@@ -277,19 +263,41 @@ def evaluate_photos(
     return res
 
 
-def _photo_line(item: Dict[str, Any], reading: Optional[GaugeReading]) -> Dict[str, Any]:
-    """One photo's outcome, to look at the failures."""
+class Outcome(NamedTuple):
+    """One readable labelled dial: which reader read it, its error (% of span; None: no
+    value) and whether the reading was flagged ``ok``."""
+
+    reader: str
+    error: Optional[float]
+    ok: bool
+
+
+def _figures(outcomes: List[Outcome], times: List[float]) -> Dict[str, Any]:
+    """``_summary`` of the readable dials' outcomes."""
+    errors = [o.error for o in outcomes if o.error is not None]
+    ok_errors = [o.error for o in outcomes if o.error is not None and o.ok]
+    return _summary(errors, ok_errors, len(outcomes) - len(errors), len(outcomes), times)
+
+
+def _photo_error(item: Dict[str, Any], reading: Optional[GaugeReading]) -> Optional[float]:
+    """The reading's error in % of span; None without a value or a true one."""
+    if reading is None or reading.value is None or item["value"] is None:
+        return None
+    sweep = item["sweep"] if item["sweep"] is not None else 0.0
+    return span_error_pct(reading.value, item["value"], item["min"], item["max"], sweep)
+
+
+def _photo_line(
+    item: Dict[str, Any], reading: Optional[GaugeReading], err: Optional[float]
+) -> Dict[str, Any]:
+    """One photo's outcome (``err``: ``_photo_error``), to look at the failures."""
     value = None if reading is None else reading.value
-    err = None
-    if value is not None and item["value"] is not None:
-        sweep = item["sweep"] if item["sweep"] is not None else 0.0
-        err = round(span_error_pct(value, item["value"], item["min"], item["max"], sweep), 2)
     return {
         "image": os.path.basename(item["image"]),
         "box": item["box"],
         "truth": item["value"],
         "read": None if value is None else round(float(value), 4),
-        "error_pct": err,
+        "error_pct": None if err is None else round(err, 2),
         "quality": None if reading is None else reading.quality,
         "reader": "keypoints" if reading is None else reading.extra.get("reader", "keypoints"),
     }
