@@ -29,9 +29,9 @@ import numpy as np
 from edged.pipelines.gauge.train import (
     BatchSource,
     Bookkeeping,
-    _lr,
     add_common_args,
     add_init_arg,
+    optimizer_step,
     run_logged,
     start_training,
 )
@@ -101,8 +101,6 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
         while step < stop:
             images, targets, lengths = batches.get(step, stop)
             x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-            for g in opt.param_groups:
-                g["lr"] = _lr(step, args.steps, args.lr)
             logits = model(x)  # N, T, C
             logp = torch.log_softmax(logits, 2).permute(1, 0, 2)  # T, N, C
             n, t = logits.shape[0], logits.shape[1]
@@ -112,10 +110,7 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
                 torch.full((n,), t, dtype=torch.long),
                 torch.from_numpy(lengths).to(device),
             )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            step += 1
+            step = optimizer_step(args, opt, loss, step)
             book.after(step, stop, float(loss.detach()), model, opt, config)
     log.info("done at step %d", step)
     return 0

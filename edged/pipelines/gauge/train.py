@@ -178,13 +178,8 @@ def train_reusing_batches(
             inputs, targets = batch_for_step(rendered[1], step)
             x = torch.from_numpy(inputs).to(device)
             t = torch.from_numpy(targets).to(device)
-            for g in opt.param_groups:
-                g["lr"] = _lr(step, args.steps, args.lr)
             loss = loss_of(model(x), t)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            step += 1
+            step = optimizer_step(args, opt, loss, step)
             book.after(step, stop, float(loss.detach()), model, opt, config)
     logger.info("done at step %d", step)
 
@@ -194,6 +189,17 @@ def _ignore_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def optimizer_step(args: argparse.Namespace, opt: Any, loss: Any, step: int) -> int:
+    """One AdamW step on ``loss`` at the learning rate of ``step`` (warm-up, then cosine
+    decay over ``--steps``) — the same in every trainer; returns the next step."""
+    for g in opt.param_groups:
+        g["lr"] = _lr(step, args.steps, args.lr)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return step + 1
 
 
 def _lr(step: int, total: int, base: float, warmup: int = 200) -> float:
@@ -317,17 +323,12 @@ def _loop(
         x = torch.from_numpy(images).to(device)
         ct = torch.from_numpy(cmap_t).to(device)
         pt = torch.from_numpy(paf_t).to(device)
-        for g in opt.param_groups:
-            g["lr"] = _lr(step, args.steps, args.lr)
         cmap, paf = model(x)
         # positives are rare: weight them up so peaks are learnt early
         cw = 1.0 + 20.0 * ct
         pw = 1.0 + 10.0 * (pt.abs() > 0).float()
         loss = (cw * (cmap - ct) ** 2).mean() * 6 + (pw * (paf - pt) ** 2).mean() * 8
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        step += 1
+        step = optimizer_step(args, opt, loss, step)
         book.after(step, stop, float(loss.detach()), model, opt, config)
     log.info("done at step %d", step)
 
