@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from trainkit import TINY, same, weights  # noqa: E402
+from trainkit import TINY, assert_repeatable  # noqa: E402
 
 from edged.pipelines.display.train import encode_label, main  # noqa: E402
 
@@ -20,14 +20,7 @@ def test_labels_encode_after_the_blank():
 
 
 def test_same_seed_same_weights_resume_and_export(tmp_path):
-    run = ["--seed", "3", "--steps", "3", *TINY]
-    assert main([*run, "--out", str(tmp_path / "a")]) == 0
-    a = weights(tmp_path / "a" / "last.pt")
-    assert main([*run, "--stop-after", "2", "--out", str(tmp_path / "c")]) == 0
-    assert main([*run, "--out", str(tmp_path / "c")]) == 0
-    assert same(a, weights(tmp_path / "c" / "last.pt"))
-    assert main([*run, "--workers", "1", "--out", str(tmp_path / "w")]) == 0
-    assert same(a, weights(tmp_path / "w" / "last.pt"))
+    assert_repeatable(main, tmp_path, ["--seed", "3", "--steps", "3", *TINY], 2)
     with pytest.raises(SystemExit, match="another run"):
         main(["--seed", "4", "--steps", "3", *TINY, "--out", str(tmp_path / "a")])
 

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from trainkit import TINY, same, weights  # noqa: E402
+from trainkit import TINY, assert_repeatable  # noqa: E402
 
 from edged.pipelines.gauge.direction_train import main, render_direction_batch  # noqa: E402
 from edged.pipelines.gauge.scale_direction import STRIP_H, STRIP_W  # noqa: E402
@@ -28,12 +28,7 @@ def test_batches_hold_both_directions_and_are_a_function_of_the_seed():
 
 
 def test_same_seed_same_weights_and_resume_is_seamless(tmp_path):
-    run = ["--seed", "3", "--steps", "5", *TINY]
-    assert main([*run, "--out", str(tmp_path / "a")]) == 0
-    a = weights(tmp_path / "a" / "last.pt")
-    assert main([*run, "--stop-after", "3", "--out", str(tmp_path / "c")]) == 0
-    assert main([*run, "--out", str(tmp_path / "c")]) == 0
-    assert same(a, weights(tmp_path / "c" / "last.pt"))
+    assert_repeatable(main, tmp_path, ["--seed", "3", "--steps", "5", *TINY], 3)
     other = ["--seed", "4", "--steps", "5", *TINY, "--out", str(tmp_path / "a")]
     with pytest.raises(SystemExit, match="another run"):
         main(other)

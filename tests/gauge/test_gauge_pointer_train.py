@@ -9,20 +9,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from trainkit import TINY, same, weights  # noqa: E402
+from trainkit import TINY, assert_repeatable  # noqa: E402
 
 from edged.pipelines.gauge.pointer_train import main  # noqa: E402
 
 
 def test_same_seed_same_weights_and_resume_is_seamless(tmp_path):
-    run = ["--seed", "3", "--steps", "3", *TINY]
-    assert main([*run, "--out", str(tmp_path / "a")]) == 0
-    assert main([*run, "--workers", "1", "--out", str(tmp_path / "b")]) == 0
-    a = weights(tmp_path / "a" / "last.pt")
-    assert same(a, weights(tmp_path / "b" / "last.pt"))
-    assert main([*run, "--stop-after", "2", "--out", str(tmp_path / "c")]) == 0
-    assert main([*run, "--out", str(tmp_path / "c")]) == 0
-    assert same(a, weights(tmp_path / "c" / "last.pt"))
+    assert_repeatable(main, tmp_path, ["--seed", "3", "--steps", "3", *TINY], 2)
     other = ["--seed", "4", "--steps", "3", *TINY, "--out", str(tmp_path / "a")]
     with pytest.raises(SystemExit, match="another run"):
         main(other)
@@ -47,11 +40,9 @@ def test_a_checkpoint_exports_to_a_model_the_reader_runs(tmp_path):
 
 
 def test_panel_runs_are_deterministic_and_not_resumed_as_sub_dial_runs(tmp_path):
-    run = ["--dials", "panels", "--seed", "2", "--steps", "2", *TINY]
-    assert main([*run, "--out", str(tmp_path / "a")]) == 0
-    assert main([*run, "--workers", "1", "--out", str(tmp_path / "b")]) == 0
-    a = weights(tmp_path / "a" / "last.pt")
-    assert same(a, weights(tmp_path / "b" / "last.pt"))
+    assert_repeatable(
+        main, tmp_path, ["--dials", "panels", "--seed", "2", "--steps", "2", *TINY], 1
+    )
     ckpt = torch.load(tmp_path / "a" / "last.pt", map_location="cpu", weights_only=False)
     assert ckpt["config"]["dials"] == "panels" and ckpt["config"]["renderer"] >= 3
     sub_dials = ["--seed", "2", "--steps", "2", *TINY, "--out", str(tmp_path / "a")]

@@ -6,24 +6,18 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from trainkit import same, weights  # noqa: E402
+
 from edged.pipelines.gauge.train import main, make_batch  # noqa: E402
 
 TINY = ["--width", "8", "--batch", "2", "--size", "64", "--ckpt-every", "1", "--log-every", "1"]
 
 
-def _weights(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
-
-
-def _same(a, b):
-    return all(torch.equal(a[k], b[k]) for k in a)
-
-
 def test_same_seed_same_weights_and_resume_is_seamless(tmp_path):
     assert main(["--seed", "3", "--steps", "3", "--out", str(tmp_path / "a"), *TINY]) == 0
     assert main(["--seed", "3", "--steps", "3", "--out", str(tmp_path / "b"), *TINY]) == 0
-    a, b = _weights(tmp_path / "a" / "last.pt"), _weights(tmp_path / "b" / "last.pt")
-    assert _same(a, b)
+    a, b = weights(tmp_path / "a" / "last.pt"), weights(tmp_path / "b" / "last.pt")
+    assert same(a, b)
     # stopped after 2 steps, then resumed to 3: the same weights as one uninterrupted run
     assert (
         main(
@@ -43,9 +37,9 @@ def test_same_seed_same_weights_and_resume_is_seamless(tmp_path):
     )
     assert torch.load(tmp_path / "c" / "last.pt", weights_only=False)["step"] == 2
     assert main(["--seed", "3", "--steps", "3", "--out", str(tmp_path / "c"), *TINY]) == 0
-    assert _same(a, _weights(tmp_path / "c" / "last.pt"))
+    assert same(a, weights(tmp_path / "c" / "last.pt"))
     assert main(["--seed", "4", "--steps", "3", "--out", str(tmp_path / "d"), *TINY]) == 0
-    assert not _same(a, _weights(tmp_path / "d" / "last.pt"))
+    assert not same(a, weights(tmp_path / "d" / "last.pt"))
 
 
 def test_batches_depend_only_on_seed_and_step():
@@ -56,12 +50,12 @@ def test_batches_depend_only_on_seed_and_step():
     assert not (make_batch(1, 6, 2, 64)[0] == x1).all()
 
 
-def test_rendering_in_a_worker_process_gives_bit_identical_weights(tmp_path):
+def test_rendering_in_a_worker_process_gives_bit_identicalweights(tmp_path):
     args = ["--seed", "5", "--steps", "2", *TINY]
     assert main([*args, "--out", str(tmp_path / "inline")]) == 0
     assert main([*args, "--workers", "1", "--out", str(tmp_path / "worker")]) == 0
-    inline = _weights(tmp_path / "inline" / "last.pt")
-    assert _same(inline, _weights(tmp_path / "worker" / "last.pt"))
+    inline = weights(tmp_path / "inline" / "last.pt")
+    assert same(inline, weights(tmp_path / "worker" / "last.pt"))
 
 
 def test_init_fine_tunes_from_another_run_and_resume_refuses_a_mismatch(tmp_path):
@@ -72,8 +66,8 @@ def test_init_fine_tunes_from_another_run_and_resume_refuses_a_mismatch(tmp_path
     fresh = ["--seed", "4", "--steps", "2", "--out", str(tmp_path / "c"), *TINY]
     assert main([*fresh, "--stop-after", "1"]) == 0
     # one step away from a's weights, not from a fresh initialisation
-    a, b, c = (_weights(tmp_path / d / "last.pt") for d in "abc")
-    assert not _same(b, c)
+    a, b, c = (weights(tmp_path / d / "last.pt") for d in "abc")
+    assert not same(b, c)
     floats = [k for k in a if a[k].is_floating_point() and "running" not in k]  # not BN stats
     assert max(float((a[k] - b[k]).abs().max()) for k in floats) < 0.01
     # resuming b without --init would silently change what the run is: refused
