@@ -19,7 +19,6 @@ Export with ``python -m edged.pipelines.display.export CKPT weights/display_crnn
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import sys
 from typing import Any, List, Optional, Tuple
@@ -32,6 +31,7 @@ from edged.pipelines.gauge.train import (
     add_common_args,
     add_init_arg,
     optimizer_step,
+    picture_seed,
     run_logged,
     start_training,
 )
@@ -44,8 +44,7 @@ MAX_LABEL = 24  # longest label (8 cells with points, a colon)
 
 
 def sample_seed(seed: int, step: int, index: int) -> int:
-    digest = hashlib.sha256(f"display-train/{seed}/{step}/{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+    return picture_seed("display-train", seed, step, index)
 
 
 def encode_label(label: str) -> List[int]:

@@ -29,6 +29,7 @@ import numpy as np
 
 from edged.pipelines.gauge.train import (
     add_common_args,
+    picture_seed,
     run_logged,
     start_training,
     train_reusing_batches,
@@ -43,13 +44,6 @@ REUSE = 4  # training steps per rendered batch
 #: model's pivot is off by 1.5 % of the radius at the median and 5 % at P90 on held-out renders)
 JITTER = 0.03
 MAX_SHIFT = 6  # px along the strip, per step
-
-
-def _picture_seed(seed: int, batch_index: int, index: int) -> int:
-    import hashlib
-
-    digest = hashlib.sha256(f"direction-train/{seed}/{batch_index}/{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def jittered_strip(
@@ -89,7 +83,7 @@ def render_direction_batch(
     for i in range(batch):
         direction = "ccw" if i % 2 else "cw"
         for attempt in range(100):  # a scale as large at both ends (-50..50) tells nothing
-            s = _picture_seed(seed, batch_index, i + attempt * batch)
+            s = picture_seed("direction-train", seed, batch_index, i + attempt * batch)
             rng = np.random.default_rng([s, 1])
             side = int(rng.integers(96, 321))
             image, labels = render_sample(

@@ -34,6 +34,7 @@ import numpy as np
 
 from edged.pipelines.gauge.train import (
     add_common_args,
+    picture_seed,
     run_logged,
     start_training,
     train_reusing_batches,
@@ -51,13 +52,6 @@ PANEL_REUSE = 4
 DIALS = ("subdials", "panels")  # what the crops show (``--dials``)
 
 
-def _picture_seed(seed: int, batch_index: int, index: int, kind: str = "pointer-train") -> int:
-    import hashlib
-
-    digest = hashlib.sha256(f"{kind}/{seed}/{batch_index}/{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
 def render_pointer_batch(
     seed: int, batch_index: int, batch: int, size: int
 ) -> Tuple[np.ndarray, np.ndarray]:
@@ -69,7 +63,8 @@ def render_pointer_batch(
         raise ValueError(f"the pointer model's input is {INPUT} px, not {size}")
     images, targets = [], []
     for i in range(batch):
-        crop, label = render_subdial(_picture_seed(seed, batch_index, i), split="train")
+        picture = picture_seed("pointer-train", seed, batch_index, i)
+        crop, label = render_subdial(picture, split="train")
         images.append(model_input(crop).transpose(1, 2, 0))
         targets.append((label.pointer_angle, label.zero_angle, float(label.ccw)))
     return np.stack(images).astype(np.float32), np.array(targets, np.float32)
@@ -87,7 +82,7 @@ def render_panel_batch(
         raise ValueError(f"the pointer model's input is {INPUT} px, not {size}")
     images, targets = [], []
     for i in range(batch):
-        crop, label = render_panel_crop(_picture_seed(seed, batch_index, i, "panel-train"))
+        crop, label = render_panel_crop(picture_seed("panel-train", seed, batch_index, i))
         h, w = crop.shape[:2]
         images.append(model_input(crop).transpose(1, 2, 0))
         targets.append(

@@ -30,14 +30,21 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 
 import numpy as np
 
-__all__ = ["BatchSource", "main", "make_batch", "sample_seed"]
+__all__ = ["BatchSource", "main", "make_batch", "picture_seed", "sample_seed"]
 
 log = logging.getLogger("edged.gauge.train")
 
 
-def sample_seed(seed: int, step: int, index: int) -> int:
-    digest = hashlib.sha256(f"gauge-train/{seed}/{step}/{index}".encode()).digest()
+def picture_seed(run: str, seed: int, batch: int, index: int) -> int:
+    """The seed of picture ``index`` of batch ``batch`` of a ``run`` (``gauge-train``,
+    ``pointer-train``, ...) from ``seed``: a hash, so any batch is drawn alone (a worker
+    rendering ahead, a resumed run) and runs of different trainers share no pictures."""
+    digest = hashlib.sha256(f"{run}/{seed}/{batch}/{index}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
+
+
+def sample_seed(seed: int, step: int, index: int) -> int:
+    return picture_seed("gauge-train", seed, step, index)
 
 
 def make_batch(
