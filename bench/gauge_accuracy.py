@@ -3,7 +3,7 @@
     python bench/gauge_accuracy.py --n 2000 [--model weights/gauge_kp_w32.onnx]
     python bench/gauge_accuracy.py --photos DIR [--scale-given]   # labelled real photos
     python bench/gauge_accuracy.py --subdials --n 2000   # the pointer model, sub-dial crops
-    python bench/gauge_accuracy.py --panels --n 2000     # the panel model, panel-meter crops
+    python bench/gauge_accuracy.py --panels --n 2000 [--scale-given]  # the panel model
 
 Every picture is rendered with full degradations from a seed outside the
 training range and only from styles the training never draws
@@ -35,9 +35,11 @@ given as a full circle goes to the pointer model; the rest to the keypoints.
 (``subdial_synth``): water/gas-meter dials as fixed cameras see them, with the
 start a person would configure (the crop's zero rounded to a right angle).
 ``--panels`` scores the panel model on held-out panel-meter crops (``panel_crop``)
-with the scale given as seen in the crop; ``--photos DIR --scale-given --reader
-panel`` reads the photos whose scale is labelled with it (as ``reader: panel``
-with an roi around the meter would), the rest with the keypoints.
+with min and max (the scale from the model, as ``reader: panel`` without
+``start_angle``/``sweep``), with ``--scale-given`` the scale too, as seen in the
+crop; ``--photos DIR --reader panel`` reads every photo with it as ``reader:
+panel`` with an roi around the meter would (the scale where labelled with
+``--scale-given``).
 """
 
 from __future__ import annotations
@@ -207,8 +209,8 @@ def evaluate_photos(
     dial's error goes the short way round only when its label says it is a 360-degree dial.
     ``choice`` picks the reader per dial as ``reader:`` does in a config (``auto``: the
     pointer model for located full-circle dials, see ``prefers_pointer``; ``panel``: the
-    panel model for dials whose scale is given, the keypoints for the rest, since a config
-    refuses ``reader: panel`` without a scale)."""
+    panel model, reading the scale from the picture where it is not given, or, a model that
+    measures no scale end, only the dials whose scale is given, the keypoints the rest)."""
     from edged.cvutil import import_cv2
 
     cv2 = import_cv2()
@@ -230,7 +232,11 @@ def evaluate_photos(
         h, w = region.shape[:2]
         located = item["box"] is not None
         reading: Optional[GaugeReading]
-        if panel is not None and choice == "panel" and opts.sweep is not None:
+        if (
+            panel is not None
+            and choice == "panel"
+            and (opts.sweep is not None or panel.model.measures_end)
+        ):
             reading = panel.read_crops([region], [opts])[0]
         elif pointer is not None and prefers_pointer(choice, w, h, opts.sweep, located):
             reading = pointer.read_crops([region], [opts])[0]
@@ -251,7 +257,7 @@ def evaluate_photos(
     readers = [line["reader"] for line in per_photo]
     res["read_by_pointer_model"] = readers.count("pointer")
     res["read_by_panel_model"] = readers.count("panel")
-    # the same figures for the dials each reader read (``reader: panel`` reads only those
+    # the same figures for the dials each reader read (an older panel model reads only those
     # whose scale is labelled; the rest go to the keypoints)
     res["by_reader"] = {
         name: _figures([o for o in outcomes if o.reader == name], [])
@@ -457,27 +463,34 @@ def evaluate_subdials(
 
 
 def evaluate_panels(
-    read: Callable[[np.ndarray, ReadOptions], GaugeReading], n: int, seed_base: int = SEED_BASE
+    read: Callable[[np.ndarray, ReadOptions], GaugeReading],
+    n: int,
+    seed_base: int = SEED_BASE,
+    scale_given: bool = True,
 ) -> Dict[str, Any]:
     """Held-out panel-meter crops (``panel_crop``, held-out seeds and styles) read by
-    ``read(crop, options)`` (the panel model, or the keypoint reader for comparison) with the
-    scale given as a person would write it from the picture: the minimum's direction seen
-    from the pivot, the meter's sweep."""
+    ``read(crop, options)`` (the panel model, or the keypoint reader for comparison) with
+    min and max, and with ``scale_given`` the scale too, as a person would write it from the
+    picture: the minimum's direction seen from the pivot, the meter's sweep."""
 
     def cases() -> Iterator[Case]:
         for i in range(n):
             crop, label = render_panel_crop(seed_base + i, split="heldout")
             t = label.label
+            opts = ReadOptions(t.min_value, t.max_value)
+            if scale_given:
+                opts.start_angle, opts.sweep = label.zero_angle, t.sweep
             yield (
                 crop,
-                ReadOptions(t.min_value, t.max_value, label.zero_angle, t.sweep),
+                opts,
                 lambda value, t=t: span_error_pct(
                     value, t.value, t.min_value, t.max_value, t.sweep
                 ),
             )
 
     res = _score_crops(cases(), read)
-    res["start_given"] = "from the picture"
+    res["start_given"] = "from the picture" if scale_given else None
+    res["scale"] = "given" if scale_given else "model"
     return res
 
 
@@ -576,10 +589,10 @@ def main() -> int:
         help="pointer model: keep the configured start as given (ablation)",
     )
     args = p.parse_args()
-    if args.reader == "panel" and not (args.panels or (args.photos and args.scale_given)):
+    if args.reader == "panel" and not (args.panels or args.photos):
         print(
-            "gauge_accuracy: --reader panel reads dials whose scale is given: use it with "
-            "--photos DIR --scale-given (or score the panel model with --panels)",
+            "gauge_accuracy: --reader panel reads panel meters filling their picture: use it "
+            "with --photos DIR (or score the panel model with --panels)",
             file=sys.stderr,
         )
         return 2
@@ -595,7 +608,9 @@ def main() -> int:
             return 2
     if args.panels and args.reader != "keypoints":
         assert panel is not None
-        res = evaluate_panels(lambda c, o: panel.read_crops([c], [o])[0], args.n, args.seed_base)
+        res = evaluate_panels(
+            lambda c, o: panel.read_crops([c], [o])[0], args.n, args.seed_base, args.scale_given
+        )
         res["model"] = os.path.basename(args.panel_model)
         return _emit(res, args.json)
     if args.subdials:
@@ -611,7 +626,7 @@ def main() -> int:
         model, args.crop_size, args.face_fill, args.flip, not args.no_needle_pixels, direction
     )
     if args.panels:  # the keypoint reader on the panel model's test crops
-        res = evaluate_panels(reader.read_one, args.n, args.seed_base)
+        res = evaluate_panels(reader.read_one, args.n, args.seed_base, args.scale_given)
         res["model"] = os.path.basename(args.model)
         return _emit(res, args.json)
     if args.photos:

@@ -101,8 +101,9 @@ class GaugeConfig(EdgedModel):
         description="Which model reads this gauge: 'keypoints' finds the dial and reads thin "
         "needles; 'pointer' reads a tight roi around one dial from the whole crop (the broad "
         "paddle pointers of water/gas meter sub-dials); 'panel' reads a panel meter (ammeter, "
-        "voltmeter: rectangular face, pivot hidden at its edge or corner) in a tight roi, with "
-        "start_angle/sweep set as seen from the pivot; 'auto' uses the pointer model for a "
+        "voltmeter: rectangular face, pivot hidden at its edge or corner) in a tight roi, its "
+        "scale from start_angle/sweep (seen from the pivot) or, without them, from where the "
+        "model sees the scale begin and end; 'auto' uses the pointer model for a "
         "full-circle dial (sweep 360 or -360) with a roughly square roi (sides within 1.6x), "
         "else the keypoints. The pointer and panel models report the roi's centre as the "
         "dial's centre",
@@ -114,13 +115,6 @@ class GaugeConfig(EdgedModel):
             raise ValueError(
                 f"reader '{self.reader}' reads a tight roi around one dial: set roi "
                 "[x, y, w, h], or use reader 'keypoints' to find the dial in the whole frame"
-            )
-        if self.reader == "panel" and self.sweep is None:
-            raise ValueError(
-                "reader 'panel' reads the needle's direction and needs the scale: set "
-                "start_angle and sweep (where the minimum sits and how far clockwise the "
-                "maximum lies, seen from the pivot; most panel meters: 315 and 90), or use "
-                "reader 'keypoints', which takes the scale from the picture"
             )
         return self
 

@@ -37,19 +37,87 @@ def config(gauges: str) -> str:
     )
 
 
-@pytest.mark.parametrize(
-    ("gauge", "says"),
-    [
-        ("{id: a, min_value: 0, max_value: 5, reader: panel, start_angle: 315, sweep: 90}",
-         "set roi"),
-        ("{id: a, min_value: 0, max_value: 5, reader: panel, roi: [0, 0, 90, 60]}",
-         "start_angle and sweep"),
-    ],
-)  # fmt: skip
-def test_reader_panel_needs_an_roi_and_the_scale(gauge, says):
+def test_reader_panel_needs_an_roi_but_not_the_scale():
     with pytest.raises(ConfigError) as err:
-        parse_config(config(f"[{gauge}]"))
-    assert says in str(err.value) and "reader" in str(err.value)
+        parse_config(config("[{id: a, min_value: 0, max_value: 5, reader: panel}]"))
+    assert "set roi" in str(err.value) and "reader" in str(err.value)
+    # min and max alone: the panel model sees where the scale begins and ends
+    only_min_max = "[{id: a, min_value: 0, max_value: 5, reader: panel, roi: [0, 0, 90, 60]}]"
+    (gauge,) = parse_config(config(only_min_max)).pipelines[0].gauges
+    assert gauge.reader == "panel" and gauge.sweep is None
+
+
+def read_panel(model, opts=None):
+    reader = PointerReader(model, kind="panel")
+    return reader.read_crops([marked()], [opts or ReadOptions(0, 5)])[0]
+
+
+def test_a_panel_meter_given_min_and_max_reads_on_the_scale_the_model_sees():
+    # the needle straight up on a scale from 315 to 45 degrees: half-way (within a degree:
+    # the fake's peaks fall between two classes, which the decoder reads a little off)
+    r = read_panel(FixedModel(0.0, zero=315.0, end=45.0))
+    assert r.value == pytest.approx(2.5, abs=0.06) and r.quality == "ok"
+    assert (r.start_angle, r.sweep) == (pytest.approx(315.0, abs=1), pytest.approx(90.0, abs=1))
+    assert r.extra["scale"] == "model" and r.extra["end_angle"] == pytest.approx(45.0, abs=1)
+    # an 84-degree scale is a 90-degree one measured a little off: snapped, its middle kept
+    r = read_panel(FixedModel(20.0, zero=318.0, end=42.0))
+    assert r.sweep == 90.0 and r.start_angle == pytest.approx(315.0, abs=1)
+    assert r.value == pytest.approx(5 * 65 / 90, abs=0.06)
+    unsnapped = ReadOptions(0, 5)
+    unsnapped.snap_sweep = False
+    r = read_panel(FixedModel(20.0, zero=318.0, end=42.0), unsnapped)
+    assert r.sweep == pytest.approx(84.0, abs=1)
+    # a model unsure which end is which (both heads at both ends, as on a crop too small to
+    # read its numbers): the clockwise arc under 180 degrees tells them apart
+    unsure = FixedModel(20.0, zero=315.0, end=45.0)
+    pointer, zero, ccw, end = unsure.out
+    both = np.logaddexp(zero, end)
+    unsure.out = (pointer, both, ccw, both)
+    r = read_panel(unsure)
+    assert (r.start_angle, r.sweep) == (pytest.approx(315.0, abs=1), pytest.approx(90.0, abs=1))
+    assert r.value == pytest.approx(5 * 65 / 90, abs=0.06) and r.quality == "ok"
+    # a configured scale wins over the measured one
+    r = read_panel(FixedModel(0.0, zero=315.0, end=45.0), ReadOptions(0, 5, 300.0, 120.0))
+    assert r.value == pytest.approx(5 * 60 / 120, abs=0.06) and r.extra["scale"] == "configured"
+
+
+def test_a_panel_reading_without_a_scale_to_read_on_is_unreadable_not_a_guess():
+    # the model's two ends on top of each other: it did not tell them apart
+    r = read_panel(FixedModel(0.0, zero=0.0, end=10.0))
+    assert r.value is None and r.quality == "unreadable"
+    assert r.extra["scale"] == "model: its ends not told apart"
+    # numbers running counter-clockwise (from 45 back to 315): no clockwise scale either
+    # (such a meter needs start_angle/sweep configured)
+    r = read_panel(FixedModel(30.0, zero=45.0, end=315.0, ccw=5.0))
+    assert r.value is None and r.quality == "unreadable"
+    assert r.extra["scale"] == "model: no clockwise scale seen"
+    # a panel model that measures no end (one trained before the end head): no scale at all
+    r = read_panel(FixedModel(0.0, zero=315.0))
+    assert r.value is None and r.quality == "unreadable"
+    assert r.extra["scale"] == "not configured, no end measured"
+
+
+def test_a_panel_model_without_an_end_is_refused_for_meters_given_only_min_and_max():
+    from edged.engines.errors import ModelLoadError
+
+    gauges = (
+        "[{id: amps, min_value: 0, max_value: 5, reader: panel, roi: [0, 0, 100, 100]},"
+        " {id: volts, min_value: 0, max_value: 300, start_angle: 315, sweep: 90,"
+        "  reader: panel, roi: [100, 0, 100, 100]}]"
+    )
+    pipe = create_pipeline(parse_config(config(gauges)).pipelines[0])
+    pipe._panel_model = FixedModel(0.0, zero=315.0)
+    with pytest.raises(ModelLoadError) as err:
+        pipe.open()
+    assert "amps" in str(err.value) and "volts" not in str(err.value)
+    assert "start_angle and sweep" in str(err.value)
+    pipe = create_pipeline(parse_config(config(gauges)).pipelines[0])
+    pipe._panel_model = FixedModel(0.0, zero=315.0, end=45.0)
+    pipe.open()
+    frame = Frame("cam0", 1, time.time(), time.monotonic(), panels_frame())
+    got = {g["gauge_id"]: g for g in pipe.process(frame).payload["gauges"]}
+    assert got["amps"]["value"] == pytest.approx(2.5, abs=0.05)
+    assert got["volts"]["value"] == pytest.approx(150.0, abs=3.0)
 
 
 PANELS = config(
@@ -69,7 +137,7 @@ def panels_frame() -> np.ndarray:
 
 
 def test_pipeline_reads_panels_with_the_panel_model_and_sub_dials_with_the_pointer_model():
-    pointer, panel = FixedModel(90.0), FixedModel(0.0, zero=315.0)
+    pointer, panel = FixedModel(90.0), FixedModel(0.0, zero=315.0, end=45.0)
 
     def no_keypoints(batch):  # pragma: no cover - must not be called
         raise AssertionError("the keypoint model read a gauge read from its roi")
@@ -120,19 +188,25 @@ def test_the_panel_model_is_loaded_only_for_panels(monkeypatch):
     assert reading.extra["reader"] == "panel"
 
 
-def test_read_gauge_cli_refuses_reader_panel_without_the_scale(tmp_path, capsys):
+@needs_model
+def test_read_gauge_cli_refuses_a_panel_model_without_an_end_when_the_scale_is_not_given(
+    tmp_path, capsys
+):
+    import cv2
+
     from edged.cli import main
 
     path = str(tmp_path / "meter.png")
-    import cv2
-
     cv2.imwrite(path, np.zeros((60, 80, 3), np.uint8))
-    assert main(["read-gauge", path, "--min", "0", "--max", "5", "--reader", "panel"]) == 2
+    sub_dial_model = resolve_model("weights/gauge_pointer.onnx")  # no end head
+    args = ["read-gauge", path, "--min", "0", "--max", "5", "--reader", "panel"]
+    assert main([*args, "--panel-model", sub_dial_model]) == 2
     assert "--start-angle" in capsys.readouterr().err
 
 
 @needs_model
-def test_bundled_model_reads_held_out_panel_meters():
+@pytest.mark.parametrize("scale_given", [True, False])
+def test_bundled_model_reads_held_out_panel_meters(scale_given):
     from edged.pipelines.gauge.panel_crop import render_panel_crop
 
     reader = PointerReader(PointerModel(PANEL_MODEL), kind="panel")
@@ -140,12 +214,15 @@ def test_bundled_model_reads_held_out_panel_meters():
     for seed in range(40):
         crop, label = render_panel_crop(6_000_000_000_000 + seed, split="heldout")
         truth = label.label
-        opts = ReadOptions(truth.min_value, truth.max_value, label.zero_angle, truth.sweep)
+        opts = ReadOptions(truth.min_value, truth.max_value)
+        if scale_given:
+            opts.start_angle, opts.sweep = label.zero_angle, truth.sweep
         r = reader.read_crops([crop], [opts])[0]
         if r.value is not None:
             errors.append(abs(r.value - truth.value) / (truth.max_value - truth.min_value) * 100)
+            assert r.extra["scale"] == ("configured" if scale_given else "model")
     assert len(errors) >= 36
-    assert float(np.median(errors)) < 2.0
+    assert float(np.median(errors)) < (2.0 if scale_given else 2.5)
 
 
 @needs_model
@@ -169,6 +246,10 @@ def test_read_gauge_cli_reads_a_panel_meter_in_an_roi(tmp_path, capsys):
     span = truth.max_value - truth.min_value
     assert abs(line["value"] - truth.value) < 0.04 * span
     assert line["keypoints"]["center"][0] > 60  # frame pixels, not the roi's
+    # given only min and max, the scale comes from the picture
+    assert main([*args[:6], "--reader", "panel", "--roi", f"60,40,{w},{h}"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert abs(line["value"] - truth.value) < 0.04 * span
 
 
 @needs_model
@@ -195,6 +276,35 @@ def test_bundled_model_reads_real_panel_meters_whose_scale_is_labelled():
             errors.append(abs(r.value - item["value"]) / (item["max"] - item["min"]) * 100)
     assert len(errors) >= 7
     assert float(np.mean(errors)) < 6.0
+
+
+@needs_model
+@pytest.mark.skipif(
+    not os.path.isdir(os.path.join(REAL, "panel-meters")),
+    reason="the real development photos (../shared/testdata/gauges-real) are not here",
+)
+def test_bundled_model_reads_real_panel_meters_given_only_min_and_max():
+    """All 20 real panel meters, each photo its own roi, the scale from the model: a
+    regression guard far looser than bench/results/gauge.md (median 2.3 %, none unreadable,
+    the readings flagged ``ok`` 1.1 %)."""
+    import cv2
+
+    reader = PointerReader(PointerModel(PANEL_MODEL), kind="panel")
+    folder = os.path.join(REAL, "panel-meters")
+    with open(os.path.join(folder, "labels.jsonl")) as f:
+        items = [json.loads(line) for line in f]
+    assert len(items) == 20
+    errors, ok = [], []
+    for item in items:
+        crop = cv2.imread(os.path.join(folder, item["image"]))
+        r = reader.read_crops([crop], [ReadOptions(item["min"], item["max"])])[0]
+        if r.value is not None:
+            errors.append(abs(r.value - item["value"]) / (item["max"] - item["min"]) * 100)
+            if r.quality == "ok":
+                ok.append(errors[-1])
+    assert len(errors) >= 18
+    assert float(np.median(errors)) < 4.0
+    assert ok and float(np.mean(ok)) < 3.0
 
 
 def test_scene_panels_sit_in_their_roi_with_their_scale():

@@ -42,6 +42,8 @@ def test_labels_are_directions_from_the_pivot_and_agree_with_the_value(seed):
     (cx, cy, _), (tx, ty, _), (sx, sy, _) = k["center"], k["tip"], k["start"]
     assert lab.pointer_angle == pytest.approx(angle_of(tx - cx, ty - cy))
     assert lab.zero_angle == pytest.approx(angle_of(sx - cx, sy - cy))
+    # the scale's two ends seen from the pivot span its sweep (bent a little by the camera)
+    assert ((lab.end_angle - lab.zero_angle) % 360.0) == pytest.approx(lab.label.sweep, abs=8)
     assert lab.label.spec.panel and lab.label.readable and not lab.ccw
     # the value is where the needle points along the scale (a camera up to 20 degrees
     # oblique bends the two directions a little: within 8 % of the span)
@@ -95,7 +97,7 @@ def test_squashed_directions_follow_the_pixels():
 def test_training_batches_depend_only_on_seed_and_batch_index():
     x1, t1 = render_panel_batch(2, 7, 3, 64)
     x2, t2 = render_panel_batch(2, 7, 3, 64)
-    assert x1.shape == (3, 64, 64, 3) and t1.shape == (3, 3)
+    assert x1.shape == (3, 64, 64, 3) and t1.shape == (3, 4)
     assert np.array_equal(x1, x2) and np.array_equal(t1, t2)
     assert not np.array_equal(render_panel_batch(2, 8, 3, 64)[0], x1)
     with pytest.raises(ValueError, match="64 px"):

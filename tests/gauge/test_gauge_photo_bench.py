@@ -120,11 +120,9 @@ def test_the_command_line_says_what_is_wrong_and_exits_2(tmp_path):
     assert proc.returncode == 2
     assert "labels.jsonl: not found" in proc.stderr
     proc = subprocess.run(
-        [sys.executable, BENCH, "--photos", str(tmp_path), "--reader", "panel"],
-        capture_output=True,
-        text=True,
+        [sys.executable, BENCH, "--reader", "panel"], capture_output=True, text=True
     )
-    assert proc.returncode == 2 and "--scale-given" in proc.stderr
+    assert proc.returncode == 2 and "--photos DIR" in proc.stderr
 
 
 @needs_model
@@ -175,9 +173,10 @@ def test_montage_shows_whole_photos_for_the_keypoint_model_and_dials_for_the_poi
     assert sheet is not None and sheet.shape[1] == montage.COLUMNS * montage.TILE
 
 
-def test_reader_panel_sends_dials_with_a_labelled_scale_to_the_panel_model(tmp_path):
-    """As a config would: ``reader: panel`` needs the scale, so the dials labelled without
-    one go to the keypoints."""
+def test_reader_panel_sends_every_dial_to_a_panel_model_that_measures_the_scale(tmp_path):
+    """As a config would: a panel model that measures where the scale ends reads dials whose
+    scale is not given too; one that does not (trained before the end head) reads only those
+    whose scale is labelled, the keypoints the rest."""
     from test_gauge_pointer import FixedModel
 
     from edged.pipelines.gauge.pointer_reader import PointerReader
@@ -205,6 +204,10 @@ def test_reader_panel_sends_dials_with_a_labelled_scale_to_the_panel_model(tmp_p
     assert res["by_reader"]["panel"]["read"] == 1 and res["by_reader"]["panel"]["mean_pct"] < 1
     assert res["by_reader"]["keypoints"]["read"] == 0
     assert res["by_reader"]["keypoints"]["no_read_rate"] == 1.0
+    measuring = PointerReader(FixedModel(0.0, zero=315.0, end=45.0), kind="panel")
+    res = bench.evaluate_photos(Keypoints(), items, True, choice="panel", panel=measuring)
+    assert [p["reader"] for p in res["per_photo"]] == ["panel", "panel"]
+    assert res["read"] == 2 and res["mean_pct"] < 1.5
 
 
 def test_the_panel_benchmark_scores_held_out_panel_crops():
@@ -215,7 +218,15 @@ def test_the_panel_benchmark_scores_held_out_panel_crops():
     panel = PointerReader(FixedModel(0.0), kind="panel")
     res = _bench().evaluate_panels(lambda crop, opts: panel.read_crops([crop], [opts])[0], 3)
     assert res["pictures"] == 3 and res["readable_gauges"] == 3
-    assert res["start_given"] == "from the picture"
+    assert res["start_given"] == "from the picture" and res["scale"] == "given"
+    given = []
+
+    def read(crop, opts):
+        given.append((opts.start_angle, opts.sweep))
+        return panel.read_crops([crop], [opts])[0]
+
+    res = _bench().evaluate_panels(read, 3, scale_given=False)
+    assert res["scale"] == "model" and given == [(None, None)] * 3
 
 
 def _marked_meter():

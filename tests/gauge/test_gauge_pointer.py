@@ -43,24 +43,28 @@ def marked(h=100, w=100, *channels):
 
 
 class FixedModel:
-    """The model seam (batch -> pointer, zero, ccw logits) answering set directions for a
-    ``marked`` crop, and their mirror images for the crop's mirror image (as a model that
-    sees the pointer would)."""
+    """The model seam (batch -> pointer, zero, ccw logits, and with ``end`` the end's)
+    answering set directions for a ``marked`` crop, and their mirror images for the crop's
+    mirror image (as a model that sees the pointer would)."""
 
-    def __init__(self, pointer: float, zero: float = 0.0, ccw: float = -5.0, flat=False):
+    def __init__(self, pointer: float, zero: float = 0.0, ccw: float = -5.0, flat=False, end=None):
         self.out = (peaked(pointer), peaked(zero), np.array([ccw], np.float32))
+        if end is not None:
+            self.out += (peaked(end),)
+        self.measures_end = end is not None
         self.flat = flat
         self.batches = []
 
     def __call__(self, batch):
         self.batches.append(batch.shape)
-        p, z, c = self.out
+        heads = list(self.out)
         if self.flat:
-            p = np.zeros(BINS)
+            heads[0] = np.zeros(BINS)
         mirrored = batch[:, :, :, :8].mean(axis=(1, 2, 3)) < batch[:, :, :, -8:].mean(
             axis=(1, 2, 3)
         )
-        rows = [(p[::-1], z[::-1], -c) if m else (p, z, c) for m in mirrored]
+        rows = [[-h if k == 2 else h[::-1] for k, h in enumerate(heads)] if m else heads
+                for m in mirrored]  # fmt: skip
         return tuple(np.stack(col) for col in zip(*rows))
 
 

@@ -48,3 +48,20 @@ def test_panel_runs_are_deterministic_and_not_resumed_as_sub_dial_runs(tmp_path)
     sub_dials = ["--seed", "2", "--steps", "2", *TINY, "--out", str(tmp_path / "a")]
     with pytest.raises(SystemExit, match="another run"):
         main(sub_dials)
+
+
+def test_a_panel_checkpoint_exports_with_the_end_head(tmp_path):
+    """The panel model measures where its scale ends too (the sweep of a meter configured
+    with only min and max); the sub-dial model has no such output."""
+    from edged.pipelines.gauge.export import export_onnx
+    from edged.pipelines.gauge.pointer_reader import PointerModel
+
+    assert main(["--dials", "panels", "--seed", "1", "--steps", "1", *TINY,
+                 "--out", str(tmp_path)]) == 0  # fmt: skip
+    out = str(tmp_path / "panel.onnx")
+    export_onnx(str(tmp_path / "last.pt"), out)
+    model = PointerModel(out, name="gauge-panel")
+    outputs = model.engine.infer({"image": np.zeros((2, 3, 64, 64), np.float32)})
+    assert sorted(outputs) == ["ccw", "end", "pointer", "zero"]
+    assert outputs["end"].shape == (2, 72)
+    model.close()

@@ -20,7 +20,8 @@ def register(subparsers: Any) -> None:
         "model's scale endpoints are used. A full-circle dial (--sweep 360 or -360) in a "
         "roughly square picture of at most 160 px, or in a roughly square --roi, is read by the "
         "pointer model, the rest by the keypoint model (--reader to choose; --reader panel "
-        "reads a panel meter filling the picture or the --roi, with --start-angle/--sweep).",
+        "reads a panel meter filling the picture or the --roi; its scale from "
+        "--start-angle/--sweep or, without them, from the picture).",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument(
@@ -47,8 +48,8 @@ def register(subparsers: Any) -> None:
         default="auto",
         choices=["auto", "keypoints", "pointer", "panel"],
         help="which model reads the dial (auto: pointer for a full-circle dial in a small "
-        "picture or an --roi, else keypoints; panel: the panel-meter model, which needs "
-        "--start-angle/--sweep)",
+        "picture or an --roi, else keypoints; panel: the panel-meter model, for a panel "
+        "meter filling the picture or the --roi)",
     )
     p.add_argument("--model", default=None, help="keypoint model (default: the bundled one)")
     p.add_argument("--pointer-model", default=None, help="pointer model (default: the bundled one)")
@@ -172,15 +173,16 @@ def read_gauge_command(args: argparse.Namespace) -> int:
     if args.sweep is not None and not 0 < abs(args.sweep) <= 360:
         print("edged read-gauge: --sweep must be within ±(0, 360]", file=sys.stderr)
         return 2
-    if args.reader == "panel" and args.sweep is None:
+    readers = _Readers(args)
+    if args.reader == "panel" and args.sweep is None and not readers.panel().model.measures_end:
+        readers.close()
         print(
-            "edged read-gauge: --reader panel reads the needle's direction and needs the "
-            "scale: give --start-angle and --sweep (seen from the pivot; most panel meters: "
-            "315 and 90)",
+            f"edged read-gauge: the panel model {args.panel_model} measures no scale end: "
+            "give --start-angle and --sweep (seen from the pivot; most panel meters: 315 and "
+            "90), or use the bundled panel model",
             file=sys.stderr,
         )
         return 2
-    readers = _Readers(args)
     opts = ReadOptions(args.min_value, args.max_value, args.start_angle, args.sweep)
     unit = {"unit": args.unit} if args.unit else {}
 

@@ -8,8 +8,9 @@ The keypoint model has one input ``image`` (N, 3, H, W) float32 BGR 0..255, with
 dynamic batch, height and width (multiples of 16), and two outputs ``cmap``
 (N, 6, H/4, W/4) and ``paf`` (N, 8, H/4, W/4). The pointer model (a checkpoint
 of ``pointer_train``) takes (N, 3, 64, 64) and gives ``pointer`` and ``zero``
-(N, 72 angle classes) and ``ccw`` (N, 1). The scale direction model (``direction_train``)
-takes strips (N, 3, 48, 256) and gives ``larger_first`` (N, 1). The export is checked against
+(N, 72 angle classes) and ``ccw`` (N, 1), the panel model also ``end`` (N, 72). The
+scale direction model (``direction_train``) takes strips (N, 3, 48, 256) and gives
+``larger_first`` (N, 1). The export is checked against
 PyTorch with ONNX Runtime before it is written.
 """
 
@@ -48,8 +49,9 @@ def export_onnx(checkpoint: str, out: str, opset: int = 13) -> str:
     elif config.get("arch") == "pointer":
         from edged.pipelines.gauge.pointer_model import INPUT, build_pointer_model
 
-        model = build_pointer_model(int(config["width"]))
-        shape, names = (3, 3, INPUT, INPUT), ["pointer", "zero", "ccw"]
+        end = bool(config.get("end_head"))
+        model = build_pointer_model(int(config["width"]), end)
+        shape, names = (3, 3, INPUT, INPUT), ["pointer", "zero", "ccw"] + ["end"] * end
         axes = {name: {0: "n"} for name in ["image", *names]}
     else:
         from edged.pipelines.gauge.model import build_model

@@ -13,7 +13,10 @@ labels the pointer model learns, as directions in the picture:
 * ``pointer_angle``: where the needle points (from its pivot to its tip);
 * ``zero_angle``: where the scale's minimum sits, seen from the pivot;
 * ``ccw``: whether the numbers run counter-clockwise (panel meters run clockwise;
-  the trainer's mirror images make the other kind).
+  the trainer's mirror images make the other kind);
+* ``end_angle``: where the scale's maximum sits, seen from the pivot (with
+  ``zero_angle`` it gives the sweep, which a user who configures only min and max
+  does not give).
 
 The model sees every crop squashed to a square; the trainer's targets are the
 directions in that square (``squashed``), as the reader's ``_unsquash`` undoes.
@@ -48,6 +51,7 @@ class PanelCropLabel(NamedTuple):
     pointer_angle: float
     zero_angle: float
     ccw: bool
+    end_angle: float
     label: GaugeLabel  # the keypoint renderer's label (pivot, tip, scale ends, value)
 
 
@@ -76,7 +80,11 @@ def render_panel_crop(
         if label.readable:
             break
     return image, PanelCropLabel(
-        _direction(label, "tip"), _direction(label, "start"), label.sweep < 0, label
+        _direction(label, "tip"),
+        _direction(label, "start"),
+        label.sweep < 0,
+        _direction(label, "end"),
+        label,
     )
 
 

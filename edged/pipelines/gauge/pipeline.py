@@ -25,7 +25,7 @@ import numpy as np
 
 from edged.config.gauge import DigitalGaugeConfig, GaugeConfig, GaugePipelineConfig
 from edged.cvutil import import_cv2
-from edged.engines.errors import EngineError
+from edged.engines.errors import EngineError, ModelLoadError
 from edged.frames import Frame
 from edged.pipelines.base import Pipeline
 from edged.pipelines.display.reader import DisplayModel, DisplayReader, DisplayReading
@@ -240,9 +240,22 @@ class GaugePipeline(Pipeline):
         if self._pointer_model is not None:
             self.pointer_reader = PointerReader(self._pointer_model)
         if self._panel_model is not None:
+            self._check_panel_scales()
             self.panel_reader = PointerReader(self._panel_model, kind="panel")
         if self._display_model is not None:
             self.display_reader = DisplayReader(self._display_model)
+
+    def _check_panel_scales(self) -> None:
+        """Refuse a panel model that measures no scale end (one trained before the ``end``
+        head) for panel meters configured without start_angle/sweep: it cannot read them."""
+        unscaled = sorted(g.id for g in self.dials if g.id in self.by_panel and g.sweep is None)
+        if unscaled and not getattr(self._panel_model, "measures_end", True):
+            self.close()
+            raise ModelLoadError(
+                f"pipeline {self.config.id}: panel_model {self.config.panel_model} measures no "
+                f"scale end, so gauges {', '.join(unscaled)} (no start_angle/sweep) cannot be "
+                "read: set start_angle and sweep on them, or use the bundled panel model"
+            )
 
     def _load_direction_model(self) -> Any:
         """The direction model, or None with a warning: it refines dials without a configured

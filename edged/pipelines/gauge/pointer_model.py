@@ -9,7 +9,10 @@ instead of keypoints this small classifier looks at the whole crop (resized to
 * ``pointer``: the direction the pointer's axis points, in the picture;
 * ``zero``: the direction of the scale's zero (the "0" of a 0-9 ring), in the
   picture, which corrects a camera that is a little rotated;
-* ``ccw``: a logit that the numbers run counter-clockwise.
+* ``ccw``: a logit that the numbers run counter-clockwise;
+* ``end`` (the panel model only, ``build_pointer_model(end=True)``): the direction of
+  the scale's maximum, so that a panel meter's sweep comes from the picture when
+  only its min and max are configured.
 
 Angles are decoded as the circular mean of the probability mass around the
 strongest class (sub-class precision); the mass within ``CONFIDENT_BINS`` of it
@@ -21,7 +24,7 @@ normalises inside. PyTorch is imported lazily (training and export only).
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Tuple
 
 import numpy as np
 
@@ -30,6 +33,7 @@ __all__ = [
     "INPUT",
     "DirectionEstimate",
     "build_pointer_model",
+    "decode_arc",
     "decode_bins",
     "model_input",
 ]
@@ -64,21 +68,58 @@ def model_input(crop: np.ndarray) -> np.ndarray:
 
 def decode_bins(logits: np.ndarray) -> DirectionEstimate:
     """One head's ``BINS`` logits -> direction and confidence."""
-    z = logits.astype(np.float64) - float(np.max(logits))
-    p = np.exp(z)
-    p /= p.sum()
-    n = len(p)
+    p = _softmax(logits)
     k = int(np.argmax(p))
+    return DirectionEstimate(_mean_near(p, k), _mass_near(p, k))
+
+
+def decode_arc(
+    zero_logits: np.ndarray, end_logits: np.ndarray, min_sweep: float, max_sweep: float
+) -> Tuple[DirectionEstimate, DirectionEstimate]:
+    """The panel model's ``zero`` and ``end`` logits -> the scale's two ends: the pair of
+    classes that is likeliest with the end ``min_sweep``..``max_sweep`` degrees clockwise
+    of the zero. A model unsure which end is which (numbers too small to read) puts mass at
+    both ends in both heads; the clockwise arc under 180 degrees of a panel meter tells them
+    apart. Each end is as sure as twice the two heads' mean mass near it (capped at 1): both
+    ends found as the two peaks, whichever head put them there, is sure."""
+    pz, pe = _softmax(zero_logits), _softmax(end_logits)
+    n = len(pz)
+    width = 360.0 / n
+    offsets = np.arange(int(math.ceil(min_sweep / width)), int(max_sweep // width) + 1)
+    ends = (np.arange(n)[:, None] + offsets[None, :]) % n
+    a, j = np.unravel_index(int(np.argmax(pz[:, None] * pe[ends])), ends.shape)
+    b = int(ends[a, j])
+    both = (pz + pe) / 2.0
+    return (
+        DirectionEstimate(_mean_near(pz, int(a)), min(1.0, 2.0 * _mass_near(both, int(a)))),
+        DirectionEstimate(_mean_near(pe, b), min(1.0, 2.0 * _mass_near(both, b))),
+    )
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    p = np.exp(logits.astype(np.float64) - float(np.max(logits)))
+    return p / p.sum()
+
+
+def _mean_near(p: np.ndarray, k: int) -> float:
+    """The circular mean of class probabilities ``p`` within ``MEAN_BINS`` of class ``k``
+    (sub-class precision), degrees."""
+    n = len(p)
     near = [(k + d) % n for d in range(-MEAN_BINS, MEAN_BINS + 1)]
     ang = np.radians((np.array(near) + 0.5) * 360.0 / n)
     w = p[near]
-    angle = math.degrees(math.atan2(float(w @ np.sin(ang)), float(w @ np.cos(ang)))) % 360.0
-    conf = float(sum(p[(k + d) % n] for d in range(-CONFIDENT_BINS, CONFIDENT_BINS + 1)))
-    return DirectionEstimate(angle, conf)
+    return math.degrees(math.atan2(float(w @ np.sin(ang)), float(w @ np.cos(ang)))) % 360.0
 
 
-def build_pointer_model(width: int = 24) -> Any:
-    """A fresh PointerNet (~40 M multiply-adds at 64x64 with ``width`` 24)."""
+def _mass_near(p: np.ndarray, k: int) -> float:
+    """The probability within ``CONFIDENT_BINS`` of class ``k``."""
+    return float(sum(p[(k + d) % len(p)] for d in range(-CONFIDENT_BINS, CONFIDENT_BINS + 1)))
+
+
+def build_pointer_model(width: int = 24, end: bool = False) -> Any:
+    """A fresh PointerNet (~40 M multiply-adds at 64x64 with ``width`` 24), with an ``end``
+    head after the other three where ``end`` (the sub-dial model has none: a full circle's
+    end is its zero)."""
     import torch
     from torch import nn
 
@@ -121,10 +162,13 @@ def build_pointer_model(width: int = 24) -> Any:
             self.pointer = nn.Linear(256, BINS)
             self.zero = nn.Linear(256, BINS)
             self.ccw = nn.Linear(256, 1)
+            self.end = nn.Linear(256, BINS) if end else None
 
         def forward(self, x: Any) -> Any:
             x = (x - 127.5) * (1.0 / 64.0)
             h = self.fc(self.features(x))
-            return self.pointer(h), self.zero(h), self.ccw(h)
+            if self.end is None:
+                return self.pointer(h), self.zero(h), self.ccw(h)
+            return self.pointer(h), self.zero(h), self.ccw(h), self.end(h)
 
     return PointerNet()

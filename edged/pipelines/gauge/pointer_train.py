@@ -50,6 +50,7 @@ REUSE = 2  # training steps per rendered sub-dial batch
 #: see them (a panel on its side is not): each batch serves more steps, upright or mirrored
 PANEL_REUSE = 4
 DIALS = ("subdials", "panels")  # what the crops show (``--dials``)
+CCW = 2  # the targets' column that is not an angle
 
 
 def render_pointer_batch(
@@ -74,7 +75,7 @@ def render_panel_batch(
     seed: int, batch_index: int, batch: int, size: int
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Panel-meter crops squashed to the model's square (N,S,S,3) float32 BGR 0..255 and
-    targets (N,3): pointer and zero angle in that square, ccw."""
+    targets (N,4): pointer and zero angle in that square, ccw, end angle in that square."""
     from edged.pipelines.gauge.panel_crop import render_panel_crop, squashed
     from edged.pipelines.gauge.pointer_model import INPUT, model_input
 
@@ -90,6 +91,7 @@ def render_panel_batch(
                 squashed(label.pointer_angle, w, h, INPUT),
                 squashed(label.zero_angle, w, h, INPUT),
                 float(label.ccw),
+                squashed(label.end_angle, w, h, INPUT),
             )
         )
     return np.stack(images).astype(np.float32), np.array(targets, np.float32)
@@ -97,14 +99,15 @@ def render_panel_batch(
 
 def dihedral(image: np.ndarray, target: np.ndarray, k: int, mirror: bool) -> Tuple[Any, Any]:
     """``image`` (H,W,C) turned ``k`` right angles clockwise, then mirrored left-right when
-    ``mirror``; ``target`` (pointer angle, zero angle, ccw) turned with it."""
+    ``mirror``; ``target`` (pointer angle, zero angle, ccw[, end angle]) turned with it."""
     out = np.rot90(image, -k, axes=(0, 1))
     t = target.copy()
-    t[:2] = (t[:2] + 90.0 * k) % 360.0
+    angles = [i for i in range(len(t)) if i != CCW]
+    t[angles] = (t[angles] + 90.0 * k) % 360.0
     if mirror:
         out = out[:, ::-1]
-        t[:2] = (360.0 - t[:2]) % 360.0
-        t[2] = 1.0 - t[2]
+        t[angles] = (360.0 - t[angles]) % 360.0
+        t[CCW] = 1.0 - t[CCW]
     return np.ascontiguousarray(out), t
 
 
@@ -155,14 +158,15 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     if args.dials == "panels":
         from edged.pipelines.gauge.synth import RENDERER_VERSION
 
-        identity.update(dials="panels", renderer=RENDERER_VERSION)
+        identity.update(dials="panels", renderer=RENDERER_VERSION, end_head=True)
         reuse, render, turns = PANEL_REUSE, render_panel_batch, 1
     else:  # the sub-dial run's identity as it was before panels came (its resumes hold)
         from edged.pipelines.gauge.subdial_synth import RENDERER_VERSION as SUBDIAL_VERSION
 
         identity.update(subdial_renderer=SUBDIAL_VERSION)
         reuse, render, turns = REUSE, render_pointer_batch, 4
-    start = start_training(args, torch, build_pointer_model, identity, log)
+    end = bool(identity.get("end_head"))
+    start = start_training(args, torch, lambda w: build_pointer_model(w, end), identity, log)
     train_reusing_batches(
         args,
         torch,
@@ -180,13 +184,16 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
 def _loss(torch: Any, outputs: Any, targets: Any) -> Any:
     from edged.pipelines.gauge.pointer_model import BINS
 
-    pointer, zero, ccw = outputs
+    pointer, zero, ccw = outputs[:3]
 
     def ce(logits: Any, angles: Any) -> Any:
         return -(soft_bins(torch, angles, BINS) * torch.log_softmax(logits, 1)).sum(1).mean()
 
-    bce = torch.nn.functional.binary_cross_entropy_with_logits(ccw[:, 0], targets[:, 2])
-    return ce(pointer, targets[:, 0]) + 0.5 * ce(zero, targets[:, 1]) + 0.2 * bce
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(ccw[:, 0], targets[:, CCW])
+    loss = ce(pointer, targets[:, 0]) + 0.5 * ce(zero, targets[:, 1]) + 0.2 * bce
+    if len(outputs) > 3:  # the panel model's end head, weighted as the zero
+        loss = loss + 0.5 * ce(outputs[3], targets[:, 3])
+    return loss
 
 
 if __name__ == "__main__":
