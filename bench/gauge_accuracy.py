@@ -467,6 +467,7 @@ def evaluate_panels(
     n: int,
     seed_base: int = SEED_BASE,
     scale_given: bool = True,
+    snap: bool = True,
 ) -> Dict[str, Any]:
     """Held-out panel-meter crops (``panel_crop``, held-out seeds and styles) read by
     ``read(crop, options)`` (the panel model, or the keypoint reader for comparison) with
@@ -478,6 +479,7 @@ def evaluate_panels(
             crop, label = render_panel_crop(seed_base + i, split="heldout")
             t = label.label
             opts = ReadOptions(t.min_value, t.max_value)
+            opts.snap_sweep = snap
             if scale_given:
                 opts.start_angle, opts.sweep = label.zero_angle, t.sweep
             yield (
@@ -491,6 +493,7 @@ def evaluate_panels(
     res = _score_crops(cases(), read)
     res["start_given"] = "from the picture" if scale_given else None
     res["scale"] = "given" if scale_given else "model"
+    res["snap_sweep"] = snap
     return res
 
 
@@ -609,7 +612,11 @@ def main() -> int:
     if args.panels and args.reader != "keypoints":
         assert panel is not None
         res = evaluate_panels(
-            lambda c, o: panel.read_crops([c], [o])[0], args.n, args.seed_base, args.scale_given
+            lambda c, o: panel.read_crops([c], [o])[0],
+            args.n,
+            args.seed_base,
+            args.scale_given,
+            not args.no_snap,
         )
         res["model"] = os.path.basename(args.panel_model)
         return _emit(res, args.json)
@@ -626,7 +633,9 @@ def main() -> int:
         model, args.crop_size, args.face_fill, args.flip, not args.no_needle_pixels, direction
     )
     if args.panels:  # the keypoint reader on the panel model's test crops
-        res = evaluate_panels(reader.read_one, args.n, args.seed_base, args.scale_given)
+        res = evaluate_panels(
+            reader.read_one, args.n, args.seed_base, args.scale_given, not args.no_snap
+        )
         res["model"] = os.path.basename(args.model)
         return _emit(res, args.json)
     if args.photos:

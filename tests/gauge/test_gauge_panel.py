@@ -59,6 +59,8 @@ def test_a_panel_meter_given_min_and_max_reads_on_the_scale_the_model_sees():
     assert r.value == pytest.approx(2.5, abs=0.06) and r.quality == "ok"
     assert (r.start_angle, r.sweep) == (pytest.approx(315.0, abs=1), pytest.approx(90.0, abs=1))
     assert r.extra["scale"] == "model" and r.extra["end_angle"] == pytest.approx(45.0, abs=1)
+    # both ends found, the crop and its mirror image agreeing on them
+    assert min(r.extra["zero_confidence"], r.extra["end_confidence"]) > 0.9
     # an 84-degree scale is a 90-degree one measured a little off: snapped, its middle kept
     r = read_panel(FixedModel(20.0, zero=318.0, end=42.0))
     assert r.sweep == 90.0 and r.start_angle == pytest.approx(315.0, abs=1)
@@ -86,11 +88,20 @@ def test_a_panel_reading_without_a_scale_to_read_on_is_unreadable_not_a_guess():
     r = read_panel(FixedModel(0.0, zero=0.0, end=10.0))
     assert r.value is None and r.quality == "unreadable"
     assert r.extra["scale"] == "model: its ends not told apart"
-    # numbers running counter-clockwise (from 45 back to 315): no clockwise scale either
-    # (such a meter needs start_angle/sweep configured)
-    r = read_panel(FixedModel(30.0, zero=45.0, end=315.0, ccw=5.0))
-    assert r.value is None and r.quality == "unreadable"
+    # ends that make no clockwise arc (from 45 back to 315), though the model says clockwise
+    r = read_panel(FixedModel(30.0, zero=45.0, end=315.0, ccw=-5.0))
+    assert r.value is None and r.quality == "unreadable" and r.confidence < 0.5
     assert r.extra["scale"] == "model: no clockwise scale seen"
+    # numbers the model is sure run counter-clockwise: such a meter needs its scale configured,
+    # even where its ends, mistaken for each other, would make a clockwise arc
+    for end in (315.0, 45.0):
+        r = read_panel(FixedModel(30.0, zero=360.0 - end, end=end, ccw=5.0))
+        assert r.value is None and r.quality == "unreadable" and r.confidence == 0.0
+        assert r.extra["scale"] == "model: counter-clockwise numbers (configure start_angle/sweep)"
+    # a model that leans to counter-clockwise: read on the clockwise arc, but not ok
+    r = read_panel(FixedModel(0.0, zero=315.0, end=45.0, ccw=0.5))
+    assert r.value == pytest.approx(2.5, abs=0.06) and r.quality == "low_confidence"
+    assert r.extra["scale"] == "model, direction unsure"
     # a panel model that measures no end (one trained before the end head): no scale at all
     r = read_panel(FixedModel(0.0, zero=315.0))
     assert r.value is None and r.quality == "unreadable"

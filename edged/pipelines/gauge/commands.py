@@ -143,12 +143,14 @@ class _Readers:
         return self._pointer
 
     def panel(self) -> Any:
+        if self._panel is None:
+            self._panel = self._pointer_reader(self.panel_path(), "panel")
+        return self._panel
+
+    def panel_path(self) -> str:
         from edged.config.gauge import DEFAULT_PANEL_MODEL
 
-        if self._panel is None:
-            path = self.args.panel_model or DEFAULT_PANEL_MODEL
-            self._panel = self._pointer_reader(path, "panel")
-        return self._panel
+        return str(self.args.panel_model or DEFAULT_PANEL_MODEL)
 
     def _pointer_reader(self, path: str, kind: str = "pointer") -> Any:
         from edged.pipelines.gauge.pointer_reader import PointerModel, PointerReader
@@ -177,7 +179,7 @@ def read_gauge_command(args: argparse.Namespace) -> int:
     if args.reader == "panel" and args.sweep is None and not readers.panel().model.measures_end:
         readers.close()
         print(
-            f"edged read-gauge: the panel model {args.panel_model} measures no scale end: "
+            f"edged read-gauge: the panel model {readers.panel_path()} measures no scale end: "
             "give --start-angle and --sweep (seen from the pivot; most panel meters: 315 and "
             "90), or use the bundled panel model",
             file=sys.stderr,

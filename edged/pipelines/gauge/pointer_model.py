@@ -77,15 +77,16 @@ def decode_arc(
     zero_logits: np.ndarray, end_logits: np.ndarray, min_sweep: float, max_sweep: float
 ) -> Tuple[DirectionEstimate, DirectionEstimate]:
     """The panel model's ``zero`` and ``end`` logits -> the scale's two ends: the pair of
-    classes that is likeliest with the end ``min_sweep``..``max_sweep`` degrees clockwise
-    of the zero. A model unsure which end is which (numbers too small to read) puts mass at
-    both ends in both heads; the clockwise arc under 180 degrees of a panel meter tells them
-    apart. Each end is as sure as twice the two heads' mean mass near it (capped at 1): both
-    ends found as the two peaks, whichever head put them there, is sure."""
+    classes that is likeliest with the end ``min_sweep`` to less than ``max_sweep`` degrees
+    clockwise of the zero (in the model's square). A model unsure which end is which (numbers
+    too small to read) puts mass at both ends in both heads; the clockwise arc under 180
+    degrees of a panel meter tells them apart. Each end is as sure as twice the two heads'
+    mean mass near it (capped at 1): both ends found as the two peaks, whichever head put
+    them there, is sure."""
     pz, pe = _softmax(zero_logits), _softmax(end_logits)
     n = len(pz)
     width = 360.0 / n
-    offsets = np.arange(int(math.ceil(min_sweep / width)), int(max_sweep // width) + 1)
+    offsets = np.arange(int(math.ceil(min_sweep / width)), int(math.ceil(max_sweep / width)))
     ends = (np.arange(n)[:, None] + offsets[None, :]) % n
     a, j = np.unravel_index(int(np.argmax(pz[:, None] * pe[ends])), ends.shape)
     b = int(ends[a, j])

@@ -76,6 +76,10 @@ PANEL_SURE = 0.994
 #: a panel scale the model measures runs clockwise, at least this far and under 180 degrees
 #: (wider panel meters, and counter-clockwise ones, need start_angle/sweep configured)
 MIN_MEASURED_SWEEP = 30.0
+MAX_MEASURED_SWEEP = 180.0
+#: the panel model's ``ccw`` head this sure of counter-clockwise numbers: no measured scale
+#: (real panel meters run clockwise; on the 20 real ones its logit is -8.4 to -0.2)
+PANEL_CCW_SURE = 0.9
 HEADS = ("pointer", "zero", "ccw")  # the model's outputs, in order; the panel model adds "end"
 CCW = HEADS.index("ccw")  # the one output that is a logit, not angle classes
 
@@ -186,7 +190,7 @@ class PointerReader:
         angle = _unsquash(p.angle, w, h)
         end = None
         if len(heads) > len(HEADS):  # the panel model: the scale's two ends, clockwise
-            z, e = decode_arc(heads[1], heads[len(HEADS)], MIN_MEASURED_SWEEP, 180.0)
+            z, e = decode_arc(heads[1], heads[len(HEADS)], MIN_MEASURED_SWEEP, MAX_MEASURED_SWEEP)
             end = DirectionEstimate(_unsquash(e.angle, w, h), e.confidence)
         else:
             z = decode_bins(heads[1])
@@ -202,7 +206,8 @@ class PointerReader:
             extra.update(end_angle=end.angle, end_confidence=end.confidence)
         extra.update(scale_note)
         if p.confidence < UNREADABLE_BELOW or sweep is None:
-            return GaugeReading(None, p.confidence, "unreadable", angle, kps, extra=extra)
+            sure = p.confidence if sweep is not None else p.confidence * scale_confidence
+            return GaugeReading(None, sure, "unreadable", angle, kps, extra=extra)
         scale = Scale(start, sweep, opts.min_value, opts.max_value, opts.table)
         fraction, in_range = scale.angle_to_fraction(angle, 4.0)
         confidence = p.confidence * scale_confidence
@@ -252,20 +257,28 @@ def _measured(
 ) -> Tuple[float, Optional[float], float, Dict[str, str]]:
     """The scale the model sees: from the panel model, the clockwise arc from the zero to
     the ``end`` (snapped to a standard sweep with ``snap``), as sure as the model is of both
-    ends (none, below ``UNREADABLE_BELOW``); from a model that measures no end, the full
-    circle from the zero (sub-dials), as sure as it is of the zero and the direction."""
+    ends (none below ``UNREADABLE_BELOW``), and not at all where its ``ccw`` head leans to
+    counter-clockwise numbers (none where it is sure of them: such a meter needs its scale
+    configured); from a model that measures no end, the full circle from the zero
+    (sub-dials), as sure as it is of the zero and the direction."""
     if end is None:
         direction_sure = abs(2.0 / (1.0 + math.exp(-ccw_logit)) - 1.0)
         sweep = -360.0 if ccw_logit > 0 else 360.0
         return zero.angle, sweep, zero.confidence * direction_sure, {"scale": "model"}
+    clockwise = 1.0 / (1.0 + math.exp(ccw_logit))
+    if clockwise < 1.0 - PANEL_CCW_SURE:
+        note = "model: counter-clockwise numbers (configure start_angle/sweep)"
+        return zero.angle, None, 0.0, {"scale": note}
     sure = min(zero.confidence, end.confidence)
     if sure < UNREADABLE_BELOW:  # no two ends the model is sure of: no scale to read on
         return zero.angle, None, sure, {"scale": "model: no clockwise scale seen"}
     start, sweep = zero.angle, (end.angle - zero.angle) % 360.0
-    if not MIN_MEASURED_SWEEP <= sweep < 180.0:  # the two peaks are one: no scale either
+    if sweep < MIN_MEASURED_SWEEP:  # the two peaks are one: no scale either
         return zero.angle, None, 0.0, {"scale": "model: its ends not told apart"}
     if snap:
         start, sweep = snap_sweep(start, sweep)
+    if clockwise < 0.5:  # read on the clockwise arc, but the model leans the other way
+        return start, sweep, 0.0, {"scale": "model, direction unsure"}
     return start, sweep, sure, {"scale": "model"}
 
 
