@@ -47,11 +47,11 @@ def export_onnx(checkpoint: str, out: str, opset: int = 13) -> str:
         shape, names = (3, 3, STRIP_H, STRIP_W), ["larger_first"]
         axes = {name: {0: "n"} for name in ["image", *names]}
     elif config.get("arch") == "pointer":
-        from edged.pipelines.gauge.pointer_model import INPUT, build_pointer_model
+        from edged.pipelines.gauge.pointer_model import END, HEADS, INPUT, build_pointer_model
 
         end = bool(config.get("end_head"))
         model = build_pointer_model(int(config["width"]), end)
-        shape, names = (3, 3, INPUT, INPUT), ["pointer", "zero", "ccw"] + ["end"] * end
+        shape, names = (3, 3, INPUT, INPUT), [*HEADS] + [END] * end
         axes = {name: {0: "n"} for name in ["image", *names]}
     else:
         from edged.pipelines.gauge.model import build_model

@@ -28,8 +28,13 @@ from typing import Any, NamedTuple, Tuple
 
 import numpy as np
 
+from edged.pipelines.display.decode import softmax
+
 __all__ = [
     "BINS",
+    "CCW",
+    "END",
+    "HEADS",
     "INPUT",
     "DirectionEstimate",
     "build_pointer_model",
@@ -38,6 +43,10 @@ __all__ = [
     "model_input",
 ]
 
+#: the network's outputs, in order (``build_pointer_model``); the panel model adds ``END``
+HEADS = ("pointer", "zero", "ccw")
+END = "end"
+CCW = HEADS.index("ccw")  # the one output (and training target) that is a logit, not angles
 BINS = 72  # 5-degree classes
 INPUT = 64  # crop side the network sees
 CONFIDENT_BINS = 3  # mass within +-3 classes (+-15 degrees) of the peak is the confidence
@@ -68,7 +77,7 @@ def model_input(crop: np.ndarray) -> np.ndarray:
 
 def decode_bins(logits: np.ndarray) -> DirectionEstimate:
     """One head's ``BINS`` logits -> direction and confidence."""
-    p = _softmax(logits)
+    p = softmax(logits)
     k = int(np.argmax(p))
     return DirectionEstimate(_mean_near(p, k), _mass_near(p, k))
 
@@ -83,7 +92,7 @@ def decode_arc(
     degrees of a panel meter tells them apart. Each end is as sure as twice the two heads'
     mean mass near it (capped at 1): both ends found as the two peaks, whichever head put
     them there, is sure."""
-    pz, pe = _softmax(zero_logits), _softmax(end_logits)
+    pz, pe = softmax(zero_logits), softmax(end_logits)
     n = len(pz)
     width = 360.0 / n
     offsets = np.arange(int(math.ceil(min_sweep / width)), int(math.ceil(max_sweep / width)))
@@ -95,11 +104,6 @@ def decode_arc(
         DirectionEstimate(_mean_near(pz, int(a)), min(1.0, 2.0 * _mass_near(both, int(a)))),
         DirectionEstimate(_mean_near(pe, b), min(1.0, 2.0 * _mass_near(both, b))),
     )
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    p = np.exp(logits.astype(np.float64) - float(np.max(logits)))
-    return p / p.sum()
 
 
 def _mean_near(p: np.ndarray, k: int) -> float:

@@ -31,8 +31,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edged.config import gauge as config_gauge
+from edged.pipelines.display.decode import softmax
 from edged.pipelines.gauge.angles import angle_of, direction, point_at
 from edged.pipelines.gauge.pointer_model import (
+    CCW,
+    END,
+    HEADS,
     INPUT,
     DirectionEstimate,
     decode_arc,
@@ -80,8 +84,6 @@ MAX_MEASURED_SWEEP = 180.0
 #: the panel model's ``ccw`` head this sure of counter-clockwise numbers: no measured scale
 #: (real panel meters run clockwise; on the 20 real ones its logit is -8.4 to -0.2)
 PANEL_CCW_SURE = 0.9
-HEADS = ("pointer", "zero", "ccw")  # the model's outputs, in order; the panel model adds "end"
-CCW = HEADS.index("ccw")  # the one output that is a logit, not angle classes
 
 
 def prefers_pointer(
@@ -117,14 +119,14 @@ class PointerModel(EngineModel):
                       "max": [MAX_BATCH, 3, INPUT, INPUT]}
         }  # fmt: skip
         super().__init__(path, backend, threads, shapes, name, triton)
-        if "end" in {spec.name for spec in self.engine.outputs}:
-            self.outputs = (*HEADS, "end")
+        if END in {spec.name for spec in self.engine.outputs}:
+            self.outputs = (*HEADS, END)
 
     @property
     def measures_end(self) -> bool:
         """Whether the model measures where the scale ends (the panel model: a panel meter
         configured with only min and max can be read)."""
-        return "end" in self.outputs
+        return END in self.outputs
 
 
 class PointerReader:
@@ -285,12 +287,7 @@ def _measured(
 def _mean_of_mirrored(logits: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
     """Log of the mean class probabilities of a crop and its mirror image (class k of the
     mirror is class ``BINS - 1 - k`` here): two views that disagree spread the mass."""
-
-    def probs(z: np.ndarray) -> np.ndarray:
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-
-    return np.log((probs(logits) + probs(mirrored[:, ::-1])) / 2.0 + 1e-12)
+    return np.log((softmax(logits) + softmax(mirrored[:, ::-1])) / 2.0 + 1e-12)
 
 
 def _unsquash(angle: float, w: int, h: int) -> float:

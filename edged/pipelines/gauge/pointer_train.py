@@ -32,6 +32,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from edged.pipelines.gauge.pointer_model import CCW
 from edged.pipelines.gauge.train import (
     add_common_args,
     picture_seed,
@@ -50,7 +51,6 @@ REUSE = 2  # training steps per rendered sub-dial batch
 #: see them (a panel on its side is not): each batch serves more steps, upright or mirrored
 PANEL_REUSE = 4
 DIALS = ("subdials", "panels")  # what the crops show (``--dials``)
-CCW = 2  # the targets' column that is not an angle
 
 
 def render_pointer_batch(
