@@ -29,7 +29,9 @@ picks the dial to score in a picture that shows several. A photo whose needle
 cannot be seen takes ``"value": null``: the right answer is ``unreadable``.
 Each dial is read as a config's ``reader: auto`` would (``--reader`` to force
 one): a dial in a ``box``, or a picture that is a small crop, whose scale is
-given as a full circle goes to the pointer model; the rest to the keypoints.
+given as a full circle goes to the pointer model; the rest to the keypoints,
+with the panel model's second opinion where they are unsure (renders too:
+``--reader keypoints`` for the keypoints alone).
 
 ``--subdials`` scores the pointer model on held-out sub-dial crops
 (``subdial_synth``): water/gas-meter dials as fixed cameras see them, with the
@@ -64,6 +66,8 @@ from edged.pipelines.gauge.pointer_reader import (
     PointerModel,
     PointerReader,
     prefers_pointer,
+    second_opinion,
+    wants_second_opinion,
 )
 from edged.pipelines.gauge.reader import (
     CROP_SIZE,
@@ -232,16 +236,14 @@ def evaluate_photos(
         h, w = region.shape[:2]
         located = item["box"] is not None
         reading: Optional[GaugeReading]
-        if (
-            panel is not None
-            and choice == "panel"
-            and (opts.sweep is not None or panel.model.measures_end)
-        ):
+        if panel is not None and choice == "panel" and panel.can_read(opts):
             reading = panel.read_crops([region], [opts])[0]
         elif pointer is not None and prefers_pointer(choice, w, h, opts.sweep, located):
             reading = pointer.read_crops([region], [opts])[0]
         else:
             reading = _photo_reading(reader, image, opts, item["box"])
+            if choice == "auto":
+                reading = _second_opinion(panel, reading, region, opts)
         times.append((time.perf_counter() - t0) * 1000.0)
         err = _photo_error(item, reading)
         per_photo.append(_photo_line(item, reading, err))
@@ -321,6 +323,19 @@ def _region(image: np.ndarray, box: Any) -> np.ndarray:
     return region
 
 
+def _second_opinion(
+    panel: Optional[PointerReader],
+    reading: Optional[GaugeReading],
+    region: np.ndarray,
+    opts: ReadOptions,
+) -> Optional[GaugeReading]:
+    """``reader: auto``'s panel-model second opinion on a keypoint reading of ``region``, as
+    ``edged read-gauge`` and a pipeline ask it (``pointer_reader.second_opinion``)."""
+    if panel is None or not panel.can_read(opts) or not wants_second_opinion(reading):
+        return reading
+    return second_opinion(reading, panel.read_crops([region], [opts])[0])
+
+
 def _photo_reading(
     reader: GaugeReader, image: np.ndarray, opts: ReadOptions, box: Any
 ) -> Optional[GaugeReading]:
@@ -364,7 +379,10 @@ def evaluate(
     mode: str = "mixed",
     scale_given: bool = False,
     snap: bool = True,
+    panel: Optional[PointerReader] = None,
 ) -> Dict[str, Any]:
+    """Held-out renders read as ``edged read-gauge`` reads a picture: the keypoint reading
+    of the rendered dial, and with ``panel`` the panel model's second opinion on it."""
     errors: List[float] = []
     ok_errors: List[float] = []
     no_read = 0
@@ -389,7 +407,6 @@ def evaluate(
             opts.start_angle, opts.sweep = given_scale(target)
         t0 = time.perf_counter()
         readings = reader.read(image, opts)
-        times.append((time.perf_counter() - t0) * 1000.0)
         cx, cy, _ = target.keypoints["center"]
         match = None
         for r in readings:
@@ -397,6 +414,8 @@ def evaluate(
             if c is not None and math.hypot(c[0] - cx, c[1] - cy) < 0.5 * target.radius:
                 match = r
                 break
+        match = _second_opinion(panel, match, image, opts)
+        times.append((time.perf_counter() - t0) * 1000.0)
         if not target.readable:
             hidden_total += 1
             if match is None or match.value is None:
@@ -570,7 +589,8 @@ def main() -> int:
         "--reader",
         default="auto",
         choices=["auto", "keypoints", "pointer", "panel"],
-        help="with --photos: which model reads each dial (auto: as a config's reader: auto)",
+        help="which model reads each dial (auto: as a config's reader: auto, the panel model's "
+        "second opinion included; renders take auto or keypoints; --panels: panel or keypoints)",
     )
     p.add_argument("--pointer-model", default=DEFAULT_POINTER_MODEL)
     p.add_argument("--panel-model", default=DEFAULT_PANEL_MODEL)
@@ -604,9 +624,9 @@ def main() -> int:
         print(f"gauge_accuracy: no pointer model at {args.pointer_model}", file=sys.stderr)
         return 2
     panel = None
-    if (args.panels and args.reader != "keypoints") or args.reader == "panel":
+    if args.reader in ("auto", "panel") and not args.subdials:
         panel = _pointer_reader(args, args.panel_model, "panel")
-        if panel is None:
+        if panel is None and (args.panels or args.reader == "panel"):
             print(f"gauge_accuracy: no panel model at {args.panel_model}", file=sys.stderr)
             return 2
     if args.panels and args.reader != "keypoints":
@@ -649,7 +669,7 @@ def main() -> int:
             return 2
     else:
         res = evaluate(
-            reader, args.n, args.seed_base, args.mode, args.scale_given, not args.no_snap
+            reader, args.n, args.seed_base, args.mode, args.scale_given, not args.no_snap, panel
         )
     res["model"] = os.path.basename(args.model)
     res["reader"] = {
@@ -659,7 +679,7 @@ def main() -> int:
         "needle_pixels": not args.no_needle_pixels,
         "scale": "given" if args.scale_given else "model",
         "snap_sweep": not args.no_snap,
-        "choice": args.reader if args.photos else "keypoints",
+        "choice": args.reader,
         "pointer_model": os.path.basename(args.pointer_model) if pointer else None,
         "panel_model": os.path.basename(args.panel_model) if panel else None,
         "direction_model": os.path.basename(args.direction_model) if direction else None,

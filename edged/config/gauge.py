@@ -105,8 +105,9 @@ class GaugeConfig(EdgedModel):
         "scale from start_angle/sweep (seen from the pivot) or, without them, from where the "
         "model sees the scale begin and end; 'auto' uses the pointer model for a "
         "full-circle dial (sweep 360 or -360) with a roughly square roi (sides within 1.6x), "
-        "else the keypoints. The pointer and panel models report the roi's centre as the "
-        "dial's centre",
+        "else the keypoints, and where they read a dial with an roi unsure or not at all, the "
+        "panel model's reading of the roi if it is sure of it (a panel meter the keypoints "
+        "miss). The pointer and panel models report the roi's centre as the dial's centre",
     )
 
     @model_validator(mode="after")
@@ -279,8 +280,10 @@ class GaugePipelineConfig(PipelineBase):
     )
     panel_model: str = Field(
         DEFAULT_PANEL_MODEL,
-        description="Panel-meter pointer model for gauges read with reader 'panel'; loaded "
-        "only when a gauge uses it",
+        description="Panel-meter pointer model for gauges read with reader 'panel', and for "
+        "the second opinion on dials with an roi and reader 'auto' that the keypoints read "
+        "unsure (a model that fails to load is then only warned about); loaded only when a "
+        "gauge uses it",
     )
     direction_model: Optional[str] = Field(
         None,

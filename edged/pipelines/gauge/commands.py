@@ -15,11 +15,14 @@ def register(subparsers: Any) -> None:
         "read-gauge",
         help="read analog gauges in images; one JSON line per image",
         description="Read the most prominent analog gauge in each image and print one JSON line "
-        'per image: {"image", "value", "confidence", "quality", "angle_deg", "keypoints"}. '
+        'per image: {"image", "value", "confidence", "quality", "angle_deg", "reader", '
+        '"keypoints"} ("reader": the model that read it). '
         "Angles are degrees, clockwise, 0 = 12 o'clock. Without --start-angle/--sweep the "
         "model's scale endpoints are used. A full-circle dial (--sweep 360 or -360) in a "
         "roughly square picture of at most 160 px, or in a roughly square --roi, is read by the "
-        "pointer model, the rest by the keypoint model (--reader to choose; --reader panel "
+        "pointer model, the rest by the keypoint model, and where it reads the main dial "
+        "unsure or finds none, by the panel model if that is sure (--reader to choose; "
+        "--reader panel "
         "reads a panel meter filling the picture or the --roi; its scale from "
         "--start-angle/--sweep or, without them, from the picture).",
     )
@@ -48,8 +51,9 @@ def register(subparsers: Any) -> None:
         default="auto",
         choices=["auto", "keypoints", "pointer", "panel"],
         help="which model reads the dial (auto: pointer for a full-circle dial in a small "
-        "picture or an --roi, else keypoints; panel: the panel-meter model, for a panel "
-        "meter filling the picture or the --roi)",
+        "picture or an --roi, else keypoints, or the panel model where it is sure and the "
+        "keypoints are not; panel: the panel-meter model, for a panel meter filling the "
+        "picture or the --roi)",
     )
     p.add_argument("--model", default=None, help="keypoint model (default: the bundled one)")
     p.add_argument("--pointer-model", default=None, help="pointer model (default: the bundled one)")
@@ -100,6 +104,7 @@ class _Readers:
         self._keypoints: Any = None
         self._pointer: Any = None
         self._panel: Any = None
+        self._panel_failed = False
 
     def keypoints(self) -> Any:
         from edged.config.gauge import DEFAULT_GAUGE_MODEL
@@ -147,6 +152,24 @@ class _Readers:
             self._panel = self._pointer_reader(self.panel_path(), "panel")
         return self._panel
 
+    def panel_opinion(self, opts: Any) -> Any:
+        """The panel reader for ``reader: auto``'s second opinion (``wants_second_opinion``),
+        None where it cannot give one: the model did not load (said once), or it measures
+        no scale end and the scale is not given."""
+        from edged.engines.errors import EngineError
+
+        if self._panel is None and not self._panel_failed:
+            try:
+                self.panel()
+            except EngineError as exc:  # the keypoints' readings stand, as without the model
+                self._panel_failed = True
+                print(
+                    f"edged read-gauge: panel model not loaded ({exc}); dials the keypoints "
+                    "read unsure get no second opinion",
+                    file=sys.stderr,
+                )
+        return self._panel if self._panel is not None and self._panel.can_read(opts) else None
+
     def panel_path(self) -> str:
         from edged.config.gauge import DEFAULT_PANEL_MODEL
 
@@ -176,7 +199,8 @@ def read_gauge_command(args: argparse.Namespace) -> int:
         print("edged read-gauge: --sweep must be within ±(0, 360]", file=sys.stderr)
         return 2
     readers = _Readers(args)
-    if args.reader == "panel" and args.sweep is None and not readers.panel().model.measures_end:
+    opts = ReadOptions(args.min_value, args.max_value, args.start_angle, args.sweep)
+    if args.reader == "panel" and not readers.panel().can_read(opts):
         readers.close()
         print(
             f"edged read-gauge: the panel model {readers.panel_path()} measures no scale end: "
@@ -185,7 +209,6 @@ def read_gauge_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    opts = ReadOptions(args.min_value, args.max_value, args.start_angle, args.sweep)
     unit = {"unit": args.unit} if args.unit else {}
 
     def read(image: Any) -> Optional[List[Dict[str, Any]]]:
@@ -222,7 +245,11 @@ def _read_image(
     readers: _Readers, image: Any, opts: Any, args: argparse.Namespace
 ) -> Optional[List[Dict[str, Any]]]:
     """The readings of one image as JSON-ready dicts (None: the roi misses the image)."""
-    from edged.pipelines.gauge.pointer_reader import prefers_pointer
+    from edged.pipelines.gauge.pointer_reader import (
+        prefers_pointer,
+        second_opinion,
+        wants_second_opinion,
+    )
     from edged.pipelines.gauge.reader import roi_region
 
     x0 = y0 = 0
@@ -243,4 +270,10 @@ def _read_image(
         for r in readings:
             for v in r.keypoints.values():
                 v[0], v[1] = v[0] + x0, v[1] + y0
+        if args.reader == "auto" and not args.all and wants_second_opinion(readings[0]):
+            panel = readers.panel_opinion(opts)
+            if panel is not None:
+                readings = [
+                    second_opinion(readings[0], *panel.read_crops([region], [opts], [(x0, y0)]))
+                ]
     return [r.as_dict() for r in readings]

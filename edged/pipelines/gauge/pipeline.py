@@ -3,7 +3,10 @@
 Gauges with an ``roi`` are looked for inside it only (fixed cameras); those the
 pointer model reads (``reader: pointer``, or ``auto`` on a full-circle dial, see
 ``pointer_reader.prefers_pointer``) and the panel meters the panel model reads
-(``reader: panel``) are read from the roi as a whole. The rest
+(``reader: panel``) are read from the roi as a whole. A keypoint-read dial
+with an roi and ``reader: auto`` that the keypoints read unsure, or not at
+all, is read from its roi by the panel model too, whose reading replaces the
+keypoints' where it is sure (``pointer_reader.second_opinion``). The rest
 share one search of the whole frame; detected dials are matched to them by
 ``position`` (nearest centre) when given, otherwise in reading order (rows top
 to bottom, left to right). A configured gauge with no dial found is reported
@@ -31,7 +34,13 @@ from edged.pipelines.base import Pipeline
 from edged.pipelines.display.reader import DisplayModel, DisplayReader, DisplayReading
 from edged.pipelines.gauge.angles import point_at
 from edged.pipelines.gauge.decode import Detection, read_detection
-from edged.pipelines.gauge.pointer_reader import PointerModel, PointerReader, prefers_pointer
+from edged.pipelines.gauge.pointer_reader import (
+    PointerModel,
+    PointerReader,
+    prefers_pointer,
+    second_opinion,
+    wants_second_opinion,
+)
 from edged.pipelines.gauge.reader import (
     GaugeReader,
     KeypointModel,
@@ -195,6 +204,13 @@ class GaugePipeline(Pipeline):
         self.by_panel = {g.id for g in self.dials if g.reader == "panel"}
         #: the dials read from their roi as a whole (by the pointer or the panel model)
         self.whole_roi = self.by_pointer | self.by_panel
+        #: the keypoint-read dials with an roi that ``reader: auto`` gives the panel model a
+        #: second opinion on (``wants_second_opinion``); emptied where that model fails to load
+        self.panel_opinion = {
+            g.id
+            for g in self.dials
+            if g.reader == "auto" and g.roi is not None and g.id not in self.whole_roi
+        }
         #: keypoint-read dials with no configured scale whose ends' numbers differ in size:
         #: the direction model says which way they run
         self.unscaled = {
@@ -221,13 +237,9 @@ class GaugePipeline(Pipeline):
                 resolve_model(config.pointer_model), config.backend, config.threads, config.triton
             )
         if self._panel_model is None and self.by_panel:
-            self._panel_model = PointerModel(
-                resolve_model(config.panel_model),
-                config.backend,
-                config.threads,
-                config.triton,
-                name="gauge-panel",
-            )
+            self._panel_model = self._load_panel_model()
+        elif self._panel_model is None and self.panel_opinion:
+            self._panel_model = self._load_second_opinion_model()
         if self._display_model is None and self.displays:
             self._display_model = DisplayModel(
                 resolve_model(config.display_model), config.backend, config.threads, config.triton
@@ -242,6 +254,11 @@ class GaugePipeline(Pipeline):
         if self._panel_model is not None:
             self._check_panel_scales()
             self.panel_reader = PointerReader(self._panel_model, kind="panel")
+            self.panel_opinion = {
+                g.id
+                for g in self.dials
+                if g.id in self.panel_opinion and self.panel_reader.can_read(_read_options(g))
+            }
         if self._display_model is not None:
             self.display_reader = DisplayReader(self._display_model)
 
@@ -256,6 +273,34 @@ class GaugePipeline(Pipeline):
                 f"scale end, so gauges {', '.join(unscaled)} (no start_angle/sweep) cannot be "
                 "read: set start_angle and sweep on them, or use the bundled panel model"
             )
+
+    def _load_panel_model(self) -> Any:
+        config = self.config
+        return PointerModel(
+            resolve_model(config.panel_model),
+            config.backend,
+            config.threads,
+            config.triton,
+            name="gauge-panel",
+        )
+
+    def _load_second_opinion_model(self) -> Any:
+        """The panel model for ``reader: auto``'s second opinions, or None with a warning:
+        without it those dials are read by the keypoints alone, as before it existed."""
+        try:
+            return self._load_panel_model()
+        except EngineError as exc:
+            log.warning(
+                "pipeline %s: panel_model %s not loaded (%s); gauges %s, read unsure by the "
+                "keypoints, get no second opinion: fix panel_model, or set their reader to "
+                "keypoints",
+                self.config.id,
+                self.config.panel_model,
+                exc,
+                ", ".join(sorted(self.panel_opinion)),
+            )
+            self.panel_opinion = set()
+            return None
 
     def _load_direction_model(self) -> Any:
         """The direction model, or None with a warning: it refines dials without a configured
@@ -301,9 +346,12 @@ class GaugePipeline(Pipeline):
         if self.by_pointer:
             d["pointer_model"] = self.config.pointer_model
             d["read_by_pointer_model"] = sorted(self.by_pointer)
-        if self.by_panel:
+        if self.by_panel or self.panel_opinion:
             d["panel_model"] = self.config.panel_model
+        if self.by_panel:
             d["read_by_panel_model"] = sorted(self.by_panel)
+        if self.panel_opinion:
+            d["panel_second_opinion"] = sorted(self.panel_opinion)
         if self.unscaled:
             d["direction_model"] = self.config.direction_model
             if self.direction_error:
@@ -347,7 +395,29 @@ class GaugePipeline(Pipeline):
         if self.reader is not None:
             unscaled = [found.get(i) for i in sorted(self.unscaled)]
             self.reader.orient(image, [d for d in unscaled if isinstance(d, Detection)])
+        found.update(self._second_opinions(image, found))
         return found
+
+    def _second_opinions(
+        self, image: np.ndarray, found: Dict[str, Any]
+    ) -> Dict[str, Optional[GaugeReading]]:
+        """The ``panel_opinion`` dials read (their detections turned into readings here), and
+        those the keypoints read unsure or not at all read again from their roi by the panel
+        model, in one batch: its reading where it is sure (``second_opinion``)."""
+        out: Dict[str, Optional[GaugeReading]] = {}
+        unsure = []
+        for g in self.dials:
+            if g.id not in self.panel_opinion:
+                continue
+            det = found.get(g.id)
+            out[g.id] = None if det is None else self._dial_reading(g, det)
+            if wants_second_opinion(out[g.id]):
+                unsure.append(g)
+        panel = self._read_rois(image, {g.id for g in unsure}, self.panel_reader)
+        for gid, reading in panel.items():
+            if reading is not None:
+                out[gid] = second_opinion(out[gid], reading)
+        return out
 
     def _read_pointers(self, image: np.ndarray) -> Dict[str, Optional[GaugeReading]]:
         """The gauges read from their roi as a whole: the pointer model's in one batch, the
@@ -400,10 +470,14 @@ class GaugePipeline(Pipeline):
     ) -> GaugeReading:
         if det is None:
             return GaugeReading(None, 0.0, "unreadable", None, {})
-        if isinstance(det, GaugeReading):  # read by the pointer model already
+        if isinstance(det, GaugeReading):  # read by the pointer or the panel model already
             return self.trackers[gauge.id].update(det, t)
+        return self.trackers[gauge.id].update(self._dial_reading(gauge, det), t)
+
+    def _dial_reading(self, gauge: GaugeConfig, det: Detection) -> GaugeReading:
+        """A keypoint detection read on the gauge's scale."""
         self._keep_sure_direction(gauge.id, det)
-        reading = read_detection(
+        return read_detection(
             det,
             gauge.min_value,
             gauge.max_value,
@@ -412,7 +486,6 @@ class GaugePipeline(Pipeline):
             [tuple(p) for p in gauge.table] if gauge.table else None,  # type: ignore[misc]
             min_confidence=gauge.min_confidence,
         )
-        return self.trackers[gauge.id].update(reading, t)
 
     def _keep_sure_direction(self, gauge_id: str, det: Detection) -> None:
         """Remember the direction model's sure answers for this dial; an unsure one is

@@ -225,6 +225,7 @@ class GaugeReading:
             "confidence": r(self.confidence, 3),
             "quality": self.quality,
             "angle_deg": r(self.angle_deg, 2),
+            "reader": self.extra.get("reader", "keypoints"),
             "keypoints": {
                 k: [round(float(a), 1) for a in v[:2]] + [round(float(v[2]), 3)]
                 for k, v in self.keypoints.items()
