@@ -381,8 +381,10 @@ def evaluate(
     snap: bool = True,
     panel: Optional[PointerReader] = None,
 ) -> Dict[str, Any]:
-    """Held-out renders read as ``edged read-gauge`` reads a picture: the keypoint reading
-    of the rendered dial, and with ``panel`` the panel model's second opinion on it."""
+    """Held-out renders: the keypoint reading of the rendered dial (the one found at its
+    centre) and, with ``panel``, the panel model's second opinion on it, read from the whole
+    picture as ``edged read-gauge`` asks it about a picture's main dial (in a scene with
+    several dials the rendered one need not be the main one; crops hold one)."""
     errors: List[float] = []
     ok_errors: List[float] = []
     no_read = 0
@@ -623,12 +625,27 @@ def main() -> int:
     if pointer is None and (args.subdials or args.reader == "pointer"):
         print(f"gauge_accuracy: no pointer model at {args.pointer_model}", file=sys.stderr)
         return 2
+    renders = not (args.photos or args.subdials or args.panels)
+    if renders and args.reader not in ("auto", "keypoints"):
+        print(
+            f"gauge_accuracy: --reader {args.reader} reads tight crops of one dial, not the "
+            "keypoint benchmark's pictures: use auto or keypoints here (or --photos, "
+            "--subdials, --panels)",
+            file=sys.stderr,
+        )
+        return 2
     panel = None
-    if args.reader in ("auto", "panel") and not args.subdials:
+    if not args.subdials and args.reader != "keypoints":
         panel = _pointer_reader(args, args.panel_model, "panel")
         if panel is None and (args.panels or args.reader == "panel"):
             print(f"gauge_accuracy: no panel model at {args.panel_model}", file=sys.stderr)
             return 2
+        if panel is None and args.reader == "auto":
+            print(
+                f"gauge_accuracy: no panel model at {args.panel_model}: the keypoints alone, "
+                "without reader: auto's second opinion",
+                file=sys.stderr,
+            )
     if args.panels and args.reader != "keypoints":
         assert panel is not None
         res = evaluate_panels(

@@ -281,9 +281,16 @@ class GaugePipelineConfig(PipelineBase):
     panel_model: str = Field(
         DEFAULT_PANEL_MODEL,
         description="Panel-meter pointer model for gauges read with reader 'panel', and for "
-        "the second opinion on dials with an roi and reader 'auto' that the keypoints read "
-        "unsure (a model that fails to load is then only warned about); loaded only when a "
+        "the second opinion on dials with an roi and reader 'auto' (panel_second_opinion; a "
+        "model that fails to load for that is only warned about); loaded at start when a "
         "gauge uses it",
+    )
+    panel_second_opinion: bool = Field(
+        True,
+        description="Read a dial with an roi and reader 'auto' that the keypoints read unsure, "
+        "or not at all, with the panel model too, and take its reading where it is sure (the "
+        "panel meters the keypoint model misses); false: never load the panel model for them "
+        "(one model less to build and hold in memory)",
     )
     direction_model: Optional[str] = Field(
         None,

@@ -123,6 +123,10 @@ def test_the_command_line_says_what_is_wrong_and_exits_2(tmp_path):
         [sys.executable, BENCH, "--reader", "panel"], capture_output=True, text=True
     )
     assert proc.returncode == 2 and "--photos DIR" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, BENCH, "--reader", "pointer", "--n", "1"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "use auto or keypoints" in proc.stderr
 
 
 @needs_model

@@ -174,6 +174,27 @@ def test_tracker_smooths_and_rejects_implausible_jumps():
     assert tr.update(unreadable, 3.0).value is None
 
 
+def test_tracker_averages_one_models_readings_only():
+    """A dial read sometimes by the keypoints (unsure, far off) and sometimes by the panel
+    model (sure): a sure reading is never half the other model's guess."""
+
+    def reading(value, quality="ok", reader=None):
+        extra = {} if reader is None else {"reader": reader}
+        return GaugeReading(value, 0.9, quality, 0.0, {}, extra=extra)
+
+    tr = GaugeTracker(alpha=0.5)
+    tr.update(reading(1.0, "low_confidence"), 0.0)
+    tr.update(reading(1.0, "low_confidence"), 1.0)
+    assert tr.update(reading(3.0, reader="panel"), 2.0).value == 3.0  # started afresh
+    assert tr.update(reading(3.2, reader="panel"), 3.0).value == pytest.approx(3.1)
+    assert tr.update(reading(1.0, "low_confidence"), 4.0).value == 1.0
+    # the rate check still holds across models: an implausible change is held back
+    held = GaugeTracker(alpha=0.5, max_rate=0.1)
+    held.update(reading(3.0, reader="panel"), 0.0)
+    got = held.update(reading(1.0, "low_confidence"), 1.0)
+    assert got.quality == "low_confidence" and got.value == 3.0
+
+
 def test_snap_sweep_keeps_the_arc_middle():
     from edged.pipelines.gauge.reading import snap_sweep
 

@@ -66,8 +66,8 @@ def blind_keypoints(batch):
 # amps: an roi'd dial read by the keypoints (auto, not a full circle); pinned: the same, but
 # its reader set to keypoints; free: found anywhere in the frame (no roi to ask about)
 AUTO = config(
-    "[{id: amps, min_value: 0, max_value: 5, roi: [0, 0, 100, 100]},"
-    " {id: pinned, min_value: 0, max_value: 5, reader: keypoints, roi: [100, 0, 100, 100]},"
+    "[{id: amps, min_value: 0, max_value: 5, roi: [100, 0, 100, 100]},"
+    " {id: pinned, min_value: 0, max_value: 5, reader: keypoints, roi: [0, 0, 100, 100]},"
     " {id: free, min_value: 0, max_value: 5}]"
 )
 
@@ -85,9 +85,10 @@ def test_pipeline_asks_the_panel_model_about_roi_dials_the_keypoints_cannot_read
     got = run_once(pipe)
     assert got["amps"]["value"] == pytest.approx(2.5, abs=0.05)
     assert got["amps"]["quality"] == "ok"
+    assert got["amps"]["keypoints"]["center"] == [150.0, 50.0]  # frame pixels, not the roi's
     assert got["pinned"]["quality"] == got["free"]["quality"] == "unreadable"
     assert panel.batches == [(1, 3, 64, 64)] * 2  # amps alone (and its mirror image)
-    assert pipe.describe()["panel_second_opinion"] == ["amps"]
+    assert pipe.describe()["panel_second_opinion_for"] == ["amps"]
 
 
 def test_an_unsure_panel_model_leaves_the_keypoints_answer():
@@ -111,7 +112,7 @@ def test_a_panel_model_without_an_end_gives_no_opinion_where_the_scale_is_not_gi
     got = run_once(pipe)  # not refused, as reader: panel would be: the keypoints read amps
     assert got["amps"]["quality"] == "unreadable"
     assert got["volts"]["value"] == pytest.approx(150.0, abs=3.0)
-    assert pipe.describe()["panel_second_opinion"] == ["volts"]
+    assert pipe.describe()["panel_second_opinion_for"] == ["volts"]
 
 
 def test_a_panel_model_that_will_not_load_leaves_the_keypoints_alone(tmp_path, caplog):
@@ -124,7 +125,25 @@ def test_a_panel_model_that_will_not_load_leaves_the_keypoints_alone(tmp_path, c
         got = run_once(pipe)
     assert got["amps"]["quality"] == "unreadable"
     assert "panel_model" in caplog.text and "amps" in caplog.text
-    assert "panel_second_opinion" not in pipe.describe()
+    d = pipe.describe()
+    assert "panel_second_opinion_for" not in d and "panel.onnx" in d["panel_model_error"]
+
+
+def test_the_second_opinion_can_be_turned_off():
+    import edged.pipelines.gauge.pipeline as gp
+
+    text = AUTO.replace("gauges:", "panel_second_opinion: false, gauges:")
+    pipe = create_pipeline(parse_config(text).pipelines[0])
+    pipe._model = blind_keypoints
+    loaded = []
+    real = gp.PointerModel
+    gp.PointerModel = lambda *a, **k: loaded.append(a) or FixedModel(0.0, zero=315.0, end=45.0)
+    try:
+        got = run_once(pipe)
+    finally:
+        gp.PointerModel = real
+    assert loaded == [] and got["amps"]["quality"] == "unreadable"
+    assert "panel_model" not in pipe.describe()
 
 
 @needs_models
@@ -169,13 +188,28 @@ def test_read_gauge_cli_takes_the_panel_models_sure_reading(tmp_path, capsys):
     line = json.loads(capsys.readouterr().out)
     assert line["reader"] == "panel" and line["quality"] == "ok"
     assert abs(line["value"] - truth.value) < 0.02 * span
-    assert main([*args, "--reader", "keypoints"]) == 0
+    for alone in (["--reader", "keypoints"], ["--all"]):  # --all: every dial, keypoints only
+        assert main([*args, *alone]) == 0
+        (line,) = map(json.loads, capsys.readouterr().out.splitlines())
+        assert line["reader"] == "keypoints" and line["quality"] != "ok"
+    # in an roi of a larger picture: the same reading, its keypoints in the picture's pixels
+    canvas = np.full((size + 60, size + 100, 3), 128, np.uint8)
+    canvas[40 : 40 + size, 70 : 70 + size] = image
+    framed = str(tmp_path / "framed.png")
+    cv2.imwrite(framed, canvas)
+    roi = ["--roi", f"70,40,{size},{size}"]
+    assert main(["read-gauge", framed, *args[2:], *roi]) == 0
     line = json.loads(capsys.readouterr().out)
-    assert line["reader"] == "keypoints" and line["quality"] != "ok"
-    # a panel model that will not load: the keypoints' reading, and a word on stderr
-    assert main([*args, "--panel-model", str(tmp_path / "missing.onnx")]) == 0
-    out = capsys.readouterr()
-    assert json.loads(out.out)["reader"] == "keypoints" and "panel model not loaded" in out.err
+    assert line["reader"] == "panel" and abs(line["value"] - truth.value) < 0.02 * span
+    assert line["keypoints"]["center"][:2] == [70 + size / 2, 40 + size / 2]
+    # no second opinion to be had: the keypoints' reading, and one word why on stderr
+    sub_dial_model = resolve_model("weights/gauge_pointer.onnx")  # measures no scale end
+    for model, why in ((str(tmp_path / "missing.onnx"), "panel model not loaded"),
+                       (sub_dial_model, "measures no scale end")):  # fmt: skip
+        assert main(["read-gauge", path, *args[1:], "--panel-model", model]) == 0
+        out = capsys.readouterr()
+        assert [json.loads(x)["reader"] for x in out.out.splitlines()] == ["keypoints"] * 2
+        assert out.err.count(why) == 1
 
 
 def test_photo_bench_asks_for_the_second_opinion_as_the_cli_does(tmp_path):

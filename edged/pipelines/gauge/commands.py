@@ -104,7 +104,7 @@ class _Readers:
         self._keypoints: Any = None
         self._pointer: Any = None
         self._panel: Any = None
-        self._panel_failed = False
+        self._panel_unable: Optional[str] = None  # why there is no second opinion
 
     def keypoints(self) -> Any:
         from edged.config.gauge import DEFAULT_GAUGE_MODEL
@@ -154,21 +154,26 @@ class _Readers:
 
     def panel_opinion(self, opts: Any) -> Any:
         """The panel reader for ``reader: auto``'s second opinion (``wants_second_opinion``),
-        None where it cannot give one: the model did not load (said once), or it measures
-        no scale end and the scale is not given."""
+        None where it cannot give one, said once on stderr: the model did not load, or it
+        measures no scale end and the scale is not given."""
         from edged.engines.errors import EngineError
 
-        if self._panel is None and not self._panel_failed:
-            try:
-                self.panel()
-            except EngineError as exc:  # the keypoints' readings stand, as without the model
-                self._panel_failed = True
-                print(
-                    f"edged read-gauge: panel model not loaded ({exc}); dials the keypoints "
-                    "read unsure get no second opinion",
-                    file=sys.stderr,
-                )
-        return self._panel if self._panel is not None and self._panel.can_read(opts) else None
+        if self._panel_unable is not None:
+            return None
+        try:
+            panel = self.panel()
+        except EngineError as exc:  # the keypoints' readings stand, as without the model
+            self._panel_unable = f"panel model not loaded ({exc})"
+        else:
+            if panel.can_read(opts):
+                return panel
+            self._panel_unable = f"the panel model {self.panel_path()} measures no scale end"
+        print(
+            f"edged read-gauge: {self._panel_unable}; dials the keypoints read unsure get no "
+            "second opinion",
+            file=sys.stderr,
+        )
+        return None
 
     def panel_path(self) -> str:
         from edged.config.gauge import DEFAULT_PANEL_MODEL

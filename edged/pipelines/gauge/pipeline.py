@@ -209,8 +209,12 @@ class GaugePipeline(Pipeline):
         self.panel_opinion = {
             g.id
             for g in self.dials
-            if g.reader == "auto" and g.roi is not None and g.id not in self.whole_roi
+            if config.panel_second_opinion
+            and g.reader == "auto"
+            and g.roi is not None
+            and g.id not in self.whole_roi
         }
+        self.panel_error: Optional[str] = None
         #: keypoint-read dials with no configured scale whose ends' numbers differ in size:
         #: the direction model says which way they run
         self.unscaled = {
@@ -290,10 +294,11 @@ class GaugePipeline(Pipeline):
         try:
             return self._load_panel_model()
         except EngineError as exc:
+            self.panel_error = str(exc)
             log.warning(
                 "pipeline %s: panel_model %s not loaded (%s); gauges %s, read unsure by the "
-                "keypoints, get no second opinion: fix panel_model, or set their reader to "
-                "keypoints",
+                "keypoints, get no second opinion: fix panel_model, or set "
+                "panel_second_opinion: false",
                 self.config.id,
                 self.config.panel_model,
                 exc,
@@ -351,7 +356,9 @@ class GaugePipeline(Pipeline):
         if self.by_panel:
             d["read_by_panel_model"] = sorted(self.by_panel)
         if self.panel_opinion:
-            d["panel_second_opinion"] = sorted(self.panel_opinion)
+            d["panel_second_opinion_for"] = sorted(self.panel_opinion)
+        if self.panel_error is not None:
+            d["panel_model_error"] = self.panel_error
         if self.unscaled:
             d["direction_model"] = self.config.direction_model
             if self.direction_error:

@@ -244,6 +244,10 @@ class GaugeTracker:
     A full-circle dial (``wrap``: its ``(min, max)``) has no ends: a meter's
     sub-dial turns from 9.9 on to 0.1, a change of 0.2, not of 9.8. Changes are
     then measured the short way round, and the average stays on the dial.
+
+    The average is of one model's readings: a reading by another model than the last
+    (``extra["reader"]``: the keypoints, or the panel model's second opinion) starts it
+    afresh, so two models' disagreement is never blended into a value that looks sure.
     """
 
     def __init__(
@@ -260,12 +264,14 @@ class GaugeTracker:
         self.value: Optional[float] = None
         self.t: Optional[float] = None
         self.rejected = 0
+        self.reader: Optional[str] = None  # the model behind ``value``
 
     def update(self, reading: GaugeReading, t: float) -> GaugeReading:
         if reading.value is None or reading.quality == "unreadable":
             return reading
+        reader = reading.extra.get("reader", "keypoints")
         if self.value is None or self.t is None:
-            self.value, self.t = reading.value, t
+            self.value, self.t, self.reader = reading.value, t, reader
             return reading
         dt = max(1e-3, t - self.t)
         change = self._change(self.value, reading.value)
@@ -277,10 +283,12 @@ class GaugeTracker:
                 reading.quality = "low_confidence"
                 return reading
             self.value = reading.value  # a real jump: take the new level
+        elif reader != self.reader:
+            self.value = reading.value  # another model's reading: no average across models
         else:
             self.value = self._on_dial(self.value + self.alpha * change)
         self.rejected = 0
-        self.t = t
+        self.t, self.reader = t, reader
         reading.value = self.value
         return reading
 
