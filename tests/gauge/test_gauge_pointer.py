@@ -397,6 +397,44 @@ def test_flip_averages_a_crop_with_its_mirror_image():
     # a model that mirrors its answer with the crop: the two views agree
     agreeing = PointerReader(MirrorAwareModel(), flip=True).read_crops([crop], opts)[0]
     assert agreeing.value == pytest.approx(2.5, abs=0.02) and agreeing.quality == "ok"
-    # one that gives the same direction for the mirror: they disagree, confidence halves
+    assert "views_disagree" not in agreeing.extra
+    # one that gives the same direction for the mirror: the views disagree (90 against 270
+    # degrees), so they are not averaged: the crop's own view is read, and never as ok
     fixed = PointerReader(FixedModel(90.0), flip=True).read_crops([np.zeros_like(crop)], opts)[0]
-    assert fixed.confidence < 0.55 and fixed.quality == "unreadable"
+    assert fixed.value == pytest.approx(2.5, abs=0.02) and fixed.quality == "low_confidence"
+    assert fixed.extra["views_disagree"] is True
+
+
+class OffsetMirrorModel:
+    """Sees the pointer at 90 degrees in a crop and ``offset`` degrees further clockwise in
+    its mirror image (mirrored back): two views a little or far apart."""
+
+    def __init__(self, offset: float):
+        self.offset = offset
+
+    def __call__(self, batch):
+        n = batch.shape[0]
+        left = batch[:, :, :, :32].mean(axis=(1, 2, 3)) > batch[:, :, :, 32:].mean(axis=(1, 2, 3))
+        seen = [90.0 if b else (360.0 - 90.0 - self.offset) for b in left]
+        return (
+            np.stack([peaked(a) for a in seen]),
+            np.tile(peaked(0.0), (n, 1)),
+            np.full((n, 1), -5.0),
+        )
+
+
+@pytest.mark.parametrize("offset, averaged", [(6.0, True), (14.0, False), (120.0, False)])
+def test_views_are_averaged_only_where_they_agree(offset, averaged):
+    from edged.pipelines.gauge.pointer_reader import FLIP_AGREE_DEG
+
+    assert 6.0 < FLIP_AGREE_DEG < 14.0
+    crop = np.zeros((64, 64, 3), np.uint8)
+    crop[:, :32] = 200
+    r = PointerReader(OffsetMirrorModel(offset)).read_crops([crop], [ReadOptions(0, 360, 0, 360)])[
+        0
+    ]
+    if averaged:  # half-way between the two views, read as sure as they are
+        assert r.value == pytest.approx(90.0 + offset / 2, abs=1.0) and r.quality == "ok"
+    else:  # the crop's own view, flagged
+        assert r.value == pytest.approx(90.0, abs=1.0) and r.quality == "low_confidence"
+        assert r.extra["views_disagree"] is True
