@@ -205,8 +205,9 @@ class GaugePipeline(Pipeline):
         #: the dials read from their roi as a whole (by the pointer or the panel model)
         self.whole_roi = self.by_pointer | self.by_panel
         #: the keypoint-read dials with an roi that ``reader: auto`` gives the panel model a
-        #: second opinion on (``wants_second_opinion``); emptied where that model fails to load
-        self.panel_opinion = {
+        #: second opinion on (``wants_second_opinion``); ``open`` keeps those its panel model
+        #: can read (none where it fails to load: ``panel_error``)
+        self.panel_asked = {
             g.id
             for g in self.dials
             if config.panel_second_opinion
@@ -214,6 +215,7 @@ class GaugePipeline(Pipeline):
             and g.roi is not None
             and g.id not in self.whole_roi
         }
+        self.panel_opinion: Set[str] = set()
         self.panel_error: Optional[str] = None
         #: keypoint-read dials with no configured scale whose ends' numbers differ in size:
         #: the direction model says which way they run
@@ -242,7 +244,7 @@ class GaugePipeline(Pipeline):
             )
         if self._panel_model is None and self.by_panel:
             self._panel_model = self._load_panel_model()
-        elif self._panel_model is None and self.panel_opinion:
+        elif self._panel_model is None and self.panel_asked:
             self._panel_model = self._load_second_opinion_model()
         if self._display_model is None and self.displays:
             self._display_model = DisplayModel(
@@ -261,7 +263,7 @@ class GaugePipeline(Pipeline):
             self.panel_opinion = {
                 g.id
                 for g in self.dials
-                if g.id in self.panel_opinion and self.panel_reader.can_read(_read_options(g))
+                if g.id in self.panel_asked and self.panel_reader.can_read(_read_options(g))
             }
         if self._display_model is not None:
             self.display_reader = DisplayReader(self._display_model)
@@ -291,6 +293,7 @@ class GaugePipeline(Pipeline):
     def _load_second_opinion_model(self) -> Any:
         """The panel model for ``reader: auto``'s second opinions, or None with a warning:
         without it those dials are read by the keypoints alone, as before it existed."""
+        self.panel_error = None
         try:
             return self._load_panel_model()
         except EngineError as exc:
@@ -302,9 +305,8 @@ class GaugePipeline(Pipeline):
                 self.config.id,
                 self.config.panel_model,
                 exc,
-                ", ".join(sorted(self.panel_opinion)),
+                ", ".join(sorted(self.panel_asked)),
             )
-            self.panel_opinion = set()
             return None
 
     def _load_direction_model(self) -> Any:
