@@ -255,3 +255,33 @@ def test_bundled_models_read_real_panel_meters_anywhere_given_only_min_and_max()
     res = bench.evaluate_photos(reader, items, panel=panel)
     assert res["read_by_panel_model"] >= 2
     assert res["mean_pct"] < 8.0 and res["no_read_rate"] <= 0.25
+
+
+def test_render_bench_asks_for_the_second_opinion_on_the_rendered_dial():
+    """``bench/gauge_accuracy.py --n N`` (renders) with ``--reader auto``: a dial the
+    keypoints did not find is read by the panel model where it is sure."""
+    from benchkit import load_bench
+
+    class Blind:  # the keypoint reader finding nothing
+        def read(self, image, opts):
+            return []
+
+    class SurePanel:  # a panel reader sure of the scale's middle in every picture
+        def __init__(self):
+            self.asked = 0
+
+        def can_read(self, opts):
+            return True
+
+        def read_crops(self, crops, options, origins=None):
+            self.asked += 1
+            (opts,) = options
+            middle = (opts.min_value + opts.max_value) / 2.0
+            return [GaugeReading(middle, 0.99, "ok", 0.0, {}, extra={"reader": "panel"})]
+
+    bench = load_bench("gauge_accuracy.py")
+    alone = bench.evaluate(Blind(), 4, mode="crop")
+    assert alone["no_read_rate"] == 1.0
+    panel = SurePanel()
+    asked = bench.evaluate(Blind(), 4, mode="crop", panel=panel)
+    assert panel.asked == 4 and asked["no_read_rate"] == 0.0 and asked["mean_pct"] > 0
