@@ -82,7 +82,8 @@ UNREADABLE_BELOW = 0.5
 #: the panel model's answers are nearly all sure by that measure (validation renders, seeds
 #: 9e12 + i: 5 % below 0.98): a panel reading less sure than this is ``low_confidence``. It
 #: flags the least sure eighth there (12.5 %), whose mean error is 3.4 % of span against
-#: 1.73 % for the rest with the scale given (3.5 against 1.83 % with the model's scale)
+#: 1.73 % for the rest with the scale given (3.5 against 1.83 % with the model's scale); the
+#: 12,000-step model (session 11) is surer: 6.6 % flagged there, 6.3 % off against 1.65 %
 PANEL_SURE = 0.994
 #: a panel scale the model measures runs clockwise, at least this far and under 180 degrees
 #: (wider panel meters, and counter-clockwise ones, need start_angle/sweep configured)
@@ -90,8 +91,9 @@ MIN_MEASURED_SWEEP = 30.0
 MAX_MEASURED_SWEEP = 180.0
 #: a crop and its mirror image whose pointers lie further apart than this are not averaged:
 #: the crop's own view is read, flagged (above the 99th percentile of the two views' gap on
-#: validation panel renders, 8.4 degrees; there such crops read 21.6 % off averaged, 15.7 %
-#: from their own view)
+#: validation panel renders: 8.4 degrees with session 10's panel model, whose crops above it
+#: read 21.6 % off averaged and 15.7 % from their own view; 6.3 with session 11's, 34.5 and
+#: 30.2 %)
 FLIP_AGREE_DEG = 10.0
 #: the panel model's ``ccw`` head this sure of counter-clockwise numbers: no measured scale
 #: (real panel meters run clockwise; on the 20 real ones its logit is -8.4 to -0.2)
@@ -124,9 +126,10 @@ def second_opinion(
     keypoints: Optional[GaugeReading], panel: GaugeReading
 ) -> Optional[GaugeReading]:
     """The panel model's reading of the region where it is sure of it (``ok``), else the
-    keypoints'. On 2,000 held-out renders given only min and max, all 15 such sure readings
-    were of panel meters; on the 20 real panel meters it turned three 22-55 % keypoint
-    readings into 0.03-1.1 % (and a 3.0 % one into 3.1 %)."""
+    keypoints'. On 2,000 held-out renders given only min and max, 21 of the 22 such sure
+    readings were of panel meters (one round dial, read 0.1 % off but unsure by the
+    keypoints, went 14 % off); on the 20 real panel meters it turned five 6.6-55 % keypoint
+    readings and one unreadable into 0.7-2.7 % (bench/results/gauge.md, session 11)."""
     if panel.quality != "ok":
         return keypoints
     panel.extra["keypoints_quality"] = "unreadable" if keypoints is None else keypoints.quality

@@ -2,7 +2,7 @@
 
     python -m edged.pipelines.gauge.pointer_train --seed 1 --steps 18000 --workers 1 \\
         --out /tmp/pointer-train
-    python -m edged.pipelines.gauge.pointer_train --dials panels --seed 1 --steps 6000 \\
+    python -m edged.pipelines.gauge.pointer_train --dials panels --seed 1 --steps 12000 \\
         --workers 1 --out /tmp/panel-pointer-train
 
 ``--dials subdials`` (the default) draws water/gas-meter sub-dials
