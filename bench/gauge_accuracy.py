@@ -66,8 +66,7 @@ from edged.pipelines.gauge.pointer_reader import (
     PointerModel,
     PointerReader,
     prefers_pointer,
-    second_opinion,
-    wants_second_opinion,
+    with_second_opinion,
 )
 from edged.pipelines.gauge.reader import (
     CROP_SIZE,
@@ -243,7 +242,7 @@ def evaluate_photos(
         else:
             reading = _photo_reading(reader, image, opts, item["box"])
             if choice == "auto":
-                reading = _second_opinion(panel, reading, region, opts)
+                reading = with_second_opinion(panel, reading, region, opts)
         times.append((time.perf_counter() - t0) * 1000.0)
         err = _photo_error(item, reading)
         per_photo.append(_photo_line(item, reading, err))
@@ -307,7 +306,7 @@ def _photo_line(
         "read": None if value is None else round(float(value), 4),
         "error_pct": None if err is None else round(err, 2),
         "quality": None if reading is None else reading.quality,
-        "reader": "keypoints" if reading is None else reading.extra.get("reader", "keypoints"),
+        "reader": "keypoints" if reading is None else reading.reader,
     }
 
 
@@ -321,19 +320,6 @@ def _region(image: np.ndarray, box: Any) -> np.ndarray:
         h, w = image.shape[:2]
         raise ValueError(f"box {box} lies (almost) outside the {w}x{h} picture")
     return region
-
-
-def _second_opinion(
-    panel: Optional[PointerReader],
-    reading: Optional[GaugeReading],
-    region: np.ndarray,
-    opts: ReadOptions,
-) -> Optional[GaugeReading]:
-    """``reader: auto``'s panel-model second opinion on a keypoint reading of ``region``, as
-    ``edged read-gauge`` and a pipeline ask it (``pointer_reader.second_opinion``)."""
-    if panel is None or not panel.can_read(opts) or not wants_second_opinion(reading):
-        return reading
-    return second_opinion(reading, panel.read_crops([region], [opts])[0])
 
 
 def _photo_reading(
@@ -416,7 +402,7 @@ def evaluate(
             if c is not None and math.hypot(c[0] - cx, c[1] - cy) < 0.5 * target.radius:
                 match = r
                 break
-        match = _second_opinion(panel, match, image, opts)
+        match = with_second_opinion(panel, match, image, opts)
         times.append((time.perf_counter() - t0) * 1000.0)
         if not target.readable:
             hidden_total += 1

@@ -129,19 +129,20 @@ def test_a_panel_model_that_will_not_load_leaves_the_keypoints_alone(tmp_path, c
     assert "panel_second_opinion_for" not in d and "panel.onnx" in d["panel_model_error"]
 
 
-def test_the_second_opinion_can_be_turned_off():
+def test_the_second_opinion_can_be_turned_off(monkeypatch):
     import edged.pipelines.gauge.pipeline as gp
 
+    loaded = []
+    sure = FixedModel(0.0, zero=315.0, end=45.0)
+    monkeypatch.setattr(gp, "PointerModel", lambda *a, **k: loaded.append(a) or sure)
+    pipe = create_pipeline(parse_config(AUTO).pipelines[0])
+    pipe._model = blind_keypoints
+    assert run_once(pipe)["amps"]["quality"] == "ok" and len(loaded) == 1  # on by default
+    loaded.clear()
     text = AUTO.replace("gauges:", "panel_second_opinion: false, gauges:")
     pipe = create_pipeline(parse_config(text).pipelines[0])
     pipe._model = blind_keypoints
-    loaded = []
-    real = gp.PointerModel
-    gp.PointerModel = lambda *a, **k: loaded.append(a) or FixedModel(0.0, zero=315.0, end=45.0)
-    try:
-        got = run_once(pipe)
-    finally:
-        gp.PointerModel = real
+    got = run_once(pipe)
     assert loaded == [] and got["amps"]["quality"] == "unreadable"
     assert "panel_model" not in pipe.describe()
 

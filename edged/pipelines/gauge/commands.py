@@ -252,8 +252,8 @@ def _read_image(
     """The readings of one image as JSON-ready dicts (None: the roi misses the image)."""
     from edged.pipelines.gauge.pointer_reader import (
         prefers_pointer,
-        second_opinion,
         wants_second_opinion,
+        with_second_opinion,
     )
     from edged.pipelines.gauge.reader import roi_region
 
@@ -277,8 +277,5 @@ def _read_image(
                 v[0], v[1] = v[0] + x0, v[1] + y0
         if args.reader == "auto" and not args.all and wants_second_opinion(readings[0]):
             panel = readers.panel_opinion(opts)
-            if panel is not None:
-                readings = [
-                    second_opinion(readings[0], *panel.read_crops([region], [opts], [(x0, y0)]))
-                ]
+            readings = [with_second_opinion(panel, readings[0], region, opts, (x0, y0))]
     return [r.as_dict() for r in readings]

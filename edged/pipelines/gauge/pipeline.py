@@ -258,8 +258,8 @@ class GaugePipeline(Pipeline):
         if self._pointer_model is not None:
             self.pointer_reader = PointerReader(self._pointer_model)
         if self._panel_model is not None:
-            self._check_panel_scales()
             self.panel_reader = PointerReader(self._panel_model, kind="panel")
+            self._check_panel_scales()
             self.panel_opinion = {
                 g.id
                 for g in self.dials
@@ -271,8 +271,13 @@ class GaugePipeline(Pipeline):
     def _check_panel_scales(self) -> None:
         """Refuse a panel model that measures no scale end (one trained before the ``end``
         head) for panel meters configured without start_angle/sweep: it cannot read them."""
-        unscaled = sorted(g.id for g in self.dials if g.id in self.by_panel and g.sweep is None)
-        if unscaled and not getattr(self._panel_model, "measures_end", True):
+        assert self.panel_reader is not None
+        unscaled = sorted(
+            g.id
+            for g in self.dials
+            if g.id in self.by_panel and not self.panel_reader.can_read(_read_options(g))
+        )
+        if unscaled:
             self.close()
             raise ModelLoadError(
                 f"pipeline {self.config.id}: panel_model {self.config.panel_model} measures no "

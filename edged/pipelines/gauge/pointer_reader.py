@@ -61,6 +61,7 @@ __all__ = [
     "prefers_pointer",
     "second_opinion",
     "wants_second_opinion",
+    "with_second_opinion",
 ]
 
 #: the bundled model, wherever the install put it (the config's default, resolved)
@@ -136,6 +137,21 @@ def second_opinion(
     return panel
 
 
+def with_second_opinion(
+    panel: Optional[PointerReader],
+    keypoints: Optional[GaugeReading],
+    region: np.ndarray,
+    opts: Any,
+    origin: Tuple[float, float] = (0.0, 0.0),
+) -> Optional[GaugeReading]:
+    """``keypoints``, the reading of one ``region`` (``origin``: its top-left corner in the
+    frame), after ``panel``'s second opinion where it wants one and can give one (a pipeline
+    asks its dials' in one batch instead)."""
+    if panel is None or not panel.can_read(opts) or not wants_second_opinion(keypoints):
+        return keypoints
+    return second_opinion(keypoints, panel.read_crops([region], [opts], [origin])[0])
+
+
 class PointerModel(EngineModel):
     """The pointer network behind one seam: ``model(batch) -> (pointer, zero, ccw)`` logits;
     ``name`` labels its engine in logs and errors (``gauge-panel`` for the panel model)."""
@@ -205,10 +221,9 @@ class PointerReader:
         for i, (crop, opts) in enumerate(zip(crops, options)):
             origin = origins[i] if origins is not None else (0.0, 0.0)
             h, w = crop.shape[:2]
-            reading = self._reading([head[i] for head in heads], opts, w, h, origin)
-            if disagree[i]:
-                _views_disagree(reading)
-            out.append(reading)
+            out.append(
+                self._reading([head[i] for head in heads], opts, w, h, origin, bool(disagree[i]))
+            )
         return out
 
     def _heads(self, inputs: np.ndarray) -> Tuple[List[np.ndarray], np.ndarray]:
@@ -235,7 +250,11 @@ class PointerReader:
         w: int,
         h: int,
         origin: Tuple[float, float],
+        views_disagree: bool = False,
     ) -> GaugeReading:
+        """One crop's reading from its heads; ``views_disagree``: they are the crop's own
+        view's, its mirror image having seen the pointer elsewhere, so never ``ok`` (on
+        validation renders such readings were 16-30 % of span off)."""
         # the model saw the crop squashed to a square: directions back into the crop's shape
         p = decode_bins(heads[0])
         angle = _unsquash(p.angle, w, h)
@@ -255,6 +274,8 @@ class PointerReader:
         extra = {"reader": self.kind, "zero_angle": zero.angle, "zero_confidence": z.confidence}
         if end is not None:
             extra.update(end_angle=end.angle, end_confidence=end.confidence)
+        if views_disagree:
+            extra["views_disagree"] = True
         extra.update(scale_note)
         if p.confidence < UNREADABLE_BELOW or sweep is None:
             sure = p.confidence if sweep is not None else p.confidence * scale_confidence
@@ -265,7 +286,7 @@ class PointerReader:
         quality = "ok"
         if not in_range:
             quality = "out_of_range"
-        elif confidence < opts.min_confidence or p.confidence < self.sure:
+        elif confidence < opts.min_confidence or p.confidence < self.sure or views_disagree:
             quality = "low_confidence"
         return GaugeReading(
             scale.value_of_fraction(fraction),
@@ -343,14 +364,6 @@ def _views_apart(logits: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
 def _rows(mask: np.ndarray, like: np.ndarray) -> np.ndarray:
     """``mask`` (one flag per crop) shaped to select whole rows of ``like``."""
     return mask.reshape((-1,) + (1,) * (like.ndim - 1))
-
-
-def _views_disagree(reading: GaugeReading) -> None:
-    """Mark a reading read from the crop's own view because its mirror image saw the pointer
-    elsewhere: never ``ok`` (on validation renders such readings were 16 % of span off)."""
-    reading.extra["views_disagree"] = True
-    if reading.quality == "ok":
-        reading.quality = "low_confidence"
 
 
 def _mean_of_mirrored(logits: np.ndarray, mirrored: np.ndarray) -> np.ndarray:

@@ -216,6 +216,12 @@ class GaugeReading:
     radius: Optional[float] = None  # face radius in image pixels (major axis)
     extra: Dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def reader(self) -> str:
+        """The model that read it: ``keypoints``, or as the pointer reader names its model
+        in ``extra["reader"]`` (``pointer``, ``panel``)."""
+        return str(self.extra.get("reader", "keypoints"))
+
     def as_dict(self) -> Dict[str, Any]:
         def r(v: Optional[float], n: int = 4) -> Optional[float]:
             return None if v is None else round(float(v), n)
@@ -225,7 +231,7 @@ class GaugeReading:
             "confidence": r(self.confidence, 3),
             "quality": self.quality,
             "angle_deg": r(self.angle_deg, 2),
-            "reader": self.extra.get("reader", "keypoints"),
+            "reader": self.reader,
             "keypoints": {
                 k: [round(float(a), 1) for a in v[:2]] + [round(float(v[2]), 3)]
                 for k, v in self.keypoints.items()
@@ -269,7 +275,7 @@ class GaugeTracker:
     def update(self, reading: GaugeReading, t: float) -> GaugeReading:
         if reading.value is None or reading.quality == "unreadable":
             return reading
-        reader = reading.extra.get("reader", "keypoints")
+        reader = reading.reader
         if self.value is None or self.t is None:
             self.value, self.t, self.reader = reading.value, t, reader
             return reading
