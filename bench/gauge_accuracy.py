@@ -42,6 +42,12 @@ with min and max (the scale from the model, as ``reader: panel`` without
 crop; ``--photos DIR --reader panel`` reads every photo with it as ``reader:
 panel`` with an roi around the meter would (the scale where labelled with
 ``--scale-given``).
+
+``--pad F`` reads every photo framed looser, as a camera further back or an roi
+drawn with room to spare sees it: the photo in the middle of a picture ``F``
+times its size, the border its edge pixels carried outward with a little noise
+(boxes move with the photo). The development photos are the meter and little
+else; the real photos a user points edged at seldom are.
 """
 
 from __future__ import annotations
@@ -207,8 +213,10 @@ def evaluate_photos(
     pointer: Optional[PointerReader] = None,
     choice: str = "auto",
     panel: Optional[PointerReader] = None,
+    pad: float = 1.0,
 ) -> Dict[str, Any]:
-    """The same figures as ``evaluate`` on labelled photos (see ``load_photo_labels``). A
+    """The same figures as ``evaluate`` on labelled photos (see ``load_photo_labels``),
+    each framed ``pad`` times looser (``padded``). A
     dial's error goes the short way round only when its label says it is a 360-degree dial.
     ``choice`` picks the reader per dial as ``reader:`` does in a config (``auto``: the
     pointer model for located full-circle dials, see ``prefers_pointer``; ``panel``: the
@@ -225,6 +233,8 @@ def evaluate_photos(
         image = cv2.imread(item["image"], cv2.IMREAD_COLOR)
         if image is None:
             raise ValueError(f"{item['where']}: cannot decode the image {item['image']}")
+        if pad != 1.0:
+            image, item = padded(image, item, pad)
         opts = ReadOptions(min_value=item["min"], max_value=item["max"])
         opts.snap_sweep = snap
         if scale_given and item["sweep"] is not None:
@@ -308,6 +318,32 @@ def _photo_line(
         "quality": None if reading is None else reading.quality,
         "reader": "keypoints" if reading is None else reading.reader,
     }
+
+
+def padded(
+    image: np.ndarray, item: Dict[str, Any], factor: float
+) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """``image`` in the middle of a picture ``factor`` times its size whose border carries its
+    edge pixels outward, with noise (seeded by the image's name: the same every run), and the
+    label with its ``box`` moved along (the border stands for what surrounds a meter)."""
+    from edged.cvutil import import_cv2
+
+    cv2 = import_cv2()
+    if factor < 1.0:
+        raise ValueError(f"--pad {factor}: a factor of at least 1 (1: the photo as it is)")
+    h, w = image.shape[:2]
+    top, left = round(h * (factor - 1) / 2), round(w * (factor - 1) / 2)
+    bottom, right = round(h * (factor - 1)) - top, round(w * (factor - 1)) - left
+    out = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    rng = np.random.default_rng(list(os.path.basename(item["image"]).encode()))
+    noise = rng.normal(0.0, 6.0, out.shape)
+    noise[top : top + h, left : left + w] = 0.0
+    out = np.clip(out + noise, 0, 255).astype(np.uint8)
+    moved = dict(item)
+    if item["box"] is not None:
+        x0, y0, x1, y1 = item["box"]
+        moved["box"] = [x0 + left, y0 + top, x1 + left, y1 + top]
+    return out, moved
 
 
 def _region(image: np.ndarray, box: Any) -> np.ndarray:
@@ -558,6 +594,14 @@ def main() -> int:
     p.add_argument("--json", help="also write the figures here")
     p.add_argument("--photos", metavar="DIR", help="score the labelled photos in DIR instead")
     p.add_argument(
+        "--pad",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="with --photos: read each photo framed F times looser (a border of its edge "
+        "pixels around it; default 1, the photo as it is)",
+    )
+    p.add_argument(
         "--subdials",
         action="store_true",
         help="score the pointer model on held-out sub-dial crops (subdial_synth) instead",
@@ -600,6 +644,11 @@ def main() -> int:
         help="pointer model: keep the configured start as given (ablation)",
     )
     args = p.parse_args()
+    if args.pad != 1.0 and not args.photos:
+        print(
+            "gauge_accuracy: --pad frames photos looser: use it with --photos DIR", file=sys.stderr
+        )
+        return 2
     if args.reader == "panel" and not (args.panels or args.photos):
         print(
             "gauge_accuracy: --reader panel reads panel meters filling their picture: use it "
@@ -665,7 +714,14 @@ def main() -> int:
         try:
             items = load_photo_labels(args.photos)
             res = evaluate_photos(
-                reader, items, args.scale_given, not args.no_snap, pointer, args.reader, panel
+                reader,
+                items,
+                args.scale_given,
+                not args.no_snap,
+                pointer,
+                args.reader,
+                panel,
+                args.pad,
             )
         except ValueError as exc:
             print(f"gauge_accuracy: {exc}", file=sys.stderr)
@@ -683,6 +739,7 @@ def main() -> int:
         "scale": "given" if args.scale_given else "model",
         "snap_sweep": not args.no_snap,
         "choice": args.reader,
+        "pad": args.pad,
         "pointer_model": os.path.basename(args.pointer_model) if pointer else None,
         "panel_model": os.path.basename(args.panel_model) if panel else None,
         "direction_model": os.path.basename(args.direction_model) if direction else None,

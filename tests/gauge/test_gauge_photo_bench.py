@@ -127,6 +127,34 @@ def test_the_command_line_says_what_is_wrong_and_exits_2(tmp_path):
         [sys.executable, BENCH, "--reader", "pointer", "--n", "1"], capture_output=True, text=True
     )
     assert proc.returncode == 2 and "use auto or keypoints" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, BENCH, "--pad", "1.5", "--n", "1"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "--pad frames photos looser" in proc.stderr
+
+
+def test_pad_frames_a_photo_looser_and_moves_its_box():
+    """``--pad F``: the photo untouched in the middle of a picture F times its size, whose
+    border continues its edges (with the same noise every run), the box moved along."""
+    import numpy as np
+
+    bench = _bench()
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (100, 80, 3)).astype(np.uint8)
+    item = {"image": "dir/p01.jpg", "box": [10, 20, 50, 60], "value": 1.0}
+    out, moved = bench.padded(image, item, 1.5)
+    assert out.shape == (150, 120, 3)
+    assert np.array_equal(out[25:125, 20:100], image)
+    assert moved["box"] == [30, 45, 70, 85] and item["box"] == [10, 20, 50, 60]
+    # the border carries the edge outward: the left border's columns look like column 0
+    assert np.abs(out[25:125, :20].astype(int) - image[:, :1].astype(int)).mean() < 10
+    again, _ = bench.padded(image, item, 1.5)
+    assert np.array_equal(out, again)
+    other, _ = bench.padded(image, dict(item, image="dir/p02.jpg"), 1.5)
+    assert not np.array_equal(out, other)  # the noise is the photo's own
+    assert np.array_equal(bench.padded(image, item, 1.0)[0], image)
+    with pytest.raises(ValueError, match="at least 1"):
+        bench.padded(image, item, 0.8)
 
 
 @needs_model

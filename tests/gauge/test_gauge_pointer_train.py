@@ -65,3 +65,44 @@ def test_a_panel_checkpoint_exports_with_the_end_head(tmp_path):
     assert sorted(outputs) == ["ccw", "end", "pointer", "zero"]
     assert outputs["end"].shape == (2, 72)
     model.close()
+
+
+def test_a_shipped_panel_model_fine_tunes_from_its_onnx_file(tmp_path):
+    """``--init FILE.onnx`` for the pointer trainer: the exported network, fully connected
+    heads included, loads back with the same outputs, and a run from it records the file and
+    keeps the folded batch norms frozen; a file missing a head the network has is refused."""
+    import onnx
+    import onnxruntime as ort
+
+    from edged.pipelines.gauge.export import export_onnx
+    from edged.pipelines.gauge.pointer_model import build_pointer_model
+    from edged.pipelines.gauge.train import load_onnx_weights
+
+    first = ["--dials", "panels", "--seed", "1", "--steps", "1", *TINY]
+    assert main([*first, "--out", str(tmp_path / "a")]) == 0
+    path = str(tmp_path / "panel.onnx")
+    export_onnx(str(tmp_path / "a" / "last.pt"), path)
+    width = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["config"]["width"]
+    net = build_pointer_model(width, end=True)
+    load_onnx_weights(torch, net, path)
+    net.eval()
+    x = np.random.default_rng(0).uniform(0, 255, (2, 3, 64, 64)).astype(np.float32)
+    with torch.no_grad():
+        got = [t.numpy() for t in net(torch.from_numpy(x))]
+    want = ort.InferenceSession(path).run(["pointer", "zero", "ccw", "end"], {"image": x})
+    assert all(np.abs(g - w).max() < 1e-4 for g, w in zip(got, want))
+
+    tuned = ["--dials", "panels", "--seed", "2", "--steps", "2", *TINY]
+    assert main([*tuned, "--init", path, "--out", str(tmp_path / "b")]) == 0
+    config = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["config"]
+    assert config["frozen_bn"] is True and len(config["init_sha256"]) == 64
+    assert config["panel_crop"] >= 2
+
+    headless = onnx.load(path)
+    kept = [t for t in headless.graph.initializer if not t.name.startswith("end.")]
+    del headless.graph.initializer[:]
+    headless.graph.initializer.extend(kept)
+    broken = str(tmp_path / "headless.onnx")
+    onnx.save(headless, broken)
+    with pytest.raises(SystemExit, match="no end.weight"):
+        load_onnx_weights(torch, build_pointer_model(width, end=True), broken)

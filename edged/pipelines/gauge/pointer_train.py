@@ -35,6 +35,7 @@ import numpy as np
 from edged.pipelines.gauge.pointer_model import CCW
 from edged.pipelines.gauge.train import (
     add_common_args,
+    add_init_arg,
     picture_seed,
     run_logged,
     start_training,
@@ -144,6 +145,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default="subdials",
         help="what the crops show: meter sub-dials (default) or panel meters",
     )
+    add_init_arg(p)
     return p.parse_args(argv)
 
 
@@ -156,9 +158,12 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
 
     identity: Dict[str, Any] = {"arch": "pointer", "input": INPUT}
     if args.dials == "panels":
+        from edged.pipelines.gauge.panel_crop import CROP_VERSION
         from edged.pipelines.gauge.synth import RENDERER_VERSION
 
         identity.update(dials="panels", renderer=RENDERER_VERSION, end_head=True)
+        if CROP_VERSION > 1:  # version 1's runs recorded none (their resumes hold)
+            identity.update(panel_crop=CROP_VERSION)
         reuse, render, turns = PANEL_REUSE, render_panel_batch, 1
     else:  # the sub-dial run's identity as it was before panels came (its resumes hold)
         from edged.pipelines.gauge.subdial_synth import RENDERER_VERSION as SUBDIAL_VERSION

@@ -390,7 +390,8 @@ def _save(
 
 
 def add_init_arg(p: argparse.ArgumentParser) -> None:
-    """``--init``: the option of the trainers that fine-tune (this one, the display trainer)."""
+    """``--init``: the option of the trainers that fine-tune (this one, the pointer and display
+    trainers)."""
     p.add_argument(
         "--init",
         metavar="CKPT",
@@ -438,7 +439,7 @@ def apply_init(
 
 
 def load_onnx_weights(torch: Any, model: Any, path: str) -> None:
-    """Load an exported model's weights into a fresh ``build_model`` network.
+    """Load an exported model's weights into a fresh network of the same architecture.
 
     The export folds each batch norm into the conv before it, so each conv gets the folded
     weight and its batch norm becomes the identity plus the folded bias (mean 0, variance
@@ -484,6 +485,23 @@ def load_onnx_weights(torch: Any, model: Any, path: str) -> None:
             bn.bias.copy_(b if b is not None else torch.zeros_like(bn.bias))
             bn.running_mean.zero_()
             bn.running_var.fill_(1.0 - bn.eps)
+        for name, m in mods:  # fully connected layers (the pointer model's heads) keep names
+            if isinstance(m, torch.nn.Linear):
+                _load_linear(torch, m, name, values, path)
+
+
+def _load_linear(torch: Any, linear: Any, name: str, values: Dict[str, Any], path: str) -> None:
+    """A ``Linear`` layer's weights from the exported initializers of the same name (the
+    exporter keeps a fully connected layer's parameter names; nothing is folded into it)."""
+    for part, param in (("weight", linear.weight), ("bias", linear.bias)):
+        if param is None:
+            continue
+        value = values.get(f"{name}.{part}")
+        if value is None:
+            raise SystemExit(f"{path}: no {name}.{part}, which the network has")
+        if tuple(value.shape) != tuple(param.shape):
+            raise SystemExit(f"{path}: {name}.{part} is {tuple(value.shape)}, not {param.shape}")
+        param.copy_(torch.from_numpy(value.copy()))
 
 
 def freeze_batch_norms(torch: Any, model: Any) -> None:
