@@ -18,12 +18,12 @@ labels the pointer model learns, as directions in the picture:
   ``zero_angle`` it gives the sweep, which a user who configures only min and max
   does not give).
 
-Crops come framed two ways (crop version 2): half tight, the scale filling the
-crop and the case cut by its edges (a close ``roi``), half loose, the whole
-meter somewhere in a crop up to ``MAX_LOOSE`` times its size, with whatever
-surrounds it (a photo of one meter on its panel, an ``roi`` drawn with room to
-spare). Version 1 drew only tight crops, and its model read real meters whose
-photo showed a border of panel around them 16-21 % off.
+Crops come framed two ways (crop version 3): most tight, the scale filling the
+crop and the case cut by its edges (a close ``roi``), a ``LOOSE_SHARE`` loose,
+the whole meter somewhere in a crop up to ``MAX_LOOSE`` times its size, with
+whatever surrounds it (a photo of one meter on its panel, an ``roi`` drawn with
+room to spare). Version 1 drew only tight crops; version 2 half loose, up to
+1.9 times (commit 5093fe2).
 
 The model sees every crop squashed to a square; the trainer's targets are the
 directions in that square (``squashed``), as the reader's ``_unsquash`` undoes.
@@ -46,14 +46,14 @@ from edged.pipelines.gauge.synth import (
 
 __all__ = ["CROP_VERSION", "PanelCropLabel", "render_panel_crop", "squashed"]
 
-#: what the crops look like: 1 tight only, 2 tight or loose (training records it)
-CROP_VERSION = 2
+#: what the crops look like: 1 tight only, 2 and 3 tight or loose (training records it)
+CROP_VERSION = 3
 
 #: the crop's short side (px): a meter in a CCTV frame to a photo of one (shrunk to this)
 MIN_SIDE, MAX_SIDE = 64, 160
 MAX_ASPECT = 1.45  # long side / short side of the crop (an roi drawn around a meter)
-LOOSE_SHARE = 0.5  # crops framed loose: the whole meter and what surrounds it
-MAX_LOOSE = 1.9  # a loose crop's side / the side of the tight crop inside it
+LOOSE_SHARE = 0.25  # crops framed loose: the whole meter and what surrounds it
+MAX_LOOSE = 1.6  # a loose crop's side / the side of the tight crop inside it
 
 
 class PanelCropLabel(NamedTuple):
