@@ -93,6 +93,36 @@ def test_configured_scale_overrides_the_model_endpoints():
     assert r.value == pytest.approx(0.0, abs=0.6)
 
 
+@pytest.mark.parametrize(("start", "sweep"), [(225, 270), (315, 90), (135, -270)])
+def test_a_quarter_keypoint_off_the_scale_the_ends_make_lowers_the_quality(start, sweep):
+    """The model's scale checks itself: ``quarter`` should sit at 25 % of the arc from
+    ``start`` to ``end``; moved to 40 % (or 10 %) the scale is in doubt and the reading is
+    not ``ok``, its value kept. A configured scale has nothing to check."""
+    from edged.pipelines.gauge.angles import point_at
+    from edged.pipelines.gauge.decode import QUARTER_TOLERANCE
+    from edged.pipelines.gauge.synth import fraction_to_angle
+
+    label = _label(start, sweep, 0.62)
+    (det,) = decode(*make_targets([label], 128))
+    reading = read_detection(det, 0.0, 10.0)
+    assert reading.quality == "ok"
+    assert abs(reading.extra["quarter_off"]) < QUARTER_TOLERANCE / 3
+    cx, cy, _ = det.keypoints["center"]
+    qx, qy, qs = det.keypoints["quarter"]
+    r = math.hypot(qx - cx, qy - cy)
+    for fraction in (0.40, 0.10):
+        det.keypoints["quarter"] = (
+            *point_at(cx, cy, r, fraction_to_angle(start, sweep, fraction)),
+            qs,
+        )
+        doubted = read_detection(det, 0.0, 10.0)
+        assert doubted.quality == "low_confidence"
+        assert doubted.extra["quarter_off"] == pytest.approx(fraction - 0.25, abs=0.02)
+        assert doubted.value == pytest.approx(reading.value, abs=1e-6)
+        configured = read_detection(det, 0.0, 10.0, start_angle=start, sweep=sweep)
+        assert configured.quality == "ok" and "quarter_off" not in configured.extra
+
+
 def test_a_second_needle_as_strong_as_the_first_lowers_the_quality():
     import copy
 

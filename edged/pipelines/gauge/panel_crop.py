@@ -18,13 +18,6 @@ labels the pointer model learns, as directions in the picture:
   ``zero_angle`` it gives the sweep, which a user who configures only min and max
   does not give).
 
-Crops come framed two ways (crop version 3): most tight, the scale filling the
-crop and the case cut by its edges (a close ``roi``), a ``LOOSE_SHARE`` loose,
-the whole meter somewhere in a crop up to ``MAX_LOOSE`` times its size, with
-whatever surrounds it (a photo of one meter on its panel, an ``roi`` drawn with
-room to spare). Version 1 drew only tight crops; version 2 half loose, up to
-1.9 times (commit 5093fe2).
-
 The model sees every crop squashed to a square; the trainer's targets are the
 directions in that square (``squashed``), as the reader's ``_unsquash`` undoes.
 """
@@ -44,16 +37,11 @@ from edged.pipelines.gauge.synth import (
     sample_spec,
 )
 
-__all__ = ["CROP_VERSION", "PanelCropLabel", "render_panel_crop", "squashed"]
-
-#: what the crops look like: 1 tight only, 2 and 3 tight or loose (training records it)
-CROP_VERSION = 3
+__all__ = ["PanelCropLabel", "render_panel_crop", "squashed"]
 
 #: the crop's short side (px): a meter in a CCTV frame to a photo of one (shrunk to this)
 MIN_SIDE, MAX_SIDE = 64, 160
 MAX_ASPECT = 1.45  # long side / short side of the crop (an roi drawn around a meter)
-LOOSE_SHARE = 0.25  # crops framed loose: the whole meter and what surrounds it
-MAX_LOOSE = 1.6  # a loose crop's side / the side of the tight crop inside it
 
 
 class PanelCropLabel(NamedTuple):
@@ -73,11 +61,10 @@ def render_panel_crop(
     """One crop of one panel meter whose needle can be seen, a pure function of ``seed``.
 
     The meter fills the crop as in a photo of it (its pivot low, or low and to the right
-    for a corner pivot), or, framed loose, fills a tight crop that lies anywhere in this
-    one; square on within a few degrees, with the renderer's degradations (none with
-    ``clean``). A draw the renderer calls unreadable is drawn again from the same stream: a
-    needle a glare or an occluder hid, or a pivot that fell outside the crop (so every pivot
-    lies inside it, if often under a cover).
+    for a corner pivot), square on within a few degrees, with the renderer's degradations
+    (none with ``clean``). A draw the renderer calls unreadable is drawn again from the same
+    stream: a needle a glare or an occluder hid, or a pivot that fell outside the crop (so
+    every pivot lies inside it, if often under a cover).
     """
     rng = np.random.default_rng(seed)
     while True:
@@ -85,7 +72,7 @@ def render_panel_crop(
         short = int(rng.integers(MIN_SIDE, MAX_SIDE + 1))
         aspect = float(np.exp(rng.uniform(-np.log(MAX_ASPECT), np.log(MAX_ASPECT))))
         w, h = (round(short * aspect), short) if aspect >= 1 else (short, round(short / aspect))
-        place = random_placement(rng, *_framed(rng, spec, w, h))
+        place = random_placement(rng, *_filling(rng, spec, w, h))
         place.rotation = float(np.clip(place.rotation, -8, 8))
         place.tilt = min(place.tilt, 20.0)
         image, labels = render_gauges(rng, w, h, [spec], [place], clean=clean)
@@ -118,22 +105,8 @@ def _panel_spec(rng: np.random.Generator, split: str) -> GaugeSpec:
     raise RuntimeError(f"no panel meter in 200 {split} specs")
 
 
-def _framed(
-    rng: np.random.Generator, spec: GaugeSpec, w: int, h: int
-) -> Tuple[float, float, float]:
-    """Pivot and face radius of the meter in a ``w`` x ``h`` crop framed tight (``_filling``)
-    or, a ``LOOSE_SHARE`` of the time, loose: filling a tight crop ``1 / loose`` the size,
-    placed anywhere in this one."""
-    if rng.random() >= LOOSE_SHARE:
-        return _filling(rng, spec, w, h)
-    loose = float(rng.uniform(1.1, MAX_LOOSE))
-    tw, th = w / loose, h / loose
-    cx, cy, r = _filling(rng, spec, tw, th)
-    return cx + float(rng.uniform(0, w - tw)), cy + float(rng.uniform(0, h - th)), r
-
-
 def _filling(
-    rng: np.random.Generator, spec: GaugeSpec, w: float, h: float
+    rng: np.random.Generator, spec: GaugeSpec, w: int, h: int
 ) -> Tuple[float, float, float]:
     """Pivot and face radius of a meter that fills a ``w`` x ``h`` crop: the scale and its
     numbers in the picture, the pivot low (and to the right for a corner pivot), up to a

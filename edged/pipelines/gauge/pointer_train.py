@@ -19,6 +19,10 @@ under another of the eight right-angle rotations and mirror images of the crops
 (panels: mirrored or not; the labels turn with them), since rendering costs
 more than a training step on a CPU.
 
+``--init`` fine-tunes from a checkpoint, or from a shipped model's .onnx file when its
+checkpoint is gone (its batch norms, folded into the convolutions, stay frozen), as the
+keypoint trainer does.
+
 Export with ``python -m edged.pipelines.gauge.export CKPT weights/gauge_pointer.onnx``
 (or ``weights/gauge_panel_pointer.onnx``).
 """
@@ -158,12 +162,9 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
 
     identity: Dict[str, Any] = {"arch": "pointer", "input": INPUT}
     if args.dials == "panels":
-        from edged.pipelines.gauge.panel_crop import CROP_VERSION
         from edged.pipelines.gauge.synth import RENDERER_VERSION
 
         identity.update(dials="panels", renderer=RENDERER_VERSION, end_head=True)
-        if CROP_VERSION > 1:  # version 1's runs recorded none (their resumes hold)
-            identity.update(panel_crop=CROP_VERSION)
         reuse, render, turns = PANEL_REUSE, render_panel_batch, 1
     else:  # the sub-dial run's identity as it was before panels came (its resumes hold)
         from edged.pipelines.gauge.subdial_synth import RENDERER_VERSION as SUBDIAL_VERSION
