@@ -45,9 +45,10 @@ panel`` with an roi around the meter would (the scale where labelled with
 
 ``--pad F`` reads every photo framed looser, as a camera further back or an roi
 drawn with room to spare sees it: the photo in the middle of a picture ``F``
-times its size, the border its edge pixels carried outward with a little noise
-(boxes move with the photo). The development photos are the meter and little
-else; the real photos a user points edged at seldom are.
+times its size, the border its edge pixels carried outward with a little noise.
+The development photos are the meter and little else; the real photos a user
+points edged at seldom are. A dial with a ``box`` is read in its box, which
+moves with the photo: padding changes only what is read whole.
 """
 
 from __future__ import annotations
@@ -336,9 +337,10 @@ def padded(
     bottom, right = round(h * (factor - 1)) - top, round(w * (factor - 1)) - left
     out = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_REPLICATE)
     rng = np.random.default_rng(list(os.path.basename(item["image"]).encode()))
-    noise = rng.normal(0.0, 6.0, out.shape)
-    noise[top : top + h, left : left + w] = 0.0
-    out = np.clip(out + noise, 0, 255).astype(np.uint8)
+    for y in range(0, out.shape[0], 256):  # in bands: a phone photo's noise would be GBs
+        band = out[y : y + 256]
+        band[:] = np.clip(band + rng.normal(0.0, 6.0, band.shape), 0, 255).astype(np.uint8)
+    out[top : top + h, left : left + w] = image
     moved = dict(item)
     if item["box"] is not None:
         x0, y0, x1, y1 = item["box"]
@@ -648,6 +650,9 @@ def main() -> int:
         print(
             "gauge_accuracy: --pad frames photos looser: use it with --photos DIR", file=sys.stderr
         )
+        return 2
+    if args.pad < 1.0:
+        print(f"gauge_accuracy: --pad {args.pad}: a factor of at least 1", file=sys.stderr)
         return 2
     if args.reader == "panel" and not (args.panels or args.photos):
         print(

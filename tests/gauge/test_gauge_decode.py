@@ -93,7 +93,7 @@ def test_configured_scale_overrides_the_model_endpoints():
     assert r.value == pytest.approx(0.0, abs=0.6)
 
 
-@pytest.mark.parametrize(("start", "sweep"), [(225, 270), (315, 90), (135, -270)])
+@pytest.mark.parametrize(("start", "sweep"), [(225, 270), (315, 90), (135, -270), (0, 360)])
 def test_a_quarter_keypoint_off_the_scale_the_ends_make_lowers_the_quality(start, sweep):
     """The model's scale checks itself: ``quarter`` should sit at 25 % of the arc from
     ``start`` to ``end``; moved to 40 % (or 10 %) the scale is in doubt and the reading is

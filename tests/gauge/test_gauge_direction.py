@@ -115,6 +115,9 @@ def test_a_sure_direction_model_mirrors_the_keypoint_scale():
     # the larger numbers at the arc's first end of a 0..100 scale: it runs counter-clockwise
     turned = read_detection(_detection(0.2, {"scale_larger_first": sure}), 0, 100)
     assert turned.value == pytest.approx(80.0, abs=0.5) and turned.sweep == pytest.approx(-270)
+    # turning the scale is no doubt about it: the keypoints agree with one another
+    assert plain.quality == turned.quality == "ok"
+    assert abs(turned.extra["quarter_off"]) < 0.01
     unsure = read_detection(_detection(0.2, {"scale_larger_first": 0.6}), 0, 100)
     assert unsure.value == pytest.approx(20.0, abs=0.5)
     # a configured scale is the user's word: the model's is not asked

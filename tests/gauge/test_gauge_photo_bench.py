@@ -131,6 +131,12 @@ def test_the_command_line_says_what_is_wrong_and_exits_2(tmp_path):
         [sys.executable, BENCH, "--pad", "1.5", "--n", "1"], capture_output=True, text=True
     )
     assert proc.returncode == 2 and "--pad frames photos looser" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, BENCH, "--photos", str(tmp_path), "--pad", "0.5"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "at least 1" in proc.stderr
 
 
 def test_pad_frames_a_photo_looser_and_moves_its_box():

@@ -48,7 +48,8 @@ Corrector = Callable[[Tuple[float, float, float]], Tuple[float, float]]
 RIVAL_RATIO = 0.5  # a second needle this strong relative to the chosen one: low_confidence
 #: with the scale from the model (no configured start_angle/sweep), a ``quarter`` keypoint
 #: further than this share of the span from the 25 % point of the scale that ``start`` and
-#: ``end`` make: the scale is in doubt and the reading never ``ok``. On validation renders
+#: ``end`` make: the scale is in doubt and the reading never ``ok`` (a share of the span, as
+#: the reading's error is: 5.4 degrees on a 90-degree panel scale). On validation renders
 #: (training styles, seeds 9e12 + i, 2,000 pictures) the 7.3 % of ``ok`` readings beyond it
 #: read 12.7 % of span off (median 5.8 %, 54 % of them more than 5 % off); session 12
 QUARTER_TOLERANCE = 0.06
@@ -374,7 +375,9 @@ def read_detection(
         s_angle, s_sweep = float(start_angle), float(sweep)
     elif "start" in det.keypoints and "end" in det.keypoints:
         s_angle, s_sweep = _keypoint_scale(det, corr, snap)
-        quarter_off = _quarter_off(det, corr, s_angle, s_sweep)
+        # checked before a direction model turns the scale round: the check is of the
+        # keypoints with one another (turned, their quarter would sit at 75 %)
+        quarter_off = _quarter_offset(det, corr, s_angle, s_sweep)
         if "scale_larger_first" in det.extra:  # the direction model read the numbers
             ccw = ccw_from_larger_first(det.extra["scale_larger_first"], min_value, max_value)
             if ccw is not None:
@@ -426,12 +429,14 @@ def read_detection(
     return reading
 
 
-def _quarter_off(
+def _quarter_offset(
     det: Detection, corr: Corrector, s_angle: float, s_sweep: float
 ) -> Optional[float]:
     """How far (a share of the span, signed) the ``quarter`` keypoint lies from the 25 % point
-    of the scale that ``start`` and ``end`` make: the model's three scale keypoints checking
-    one another. None without a quarter keypoint."""
+    of the scale ``start``/``end`` make (as snapped, the scale the value is read on): the
+    model's three scale keypoints checking one another. Its position is checked, not its
+    score (the scores of ``start`` and ``end`` already weigh in the confidence). None without
+    a quarter keypoint: there is nothing to check, and the scale is taken clockwise."""
     if "quarter" not in det.keypoints:
         return None
     fraction, _ = angle_to_fraction(angle_of(*corr(det.keypoints["quarter"])), s_angle, s_sweep)

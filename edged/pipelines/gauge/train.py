@@ -485,23 +485,46 @@ def load_onnx_weights(torch: Any, model: Any, path: str) -> None:
             bn.bias.copy_(b if b is not None else torch.zeros_like(bn.bias))
             bn.running_mean.zero_()
             bn.running_var.fill_(1.0 - bn.eps)
-        for name, m in mods:  # fully connected layers (the pointer model's heads) keep names
-            if isinstance(m, torch.nn.Linear):
-                _load_linear(torch, m, name, values, path)
+        _load_linears(torch, model, graph, values, path)
 
 
-def _load_linear(torch: Any, linear: Any, name: str, values: Dict[str, Any], path: str) -> None:
-    """A ``Linear`` layer's weights from the exported initializers of the same name (the
-    exporter keeps a fully connected layer's parameter names; nothing is folded into it)."""
-    for part, param in (("weight", linear.weight), ("bias", linear.bias)):
-        if param is None:
+def _load_linears(torch: Any, model: Any, graph: Any, values: Dict[str, Any], path: str) -> None:
+    """The network's ``Linear`` layers (the pointer model's heads) from the file's ``Gemm``
+    nodes, matched by name: the exporter keeps a fully connected layer's parameter names
+    (``pointer.weight``) and folds nothing into it. The two sets must be the same (a panel
+    model's ``end`` head is not dropped into a sub-dial network) and each ``Gemm`` a plain
+    ``x @ W.T + b``, as ``Linear`` computes."""
+    from onnx import helper
+
+    linears = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    gemms = {}
+    for node in graph.node:
+        if node.op_type != "Gemm":
             continue
-        value = values.get(f"{name}.{part}")
-        if value is None:
-            raise SystemExit(f"{path}: no {name}.{part}, which the network has")
-        if tuple(value.shape) != tuple(param.shape):
-            raise SystemExit(f"{path}: {name}.{part} is {tuple(value.shape)}, not {param.shape}")
-        param.copy_(torch.from_numpy(value.copy()))
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        plain = attrs.get("transB") == 1 and not attrs.get("transA")
+        if not plain or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
+            raise SystemExit(f"{path}: {node.name} is not a plain fully connected layer")
+        gemms[node.input[1].rsplit(".", 1)[0]] = node
+    if set(gemms) != set(linears):
+        raise SystemExit(
+            f"{path}: fully connected layers {sorted(gemms)}, the network has {sorted(linears)}"
+        )
+    for name, linear in linears.items():
+        inputs = gemms[name].input
+        _copy(torch, linear.weight, values, inputs[1], path)
+        if linear.bias is not None:
+            _copy(torch, linear.bias, values, inputs[2] if len(inputs) > 2 else "", path)
+
+
+def _copy(torch: Any, param: Any, values: Dict[str, Any], key: str, path: str) -> None:
+    """``param`` from the initializer ``key``, refusing one that is missing or misshapen."""
+    value = values.get(key)
+    if value is None:
+        raise SystemExit(f"{path}: no initializer {key or '(bias)'} for a layer the network has")
+    if tuple(value.shape) != tuple(param.shape):
+        raise SystemExit(f"{path}: {key} is {tuple(value.shape)}, not {tuple(param.shape)}")
+    param.copy_(torch.from_numpy(value.copy()))
 
 
 def freeze_batch_norms(torch: Any, model: Any) -> None:
