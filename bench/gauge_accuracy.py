@@ -330,8 +330,6 @@ def padded(
     from edged.cvutil import import_cv2
 
     cv2 = import_cv2()
-    if factor < 1.0:
-        raise ValueError(f"--pad {factor}: a factor of at least 1 (1: the photo as it is)")
     h, w = image.shape[:2]
     top, left = round(h * (factor - 1) / 2), round(w * (factor - 1) / 2)
     bottom, right = round(h * (factor - 1)) - top, round(w * (factor - 1)) - left
@@ -597,7 +595,7 @@ def main() -> int:
     p.add_argument("--photos", metavar="DIR", help="score the labelled photos in DIR instead")
     p.add_argument(
         "--pad",
-        type=float,
+        type=_pad_factor,
         default=1.0,
         metavar="F",
         help="with --photos: read each photo framed F times looser (a border of its edge "
@@ -650,9 +648,6 @@ def main() -> int:
         print(
             "gauge_accuracy: --pad frames photos looser: use it with --photos DIR", file=sys.stderr
         )
-        return 2
-    if args.pad < 1.0:
-        print(f"gauge_accuracy: --pad {args.pad}: a factor of at least 1", file=sys.stderr)
         return 2
     if args.reader == "panel" and not (args.panels or args.photos):
         print(
@@ -750,6 +745,14 @@ def main() -> int:
         "direction_model": os.path.basename(args.direction_model) if direction else None,
     }
     return _emit(res, args.json)
+
+
+def _pad_factor(text: str) -> float:
+    """``--pad``'s value: a factor of at least 1 (1: the photo as it is)."""
+    factor = float(text)
+    if factor < 1.0:
+        raise argparse.ArgumentTypeError(f"{text}: a factor of at least 1 (1: the photo as it is)")
+    return factor
 
 
 def _pointer_reader(args: argparse.Namespace, path: str, kind: str) -> Optional[PointerReader]:

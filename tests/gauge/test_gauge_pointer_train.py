@@ -103,7 +103,7 @@ def test_a_shipped_panel_model_fine_tunes_from_its_onnx_file(tmp_path):
     headless.graph.initializer.extend(kept)
     broken = str(tmp_path / "headless.onnx")
     onnx.save(headless, broken)
-    with pytest.raises(SystemExit, match="no initializer end.weight"):
+    with pytest.raises(SystemExit, match="no end.weight"):
         load_onnx_weights(torch, build_pointer_model(width, end=True), broken)
     # a panel model is not dropped into a sub-dial network, its end head left behind
     with pytest.raises(SystemExit, match="fully connected layers"):

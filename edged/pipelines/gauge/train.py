@@ -470,13 +470,8 @@ def load_onnx_weights(torch: Any, model: Any, path: str) -> None:
             raise SystemExit(f"{path}: {node.name} is in the place of the network's {name}")
     with torch.no_grad():
         for (_, conv, bn), node in zip(pairs, convs):
-            w = torch.from_numpy(values[node.input[1]].copy())
+            _copy(torch, conv.weight, values.get(node.input[1]), node.name, path)
             b = torch.from_numpy(values[node.input[2]].copy()) if len(node.input) > 2 else None
-            if tuple(w.shape) != tuple(conv.weight.shape):
-                raise SystemExit(
-                    f"{path}: {node.name} is {tuple(w.shape)}, not {conv.weight.shape}"
-                )
-            conv.weight.copy_(w)
             if bn is None:
                 if b is not None:
                     conv.bias.copy_(b)
@@ -512,18 +507,19 @@ def _load_linears(torch: Any, model: Any, graph: Any, values: Dict[str, Any], pa
         )
     for name, linear in linears.items():
         inputs = gemms[name].input
-        _copy(torch, linear.weight, values, inputs[1], path)
+        _copy(torch, linear.weight, values.get(inputs[1]), f"{name}.weight", path)
         if linear.bias is not None:
-            _copy(torch, linear.bias, values, inputs[2] if len(inputs) > 2 else "", path)
+            bias = values.get(inputs[2]) if len(inputs) > 2 else None
+            _copy(torch, linear.bias, bias, f"{name}.bias", path)
 
 
-def _copy(torch: Any, param: Any, values: Dict[str, Any], key: str, path: str) -> None:
-    """``param`` from the initializer ``key``, refusing one that is missing or misshapen."""
-    value = values.get(key)
+def _copy(torch: Any, param: Any, value: Any, what: str, path: str) -> None:
+    """``param`` from the file's array ``value`` (of ``what``), refusing one that is missing
+    or misshapen."""
     if value is None:
-        raise SystemExit(f"{path}: no initializer {key or '(bias)'} for a layer the network has")
+        raise SystemExit(f"{path}: no {what}, which the network has")
     if tuple(value.shape) != tuple(param.shape):
-        raise SystemExit(f"{path}: {key} is {tuple(value.shape)}, not {tuple(param.shape)}")
+        raise SystemExit(f"{path}: {what} is {tuple(value.shape)}, not {tuple(param.shape)}")
     param.copy_(torch.from_numpy(value.copy()))
 
 
