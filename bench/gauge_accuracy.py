@@ -66,7 +66,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from edged.pipelines.gauge.angles import angle_of
-from edged.pipelines.gauge.panel_crop import render_panel_crop
+from edged.pipelines.gauge.panel_crop import render_loose_panel, render_panel_crop
 from edged.pipelines.gauge.pointer_reader import (
     DEFAULT_PANEL_MODEL,
     DEFAULT_POINTER_MODEL,
@@ -215,6 +215,7 @@ def evaluate_photos(
     choice: str = "auto",
     panel: Optional[PointerReader] = None,
     pad: float = 1.0,
+    panel_search: bool = True,
 ) -> Dict[str, Any]:
     """The same figures as ``evaluate`` on labelled photos (see ``load_photo_labels``),
     each framed ``pad`` times looser (``padded``). A
@@ -222,7 +223,9 @@ def evaluate_photos(
     ``choice`` picks the reader per dial as ``reader:`` does in a config (``auto``: the
     pointer model for located full-circle dials, see ``prefers_pointer``; ``panel``: the
     panel model, reading the scale from the picture where it is not given, or, a model that
-    measures no scale end, only the dials whose scale is given, the keypoints the rest)."""
+    measures no scale end, only the dials whose scale is given, the keypoints the rest;
+    ``panel_search``: it searches a region it reads unsure for the meter, as ``reader: panel``
+    does)."""
     from edged.cvutil import import_cv2
 
     cv2 = import_cv2()
@@ -247,7 +250,7 @@ def evaluate_photos(
         located = item["box"] is not None
         reading: Optional[GaugeReading]
         if panel is not None and choice == "panel" and panel.can_read(opts):
-            reading = panel.read_crops([region], [opts])[0]
+            reading = panel.read_crops([region], [opts], search=panel_search)[0]
         elif pointer is not None and prefers_pointer(choice, w, h, opts.sweep, located):
             reading = pointer.read_crops([region], [opts])[0]
         else:
@@ -511,20 +514,26 @@ def evaluate_panels(
     seed_base: int = SEED_BASE,
     scale_given: bool = True,
     snap: bool = True,
+    loose: float = 1.0,
 ) -> Dict[str, Any]:
     """Held-out panel-meter crops (``panel_crop``, held-out seeds and styles) read by
     ``read(crop, options)`` (the panel model, or the keypoint reader for comparison) with
     min and max, and with ``scale_given`` the scale too, as a person would write it from the
-    picture: the minimum's direction seen from the pivot, the meter's sweep."""
+    picture: the minimum's direction seen from the pivot, the meter's sweep. ``loose`` above
+    1: each meter framed up to that many times loose (``render_loose_panel``) instead."""
 
     def cases() -> Iterator[Case]:
         for i in range(n):
-            crop, label = render_panel_crop(seed_base + i, split="heldout")
-            t = label.label
+            if loose > 1.0:
+                crop, t = render_loose_panel(seed_base + i, "heldout", loose)
+                zero = angle_of(*np.subtract(t.keypoints["start"][:2], t.keypoints["center"][:2]))
+            else:
+                crop, label = render_panel_crop(seed_base + i, split="heldout")
+                t, zero = label.label, label.zero_angle
             opts = ReadOptions(t.min_value, t.max_value)
             opts.snap_sweep = snap
             if scale_given:
-                opts.start_angle, opts.sweep = label.zero_angle, t.sweep
+                opts.start_angle, opts.sweep = zero, t.sweep
             yield (
                 crop,
                 opts,
@@ -537,6 +546,7 @@ def evaluate_panels(
     res["start_given"] = "from the picture" if scale_given else None
     res["scale"] = "given" if scale_given else "model"
     res["snap_sweep"] = snap
+    res["framed_loose_up_to"] = loose
     return res
 
 
@@ -639,11 +649,31 @@ def main() -> int:
         help="pointer and panel model: also read each crop's mirror image (default: the reader's)",
     )
     p.add_argument(
+        "--panel-search",
+        choices=["on", "off"],
+        default="on",
+        help="reader panel: search a region read unsure for the meter in it, as reader: panel "
+        "does (default on; off: the region as a whole, as before session 13)",
+    )
+    p.add_argument(
+        "--loose",
+        type=_pad_factor,
+        default=1.0,
+        metavar="F",
+        help="with --panels: each meter framed up to F times loose, anywhere in the picture",
+    )
+    p.add_argument(
         "--no-zero-refine",
         action="store_true",
         help="pointer model: keep the configured start as given (ablation)",
     )
     args = p.parse_args()
+    if args.loose != 1.0 and not args.panels:
+        print(
+            "gauge_accuracy: --loose frames panel renders looser: use it with --panels",
+            file=sys.stderr,
+        )
+        return 2
     if args.pad != 1.0 and not args.photos:
         print(
             "gauge_accuracy: --pad frames photos looser: use it with --photos DIR", file=sys.stderr
@@ -683,14 +713,17 @@ def main() -> int:
             )
     if args.panels and args.reader != "keypoints":
         assert panel is not None
+        search = args.panel_search == "on"
         res = evaluate_panels(
-            lambda c, o: panel.read_crops([c], [o])[0],
+            lambda c, o: panel.read_crops([c], [o], search=search)[0],
             args.n,
             args.seed_base,
             args.scale_given,
             not args.no_snap,
+            args.loose,
         )
         res["model"] = os.path.basename(args.panel_model)
+        res["panel_search"] = search
         return _emit(res, args.json)
     if args.subdials:
         assert pointer is not None
@@ -706,7 +739,7 @@ def main() -> int:
     )
     if args.panels:  # the keypoint reader on the panel model's test crops
         res = evaluate_panels(
-            reader.read_one, args.n, args.seed_base, args.scale_given, not args.no_snap
+            reader.read_one, args.n, args.seed_base, args.scale_given, not args.no_snap, args.loose
         )
         res["model"] = os.path.basename(args.model)
         return _emit(res, args.json)
@@ -722,6 +755,7 @@ def main() -> int:
                 args.reader,
                 panel,
                 args.pad,
+                args.panel_search == "on",
             )
         except ValueError as exc:
             print(f"gauge_accuracy: {exc}", file=sys.stderr)
@@ -740,6 +774,7 @@ def main() -> int:
         "snap_sweep": not args.no_snap,
         "choice": args.reader,
         "pad": args.pad,
+        "panel_search": args.panel_search == "on",
         "pointer_model": os.path.basename(args.pointer_model) if pointer else None,
         "panel_model": os.path.basename(args.panel_model) if panel else None,
         "direction_model": os.path.basename(args.direction_model) if direction else None,
@@ -748,7 +783,7 @@ def main() -> int:
 
 
 def _pad_factor(text: str) -> float:
-    """``--pad``'s value: a factor of at least 1 (1: the photo as it is)."""
+    """``--pad``'s and ``--loose``'s value: a factor of at least 1 (1: as it is)."""
     factor = float(text)
     if factor < 1.0:
         raise argparse.ArgumentTypeError(f"{text}: a factor of at least 1 (1: the photo as it is)")

@@ -101,13 +101,15 @@ class GaugeConfig(EdgedModel):
         description="Which model reads this gauge: 'keypoints' finds the dial and reads thin "
         "needles; 'pointer' reads a tight roi around one dial from the whole crop (the broad "
         "paddle pointers of water/gas meter sub-dials); 'panel' reads a panel meter (ammeter, "
-        "voltmeter: rectangular face, pivot hidden at its edge or corner) in a tight roi, its "
+        "voltmeter: rectangular face, pivot hidden at its edge or corner) in its roi, its "
         "scale from start_angle/sweep (seen from the pivot) or, without them, from where the "
-        "model sees the scale begin and end; 'auto' uses the pointer model for a "
-        "full-circle dial (sweep 360 or -360) with a roughly square roi (sides within 1.6x), "
-        "else the keypoints, and where they read a dial with an roi unsure or not at all, the "
-        "panel model's reading of the roi if it is sure of it (a panel meter the keypoints "
-        "miss). The pointer and panel models report the roi's centre as the dial's centre",
+        "model sees the scale begin and end (an roi it reads unsure it searches for the meter, "
+        "zooming in: a loose roi costs less, a tight one is still best); 'auto' uses the "
+        "pointer model for a full-circle dial (sweep 360 or -360) with a roughly square roi "
+        "(sides within 1.6x), else the keypoints, and where they read a dial with an roi "
+        "unsure or not at all, the panel model's reading of the roi if it is sure of it (a "
+        "panel meter the keypoints miss). The pointer and panel models report the roi's "
+        "centre (the panel model's: that of the window it searched) as the dial's centre",
     )
 
     @model_validator(mode="after")

@@ -15,7 +15,9 @@ import pytest
 from benchkit import load_bench
 
 from edged.cvutil import import_cv2
+from edged.pipelines.gauge.angles import angle_of
 from edged.pipelines.gauge.pipeline import resolve_model
+from edged.pipelines.gauge.reading import GaugeReading
 from edged.pipelines.gauge.synth import render_sample
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -137,6 +139,10 @@ def test_the_command_line_says_what_is_wrong_and_exits_2(tmp_path):
         text=True,
     )
     assert proc.returncode == 2 and "at least 1" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, BENCH, "--loose", "2", "--n", "1"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "use it with --panels" in proc.stderr
 
 
 def test_pad_frames_a_photo_looser_and_moves_its_box():
@@ -216,7 +222,6 @@ def test_reader_panel_sends_every_dial_to_a_panel_model_that_measures_the_scale(
     from test_gauge_pointer import FixedModel
 
     from edged.pipelines.gauge.pointer_reader import PointerReader
-    from edged.pipelines.gauge.reading import GaugeReading
 
     cv2 = import_cv2()
     lines = []
@@ -263,6 +268,28 @@ def test_the_panel_benchmark_scores_held_out_panel_crops():
 
     res = _bench().evaluate_panels(read, 3, scale_given=False)
     assert res["scale"] == "model" and given == [(None, None)] * 3
+    assert res["framed_loose_up_to"] == 1.0
+
+
+def test_the_panel_benchmark_frames_meters_loose_on_request():
+    """``--panels --loose F``: each meter somewhere in a picture up to F times its tight crop,
+    the scale given as seen from its pivot, the truth its own."""
+    from edged.pipelines.gauge.panel_crop import render_loose_panel
+
+    seen = []
+
+    def read(crop, opts):
+        seen.append((crop.shape, opts.start_angle, opts.sweep))
+        return GaugeReading(None, 0.0, "unreadable", None, {})
+
+    res = _bench().evaluate_panels(read, 2, loose=2.0)
+    assert res["framed_loose_up_to"] == 2.0 and res["no_read_rate"] == 1.0
+    seed = _bench().SEED_BASE
+    picture, label = render_loose_panel(seed, "heldout", 2.0)
+    assert seen[0][0] == picture.shape and seen[0][2] == label.sweep
+    cx, cy, _ = label.keypoints["center"]
+    sx, sy, _ = label.keypoints["start"]
+    assert seen[0][1] == pytest.approx(angle_of(sx - cx, sy - cy))
 
 
 def _marked_meter():

@@ -108,3 +108,53 @@ def test_a_shipped_panel_model_fine_tunes_from_its_onnx_file(tmp_path):
     # a panel model is not dropped into a sub-dial network, its end head left behind
     with pytest.raises(SystemExit, match="fully connected layers"):
         load_onnx_weights(torch, build_pointer_model(width, end=False), path)
+
+
+def test_negatives_teach_even_odds_and_are_recorded_in_the_run(tmp_path):
+    """``--negatives``: a share of a panel run's crops are windows of round dials, whose
+    targets are even odds over every direction (the model learns to be unsure of them); the
+    share is part of the run's identity, so a run without it is not resumed with it."""
+    from edged.pipelines.gauge.pointer_model import BINS, INPUT
+    from edged.pipelines.gauge.pointer_train import render_panel_batch, soft_bins
+
+    targets = soft_bins(torch, torch.tensor([92.5, float("nan")]), BINS)  # a class centre
+    assert torch.allclose(targets[1], torch.full((BINS,), 1.0 / BINS))
+    assert int(targets[0].argmax()) == BINS // 4 and float(targets[0].max()) > 0.3
+    images, labels = render_panel_batch(7, 0, 12, INPUT, negatives=0.5)
+    again, labels_again = render_panel_batch(7, 0, 12, INPUT, negatives=0.5)
+    assert np.array_equal(images, again) and np.array_equal(labels, labels_again, equal_nan=True)
+    negative = np.isnan(labels[:, 0])
+    assert 0 < negative.sum() < 12 and np.all(labels[negative, 2] == 0.5)
+    assert np.all(np.isnan(labels[negative][:, [0, 1, 3]]))
+    # the panel meters of a run with negatives are those of a run without them
+    plain, plain_labels = render_panel_batch(7, 0, 12, INPUT)
+    assert np.array_equal(images[~negative], plain[~negative])
+    assert np.array_equal(labels[~negative], plain_labels[~negative])
+
+    run = ["--dials", "panels", "--seed", "2", "--steps", "2", *TINY, "--out", str(tmp_path)]
+    assert main([*run, "--negatives", "0.25"]) == 0
+    config = torch.load(tmp_path / "last.pt", weights_only=False)["config"]
+    assert config["negatives"] == 0.25
+    with pytest.raises(SystemExit, match="another run"):
+        main([*run, "--steps", "3"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(["--negatives", "0.2"], "only with --dials panels"),
+     (["--dials", "panels", "--negatives", "1"], "a share from 0")],
+)  # fmt: skip
+def test_negatives_are_refused_where_they_mean_nothing(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        main(["--steps", "1", *TINY, *argv])
+    assert message in capsys.readouterr().err
+
+
+def test_round_windows_are_windows_of_round_dials():
+    from edged.pipelines.gauge.panel_crop import MAX_ASPECT, render_round_window
+
+    for seed in range(6):
+        window = render_round_window(seed)
+        assert np.array_equal(window, render_round_window(seed))
+        h, w = window.shape[:2]
+        assert min(h, w) >= 8 and max(h, w) <= 1.01 * MAX_ASPECT * min(h, w) + 1

@@ -23,8 +23,9 @@ def register(subparsers: Any) -> None:
         "pointer model, the rest by the keypoint model, and where it reads the main dial "
         "unsure or finds none, by the panel model if that is sure (--reader to choose; "
         "--reader panel "
-        "reads a panel meter filling the picture or the --roi; its scale from "
-        "--start-angle/--sweep or, without them, from the picture).",
+        "reads a panel meter in the picture or the --roi, searching it for the meter where "
+        "it reads it unsure; its scale from --start-angle/--sweep or, without them, from the "
+        "picture).",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument(
@@ -52,8 +53,8 @@ def register(subparsers: Any) -> None:
         choices=["auto", "keypoints", "pointer", "panel"],
         help="which model reads the dial (auto: pointer for a full-circle dial in a small "
         "picture or an --roi, else keypoints, or the panel model where it is sure and the "
-        "keypoints are not; panel: the panel-meter model, for a panel meter filling the "
-        "picture or the --roi)",
+        "keypoints are not; panel: the panel-meter model, for a panel meter in the picture "
+        "or the --roi, best filling it)",
     )
     p.add_argument("--model", default=None, help="keypoint model (default: the bundled one)")
     p.add_argument("--pointer-model", default=None, help="pointer model (default: the bundled one)")
@@ -266,7 +267,7 @@ def _read_image(
             return None
     h, w = region.shape[:2]
     if args.reader == "panel":
-        readings = readers.panel().read_crops([region], [opts], [(x0, y0)])
+        readings = readers.panel().read_crops([region], [opts], [(x0, y0)], search=True)
     elif prefers_pointer(args.reader, w, h, args.sweep, located=args.roi is not None):
         readings = readers.pointer().read_crops([region], [opts], [(x0, y0)])
     else:

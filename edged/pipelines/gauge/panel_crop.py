@@ -34,10 +34,17 @@ from edged.pipelines.gauge.synth import (
     GaugeSpec,
     random_placement,
     render_gauges,
+    render_sample,
     sample_spec,
 )
 
-__all__ = ["PanelCropLabel", "render_panel_crop", "squashed"]
+__all__ = [
+    "PanelCropLabel",
+    "render_loose_panel",
+    "render_panel_crop",
+    "render_round_window",
+    "squashed",
+]
 
 #: the crop's short side (px): a meter in a CCTV frame to a photo of one (shrunk to this)
 MIN_SIDE, MAX_SIDE = 64, 160
@@ -88,6 +95,56 @@ def render_panel_crop(
     )
 
 
+def render_loose_panel(
+    seed: int, split: str = "heldout", max_loose: float = 2.0
+) -> Tuple[np.ndarray, GaugeLabel]:
+    """A panel meter framed loose, to measure the reader, not to train it: a crop as
+    ``render_panel_crop`` draws it, up to ``max_loose`` times smaller than the picture and
+    anywhere in it, with whatever the renderer draws around the meter (a loose ``roi``, a
+    photo of a meter on its panel); 100-320 px on its short side."""
+    rng = np.random.default_rng(seed)
+    while True:
+        spec = _panel_spec(rng, split)
+        short = int(rng.integers(100, 321))
+        aspect = float(np.exp(rng.uniform(-np.log(MAX_ASPECT), np.log(MAX_ASPECT))))
+        w, h = (round(short * aspect), short) if aspect >= 1 else (short, round(short / aspect))
+        loose = float(rng.uniform(1.0, max_loose))
+        tw, th = w / loose, h / loose
+        cx, cy, r = _filling(rng, spec, tw, th)
+        cx, cy = cx + float(rng.uniform(0, w - tw)), cy + float(rng.uniform(0, h - th))
+        place = random_placement(rng, cx, cy, r)
+        place.rotation = float(np.clip(place.rotation, -8, 8))
+        place.tilt = min(place.tilt, 20.0)
+        image, labels = render_gauges(rng, w, h, [spec], [place])
+        if labels[0].readable:
+            return image, labels[0]
+
+
+def render_round_window(seed: int, split: str = "train") -> np.ndarray:
+    """A window of a round dial's crop, a pure function of ``seed``: what the panel model must
+    not be sure of (``pointer_train --negatives``). ``reader: auto`` asks the panel model
+    about dials the keypoints read unsure, round ones too, and a window of a round dial,
+    its scale arc cut by the window's edges, can look like a panel meter's scale: the
+    model, which learnt only panel meters, was sure of some and wrong (bench/results/
+    gauge.md, session 13). The window is 0.34-1 of the crop's sides, up to ``MAX_ASPECT``
+    long, anywhere in it."""
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        size = int(rng.integers(MIN_SIDE, 2 * MAX_SIDE + 1))
+        image, labels = render_sample(int(rng.integers(2**62)), size, split, mode="crop")
+        spec = labels[-1].spec
+        if spec is None or not spec.panel:
+            break
+    else:
+        raise RuntimeError(f"no round dial in 200 {split} crops")
+    share = float(rng.uniform(0.34, 1.0))
+    aspect = float(np.exp(rng.uniform(-np.log(MAX_ASPECT), np.log(MAX_ASPECT))))
+    w = max(8, min(size, round(size * share * min(1.0, aspect))))
+    h = max(8, min(size, round(size * share / max(1.0, aspect))))
+    x, y = int(rng.integers(0, size - w + 1)), int(rng.integers(0, size - h + 1))
+    return np.ascontiguousarray(image[y : y + h, x : x + w])
+
+
 def squashed(angle: float, width: int, height: int, side: int) -> float:
     """A direction in a ``width`` x ``height`` picture, in the same picture resized to a
     ``side`` px square (what the model sees)."""
@@ -106,7 +163,7 @@ def _panel_spec(rng: np.random.Generator, split: str) -> GaugeSpec:
 
 
 def _filling(
-    rng: np.random.Generator, spec: GaugeSpec, w: int, h: int
+    rng: np.random.Generator, spec: GaugeSpec, w: float, h: float
 ) -> Tuple[float, float, float]:
     """Pivot and face radius of a meter that fills a ``w`` x ``h`` crop: the scale and its
     numbers in the picture, the pivot low (and to the right for a corner pivot), up to a

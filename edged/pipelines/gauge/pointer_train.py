@@ -30,7 +30,9 @@ Export with ``python -m edged.pipelines.gauge.export CKPT weights/gauge_pointer.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import math
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -77,17 +79,29 @@ def render_pointer_batch(
 
 
 def render_panel_batch(
-    seed: int, batch_index: int, batch: int, size: int
+    seed: int, batch_index: int, batch: int, size: int, negatives: float = 0.0
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Panel-meter crops squashed to the model's square (N,S,S,3) float32 BGR 0..255 and
-    targets (N,4): pointer and zero angle in that square, ccw, end angle in that square."""
-    from edged.pipelines.gauge.panel_crop import render_panel_crop, squashed
+    targets (N,4): pointer and zero angle in that square, ccw, end angle in that square.
+    ``negatives``: this share of the crops are windows of round dials instead
+    (``render_round_window``), their angles NaN (no direction: the loss asks for even odds)
+    and their ccw 0.5."""
+    from edged.pipelines.gauge.panel_crop import (
+        render_panel_crop,
+        render_round_window,
+        squashed,
+    )
     from edged.pipelines.gauge.pointer_model import INPUT, model_input
 
     if size != INPUT:
         raise ValueError(f"the pointer model's input is {INPUT} px, not {size}")
     images, targets = [], []
     for i in range(batch):
+        if negatives and _is_negative(seed, batch_index, i, negatives):
+            window = render_round_window(picture_seed("panel-negative", seed, batch_index, i))
+            images.append(model_input(window).transpose(1, 2, 0))
+            targets.append((math.nan, math.nan, 0.5, math.nan))
+            continue
         crop, label = render_panel_crop(picture_seed("panel-train", seed, batch_index, i))
         h, w = crop.shape[:2]
         images.append(model_input(crop).transpose(1, 2, 0))
@@ -100,6 +114,13 @@ def render_panel_batch(
             )
         )
     return np.stack(images).astype(np.float32), np.array(targets, np.float32)
+
+
+def _is_negative(seed: int, batch_index: int, i: int, share: float) -> bool:
+    """Whether picture ``i`` of render batch ``batch_index`` is a negative (``share`` of
+    them, drawn apart from the pictures themselves)."""
+    rng = np.random.default_rng(picture_seed("panel-negative-draw", seed, batch_index, i))
+    return bool(rng.random() < share)
 
 
 def dihedral(image: np.ndarray, target: np.ndarray, k: int, mirror: bool) -> Tuple[Any, Any]:
@@ -131,10 +152,12 @@ def _augmented(
 
 
 def soft_bins(torch: Any, angles: Any, bins: int, sigma_bins: float = 1.0) -> Any:
-    """Circular Gaussian class targets around each angle (degrees)."""
-    centres = (torch.arange(bins, dtype=torch.float32) + 0.5) * (360.0 / bins)
+    """Circular Gaussian class targets around each angle (degrees); even odds over all
+    classes for a NaN angle (a negative: no direction to see)."""
+    centres = (torch.arange(bins, dtype=torch.float32, device=angles.device) + 0.5) * (360.0 / bins)
     d = (angles[:, None] - centres[None, :] + 180.0) % 360.0 - 180.0
     w = torch.exp(-0.5 * (d / (sigma_bins * 360.0 / bins)) ** 2)
+    w = torch.where(torch.isnan(w), torch.ones_like(w), w)
     return w / w.sum(1, keepdim=True)
 
 
@@ -149,8 +172,21 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default="subdials",
         help="what the crops show: meter sub-dials (default) or panel meters",
     )
+    p.add_argument(
+        "--negatives",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="panels: this share of the crops are windows of round dials, which the model "
+        "learns to be unsure of (reader: auto asks it about round dials too); default 0",
+    )
     add_init_arg(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.negatives and args.dials != "panels":
+        p.error("--negatives: only with --dials panels (a sub-dial model reads sub-dials)")
+    if not 0.0 <= args.negatives < 1.0:
+        p.error(f"--negatives {args.negatives}: a share from 0 up to (not including) 1")
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -165,7 +201,10 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
         from edged.pipelines.gauge.synth import RENDERER_VERSION
 
         identity.update(dials="panels", renderer=RENDERER_VERSION, end_head=True)
-        reuse, render, turns = PANEL_REUSE, render_panel_batch, 1
+        if args.negatives:  # (absent otherwise: runs without them resume as before)
+            identity["negatives"] = args.negatives
+        render = functools.partial(render_panel_batch, negatives=args.negatives)
+        reuse, turns = PANEL_REUSE, 1
     else:  # the sub-dial run's identity as it was before panels came (its resumes hold)
         from edged.pipelines.gauge.subdial_synth import RENDERER_VERSION as SUBDIAL_VERSION
 
