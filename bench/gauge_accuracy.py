@@ -525,15 +525,14 @@ def evaluate_panels(
     def cases() -> Iterator[Case]:
         for i in range(n):
             if loose > 1.0:
-                crop, t = render_loose_panel(seed_base + i, "heldout", loose)
-                zero = angle_of(*np.subtract(t.keypoints["start"][:2], t.keypoints["center"][:2]))
+                crop, label = render_loose_panel(seed_base + i, "heldout", loose)
             else:
                 crop, label = render_panel_crop(seed_base + i, split="heldout")
-                t, zero = label.label, label.zero_angle
+            t = label.label
             opts = ReadOptions(t.min_value, t.max_value)
             opts.snap_sweep = snap
             if scale_given:
-                opts.start_angle, opts.sweep = zero, t.sweep
+                opts.start_angle, opts.sweep = label.zero_angle, t.sweep
             yield (
                 crop,
                 opts,
@@ -774,7 +773,7 @@ def main() -> int:
         "snap_sweep": not args.no_snap,
         "choice": args.reader,
         "pad": args.pad,
-        "panel_search": args.panel_search == "on",
+        "panel_search": args.panel_search == "on" if args.reader == "panel" else None,
         "pointer_model": os.path.basename(args.pointer_model) if pointer else None,
         "panel_model": os.path.basename(args.panel_model) if panel else None,
         "direction_model": os.path.basename(args.direction_model) if direction else None,

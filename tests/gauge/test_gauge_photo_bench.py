@@ -15,7 +15,6 @@ import pytest
 from benchkit import load_bench
 
 from edged.cvutil import import_cv2
-from edged.pipelines.gauge.angles import angle_of
 from edged.pipelines.gauge.pipeline import resolve_model
 from edged.pipelines.gauge.reading import GaugeReading
 from edged.pipelines.gauge.synth import render_sample
@@ -284,12 +283,12 @@ def test_the_panel_benchmark_frames_meters_loose_on_request():
 
     res = _bench().evaluate_panels(read, 2, loose=2.0)
     assert res["framed_loose_up_to"] == 2.0 and res["no_read_rate"] == 1.0
-    seed = _bench().SEED_BASE
-    picture, label = render_loose_panel(seed, "heldout", 2.0)
-    assert seen[0][0] == picture.shape and seen[0][2] == label.sweep
-    cx, cy, _ = label.keypoints["center"]
-    sx, sy, _ = label.keypoints["start"]
-    assert seen[0][1] == pytest.approx(angle_of(sx - cx, sy - cy))
+    picture, label = render_loose_panel(_bench().SEED_BASE, "heldout", 2.0)
+    assert seen[0] == (picture.shape, label.zero_angle, label.label.sweep)
+    # the meter lies somewhere inside the picture, not filling it
+    cx = label.label.keypoints["center"][0]
+    h, w = picture.shape[:2]
+    assert 0 <= cx <= w and label.label.radius < 0.85 * min(h, w)
 
 
 def _marked_meter():

@@ -154,7 +154,8 @@ def test_round_windows_are_windows_of_round_dials():
     from edged.pipelines.gauge.panel_crop import MAX_ASPECT, render_round_window
 
     for seed in range(6):
-        window = render_round_window(seed)
-        assert np.array_equal(window, render_round_window(seed))
+        window, spec = render_round_window(seed)
+        assert np.array_equal(window, render_round_window(seed)[0])
+        assert spec.layout == "round" and not spec.panel
         h, w = window.shape[:2]
         assert min(h, w) >= 8 and max(h, w) <= 1.01 * MAX_ASPECT * min(h, w) + 1

@@ -24,7 +24,7 @@ directions in that square (``squashed``), as the reader's ``_unsquash`` undoes.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Tuple
+from typing import Callable, NamedTuple, Tuple
 
 import numpy as np
 
@@ -74,75 +74,86 @@ def render_panel_crop(
     every pivot lies inside it, if often under a cover).
     """
     rng = np.random.default_rng(seed)
+    return _readable_meter(rng, split, (MIN_SIDE, MAX_SIDE), _filling, clean)
+
+
+def render_loose_panel(
+    seed: int, split: str = "heldout", max_loose: float = 2.0
+) -> Tuple[np.ndarray, PanelCropLabel]:
+    """A panel meter framed loose, to measure the reader, not to train it: a crop as
+    ``render_panel_crop`` draws it, up to ``max_loose`` times smaller than the picture and
+    anywhere in it, with whatever the renderer draws around the meter (a loose ``roi``, a
+    photo of a meter on its panel); 100-320 px on its short side."""
+
+    def anywhere(
+        rng: np.random.Generator, spec: GaugeSpec, w: float, h: float
+    ) -> Tuple[float, float, float]:
+        loose = float(rng.uniform(1.0, max_loose))
+        tw, th = w / loose, h / loose
+        cx, cy, r = _filling(rng, spec, tw, th)
+        return cx + float(rng.uniform(0, w - tw)), cy + float(rng.uniform(0, h - th)), r
+
+    return _readable_meter(np.random.default_rng(seed), split, (100, 320), anywhere)
+
+
+def _readable_meter(
+    rng: np.random.Generator,
+    split: str,
+    short_sides: Tuple[int, int],
+    pivot: Callable[[np.random.Generator, GaugeSpec, float, float], Tuple[float, float, float]],
+    clean: bool = False,
+) -> Tuple[np.ndarray, PanelCropLabel]:
+    """A panel meter of ``split``'s styles in a picture ``short_sides`` (least, most) px on
+    its short side, its pivot and face radius from ``pivot(rng, spec, w, h)``, square on
+    within a few degrees; drawn again from the same stream until its needle can be seen."""
     while True:
         spec = _panel_spec(rng, split)
-        short = int(rng.integers(MIN_SIDE, MAX_SIDE + 1))
-        aspect = float(np.exp(rng.uniform(-np.log(MAX_ASPECT), np.log(MAX_ASPECT))))
+        short = int(rng.integers(short_sides[0], short_sides[1] + 1))
+        aspect = _aspect(rng)
         w, h = (round(short * aspect), short) if aspect >= 1 else (short, round(short / aspect))
-        place = random_placement(rng, *_filling(rng, spec, w, h))
+        place = random_placement(rng, *pivot(rng, spec, w, h))
         place.rotation = float(np.clip(place.rotation, -8, 8))
         place.tilt = min(place.tilt, 20.0)
         image, labels = render_gauges(rng, w, h, [spec], [place], clean=clean)
         label = labels[0]
         if label.readable:
-            break
-    return image, PanelCropLabel(
-        _direction(label, "tip"),
-        _direction(label, "start"),
-        label.sweep < 0,
-        _direction(label, "end"),
-        label,
-    )
+            return image, PanelCropLabel(
+                _direction(label, "tip"),
+                _direction(label, "start"),
+                label.sweep < 0,
+                _direction(label, "end"),
+                label,
+            )
 
 
-def render_loose_panel(
-    seed: int, split: str = "heldout", max_loose: float = 2.0
-) -> Tuple[np.ndarray, GaugeLabel]:
-    """A panel meter framed loose, to measure the reader, not to train it: a crop as
-    ``render_panel_crop`` draws it, up to ``max_loose`` times smaller than the picture and
-    anywhere in it, with whatever the renderer draws around the meter (a loose ``roi``, a
-    photo of a meter on its panel); 100-320 px on its short side."""
-    rng = np.random.default_rng(seed)
-    while True:
-        spec = _panel_spec(rng, split)
-        short = int(rng.integers(100, 321))
-        aspect = float(np.exp(rng.uniform(-np.log(MAX_ASPECT), np.log(MAX_ASPECT))))
-        w, h = (round(short * aspect), short) if aspect >= 1 else (short, round(short / aspect))
-        loose = float(rng.uniform(1.0, max_loose))
-        tw, th = w / loose, h / loose
-        cx, cy, r = _filling(rng, spec, tw, th)
-        cx, cy = cx + float(rng.uniform(0, w - tw)), cy + float(rng.uniform(0, h - th))
-        place = random_placement(rng, cx, cy, r)
-        place.rotation = float(np.clip(place.rotation, -8, 8))
-        place.tilt = min(place.tilt, 20.0)
-        image, labels = render_gauges(rng, w, h, [spec], [place])
-        if labels[0].readable:
-            return image, labels[0]
+def _aspect(rng: np.random.Generator) -> float:
+    """A picture's width / height, up to ``MAX_ASPECT`` either way (an roi is seldom square)."""
+    return float(np.exp(rng.uniform(-np.log(MAX_ASPECT), np.log(MAX_ASPECT))))
 
 
-def render_round_window(seed: int, split: str = "train") -> np.ndarray:
-    """A window of a round dial's crop, a pure function of ``seed``: what the panel model must
-    not be sure of (``pointer_train --negatives``). ``reader: auto`` asks the panel model
-    about dials the keypoints read unsure, round ones too, and a window of a round dial,
-    its scale arc cut by the window's edges, can look like a panel meter's scale: the
-    model, which learnt only panel meters, was sure of some and wrong (bench/results/
-    gauge.md, session 13). The window is 0.34-1 of the crop's sides, up to ``MAX_ASPECT``
-    long, anywhere in it."""
+def render_round_window(seed: int, split: str = "train") -> Tuple[np.ndarray, GaugeSpec]:
+    """A window of a round dial's crop and the dial's spec, a pure function of ``seed``: what
+    the panel model must not be sure of (``pointer_train --negatives``). ``reader: auto``
+    asks the panel model about dials the keypoints read unsure, round ones too, and a
+    window of a round dial, its scale arc cut by the window's edges, can look like a panel
+    meter's scale: the model, which learnt only panel meters, was sure of some and wrong
+    (bench/results/gauge.md, session 13). The window's long side is 0.34-1 of the crop's,
+    its short side up to ``MAX_ASPECT`` times shorter, anywhere in the crop."""
     rng = np.random.default_rng(seed)
     for _ in range(200):
         size = int(rng.integers(MIN_SIDE, 2 * MAX_SIDE + 1))
         image, labels = render_sample(int(rng.integers(2**62)), size, split, mode="crop")
         spec = labels[-1].spec
-        if spec is None or not spec.panel:
+        if spec is not None and not spec.panel:
             break
     else:
         raise RuntimeError(f"no round dial in 200 {split} crops")
     share = float(rng.uniform(0.34, 1.0))
-    aspect = float(np.exp(rng.uniform(-np.log(MAX_ASPECT), np.log(MAX_ASPECT))))
+    aspect = _aspect(rng)
     w = max(8, min(size, round(size * share * min(1.0, aspect))))
     h = max(8, min(size, round(size * share / max(1.0, aspect))))
     x, y = int(rng.integers(0, size - w + 1)), int(rng.integers(0, size - h + 1))
-    return np.ascontiguousarray(image[y : y + h, x : x + w])
+    return np.ascontiguousarray(image[y : y + h, x : x + w]), spec
 
 
 def squashed(angle: float, width: int, height: int, side: int) -> float:

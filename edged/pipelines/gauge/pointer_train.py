@@ -98,7 +98,7 @@ def render_panel_batch(
     images, targets = [], []
     for i in range(batch):
         if negatives and _is_negative(seed, batch_index, i, negatives):
-            window = render_round_window(picture_seed("panel-negative", seed, batch_index, i))
+            window, _ = render_round_window(picture_seed("panel-negative", seed, batch_index, i))
             images.append(model_input(window).transpose(1, 2, 0))
             targets.append((math.nan, math.nan, 0.5, math.nan))
             continue
