@@ -215,7 +215,6 @@ def evaluate_photos(
     choice: str = "auto",
     panel: Optional[PointerReader] = None,
     pad: float = 1.0,
-    panel_search: bool = True,
 ) -> Dict[str, Any]:
     """The same figures as ``evaluate`` on labelled photos (see ``load_photo_labels``),
     each framed ``pad`` times looser (``padded``). A
@@ -223,9 +222,7 @@ def evaluate_photos(
     ``choice`` picks the reader per dial as ``reader:`` does in a config (``auto``: the
     pointer model for located full-circle dials, see ``prefers_pointer``; ``panel``: the
     panel model, reading the scale from the picture where it is not given, or, a model that
-    measures no scale end, only the dials whose scale is given, the keypoints the rest;
-    ``panel_search``: it searches a region it reads unsure for the meter, as ``reader: panel``
-    does)."""
+    measures no scale end, only the dials whose scale is given, the keypoints the rest)."""
     from edged.cvutil import import_cv2
 
     cv2 = import_cv2()
@@ -250,7 +247,7 @@ def evaluate_photos(
         located = item["box"] is not None
         reading: Optional[GaugeReading]
         if panel is not None and choice == "panel" and panel.can_read(opts):
-            reading = panel.read_crops([region], [opts], search=panel_search)[0]
+            reading = panel.read_crops([region], [opts])[0]
         elif pointer is not None and prefers_pointer(choice, w, h, opts.sweep, located):
             reading = pointer.read_crops([region], [opts])[0]
         else:
@@ -651,8 +648,9 @@ def main() -> int:
         "--panel-search",
         choices=["on", "off"],
         default="on",
-        help="reader panel: search a region read unsure for the meter in it, as reader: panel "
-        "does (default on; off: the region as a whole, as before session 13)",
+        help="the panel model (reader panel, and auto's second opinion) searches a region it "
+        "reads unsure for the meter in it, as the reader does (default on; off: the region as "
+        "a whole, as before session 13)",
     )
     p.add_argument(
         "--loose",
@@ -712,9 +710,8 @@ def main() -> int:
             )
     if args.panels and args.reader != "keypoints":
         assert panel is not None
-        search = args.panel_search == "on"
         res = evaluate_panels(
-            lambda c, o: panel.read_crops([c], [o], search=search)[0],
+            lambda c, o: panel.read_crops([c], [o])[0],
             args.n,
             args.seed_base,
             args.scale_given,
@@ -722,7 +719,7 @@ def main() -> int:
             args.loose,
         )
         res["model"] = os.path.basename(args.panel_model)
-        res["panel_search"] = search
+        res["panel_search"] = panel.search
         return _emit(res, args.json)
     if args.subdials:
         assert pointer is not None
@@ -754,7 +751,6 @@ def main() -> int:
                 args.reader,
                 panel,
                 args.pad,
-                args.panel_search == "on",
             )
         except ValueError as exc:
             print(f"gauge_accuracy: {exc}", file=sys.stderr)
@@ -773,7 +769,7 @@ def main() -> int:
         "snap_sweep": not args.no_snap,
         "choice": args.reader,
         "pad": args.pad,
-        "panel_search": args.panel_search == "on" if args.reader == "panel" else None,
+        "panel_search": panel.search if panel is not None else None,
         "pointer_model": os.path.basename(args.pointer_model) if pointer else None,
         "panel_model": os.path.basename(args.panel_model) if panel else None,
         "direction_model": os.path.basename(args.direction_model) if direction else None,
@@ -800,6 +796,8 @@ def _pointer_reader(args: argparse.Namespace, path: str, kind: str) -> Optional[
     )
     if args.pointer_flip is not None:
         pointer.flip = args.pointer_flip == "on"
+    if kind == "panel":
+        pointer.search = args.panel_search == "on"
     return pointer
 
 

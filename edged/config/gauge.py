@@ -107,9 +107,10 @@ class GaugeConfig(EdgedModel):
         "zooming in: a loose roi costs less, a tight one is still best); 'auto' uses the "
         "pointer model for a full-circle dial (sweep 360 or -360) with a roughly square roi "
         "(sides within 1.6x), else the keypoints, and where they read a dial with an roi "
-        "unsure or not at all, the panel model's reading of the roi if it is sure of it (a "
-        "panel meter the keypoints miss). The pointer and panel models report the roi's "
-        "centre (the panel model's: that of the window it searched) as the dial's centre",
+        "unsure or not at all, the panel model's reading of the roi (searched as with "
+        "'panel') if it is sure of it (a panel meter the keypoints miss). The pointer and "
+        "panel models report the roi's centre (the panel model's: that of the window it "
+        "searched) as the dial's centre",
     )
 
     @model_validator(mode="after")

@@ -55,7 +55,8 @@ def test_reader_panel_needs_an_roi_but_not_the_scale():
 
 
 def read_panel(model, opts=None):
-    reader = PointerReader(model, kind="panel")
+    # the roi as a whole: these fakes answer a window as they answer the roi
+    reader = PointerReader(model, kind="panel", search=False)
     return reader.read_crops([marked()], [opts or ReadOptions(0, 5)])[0]
 
 
@@ -389,14 +390,17 @@ def meter_off_centre() -> np.ndarray:
     return crop
 
 
-def test_reader_panel_searches_an_unsure_roi_for_the_meter_in_it():
+def test_the_panel_reader_searches_an_unsure_roi_for_the_meter_in_it():
     model = FramingModel(0.0, zero=315.0, end=45.0)
-    reader = PointerReader(model, kind="panel", flip=False)
+    assert PointerReader(model, kind="panel").search  # the default for the panel model
+    assert not PointerReader(model).search  # a sub-dial crop is the dial
+    whole_only = PointerReader(model, kind="panel", flip=False, search=False)
     opts = ReadOptions(0, 5)
-    (whole,) = reader.read_crops([meter_off_centre()], [opts], [(100, 50)])
+    (whole,) = whole_only.read_crops([meter_off_centre()], [opts], [(100, 50)])
     assert whole.quality != "ok" and "window" not in whole.extra
     model.batches.clear()
-    (found,) = reader.read_crops([meter_off_centre()], [opts], [(100, 50)], search=True)
+    reader = PointerReader(model, kind="panel", flip=False)
+    (found,) = reader.read_crops([meter_off_centre()], [opts], [(100, 50)])
     assert found.confidence > whole.confidence and found.value == pytest.approx(2.5, abs=0.06)
     # the window it read, in frame pixels (the roi's origin added), holds the meter
     x, y, w, h = found.extra["window"]
@@ -413,7 +417,7 @@ def test_the_search_leaves_sure_readings_and_other_crops_alone():
     reader = PointerReader(model, kind="panel", flip=False)
     filled = np.full((120, 160, 3), 255, np.uint8)  # a meter filling its roi: read sure
     crops = [filled, meter_off_centre(), filled]
-    got = reader.read_crops(crops, [ReadOptions(0, 5)] * 3, search=True)
+    got = reader.read_crops(crops, [ReadOptions(0, 5)] * 3)
     assert got[0].quality == "ok" and got[2].quality == "ok"
     assert "window" not in got[0].extra and "window" not in got[2].extra
     assert "window" in got[1].extra  # (and read sure there)
@@ -436,7 +440,7 @@ def test_bundled_model_finds_loose_framed_held_out_panel_meters():
     2,000 of them, mean error 5.02 -> 2.57 % of span)."""
     from edged.pipelines.gauge.panel_crop import render_loose_panel
 
-    reader = PointerReader(PointerModel(PANEL_MODEL), kind="panel")
+    model = PointerModel(PANEL_MODEL)
     whole, searched = [], []
     for seed in range(30):
         picture, label = render_loose_panel(6_000_000_000_000 + seed, "heldout", 2.0)
@@ -444,7 +448,7 @@ def test_bundled_model_finds_loose_framed_held_out_panel_meters():
         opts = ReadOptions(truth.min_value, truth.max_value)
         span = truth.max_value - truth.min_value
         for out, search in ((whole, False), (searched, True)):
-            r = reader.read_crops([picture], [opts], search=search)[0]
+            r = PointerReader(model, kind="panel", search=search).read_crops([picture], [opts])[0]
             out.append(100.0 if r.value is None else abs(r.value - truth.value) / span * 100)
     assert float(np.mean(searched)) < float(np.mean(whole))
     assert float(np.median(searched)) < 3.0
@@ -466,11 +470,11 @@ def test_the_search_keeps_a_value_and_agreeing_views_over_a_surer_window():
     ]
     reader = PointerReader(FixedModel(0.0), kind="panel", flip=False)
     reader._read_batch = lambda crops, options, origins: scripted.pop(0)
-    (got,) = reader.read_crops([meter_off_centre()], [ReadOptions(0, 5)], search=True)
+    (got,) = reader.read_crops([meter_off_centre()], [ReadOptions(0, 5)])
     assert got.value == 3.0 and got.confidence == 0.30 and "window" not in got.extra
     assert scripted == []  # no step after one where no window was better
 
     scripted = [[reading(None, 0.45)], [reading(2.0, 0.1)] + [reading(None, 0.9)] * 4, []]
     reader._read_batch = lambda crops, options, origins: scripted.pop(0)
-    (got,) = reader.read_crops([meter_off_centre()], [ReadOptions(0, 5)], search=True)
+    (got,) = reader.read_crops([meter_off_centre()], [ReadOptions(0, 5)])
     assert got.value == 2.0 and got.extra["window"] == [0, 0, 168, 168]

@@ -267,7 +267,7 @@ def _read_image(
             return None
     h, w = region.shape[:2]
     if args.reader == "panel":
-        readings = readers.panel().read_crops([region], [opts], [(x0, y0)], search=True)
+        readings = readers.panel().read_crops([region], [opts], [(x0, y0)])
     elif prefers_pointer(args.reader, w, h, args.sweep, located=args.roi is not None):
         readings = readers.pointer().read_crops([region], [opts], [(x0, y0)])
     else:

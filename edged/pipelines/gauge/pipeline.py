@@ -437,18 +437,14 @@ class GaugePipeline(Pipeline):
         """The gauges read from their roi as a whole: the pointer model's in one batch, the
         panel model's in another."""
         out = self._read_rois(image, self.by_pointer, self.pointer_reader)
-        out.update(self._read_rois(image, self.by_panel, self.panel_reader, search=True))
+        out.update(self._read_rois(image, self.by_panel, self.panel_reader))
         return out
 
     def _read_rois(
-        self,
-        image: np.ndarray,
-        ids: Set[str],
-        reader: Optional[PointerReader],
-        search: bool = False,
+        self, image: np.ndarray, ids: Set[str], reader: Optional[PointerReader]
     ) -> Dict[str, Optional[GaugeReading]]:
         """The dials ``ids``, each read from its roi by ``reader`` (None: an roi outside the
-        frame); ``search``: see ``PointerReader.read_crops``."""
+        frame)."""
         out: Dict[str, Optional[GaugeReading]] = {}
         crops, options, origins, read = [], [], [], []
         for g in self.dials:
@@ -464,7 +460,7 @@ class GaugePipeline(Pipeline):
             options.append(_read_options(g))
         if crops:
             assert reader is not None, "open() first"
-            out.update(zip(read, reader.read_crops(crops, options, origins, search)))
+            out.update(zip(read, reader.read_crops(crops, options, origins)))
         return out
 
     def _read_displays(self, image: np.ndarray) -> Dict[str, Optional[DisplayReading]]:

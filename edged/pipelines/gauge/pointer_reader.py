@@ -23,9 +23,13 @@ keypoints read unsure or not at all (``wants_second_opinion``), and takes its
 reading only where the panel model is sure (``second_opinion``): the panel
 meters whose hidden pivot and 90-degree scale the keypoint model misses.
 
+The panel model learnt crops that the meter's scale fills; a region it reads
+unsure it searches for the meter, zooming in (``PointerReader.search``).
+
 The model measures directions, not places: a reading's ``center`` keypoint is the
-crop's centre and its ``tip`` a point along the measured direction (for the
-overlay and the message), not the pivot and the tip found in the picture.
+crop's centre (the searched window's) and its ``tip`` a point along the measured
+direction (for the overlay and the message), not the pivot and the tip found in
+the picture.
 """
 
 from __future__ import annotations
@@ -96,7 +100,7 @@ MAX_MEASURED_SWEEP = 180.0
 #: read 21.6 % off averaged and 15.7 % from their own view; 6.3 with session 11's, 34.5 and
 #: 30.2 %)
 FLIP_AGREE_DEG = 10.0
-#: ``reader: panel``'s search for the meter in a crop it reads unsure (``_searched``): each
+#: the panel reader's search for the meter in a crop it reads unsure (``_searched``): each
 #: step zooms to a window this share of the last one's sides, at most this many steps (the
 #: last windows are 0.34 of the crop's sides), none under ``MIN_WINDOW`` px. Chosen on
 #: validation renders of panel meters framed up to 2x loose (1,000, seeds 9e12 + i, training
@@ -195,19 +199,27 @@ class PointerReader:
     """Read tight crops of single dials with the pointer model."""
 
     def __init__(
-        self, model: Any, refine_zero: bool = True, flip: bool = True, kind: str = "pointer"
+        self,
+        model: Any,
+        refine_zero: bool = True,
+        flip: bool = True,
+        kind: str = "pointer",
+        search: Optional[bool] = None,
     ):
         """``flip`` reads each crop's mirror image too and averages the two views where they
         agree (``FLIP_AGREE_DEG``; on validation renders: mean error 1.51 -> 1.45 % of span,
         for 1.2 ms more per crop); ``refine_zero`` see the module;
         ``kind`` names the model in each reading's ``extra["reader"]`` (``pointer`` for
         sub-dials, ``panel`` for the panel-meter model, which runs here too, its readings
-        ``low_confidence`` below ``PANEL_SURE``)."""
+        ``low_confidence`` below ``PANEL_SURE``); ``search``: a crop read less than sure is
+        searched for the meter in it (``_searched``; by default the panel model's are, a
+        sub-dial crop is the dial)."""
         self.model = model
         self.refine_zero = refine_zero
         self.flip = flip
         self.kind = kind
         self.sure = PANEL_SURE if kind == "panel" else 0.0
+        self.search = kind == "panel" if search is None else search
 
     def can_read(self, opts: Any) -> bool:
         """Whether this reader has a scale for ``opts``: the panel model needs a configured
@@ -220,17 +232,15 @@ class PointerReader:
         crops: Sequence[np.ndarray],
         options: Sequence[Any],
         origins: Optional[Sequence[Tuple[float, float]]] = None,
-        search: bool = False,
     ) -> List[GaugeReading]:
         """One reading per crop, each with its ``ReadOptions``-like scale; ``origins`` are the
-        crops' top-left corners in the frame (keypoints are reported in frame pixels).
-        ``search``: a crop read less than sure is searched for the meter in it
-        (``_searched``; ``reader: panel``, whose roi is known to hold a panel meter)."""
+        crops' top-left corners in the frame (keypoints are reported in frame pixels); with
+        ``search``, a crop read less than sure searched for the meter in it."""
         if not crops:
             return []
         origins = list(origins) if origins is not None else [(0.0, 0.0)] * len(crops)
         readings = self._read_batch(crops, options, origins)
-        return self._searched(crops, options, origins, readings) if search else readings
+        return self._searched(crops, options, origins, readings) if self.search else readings
 
     def _searched(
         self,
@@ -244,12 +254,13 @@ class PointerReader:
         (its corners and its middle) are read, in one batch for all crops, and the surest is
         kept and zoomed into while it is surer than what it replaces (``_search_rank``: a
         value before none, two views that agree before two that do not, then the
-        confidence). The model learnt crops
-        the meter's scale fills; a crop with room around the meter (a loose roi, a photo of
-        a meter on its panel) it reads unsure, or sure of a wrong scale (bench/results/
-        gauge.md, session 13). The window read is ``extra["window"]`` (x, y, w, h, frame
-        pixels). Only where the crop is known to hold a panel meter: round dials' windows
-        are often read sure and wrong."""
+        confidence). The model learnt crops the meter's scale fills; a crop with room
+        around the meter (a loose roi, a photo of a meter on its panel) it reads unsure, or
+        sure of a wrong scale (bench/results/gauge.md, session 13). The window read is
+        ``extra["window"]`` (x, y, w, h, frame pixels). ``reader: auto`` asks the panel
+        model about round dials too, whose windows the first panel model was often sure of,
+        and wrong; the shipped one learnt to be unsure of them (``pointer_train
+        --negatives``)."""
         windows = {
             i: (0, 0, c.shape[1], c.shape[0])
             for i, c in enumerate(crops)
