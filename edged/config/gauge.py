@@ -117,7 +117,7 @@ class GaugeConfig(EdgedModel):
     def _reader(self) -> GaugeConfig:
         if self.reader in ("pointer", "panel") and self.roi is None:
             raise ValueError(
-                f"reader '{self.reader}' reads a tight roi around one dial: set roi "
+                f"reader '{self.reader}' reads one dial in its roi: set roi "
                 "[x, y, w, h], or use reader 'keypoints' to find the dial in the whole frame"
             )
         return self

@@ -1,4 +1,4 @@
-"""Read a dial from a tight crop with the pointer model (fixed cameras, meter sub-dials).
+"""Read a dial from its crop with the pointer model (fixed cameras: meter sub-dials, panel meters).
 
 The keypoint reader (``reader``) finds dials anywhere and reads thin needles
 to a fraction of a degree, but a water meter's paddle pointer in a 60-130 px
@@ -196,7 +196,8 @@ class PointerModel(EngineModel):
 
 
 class PointerReader:
-    """Read tight crops of single dials with the pointer model."""
+    """Read crops of single dials with the pointer model (tight ones; the panel model's it
+    searches for the meter where it reads them unsure)."""
 
     def __init__(
         self,
@@ -234,8 +235,8 @@ class PointerReader:
         origins: Optional[Sequence[Tuple[float, float]]] = None,
     ) -> List[GaugeReading]:
         """One reading per crop, each with its ``ReadOptions``-like scale; ``origins`` are the
-        crops' top-left corners in the frame (keypoints are reported in frame pixels); with
-        ``search``, a crop read less than sure searched for the meter in it."""
+        crops' top-left corners in the frame (keypoints are reported in frame pixels); where
+        ``self.search``, a crop read less than sure is searched for the meter in it."""
         if not crops:
             return []
         origins = list(origins) if origins is not None else [(0.0, 0.0)] * len(crops)
@@ -252,9 +253,9 @@ class PointerReader:
         """``readings``, where one is not ``ok``, replaced by the surest reading of a window in
         its crop: ``ZOOM_STEPS`` times, the five windows ``ZOOM`` the size of the last one
         (its corners and its middle) are read, in one batch for all crops, and the surest is
-        kept and zoomed into while it is surer than what it replaces (``_search_rank``: a
-        value before none, two views that agree before two that do not, then the
-        confidence). The model learnt crops the meter's scale fills; a crop with room
+        kept and zoomed into while it has a value and is surer than what it replaces
+        (``_search_rank``: a value before none, two views that agree before two that do
+        not, then the confidence). The model learnt crops the meter's scale fills; a crop with room
         around the meter (a loose roi, a photo of a meter on its panel) it reads unsure, or
         sure of a wrong scale (bench/results/gauge.md, session 13). The window read is
         ``extra["window"]`` (x, y, w, h, frame pixels). ``reader: auto`` asks the panel
@@ -277,7 +278,9 @@ class PointerReader:
             )
             surer = {}
             for (i, win), reading in zip(tried, subs):
-                if _search_rank(reading) > _search_rank(readings[i]):
+                # a window without a value is no answer, however sure: the search stops
+                # there (a round dial, which the panel model is unsure of, costs one step)
+                if reading.value is not None and _search_rank(reading) > _search_rank(readings[i]):
                     x, y, w, h = win
                     reading.extra["window"] = [origins[i][0] + x, origins[i][1] + y, w, h]
                     readings[i], surer[i] = reading, win
