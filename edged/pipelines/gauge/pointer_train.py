@@ -21,7 +21,10 @@ more than a training step on a CPU.
 
 ``--init`` fine-tunes from a checkpoint, or from a shipped model's .onnx file when its
 checkpoint is gone (its batch norms, folded into the convolutions, stay frozen), as the
-keypoint trainer does.
+keypoint trainer does. ``--negatives SHARE`` (panels) makes that share of the crops windows
+of round dials with even odds over every direction as their targets: ``reader: auto`` asks
+the panel model about round dials too, and it must be unsure of them (the bundled panel
+model: ``--init`` session 11's, ``--negatives 0.2``; weights/README.gauge-panel.md).
 
 Export with ``python -m edged.pipelines.gauge.export CKPT weights/gauge_pointer.onnx``
 (or ``weights/gauge_panel_pointer.onnx``).
