@@ -781,7 +781,7 @@ def _pad_factor(text: str) -> float:
     """``--pad``'s and ``--loose``'s value: a factor of at least 1 (1: as it is)."""
     factor = float(text)
     if factor < 1.0:
-        raise argparse.ArgumentTypeError(f"{text}: a factor of at least 1 (1: the photo as it is)")
+        raise argparse.ArgumentTypeError(f"{text}: a factor of at least 1 (1: framed as it is)")
     return factor
 
 

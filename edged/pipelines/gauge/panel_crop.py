@@ -49,6 +49,8 @@ __all__ = [
 #: the crop's short side (px): a meter in a CCTV frame to a photo of one (shrunk to this)
 MIN_SIDE, MAX_SIDE = 64, 160
 MAX_ASPECT = 1.45  # long side / short side of the crop (an roi drawn around a meter)
+#: a loose-framed picture's short side (px): ``render_loose_panel``'s, for the bench
+LOOSE_SIDES = (100, 320)
 
 
 class PanelCropLabel(NamedTuple):
@@ -83,7 +85,7 @@ def render_loose_panel(
     """A panel meter framed loose, to measure the reader, not to train it: a crop as
     ``render_panel_crop`` draws it, up to ``max_loose`` times smaller than the picture and
     anywhere in it, with whatever the renderer draws around the meter (a loose ``roi``, a
-    photo of a meter on its panel); 100-320 px on its short side."""
+    photo of a meter on its panel); ``LOOSE_SIDES`` px on its short side."""
 
     def anywhere(
         rng: np.random.Generator, spec: GaugeSpec, w: float, h: float
@@ -93,7 +95,7 @@ def render_loose_panel(
         cx, cy, r = _filling(rng, spec, tw, th)
         return cx + float(rng.uniform(0, w - tw)), cy + float(rng.uniform(0, h - th)), r
 
-    return _readable_meter(np.random.default_rng(seed), split, (100, 320), anywhere)
+    return _readable_meter(np.random.default_rng(seed), split, LOOSE_SIDES, anywhere)
 
 
 def _readable_meter(
