@@ -11,6 +11,10 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "live_demo.ipynb"
 
 
+# a kernel in its own process, starting and importing edged, took over 120 s (the suite's
+# default) once on a 2-core machine loaded by a training run; it takes about 10 s idle.
+# nbclient's own limits below stop a kernel that hangs first, naming what it waited for.
+@pytest.mark.timeout(420)
 def test_live_demo_notebook_executes_and_reads_a_gauge(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
@@ -19,7 +23,11 @@ def test_live_demo_notebook_executes_and_reads_a_gauge(tmp_path):
     pytest.importorskip("cv2")
     notebook = nbformat.read(str(NOTEBOOK), as_version=4)
     client = nbclient.NotebookClient(
-        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
+        notebook,
+        timeout=300,
+        startup_timeout=100,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(REPO)}},
     )
     client.execute()
     text = "\n".join(

@@ -425,6 +425,48 @@ def test_the_search_leaves_sure_readings_and_other_crops_alone():
     assert model.batches[0][0] == 3 and all(b[0] == 5 for b in model.batches[1:])
 
 
+def test_a_remembered_window_read_sure_is_kept_without_a_search():
+    """``remembered`` (the window the last frame's search found, in the crop's pixels): a crop
+    read unsure is read there first, and where that reads ``ok`` nothing else is read."""
+    model = FramingModel(0.0, zero=315.0, end=45.0)
+    reader = PointerReader(model, kind="panel", flip=False)
+    opts = ReadOptions(0, 5)
+    (first,) = reader.read_crops([meter_off_centre()], [opts], [(100, 50)])
+    x, y, w, h = first.extra["window"]
+    window = (x - 100, y - 50, w, h)  # in the crop's pixels
+    model.batches.clear()
+    (again,) = reader.read_crops([meter_off_centre()], [opts], [(100, 50)], [window])
+    assert [b[0] for b in model.batches] == [1, 1]  # the roi, then the remembered window
+    assert again.quality == "ok" and again.extra["window"] == first.extra["window"]
+    assert again.keypoints["center"] == first.keypoints["center"]  # the overlay stays put
+    assert again.value == pytest.approx(first.value, abs=1e-6)
+
+
+def test_a_remembered_window_that_reads_unsure_or_lies_outside_is_searched_again():
+    model = FramingModel(0.0, zero=315.0, end=45.0)
+    reader = PointerReader(model, kind="panel", flip=False)
+    opts = ReadOptions(0, 5)
+    # the meter moved away from the remembered window (the top left's dark corner)
+    (got,) = reader.read_crops([meter_off_centre()], [opts], None, [(0, 0, 80, 80)])
+    assert [b[0] for b in model.batches][:3] == [1, 1, 5]  # roi, the window, then the search
+    assert got.quality == "ok" and got.extra["window"][0] > 80  # found where it is now
+    # a window outside the crop (its roi got smaller), or under the smallest size: not read
+    for stale in ((200, 200, 80, 80), (150, 140, MIN_WINDOW - 1, 40)):
+        model.batches.clear()
+        reader.read_crops([meter_off_centre()], [opts], None, [stale])
+        assert [b[0] for b in model.batches][:2] == [1, 5]
+    # a crop read sure as a whole is not read again anywhere
+    model.batches.clear()
+    filled = np.full((120, 160, 3), 255, np.uint8)
+    (sure,) = reader.read_crops([filled], [opts], None, [(0, 0, 80, 80)])
+    assert sure.quality == "ok" and "window" not in sure.extra and len(model.batches) == 1
+    # without the search (the sub-dial model's way), no window is read either
+    model.batches.clear()
+    plain = PointerReader(model, kind="panel", flip=False, search=False)
+    plain.read_crops([meter_off_centre()], [opts], None, [(150, 140, 80, 80)])
+    assert len(model.batches) == 1
+
+
 def test_the_search_windows_never_go_below_their_smallest_size():
     assert len(_sub_windows((0, 0, 100, 60))) == 5
     for x, y, w, h in _sub_windows((10, 20, 100, 60)):

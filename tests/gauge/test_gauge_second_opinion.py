@@ -18,7 +18,7 @@ from test_gauge_pointer import REAL, FixedModel, marked
 from edged.config import parse_config
 from edged.frames import Frame
 from edged.pipelines import create_pipeline
-from edged.pipelines.gauge.pipeline import resolve_model
+from edged.pipelines.gauge.pipeline import REMEMBER_FRAMES, resolve_model
 from edged.pipelines.gauge.pointer_reader import (
     PointerReader,
     second_opinion,
@@ -109,6 +109,44 @@ def test_pipeline_searches_a_loose_roi_for_the_panel_meter_in_it():
     cx, cy = got["keypoints"]["center"][:2]
     assert 190 <= cx <= 270 and 140 <= cy <= 220  # the window's centre, in the frame
     assert len(panel.batches) > 2  # the roi (and its mirror), then windows
+
+
+def test_pipeline_reads_the_meter_where_the_last_frame_found_it():
+    """A fixed camera's meter stays put: the next frames read the window the last search
+    found (two reads, each with its mirror image, instead of a search), and the reading's
+    centre does not move, for ``REMEMBER_FRAMES`` frames, then a search checks it afresh; an
+    roi read sure as a whole forgets the window."""
+    from test_gauge_panel import FramingModel, meter_off_centre
+
+    text = config("[{id: amps, min_value: 0, max_value: 5, roi: [40, 0, 240, 240]}]")
+    panel = FramingModel(0.0, zero=315.0, end=45.0)
+    pipe = create_pipeline(parse_config(text).pipelines[0])
+    pipe._model, pipe._panel_model = blind_keypoints, panel
+    pipe.open()
+    image = np.zeros((240, 320, 3), np.uint8)
+    image[:, 40:280] = meter_off_centre()
+
+    def process(n):
+        frame = Frame("cam0", n, time.time(), time.monotonic(), image)
+        (got,) = pipe.process(frame).payload["gauges"]
+        return got
+
+    first = process(1)
+    searched = len(panel.batches)
+    assert searched > 4 and "amps" in pipe.panel_windows
+    for n in range(2, 2 + REMEMBER_FRAMES):
+        panel.batches.clear()
+        again = process(n)
+        assert [b[0] for b in panel.batches] == [1, 1, 1, 1]  # roi and window, each mirrored
+        assert again["quality"] == "ok" and again["value"] == pytest.approx(first["value"])
+        assert again["keypoints"]["center"] == first["keypoints"]["center"]
+    # read REMEMBER_FRAMES frames in a row: the next frame searches afresh
+    panel.batches.clear()
+    process(2 + REMEMBER_FRAMES)
+    assert len(panel.batches) == searched
+    image[:] = 255  # the meter now fills the roi: read sure as a whole
+    process(3 + REMEMBER_FRAMES)
+    assert "amps" not in pipe.panel_windows
 
 
 def test_a_sub_dial_read_unsure_is_not_searched():
@@ -323,3 +361,17 @@ def test_render_bench_asks_for_the_second_opinion_on_the_rendered_dial():
     panel = SurePanel()
     asked = bench.evaluate(Blind(), 4, mode="crop", panel=panel)
     assert panel.asked == 4 and asked["no_read_rate"] == 0.0 and asked["mean_pct"] > 0
+
+
+@pytest.mark.skipif(not os.path.exists(PANEL_MODEL), reason="the bundled panel model is not here")
+def test_panel_frames_bench_remembering_reads_fewer_crops_for_the_same_meters():
+    """``bench/panel_frames.py`` (smoke): both pipelines read every meter of every frame,
+    and the one that remembers its windows reads fewer crops on loose rois."""
+    from benchkit import load_bench
+
+    bench = load_bench("panel_frames.py")
+    res = bench.run(scenes=1, frames=4, loose=2.2)
+    remembers, searches = res["remembers"], res["searches every frame"]
+    assert remembers["readings"] == searches["readings"] == 3 * 4
+    assert remembers["crops_per_reading"] < searches["crops_per_reading"]
+    assert remembers["no_read_rate"] == searches["no_read_rate"] == 0.0

@@ -37,6 +37,7 @@ from edged.pipelines.gauge.decode import Detection, read_detection
 from edged.pipelines.gauge.pointer_reader import (
     PointerModel,
     PointerReader,
+    Window,
     prefers_pointer,
     second_opinion,
     wants_second_opinion,
@@ -54,6 +55,12 @@ from edged.results import Result
 from edged.weights import resolve_model
 
 log = logging.getLogger("edged.pipelines.gauge")
+
+#: a panel meter's remembered window (``GaugePipeline.panel_windows``) is read instead of a
+#: search for at most this many frames in a row, then searched afresh: a window the search
+#: chose wrongly, and that keeps reading sure as the needle moves, is not kept for good
+#: (bench/panel_frames.py; bench/results/gauge.md, session 14)
+REMEMBER_FRAMES = 5
 
 __all__ = [
     "GaugePipeline",
@@ -231,6 +238,10 @@ class GaugePipeline(Pipeline):
         #: per dial, the direction model's last sure answer: kept through unsure frames, so a
         #: reading does not jump between a value and its mirror image from frame to frame
         self.sure_larger_first: Dict[str, float] = {}
+        #: per dial, the window of its roi (roi pixels) where the panel model's search last
+        #: found the meter, read first next frame (``PointerReader.read_crops``), and the
+        #: frames it has been read since that search (``REMEMBER_FRAMES``)
+        self.panel_windows: Dict[str, Tuple[Window, int]] = {}
 
     def open(self) -> None:
         config = self.config
@@ -444,7 +455,7 @@ class GaugePipeline(Pipeline):
         self, image: np.ndarray, ids: Set[str], reader: Optional[PointerReader]
     ) -> Dict[str, Optional[GaugeReading]]:
         """The dials ``ids``, each read from its roi by ``reader`` (None: an roi outside the
-        frame)."""
+        frame); the panel model's searches start where the last frame's found the meter."""
         out: Dict[str, Optional[GaugeReading]] = {}
         crops, options, origins, read = [], [], [], []
         for g in self.dials:
@@ -458,9 +469,24 @@ class GaugePipeline(Pipeline):
             origins.append(origin)
             read.append(g.id)
             options.append(_read_options(g))
-        if crops:
-            assert reader is not None, "open() first"
+        if not crops:
+            return out
+        assert reader is not None, "open() first"
+        if reader is not self.panel_reader:
             out.update(zip(read, reader.read_crops(crops, options, origins)))
+            return out
+        kept = {gid: self.panel_windows.get(gid, (None, 0)) for gid in read}
+        remembered = [w if age < REMEMBER_FRAMES else None for w, age in kept.values()]
+        readings = reader.read_crops(crops, options, origins, remembered)
+        for gid, (ox, oy), reading, recalled in zip(read, origins, readings, remembered):
+            out[gid] = reading
+            window = reading.extra.get("window")
+            if window is None:
+                self.panel_windows.pop(gid, None)
+                continue
+            x, y, w, h = (int(round(v)) for v in window)
+            here = (x - ox, y - oy, w, h)
+            self.panel_windows[gid] = (here, kept[gid][1] + 1 if here == recalled else 0)
         return out
 
     def _read_displays(self, image: np.ndarray) -> Dict[str, Optional[DisplayReading]]:
