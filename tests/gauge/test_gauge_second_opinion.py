@@ -111,14 +111,18 @@ def test_pipeline_searches_a_loose_roi_for_the_panel_meter_in_it():
     assert len(panel.batches) > 2  # the roi (and its mirror), then windows
 
 
-def test_pipeline_reads_the_meter_where_the_last_frame_found_it():
+@pytest.mark.parametrize("reader", ["panel", "auto"])
+def test_pipeline_reads_the_meter_where_the_last_frame_found_it(reader):
     """A fixed camera's meter stays put: the next frames read the window the last search
     found (two reads, each with its mirror image, instead of a search), and the reading's
-    centre does not move, for ``REMEMBER_FRAMES`` frames, then a search checks it afresh; an
-    roi read sure as a whole forgets the window."""
+    centre does not move, for ``REMEMBER_FRAMES`` frames, then a search checks it afresh and
+    its window is read again; an roi read sure as a whole forgets the window. Both ways the
+    panel model reads an roi: ``reader: panel``, and ``auto``'s second opinion."""
     from test_gauge_panel import FramingModel, meter_off_centre
 
-    text = config("[{id: amps, min_value: 0, max_value: 5, roi: [40, 0, 240, 240]}]")
+    text = config(
+        "[{id: amps, min_value: 0, max_value: 5, roi: [40, 0, 240, 240], reader: %s}]" % reader
+    )
     panel = FramingModel(0.0, zero=315.0, end=45.0)
     pipe = create_pipeline(parse_config(text).pipelines[0])
     pipe._model, pipe._panel_model = blind_keypoints, panel
@@ -127,26 +131,45 @@ def test_pipeline_reads_the_meter_where_the_last_frame_found_it():
     image[:, 40:280] = meter_off_centre()
 
     def process(n):
+        panel.batches.clear()
         frame = Frame("cam0", n, time.time(), time.monotonic(), image)
         (got,) = pipe.process(frame).payload["gauges"]
         return got
 
     first = process(1)
     searched = len(panel.batches)
-    assert searched > 4 and "amps" in pipe.panel_windows
+    assert searched > 4 and pipe.panel_windows["amps"][1] == 0
     for n in range(2, 2 + REMEMBER_FRAMES):
-        panel.batches.clear()
         again = process(n)
         assert [b[0] for b in panel.batches] == [1, 1, 1, 1]  # roi and window, each mirrored
         assert again["quality"] == "ok" and again["value"] == pytest.approx(first["value"])
         assert again["keypoints"]["center"] == first["keypoints"]["center"]
-    # read REMEMBER_FRAMES frames in a row: the next frame searches afresh
-    panel.batches.clear()
+        assert pipe.panel_windows["amps"][1] == n - 1
+    # read REMEMBER_FRAMES frames in a row: the next frame searches afresh, the one after
+    # reads the window that search found
     process(2 + REMEMBER_FRAMES)
-    assert len(panel.batches) == searched
-    image[:] = 255  # the meter now fills the roi: read sure as a whole
+    assert len(panel.batches) == searched and pipe.panel_windows["amps"][1] == 0
     process(3 + REMEMBER_FRAMES)
+    assert len(panel.batches) == 4
+    image[:] = 255  # the meter now fills the roi: read sure as a whole
+    process(4 + REMEMBER_FRAMES)
     assert "amps" not in pipe.panel_windows
+
+
+def test_pipeline_remembers_only_a_window_read_sure():
+    """A search that ends unsure (or a second opinion the pipeline sets aside) leaves no
+    window to start from: the next frame would read it first for nothing."""
+    text = config("[{id: amps, min_value: 0, max_value: 5, roi: [40, 0, 240, 240], reader: panel}]")
+    pipe = create_pipeline(parse_config(text).pipelines[0])
+    pipe._model, pipe._panel_model = blind_keypoints, FixedModel(0.0, zero=315.0, end=45.0)
+    pipe.open()
+    unsure = GaugeReading(2.0, 0.6, "low_confidence", 0.0, {}, extra={"window": [50, 10, 80, 80]})
+    sure = GaugeReading(2.0, 0.99, "ok", 0.0, {}, extra={"window": [50, 10, 80, 80]})
+    image = np.zeros((240, 320, 3), np.uint8)
+    for reading, kept in ((sure, ((10, 10, 80, 80), 0)), (unsure, None)):
+        pipe.panel_reader.read_crops = lambda *args, r=reading: [r]
+        pipe._read_rois(image, {"amps"}, pipe.panel_reader)
+        assert pipe.panel_windows.get("amps") == kept
 
 
 def test_a_sub_dial_read_unsure_is_not_searched():

@@ -238,9 +238,12 @@ class GaugePipeline(Pipeline):
         #: per dial, the direction model's last sure answer: kept through unsure frames, so a
         #: reading does not jump between a value and its mirror image from frame to frame
         self.sure_larger_first: Dict[str, float] = {}
-        #: per dial, the window of its roi (roi pixels) where the panel model's search last
-        #: found the meter, read first next frame (``PointerReader.read_crops``), and the
-        #: frames it has been read since that search (``REMEMBER_FRAMES``)
+        #: per dial, the window of its roi (in the roi's pixels) where the panel model last
+        #: read the meter sure after a search, read first next frame
+        #: (``PointerReader.read_crops``), and the frames in a row it has been read from
+        #: there since (``REMEMBER_FRAMES``). Keyed by dial: a pipeline fed by several
+        #: cameras tries one camera's window on the next (a window is kept only where it
+        #: reads sure, so this costs a read, not a wrong value)
         self.panel_windows: Dict[str, Tuple[Window, int]] = {}
 
     def open(self) -> None:
@@ -438,6 +441,8 @@ class GaugePipeline(Pipeline):
             out[g.id] = None if det is None else self._dial_reading(g, det)
             if wants_second_opinion(out[g.id]):
                 unsure.append(g)
+            else:  # read sure by the keypoints: "frames in a row" of a window ends here
+                self.panel_windows.pop(g.id, None)
         panel = self._read_rois(image, {g.id for g in unsure}, self.panel_reader)
         for gid, reading in panel.items():
             if reading is not None:
@@ -478,15 +483,15 @@ class GaugePipeline(Pipeline):
         kept = {gid: self.panel_windows.get(gid, (None, 0)) for gid in read}
         remembered = [w if age < REMEMBER_FRAMES else None for w, age in kept.values()]
         readings = reader.read_crops(crops, options, origins, remembered)
-        for gid, (ox, oy), reading, recalled in zip(read, origins, readings, remembered):
+        for gid, (ox, oy), reading in zip(read, origins, readings):
             out[gid] = reading
             window = reading.extra.get("window")
-            if window is None:
+            if window is None or reading.quality != "ok":  # nothing sure to start from
                 self.panel_windows.pop(gid, None)
                 continue
             x, y, w, h = (int(round(v)) for v in window)
-            here = (x - ox, y - oy, w, h)
-            self.panel_windows[gid] = (here, kept[gid][1] + 1 if here == recalled else 0)
+            age = kept[gid][1] + 1 if reading.extra.get("window_remembered") else 0
+            self.panel_windows[gid] = ((x - ox, y - oy, w, h), age)
         return out
 
     def _read_displays(self, image: np.ndarray) -> Dict[str, Optional[DisplayReading]]:

@@ -253,6 +253,11 @@ class PointerReader:
         if not self.search:
             return readings
         if remembered is not None:
+            if len(remembered) != len(crops):
+                raise ValueError(
+                    f"{len(remembered)} remembered windows for {len(crops)} crops: give one "
+                    "per crop (None where there is none)"
+                )
             readings = self._recalled(crops, options, origins, readings, remembered)
         return self._searched(crops, options, origins, readings)
 
@@ -265,10 +270,11 @@ class PointerReader:
         remembered: Sequence[Optional[Window]],
     ) -> List[GaugeReading]:
         """``readings``, where one is not ``ok``, replaced by the reading of its remembered
-        window where that reads ``ok``. A fixed camera's meter stays where the last frame's
-        search found it: one window read (in one batch for all crops) instead of up to
-        ``5 * ZOOM_STEPS``, and the reading's window and ``center`` keypoint stay put from
-        frame to frame instead of jumping between windows the search finds about as sure."""
+        window where that reads ``ok`` (marked ``extra["window_remembered"]``). A fixed
+        camera's meter stays where the last frame's search found it: one window read (in one
+        batch for all crops) instead of up to ``5 * ZOOM_STEPS``, and the reading's window and
+        ``center`` keypoint stay put from frame to frame instead of jumping between windows
+        the search finds about as sure."""
         tried = [
             (i, window)
             for i, window in enumerate(remembered)
@@ -276,17 +282,10 @@ class PointerReader:
             and readings[i].quality != "ok"
             and _inside(window, crops[i].shape[1], crops[i].shape[0])
         ]
-        if not tried:
-            return readings
-        again = self._read_batch(
-            [crops[i][y : y + h, x : x + w] for i, (x, y, w, h) in tried],
-            [options[i] for i, _ in tried],
-            [(origins[i][0] + x, origins[i][1] + y) for i, (x, y, _, _) in tried],
-        )
         readings = list(readings)
-        for (i, (x, y, w, h)), reading in zip(tried, again):
+        for (i, _), reading in zip(tried, self._read_windows(crops, options, origins, tried)):
             if reading.quality == "ok":
-                reading.extra["window"] = [origins[i][0] + x, origins[i][1] + y, w, h]
+                reading.extra["window_remembered"] = True
                 readings[i] = reading
         return readings
 
@@ -318,20 +317,33 @@ class PointerReader:
             tried = [(i, sub) for i, win in windows.items() for sub in _sub_windows(win)]
             if not tried:
                 break
-            subs = self._read_batch(
-                [crops[i][y : y + h, x : x + w] for i, (x, y, w, h) in tried],
-                [options[i] for i, _ in tried],
-                [(origins[i][0] + x, origins[i][1] + y) for i, (x, y, _, _) in tried],
-            )
             surer = {}
-            for (i, win), reading in zip(tried, subs):
+            for (i, win), reading in zip(tried, self._read_windows(crops, options, origins, tried)):
                 # a window without a value is no answer, however sure: the search stops
                 # there (a round dial, which the panel model is unsure of, costs one step)
                 if reading.value is not None and _search_rank(reading) > _search_rank(readings[i]):
-                    x, y, w, h = win
-                    reading.extra["window"] = [origins[i][0] + x, origins[i][1] + y, w, h]
                     readings[i], surer[i] = reading, win
             windows = surer
+        return readings
+
+    def _read_windows(
+        self,
+        crops: Sequence[np.ndarray],
+        options: Sequence[Any],
+        origins: Sequence[Tuple[float, float]],
+        tried: Sequence[Tuple[int, Window]],
+    ) -> List[GaugeReading]:
+        """The readings of windows ``(i, (x, y, w, h))`` of crop ``i``, in one batch, each
+        saying which window it read: ``extra["window"]``, in frame pixels."""
+        if not tried:
+            return []
+        readings = self._read_batch(
+            [crops[i][y : y + h, x : x + w] for i, (x, y, w, h) in tried],
+            [options[i] for i, _ in tried],
+            [(origins[i][0] + x, origins[i][1] + y) for i, (x, y, _, _) in tried],
+        )
+        for (i, (x, y, w, h)), reading in zip(tried, readings):
+            reading.extra["window"] = [origins[i][0] + x, origins[i][1] + y, w, h]
         return readings
 
     def _read_batch(
