@@ -282,49 +282,32 @@ def run_logged(
 
 
 def _train(args: argparse.Namespace, torch: Any) -> int:
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     from edged.pipelines.gauge.model import build_model
-
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    model = build_model(args.width).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     from edged.pipelines.gauge.synth import RENDERER_VERSION
 
-    config: Dict[str, Any] = {
-        k: getattr(args, k) for k in ("seed", "steps", "batch", "size", "width", "lr")
-    }
-    config["renderer"] = RENDERER_VERSION
-    apply_init(args, torch, model, config, device, log)
+    np.random.seed(args.seed)
     # steps and lr may change on a resume (a run extended); checkpoints before renderer
     # versions were recorded are version 1
-    keys = ("seed", "width", "init_sha256", "renderer")
-    step, _ = resume_last(args, torch, model, opt, device, config, keys, log, {"renderer": 1})
-    log.info("training %s on %s, %d thread(s)", json.dumps(config), device, args.threads)
-    model.train()
+    start = start_training(
+        args,
+        torch,
+        build_model,
+        {"size": args.size, "renderer": RENDERER_VERSION},
+        log,
+        resume_keys=("seed", "width", "init_sha256", "renderer"),
+        defaults={"renderer": 1},
+    )
     stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
     with BatchSource(args.seed, args.batch, args.size, args.workers) as batches:
-        _loop(args, torch, model, opt, device, config, step, stop, batches)
+        _loop(args, torch, start, stop, batches)
     return 0
 
 
 def _loop(
-    args: argparse.Namespace,
-    torch: Any,
-    model: Any,
-    opt: Any,
-    device: str,
-    config: Dict[str, Any],
-    step: int,
-    stop: int,
-    batches: BatchSource,
+    args: argparse.Namespace, torch: Any, start: TrainingStart, stop: int, batches: BatchSource
 ) -> None:
+    device, model, opt, config, step, _ = start
     book = Bookkeeping(args, torch, log)
-    if config.get("frozen_bn"):
-        freeze_batch_norms(torch, model)
     while step < stop:
         images, cmap_t, paf_t = batches.get(step, stop)
         x = torch.from_numpy(images).to(device)
@@ -549,13 +532,18 @@ def start_training(
     build: Callable[[int], Any],
     identity: Dict[str, Any],
     logger: logging.Logger,
+    resume_keys: Optional[Sequence[str]] = None,
+    defaults: Optional[Dict[str, Any]] = None,
 ) -> TrainingStart:
-    """The start the small trainers share (pointer model, display recogniser): the device,
-    the seed, ``build(width)``, AdamW, the run's config (the common settings plus
-    ``identity``: arch, input, renderer version), the weights of ``--init`` where the trainer
-    has that option (``apply_init``; an exported model's batch norms stay frozen), and
-    ``last.pt`` in ``--out`` resumed only when it is this run's (a checkpoint of another run,
-    or of another ``--init``, is refused, naming what differs)."""
+    """The start every trainer shares (keypoint, pointer and direction models, display
+    recogniser): the device, the seed, ``build(width)``, AdamW, the run's config (the common
+    settings plus ``identity``: arch, input, renderer version), the weights of ``--init``
+    where the trainer has that option (``apply_init``; an exported model's batch norms stay
+    frozen), and ``last.pt`` in ``--out`` resumed only when it is this run's (a checkpoint of
+    another run, or of another ``--init``, is refused, naming what differs). ``resume_keys``
+    are the settings a resumed run must share (by default all but the input size; the
+    keypoint trainer lets a run be extended with more steps or another lr), ``defaults``
+    those an older checkpoint lacks."""
     device = args.device if args.device != "auto" else "cpu"
     if args.device == "auto" and torch.cuda.is_available():
         device = "cuda"
@@ -566,10 +554,13 @@ def start_training(
     config: Dict[str, Any] = {k: getattr(args, k) for k in ("seed", "steps", "batch", "width")}
     config.update(lr=args.lr, **identity)
     apply_init(args, torch, model, config, device, logger)
-    keys = ("seed", "steps", "lr", "width", "batch", *(k for k in identity if k != "input"))
-    keys += ("init_sha256",)
-    step, resumed = resume_last(args, torch, model, opt, device, config, keys, logger)
-    logger.info("training %s on %s", json.dumps(config), device)
+    keys = resume_keys
+    if keys is None:
+        keys = ("seed", "steps", "lr", "width", "batch", *(k for k in identity if k != "input"))
+        keys += ("init_sha256",)
+    step, resumed = resume_last(args, torch, model, opt, device, config, keys, logger, defaults)
+    threads = getattr(args, "threads", 1)
+    logger.info("training %s on %s, %d thread(s)", json.dumps(config), device, threads)
     model.train()
     if config.get("frozen_bn"):
         freeze_batch_norms(torch, model)
