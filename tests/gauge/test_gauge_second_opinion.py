@@ -156,6 +156,30 @@ def test_pipeline_reads_the_meter_where_the_last_frame_found_it(reader):
     assert "amps" not in pipe.panel_windows
 
 
+def test_an_auto_dial_read_sure_by_the_keypoints_forgets_its_window(monkeypatch):
+    """``REMEMBER_FRAMES`` counts frames in a row: a frame on which the keypoints read the
+    dial sure (no second opinion asked) ends the run, so the window is not read again later
+    as if it were still fresh."""
+    from test_gauge_panel import FramingModel, meter_off_centre
+
+    from edged.pipelines.gauge import pipeline as gauge_pipeline
+
+    text = config("[{id: amps, min_value: 0, max_value: 5, roi: [40, 0, 240, 240]}]")
+    panel = FramingModel(0.0, zero=315.0, end=45.0)
+    pipe = create_pipeline(parse_config(text).pipelines[0])
+    pipe._model, pipe._panel_model = blind_keypoints, panel
+    pipe.open()
+    image = np.zeros((240, 320, 3), np.uint8)
+    image[:, 40:280] = meter_off_centre()
+    pipe.process(Frame("cam0", 1, time.time(), time.monotonic(), image))
+    assert "amps" in pipe.panel_windows
+    # the keypoints read it sure this frame (as a seam: these fake keypoints see nothing)
+    monkeypatch.setattr(gauge_pipeline, "wants_second_opinion", lambda reading: False)
+    panel.batches.clear()
+    pipe.process(Frame("cam0", 2, time.time(), time.monotonic(), image))
+    assert panel.batches == [] and "amps" not in pipe.panel_windows
+
+
 def test_pipeline_remembers_only_a_window_read_sure():
     """A search that ends unsure (or a second opinion the pipeline sets aside) leaves no
     window to start from: the next frame would read it first for nothing."""

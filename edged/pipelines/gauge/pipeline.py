@@ -460,7 +460,7 @@ class GaugePipeline(Pipeline):
         self, image: np.ndarray, ids: Set[str], reader: Optional[PointerReader]
     ) -> Dict[str, Optional[GaugeReading]]:
         """The dials ``ids``, each read from its roi by ``reader`` (None: an roi outside the
-        frame); the panel model's searches start where the last frame's found the meter."""
+        frame); the panel model reads first where its last search found the meter."""
         out: Dict[str, Optional[GaugeReading]] = {}
         crops, options, origins, read = [], [], [], []
         for g in self.dials:

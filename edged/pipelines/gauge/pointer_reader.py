@@ -25,7 +25,7 @@ meters whose hidden pivot and 90-degree scale the keypoint model misses.
 
 The panel model learnt crops that the meter's scale fills; a region it reads
 unsure it searches for the meter, zooming in (``PointerReader.search``). A
-pipeline hands back the window where the last frame's search found it
+pipeline hands back the window where its last search found the meter and read it sure
 (``remembered``): a fixed camera's meter stays put.
 
 The model measures directions, not places: a reading's ``center`` keypoint is the
@@ -244,20 +244,20 @@ class PointerReader:
         crops' top-left corners in the frame (keypoints are reported in frame pixels); where
         ``self.search``, a crop read less than sure is searched for the meter in it.
         ``remembered``: per crop, the window (x, y, w, h, in the crop's pixels) where the
-        last frame's search found the meter, or None; a crop read unsure is read there first
-        (``_recalled``), and searched only where that window does not read sure."""
+        last search found the meter and read it sure, or None; a crop read unsure is read
+        there first (``_recalled``), and searched only where that window does not read sure."""
         if not crops:
             return []
         origins = list(origins) if origins is not None else [(0.0, 0.0)] * len(crops)
         readings = self._read_batch(crops, options, origins)
+        if remembered is not None and len(remembered) != len(crops):
+            raise ValueError(
+                f"{len(remembered)} remembered windows for {len(crops)} crops: give one per "
+                "crop (None where there is none)"
+            )
         if not self.search:
             return readings
         if remembered is not None:
-            if len(remembered) != len(crops):
-                raise ValueError(
-                    f"{len(remembered)} remembered windows for {len(crops)} crops: give one "
-                    "per crop (None where there is none)"
-                )
             readings = self._recalled(crops, options, origins, readings, remembered)
         return self._searched(crops, options, origins, readings)
 
@@ -271,7 +271,7 @@ class PointerReader:
     ) -> List[GaugeReading]:
         """``readings``, where one is not ``ok``, replaced by the reading of its remembered
         window where that reads ``ok`` (marked ``extra["window_remembered"]``). A fixed
-        camera's meter stays where the last frame's search found it: one window read (in one
+        camera's meter stays where the last search found it: one window read (in one
         batch for all crops) instead of up to ``5 * ZOOM_STEPS``, and the reading's window and
         ``center`` keypoint stay put from frame to frame instead of jumping between windows
         the search finds about as sure."""

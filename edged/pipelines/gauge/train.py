@@ -286,8 +286,8 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     from edged.pipelines.gauge.synth import RENDERER_VERSION
 
     np.random.seed(args.seed)
-    # steps and lr may change on a resume (a run extended); checkpoints before renderer
-    # versions were recorded are version 1
+    # steps, lr, batch and size may change on a resume (a run extended); checkpoints
+    # before renderer versions were recorded are version 1
     start = start_training(
         args,
         torch,
@@ -542,7 +542,7 @@ def start_training(
     frozen), and ``last.pt`` in ``--out`` resumed only when it is this run's (a checkpoint of
     another run, or of another ``--init``, is refused, naming what differs). ``resume_keys``
     are the settings a resumed run must share (by default all but the input size; the
-    keypoint trainer lets a run be extended with more steps or another lr), ``defaults``
+    keypoint trainer lets a run go on with more steps, another lr, batch or size), ``defaults``
     those an older checkpoint lacks."""
     device = args.device if args.device != "auto" else "cpu"
     if args.device == "auto" and torch.cuda.is_available():
