@@ -91,18 +91,28 @@ def test_pipeline_asks_the_panel_model_about_roi_dials_the_keypoints_cannot_read
     assert pipe.describe()["panel_second_opinion_for"] == ["amps"]
 
 
-def test_pipeline_searches_a_loose_roi_for_the_panel_meter_in_it():
-    """The second opinion searches the roi for the meter (``FramingModel``: as sure as its
-    input is filled by the bright "meter"), and reports the window it read in frame pixels."""
+def loose_roi_pipeline(reader: str = "auto"):
+    """A pipeline whose one dial's roi (x 40..280) holds a small bright "meter" low on its
+    right (x 190..270, y 140..220), its keypoints blind, its panel model ``FramingModel``
+    (as sure as its input is filled by the meter): ``(pipeline, panel model, frame image)``."""
     from test_gauge_panel import FramingModel, meter_off_centre
 
-    text = config("[{id: amps, min_value: 0, max_value: 5, roi: [40, 0, 240, 240]}]")
+    text = config(
+        "[{id: amps, min_value: 0, max_value: 5, roi: [40, 0, 240, 240], reader: %s}]" % reader
+    )
     panel = FramingModel(0.0, zero=315.0, end=45.0)
     pipe = create_pipeline(parse_config(text).pipelines[0])
     pipe._model, pipe._panel_model = blind_keypoints, panel
     pipe.open()
     image = np.zeros((240, 320, 3), np.uint8)
-    image[:, 40:280] = meter_off_centre()  # the meter at x 190..270, y 140..220
+    image[:, 40:280] = meter_off_centre()
+    return pipe, panel, image
+
+
+def test_pipeline_searches_a_loose_roi_for_the_panel_meter_in_it():
+    """The second opinion searches the roi for the meter (``FramingModel``: as sure as its
+    input is filled by the bright "meter"), and reports the window it read in frame pixels."""
+    pipe, panel, image = loose_roi_pipeline()
     frame = Frame("cam0", 1, time.time(), time.monotonic(), image)
     (got,) = pipe.process(frame).payload["gauges"]
     assert got["value"] == pytest.approx(2.5, abs=0.06) and got["quality"] == "ok"
@@ -118,17 +128,7 @@ def test_pipeline_reads_the_meter_where_the_last_frame_found_it(reader):
     centre does not move, for ``REMEMBER_FRAMES`` frames, then a search checks it afresh and
     its window is read again; an roi read sure as a whole forgets the window. Both ways the
     panel model reads an roi: ``reader: panel``, and ``auto``'s second opinion."""
-    from test_gauge_panel import FramingModel, meter_off_centre
-
-    text = config(
-        "[{id: amps, min_value: 0, max_value: 5, roi: [40, 0, 240, 240], reader: %s}]" % reader
-    )
-    panel = FramingModel(0.0, zero=315.0, end=45.0)
-    pipe = create_pipeline(parse_config(text).pipelines[0])
-    pipe._model, pipe._panel_model = blind_keypoints, panel
-    pipe.open()
-    image = np.zeros((240, 320, 3), np.uint8)
-    image[:, 40:280] = meter_off_centre()
+    pipe, panel, image = loose_roi_pipeline(reader)
 
     def process(n):
         panel.batches.clear()
@@ -160,17 +160,9 @@ def test_an_auto_dial_read_sure_by_the_keypoints_forgets_its_window(monkeypatch)
     """``REMEMBER_FRAMES`` counts frames in a row: a frame on which the keypoints read the
     dial sure (no second opinion asked) ends the run, so the window is not read again later
     as if it were still fresh."""
-    from test_gauge_panel import FramingModel, meter_off_centre
-
     from edged.pipelines.gauge import pipeline as gauge_pipeline
 
-    text = config("[{id: amps, min_value: 0, max_value: 5, roi: [40, 0, 240, 240]}]")
-    panel = FramingModel(0.0, zero=315.0, end=45.0)
-    pipe = create_pipeline(parse_config(text).pipelines[0])
-    pipe._model, pipe._panel_model = blind_keypoints, panel
-    pipe.open()
-    image = np.zeros((240, 320, 3), np.uint8)
-    image[:, 40:280] = meter_off_centre()
+    pipe, panel, image = loose_roi_pipeline()
     pipe.process(Frame("cam0", 1, time.time(), time.monotonic(), image))
     assert "amps" in pipe.panel_windows
     # the keypoints read it sure this frame (as a seam: these fake keypoints see nothing)
