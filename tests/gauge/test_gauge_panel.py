@@ -465,6 +465,10 @@ def test_a_remembered_window_that_reads_unsure_or_lies_outside_is_searched_again
     plain = PointerReader(model, kind="panel", flip=False, search=False)
     plain.read_crops([meter_off_centre()], [opts], None, [(150, 140, 80, 80)])
     assert len(model.batches) == 1
+    # one remembered window (or None) per crop, with the search or without: else refused
+    for reader_ in (reader, plain):
+        with pytest.raises(ValueError, match="1 crops"):
+            reader_.read_crops([meter_off_centre()], [opts], None, [])
 
 
 def test_the_search_windows_never_go_below_their_smallest_size():

@@ -246,15 +246,15 @@ class PointerReader:
         ``remembered``: per crop, the window (x, y, w, h, in the crop's pixels) where the
         last search found the meter and read it sure, or None; a crop read unsure is read
         there first (``_recalled``), and searched only where that window does not read sure."""
-        if not crops:
-            return []
-        origins = list(origins) if origins is not None else [(0.0, 0.0)] * len(crops)
-        readings = self._read_batch(crops, options, origins)
         if remembered is not None and len(remembered) != len(crops):
             raise ValueError(
                 f"{len(remembered)} remembered windows for {len(crops)} crops: give one per "
                 "crop (None where there is none)"
             )
+        if not crops:
+            return []
+        origins = list(origins) if origins is not None else [(0.0, 0.0)] * len(crops)
+        readings = self._read_batch(crops, options, origins)
         if not self.search:
             return readings
         if remembered is not None:
