@@ -64,6 +64,9 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Op
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from camera_looks import LOOKS, apply_look, parse_looks
 
 from edged.pipelines.gauge.angles import angle_of
 from edged.pipelines.gauge.panel_crop import render_loose_panel, render_panel_crop
@@ -215,9 +218,11 @@ def evaluate_photos(
     choice: str = "auto",
     panel: Optional[PointerReader] = None,
     pad: float = 1.0,
+    look: str = "none",
 ) -> Dict[str, Any]:
     """The same figures as ``evaluate`` on labelled photos (see ``load_photo_labels``),
-    each framed ``pad`` times looser (``padded``). A
+    each framed ``pad`` times looser (``padded``) and seen with the camera ``look``
+    (``camera_looks``). A
     dial's error goes the short way round only when its label says it is a 360-degree dial.
     ``choice`` picks the reader per dial as ``reader:`` does in a config (``auto``: the
     pointer model for located full-circle dials, see ``prefers_pointer``; ``panel``: the
@@ -236,6 +241,8 @@ def evaluate_photos(
             raise ValueError(f"{item['where']}: cannot decode the image {item['image']}")
         if pad != 1.0:
             image, item = padded(image, item, pad)
+        if look != "none":
+            image, item = apply_look(look, image, item)
         opts = ReadOptions(min_value=item["min"], max_value=item["max"])
         opts.snap_sweep = snap
         if scale_given and item["sweep"] is not None:
@@ -295,6 +302,20 @@ def _figures(outcomes: List[Outcome], times: List[float]) -> Dict[str, Any]:
     errors = [o.error for o in outcomes if o.error is not None]
     ok_errors = [o.error for o in outcomes if o.error is not None and o.ok]
     return _summary(errors, ok_errors, len(outcomes) - len(errors), len(outcomes), times)
+
+
+def pooled_looks(by_look: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    """``--looks``' figures: every look's readings pooled (a photo counts once per look),
+    then each look's own (its photos' lines included)."""
+    outcomes = [
+        Outcome(line["reader"], line["error_pct"], line["quality"] == "ok")
+        for res in by_look.values()
+        for line in res["per_photo"]
+        if line["truth"] is not None
+    ]
+    pooled: Dict[str, Any] = {"looks": list(by_look), "pooled": _figures(outcomes, [])}
+    pooled["by_look"] = by_look
+    return pooled
 
 
 def _photo_error(item: Dict[str, Any], reading: Optional[GaugeReading]) -> Optional[float]:
@@ -608,6 +629,12 @@ def main() -> int:
         "pixels around it; default 1, the photo as it is)",
     )
     p.add_argument(
+        "--looks",
+        metavar="LIST",
+        help="with --photos: read every photo once per camera look in LIST (comma-separated "
+        f"names of {', '.join(LOOKS)}, or all): the figures per look, and pooled",
+    )
+    p.add_argument(
         "--subdials",
         action="store_true",
         help="score the pointer model on held-out sub-dial crops (subdial_synth) instead",
@@ -671,6 +698,19 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
+    looks = ["none"]
+    if args.looks is not None:
+        try:
+            looks = parse_looks(args.looks)
+        except ValueError as exc:
+            print(f"gauge_accuracy: --looks: {exc}", file=sys.stderr)
+            return 2
+        if not args.photos:
+            print(
+                "gauge_accuracy: --looks changes how photos look: use it with --photos DIR",
+                file=sys.stderr,
+            )
+            return 2
     if args.pad != 1.0 and not args.photos:
         print(
             "gauge_accuracy: --pad frames photos looser: use it with --photos DIR", file=sys.stderr
@@ -742,16 +782,21 @@ def main() -> int:
     if args.photos:
         try:
             items = load_photo_labels(args.photos)
-            res = evaluate_photos(
-                reader,
-                items,
-                args.scale_given,
-                not args.no_snap,
-                pointer,
-                args.reader,
-                panel,
-                args.pad,
-            )
+            by_look = {
+                look: evaluate_photos(
+                    reader,
+                    items,
+                    args.scale_given,
+                    not args.no_snap,
+                    pointer,
+                    args.reader,
+                    panel,
+                    args.pad,
+                    look,
+                )
+                for look in looks
+            }
+            res = by_look[looks[0]] if args.looks is None else pooled_looks(by_look)
         except ValueError as exc:
             print(f"gauge_accuracy: {exc}", file=sys.stderr)
             return 2

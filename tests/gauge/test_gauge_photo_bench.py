@@ -142,6 +142,16 @@ def test_the_command_line_says_what_is_wrong_and_exits_2(tmp_path):
         [sys.executable, BENCH, "--loose", "2", "--n", "1"], capture_output=True, text=True
     )
     assert proc.returncode == 2 and "use it with --panels" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, BENCH, "--looks", "grey", "--n", "1"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "use it with --photos DIR" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, BENCH, "--photos", str(tmp_path), "--looks", "grey,sepia"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "unknown look(s) sepia: choose from none, grey" in proc.stderr
 
 
 def test_pad_frames_a_photo_looser_and_moves_its_box():
@@ -164,6 +174,67 @@ def test_pad_frames_a_photo_looser_and_moves_its_box():
     other, _ = bench.padded(image, dict(item, image="dir/p02.jpg"), 1.5)
     assert not np.array_equal(out, other)  # the noise is the photo's own
     assert np.array_equal(bench.padded(image, item, 1.0)[0], image)
+
+
+def test_camera_looks_move_the_label_with_the_picture():
+    """A look changes the pixels the same way every run; a roll turns the box's corners and
+    a labelled start angle with the picture, a resize scales the box, a colour look leaves
+    the label alone."""
+    import numpy as np
+
+    looks = load_bench("camera_looks.py")
+    image = np.full((200, 300, 3), 200, np.uint8)
+    image[90:110, 140:160] = (0, 0, 255)  # a red square in the middle
+    item = {"image": "p.jpg", "box": [140, 90, 160, 110], "start_angle": 350.0, "sweep": 90}
+    grey, same = looks.apply_look("grey", image, item)
+    assert same == item and (grey[..., 0] == grey[..., 2]).all()
+    assert np.array_equal(grey, looks.apply_look("grey", image, item)[0])
+    small, moved = looks.apply_look("small", image, item)
+    assert small.shape == (213, 320, 3)
+    assert moved["box"] == pytest.approx([149.33, 95.85, 170.67, 117.15], abs=0.01)
+    rolled, turned = looks.apply_look("roll+8", image, item)
+    assert turned["start_angle"] == pytest.approx(342.0)  # 350 - 8, clockwise from 12
+    x0, y0, x1, y1 = turned["box"]  # the square's box, grown by its turned corners
+    assert x0 < 140 and y0 < 90 and x1 > 160 and y1 > 110 and x1 - x0 < 20 * 1.2
+    red = np.argwhere((rolled[..., 2] > 200) & (rolled[..., 0] < 60))
+    assert red[:, 1].min() >= x0 - 1 and red[:, 1].max() <= x1 + 1
+    # turned anticlockwise: the leftmost corner is the top-left one, gone down; the
+    # topmost is the top-right one
+    assert 90 < red[red[:, 1] == red[:, 1].min()][:, 0].mean() < 100
+    assert red[red[:, 0] == red[:, 0].min()][:, 1].mean() > 150
+    _, back = looks.apply_look("roll-8", image, dict(item, start_angle=355.0))
+    assert back["start_angle"] == pytest.approx(3.0)
+    assert looks.parse_looks("all") == list(looks.LOOKS)
+    with pytest.raises(ValueError, match="unknown look"):
+        looks.parse_looks(",")
+
+
+@needs_model
+def test_looks_are_scored_each_and_pooled(tmp_path):
+    from edged.pipelines.gauge.reader import GaugeReader, KeypointModel
+
+    _write_photos(str(tmp_path), n=3)
+    out = tmp_path / "looks.json"
+    proc = subprocess.run(
+        [sys.executable, BENCH, "--photos", str(tmp_path), "--looks", "none,dark",
+         "--reader", "keypoints", "--scale-given", "--json", str(out)],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())
+    assert res["looks"] == ["none", "dark"] and list(res["by_look"]) == ["none", "dark"]
+    bench = _bench()
+    reader = GaugeReader(KeypointModel(MODEL))
+    items = bench.load_photo_labels(str(tmp_path))
+    plain = bench.evaluate_photos(reader, items, scale_given=True, choice="keypoints")
+    assert res["by_look"]["none"]["per_photo"] == plain["per_photo"]
+    readable = sum(line["truth"] is not None for line in plain["per_photo"])
+    assert res["pooled"]["readable_gauges"] == 2 * readable
+    dark = res["by_look"]["dark"]["per_photo"]
+    assert res["pooled"]["read"] == sum(
+        line["error_pct"] is not None for line in plain["per_photo"] + dark
+    )
 
 
 @needs_model

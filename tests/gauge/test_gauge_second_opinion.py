@@ -1,7 +1,7 @@
 """``reader: auto``'s second opinion: a dial the keypoints read unsure, or not at all, is read
-by the panel model too, whose reading stands where it is sure. The rules, a pipeline's roi'd
-dials, ``edged read-gauge``, the photo benchmark, and the bundled models on renders and on the
-real panel meters."""
+by the panel model too, whose reading stands where it is sure (or both are unsure). The
+rules, a pipeline's roi'd dials, ``edged read-gauge``, the photo benchmark, and the bundled
+models on renders and on the real panel meters."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def reading(quality: str, value=1.0) -> GaugeReading:
     return GaugeReading(None if quality == "unreadable" else value, 0.5, quality, 0.0, {})
 
 
-def test_only_a_sure_panel_reading_replaces_an_unsure_keypoint_one():
+def test_a_sure_panel_reading_replaces_an_unsure_keypoint_one():
     assert wants_second_opinion(None)
     assert not wants_second_opinion(reading("ok"))
     for quality in ("low_confidence", "out_of_range", "unreadable"):
@@ -49,10 +49,22 @@ def test_only_a_sure_panel_reading_replaces_an_unsure_keypoint_one():
         assert got is sure and got.value == 2.0
         said = "unreadable" if keypoints is None else keypoints.quality
         assert got.extra["keypoints_quality"] == said
+
+
+def test_an_unsure_panel_reading_replaces_only_an_unsure_keypoint_value():
+    """Unsure against unsure the panel model's value stands (it says ``unreadable`` of round
+    dials); where the keypoints have no value its unsure guess does not become one."""
+    for quality in ("low_confidence", "out_of_range"):
+        unsure = reading("low_confidence", 3.0)
+        got = second_opinion(reading(quality, 1.0), unsure)
+        assert got is unsure and got.extra["keypoints_quality"] == quality
     unsure = reading("low_confidence", 3.0)
-    keypoints = reading("low_confidence", 1.0)
-    assert second_opinion(keypoints, unsure) is keypoints
     assert second_opinion(None, unsure) is None
+    keypoints = reading("unreadable")
+    assert second_opinion(keypoints, unsure) is keypoints
+    for panel in (reading("unreadable"), reading("out_of_range", 3.0)):
+        keypoints = reading("low_confidence", 1.0)
+        assert second_opinion(keypoints, panel) is keypoints
 
 
 def blind_keypoints(batch):

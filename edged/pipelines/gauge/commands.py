@@ -52,9 +52,9 @@ def register(subparsers: Any) -> None:
         default="auto",
         choices=["auto", "keypoints", "pointer", "panel"],
         help="which model reads the dial (auto: pointer for a full-circle dial in a small "
-        "picture or an --roi, else keypoints, or the panel model where it is sure and the "
-        "keypoints are not; panel: the panel-meter model, for a panel meter in the picture "
-        "or the --roi, best filling it)",
+        "picture or an --roi, else keypoints, or the panel model where the keypoints are "
+        "unsure and it is sure, or unsure too; panel: the panel-meter model, for a panel "
+        "meter in the picture or the --roi, best filling it)",
     )
     p.add_argument("--model", default=None, help="keypoint model (default: the bundled one)")
     p.add_argument("--pointer-model", default=None, help="pointer model (default: the bundled one)")

@@ -1,0 +1,153 @@
+"""Fixed camera looks for labelled photos: the same dial as another camera would see it.
+
+A development set of a few dozen photos says little about photos nobody here has seen; how
+much a reading moves when the same photo is turned grey, darkened, rolled a few degrees or
+shrunk says how far the reader can be trusted on other cameras. Each look is deterministic
+(the same pixels every run) and maps the photo's label along with it: a box follows the
+geometry, and a labelled start angle turns with a roll. Used by
+``bench/gauge_accuracy.py --photos DIR --looks ...``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Dict, List, Tuple
+
+import numpy as np
+
+from edged.cvutil import import_cv2
+
+__all__ = ["LOOKS", "apply_look", "parse_looks"]
+
+#: a look: the picture -> (new picture, 3x3 map of old pixel positions to new, roll in
+#: degrees clockwise that a labelled start angle turns by)
+Look = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray, float]]
+
+
+def _same(image: np.ndarray) -> Tuple[np.ndarray, np.ndarray, float]:
+    return image, np.eye(3), 0.0
+
+
+def _photometric(f: Callable[[np.ndarray], np.ndarray]) -> Look:
+    return lambda image: (f(image), np.eye(3), 0.0)
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    cv2 = import_cv2()
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
+def _gains(b: float, g: float, r: float) -> Callable[[np.ndarray], np.ndarray]:
+    gains = np.array([b, g, r], np.float32)
+    return lambda image: np.clip(image * gains, 0, 255).astype(np.uint8)
+
+
+def _glare(image: np.ndarray) -> np.ndarray:
+    """A specular spot on the glass, upper right of the middle (a lamp behind the camera)."""
+    h, w = image.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    sigma = 0.12 * max(h, w)
+    spot = np.exp(-((xx - 0.65 * w) ** 2 + (yy - 0.3 * h) ** 2) / (2 * sigma**2))
+    return np.clip(image + 150.0 * spot[..., None], 0, 255).astype(np.uint8)
+
+
+def _jpeg(quality: int) -> Callable[[np.ndarray], np.ndarray]:
+    def look(image: np.ndarray) -> np.ndarray:
+        cv2 = import_cv2()
+        _ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+    return look
+
+
+def _blur(image: np.ndarray) -> np.ndarray:
+    """Out of focus: a blur that scales with the picture (1.5 px at 400 px)."""
+    cv2 = import_cv2()
+    return cv2.GaussianBlur(image, (0, 0), 1.5 * max(image.shape[:2]) / 400.0)
+
+
+def _roll(degrees: float) -> Look:
+    """The camera rolled ``degrees`` clockwise: the picture turns that much anticlockwise
+    about its middle, and a dial's start angle (clockwise from 12 o'clock) with it."""
+
+    def look(image: np.ndarray) -> Tuple[np.ndarray, np.ndarray, float]:
+        cv2 = import_cv2()
+        h, w = image.shape[:2]
+        m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), degrees, 1.0)
+        out = cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        return out, np.vstack([m, [0.0, 0.0, 1.0]]), -degrees
+
+    return look
+
+
+def _tilt(image: np.ndarray) -> Tuple[np.ndarray, np.ndarray, float]:
+    """Seen from below: the top edge 8 % narrower on each side (a keystone)."""
+    cv2 = import_cv2()
+    h, w = image.shape[:2]
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    d = 0.08 * w
+    dst = np.float32([[d, 0], [w - d, 0], [w, h], [0, h]])
+    m = cv2.getPerspectiveTransform(src, dst)
+    return cv2.warpPerspective(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE), m, 0.0
+
+
+def _long_side(pixels: int) -> Look:
+    """The picture scaled so its long side is ``pixels`` (a CCTV frame, a phone photo)."""
+
+    def look(image: np.ndarray) -> Tuple[np.ndarray, np.ndarray, float]:
+        cv2 = import_cv2()
+        h, w = image.shape[:2]
+        s = pixels / float(max(h, w))
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+        sx, sy = size[0] / float(w), size[1] / float(h)
+        return cv2.resize(image, size, interpolation=interp), np.diag([sx, sy, 1.0]), 0.0
+
+    return look
+
+
+LOOKS: Dict[str, Look] = {
+    "none": _same,
+    "grey": _photometric(_grey),  # a night or IR frame, a black-and-white camera
+    "dark": _photometric(lambda im: (im * 0.4).astype(np.uint8)),  # under-exposed
+    "warm": _photometric(_gains(0.75, 0.95, 1.15)),  # tungsten light, no white balance
+    "glare": _photometric(_glare),
+    "jpeg25": _photometric(_jpeg(25)),
+    "blur": _photometric(_blur),
+    "roll+8": _roll(8.0),
+    "roll-8": _roll(-8.0),
+    "tilt": _tilt,
+    "small": _long_side(320),
+    "large": _long_side(1024),
+}
+
+
+def parse_looks(text: str) -> List[str]:
+    """``--looks``' value: names from ``LOOKS`` separated by commas, or ``all``."""
+    names = list(LOOKS) if text == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in LOOKS]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown look(s) {', '.join(unknown) or '(none given)'}: choose from "
+            f"{', '.join(LOOKS)}, or all"
+        )
+    return names
+
+
+def apply_look(
+    name: str, image: np.ndarray, item: Dict[str, Any]
+) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """``image`` with the look ``name``, and its label moved along: a ``box`` becomes the box
+    around its four corners' new places, a labelled ``start_angle`` turns with a roll."""
+    out, m, turn = LOOKS[name](image)
+    moved = dict(item)
+    if item.get("box") is not None:
+        x0, y0, x1, y1 = item["box"]
+        corners = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], np.float64)
+        p = corners @ m.T
+        p = p[:, :2] / p[:, 2:3]
+        moved["box"] = [float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()),
+                        float(p[:, 1].max())]  # fmt: skip
+    if turn and item.get("start_angle") is not None:
+        moved["start_angle"] = math.fmod(item["start_angle"] + turn, 360.0) % 360.0
+    return out, moved
