@@ -142,12 +142,35 @@ def test_negatives_teach_even_odds_and_are_recorded_in_the_run(tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [(["--negatives", "0.2"], "only with --dials panels"),
-     (["--dials", "panels", "--negatives", "1"], "a share from 0")],
+     (["--dials", "panels", "--negatives", "1"], "a share from 0"),
+     (["--field-looks", "0.2"], "only with --dials panels"),
+     (["--dials", "panels", "--field-looks", "2"], "0 to 1")],
 )  # fmt: skip
 def test_negatives_are_refused_where_they_mean_nothing(argv, message, capsys):
     with pytest.raises(SystemExit):
         main(["--steps", "1", *TINY, *argv])
     assert message in capsys.readouterr().err
+
+
+def test_field_looks_change_panel_crops_not_their_labels(tmp_path):
+    """``--field-looks`` (panels): a share of the crops, negatives included, get a field
+    photo's look; the labels stay, and the share is part of the run's identity."""
+    from edged.pipelines.gauge.pointer_model import INPUT
+    from edged.pipelines.gauge.pointer_train import render_panel_batch
+
+    plain, labels = render_panel_batch(7, 0, 12, INPUT, negatives=0.25)
+    looked, looked_labels = render_panel_batch(7, 0, 12, INPUT, negatives=0.25, looks=0.5)
+    assert np.array_equal(labels, looked_labels, equal_nan=True)
+    changed = [not np.array_equal(a, b) for a, b in zip(plain, looked)]
+    assert 0 < sum(changed) < 12
+    again, _ = render_panel_batch(7, 0, 12, INPUT, negatives=0.25, looks=0.5)
+    assert np.array_equal(looked, again)
+
+    run = ["--dials", "panels", "--seed", "2", "--steps", "2", *TINY, "--out", str(tmp_path)]
+    assert main([*run, "--field-looks", "0.3"]) == 0
+    assert torch.load(tmp_path / "last.pt", weights_only=False)["config"]["field_looks"] == 0.3
+    with pytest.raises(SystemExit, match="another run"):
+        main([*run, "--steps", "3"])
 
 
 def test_round_windows_are_windows_of_round_dials():

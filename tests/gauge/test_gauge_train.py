@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from trainkit import same, weights  # noqa: E402
 
-from edged.pipelines.gauge.train import main, make_batch  # noqa: E402
+from edged.pipelines.gauge.train import main, make_batch, render_batch  # noqa: E402
 
 TINY = ["--width", "8", "--batch", "2", "--size", "64", "--ckpt-every", "1", "--log-every", "1"]
 
@@ -48,6 +48,34 @@ def test_batches_depend_only_on_seed_and_step():
     assert (x1 == x2).all() and (c1 == c2).all() and (p1 == p2).all()
     assert x1.shape == (2, 3, 64, 64) and c1.shape == (2, 6, 16, 16) and p1.shape == (2, 8, 16, 16)
     assert not (make_batch(1, 6, 2, 64)[0] == x1).all()
+
+
+def test_field_looks_change_pictures_not_their_labels():
+    """``--field-looks P``: that share of the pictures gets one field-photo look (its own
+    seed: the same every run); the targets are the render's, untouched."""
+
+    plain, cmaps, pafs = render_batch(1, 5, 8, 64)
+    looked, cmaps2, pafs2 = render_batch(1, 5, 8, 64, looks=1.0)
+    assert (cmaps == cmaps2).all() and (pafs == pafs2).all()
+    changed = [not (a == b).all() for a, b in zip(plain, looked)]
+    assert all(changed)
+    assert (render_batch(1, 5, 8, 64, looks=1.0)[0] == looked).all()
+    some = render_batch(1, 5, 8, 64, looks=0.5)[0]
+    kept = [(a == b).all() for a, b in zip(plain, some)]
+    assert 0 < sum(kept) < 8  # about half given a look
+    grey = [x for x in looked if (x[..., 0] == x[..., 1]).all() and (x[..., 1] == x[..., 2]).all()]
+    assert grey and not any((x[..., 0] == x[..., 2]).all() for x in plain)
+
+
+def test_field_looks_are_part_of_what_a_run_is(tmp_path, capsys):
+    run = ["--seed", "3", "--steps", "2", "--out", str(tmp_path / "a"), *TINY]
+    assert main([*run, "--field-looks", "0.3", "--stop-after", "1"]) == 0
+    with pytest.raises(SystemExit, match="field_looks"):
+        main(run)  # resumed without the looks it began with: another run
+    assert main([*run, "--field-looks", "0.3"]) == 0
+    with pytest.raises(SystemExit):
+        main([*run, "--field-looks", "1.5"])
+    assert "a share of the pictures, 0 to 1" in capsys.readouterr().err
 
 
 def test_rendering_in_a_worker_process_gives_bit_identicalweights(tmp_path):

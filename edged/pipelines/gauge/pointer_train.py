@@ -25,6 +25,8 @@ keypoint trainer does. ``--negatives SHARE`` (panels) makes that share of the cr
 of round dials with even odds over every direction as their targets: ``reader: auto`` asks
 the panel model about round dials too, and it must be unsure of them (the bundled panel
 model: ``--init`` session 11's, ``--negatives 0.2``; weights/README.gauge-panel.md).
+``--field-looks P`` (panels) gives that share of the crops a field photo's look, as the
+keypoint trainer's option does.
 
 Export with ``python -m edged.pipelines.gauge.export CKPT weights/gauge_pointer.onnx``
 (or ``weights/gauge_panel_pointer.onnx``).
@@ -44,11 +46,14 @@ import numpy as np
 from edged.pipelines.gauge.pointer_model import CCW
 from edged.pipelines.gauge.train import (
     add_common_args,
+    add_field_looks_arg,
     add_init_arg,
+    check_field_looks,
     picture_seed,
     run_logged,
     start_training,
     train_reusing_batches,
+    with_field_look,
 )
 
 __all__ = ["dihedral", "main", "render_panel_batch", "render_pointer_batch"]
@@ -82,13 +87,14 @@ def render_pointer_batch(
 
 
 def render_panel_batch(
-    seed: int, batch_index: int, batch: int, size: int, negatives: float = 0.0
+    seed: int, batch_index: int, batch: int, size: int, negatives: float = 0.0, looks: float = 0.0
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Panel-meter crops squashed to the model's square (N,S,S,3) float32 BGR 0..255 and
     targets (N,4): pointer and zero angle in that square, ccw, end angle in that square.
     ``negatives``: this share of the crops are windows of round dials instead
     (``render_round_window``), their angles NaN (no direction: the loss asks for even odds)
-    and their ccw 0.5."""
+    and their ccw 0.5. ``looks``: this share of the crops (negatives too) get one of
+    ``synth.field_looks`` (``train.with_field_look``)."""
     from edged.pipelines.gauge.panel_crop import (
         render_panel_crop,
         render_round_window,
@@ -102,10 +108,14 @@ def render_panel_batch(
     for i in range(batch):
         if negatives and _is_negative(seed, batch_index, i, negatives):
             window, _ = render_round_window(picture_seed("panel-negative", seed, batch_index, i))
+            window = with_field_look(
+                window, looks, picture_seed("panel-looks", seed, batch_index, i)
+            )
             images.append(model_input(window).transpose(1, 2, 0))
             targets.append((math.nan, math.nan, 0.5, math.nan))
             continue
         crop, label = render_panel_crop(picture_seed("panel-train", seed, batch_index, i))
+        crop = with_field_look(crop, looks, picture_seed("panel-looks", seed, batch_index, i))
         h, w = crop.shape[:2]
         images.append(model_input(crop).transpose(1, 2, 0))
         targets.append(
@@ -183,10 +193,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help="panels: this share of the crops are windows of round dials, which the model "
         "learns to be unsure of (reader: auto asks it about round dials too); default 0",
     )
+    add_field_looks_arg(p)
     add_init_arg(p)
     args = p.parse_args(argv)
     if args.negatives and args.dials != "panels":
         p.error("--negatives: only with --dials panels (a sub-dial model reads sub-dials)")
+    if args.field_looks and args.dials != "panels":
+        p.error("--field-looks: only with --dials panels (sub-dial renders draw their own looks)")
+    check_field_looks(p, args)
     if not 0.0 <= args.negatives < 1.0:
         p.error(f"--negatives {args.negatives}: a share from 0 up to (not including) 1")
     return args
@@ -206,7 +220,11 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
         identity.update(dials="panels", renderer=RENDERER_VERSION, end_head=True)
         if args.negatives:  # (absent otherwise: runs without them resume as before)
             identity["negatives"] = args.negatives
-        render = functools.partial(render_panel_batch, negatives=args.negatives)
+        if args.field_looks:  # (the same)
+            identity["field_looks"] = args.field_looks
+        render = functools.partial(
+            render_panel_batch, negatives=args.negatives, looks=args.field_looks
+        )
         reuse, turns = PANEL_REUSE, 1
     else:  # the sub-dial run's identity as it was before panels came (its resumes hold)
         from edged.pipelines.gauge.subdial_synth import RENDERER_VERSION as SUBDIAL_VERSION

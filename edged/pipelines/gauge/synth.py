@@ -956,6 +956,40 @@ def degrade(image: np.ndarray, rng: np.random.Generator, strength: float = 1.0) 
     return img
 
 
+#: what ``field_looks`` draws from, with their odds: a night or IR frame (grey), an
+#: under-exposed frame with its sensor noise, a strong white-balance error, a hazy (fogged
+#: glass, low contrast) picture; photometric only, so every label stays true
+FIELD_LOOKS = (("grey", 0.35), ("dark", 0.25), ("white_balance", 0.25), ("haze", 0.15))
+
+
+def field_looks(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One camera look of field photos that ``degrade`` draws too mildly or never: a
+    training augmentation (``train --field-looks``), not part of the renderer, so the
+    benchmarks' renders do not change with it. Real photos read unlike their own grey,
+    darkened or warm copies (``bench/results/gauge.md``, session 15)."""
+    cv2 = import_cv2()
+    names = [n for n, _ in FIELD_LOOKS]
+    look = names[int(rng.choice(len(names), p=[p for _, p in FIELD_LOOKS]))]
+    img = image.astype(np.float32)
+    if look == "grey":
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        img = np.repeat(grey[..., None], 3, axis=2)
+        if rng.random() < 0.5:  # an IR frame: flat and a little lifted
+            img = img * rng.uniform(0.5, 0.9) + rng.uniform(10, 50)
+    elif look == "dark":
+        img = img * rng.uniform(0.2, 0.55)
+        img = img + rng.normal(0, rng.uniform(1.5, 6), img.shape)
+    elif look == "white_balance":
+        warm = rng.random() < 0.6
+        gains = np.array([0.6, 0.9, 1.25] if warm else [1.3, 1.05, 0.7], np.float32)
+        img = img * (gains * rng.uniform(0.85, 1.15, 3).astype(np.float32))
+    else:  # haze: contrast squeezed towards a light veil
+        veil = rng.uniform(140, 230)
+        k = rng.uniform(0.35, 0.65)
+        img = img * k + veil * (1 - k)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
 def _luma(bgr: Sequence[float]) -> float:
     return 0.114 * bgr[0] + 0.587 * bgr[1] + 0.299 * bgr[2]
 

@@ -11,7 +11,10 @@ there. Uses a CUDA GPU when one is present (``--device auto``).
 ``--workers 1`` renders the next batches in another process while this one
 trains (same weights, bit for bit); ``--init CKPT`` fine-tunes from another
 run's weights with a fresh optimizer and schedule (its sha256 is recorded, and
-a resume with another ``--init`` is refused).
+a resume with another ``--init`` is refused). ``--field-looks P`` gives a share P
+of the pictures one look of field photos that the renderer draws too mildly or
+never (grey, dark, a white-balance error, haze: ``synth.field_looks``), drawn
+from each picture's own seed and recorded with the run like its seed.
 
 Export the result with ``python -m edged.pipelines.gauge.export``.
 """
@@ -19,6 +22,7 @@ Export the result with ``python -m edged.pipelines.gauge.export``.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import logging
@@ -62,9 +66,11 @@ def make_batch(
 
 
 def render_batch(
-    seed: int, step: int, batch: int, size: int
+    seed: int, step: int, batch: int, size: int, looks: float = 0.0
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``make_batch`` with the images as N,S,S,3 (contiguous)."""
+    """``make_batch`` with the images as N,S,S,3 (contiguous); a share ``looks`` of the
+    pictures is given one of ``synth.field_looks`` (from its own seed: the render is the same
+    with or without)."""
     from edged.pipelines.gauge.synth import render_sample
     from edged.pipelines.gauge.targets import make_targets
 
@@ -73,6 +79,7 @@ def render_batch(
     pafs: List[np.ndarray] = []
     for i in range(batch):
         img, labels = render_sample(sample_seed(seed, step, i), size=size, split="train")
+        img = with_field_look(img, looks, picture_seed("gauge-looks", seed, step, i))
         cmap, paf = make_targets(labels, size)
         images.append(img)
         cmaps.append(cmap)
@@ -82,6 +89,34 @@ def render_batch(
         np.stack(cmaps),
         np.stack(pafs),
     )
+
+
+def with_field_look(image: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """``image``, or, for a ``share`` of the seeds, ``image`` with one of
+    ``synth.field_looks`` drawn from ``seed`` (a picture's own: the same every run)."""
+    if share <= 0:
+        return image
+    from edged.pipelines.gauge.synth import field_looks
+
+    rng = np.random.default_rng(seed)
+    return field_looks(image, rng) if rng.random() < share else image
+
+
+def add_field_looks_arg(p: argparse.ArgumentParser) -> None:
+    """``--field-looks P`` (both trainers)."""
+    p.add_argument(
+        "--field-looks",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="give this share of the pictures a field photo's look: grey, dark, a white-balance "
+        "error or haze (synth.field_looks; default 0)",
+    )
+
+
+def check_field_looks(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if not 0.0 <= args.field_looks <= 1.0:
+        p.error(f"--field-looks is a share of the pictures, 0 to 1; got {args.field_looks}")
 
 
 class BatchSource:
@@ -247,8 +282,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m edged.pipelines.gauge.train", description=__doc__)
     add_common_args(p, steps=9000, batch=16, width=32, out="/tmp/gauge-train", log_every=20)
     p.add_argument("--size", type=int, default=128, help="training picture side (px)")
+    add_field_looks_arg(p)
     add_init_arg(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    check_field_looks(p, args)
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -292,13 +330,14 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
         args,
         torch,
         build_model,
-        {"size": args.size, "renderer": RENDERER_VERSION},
+        {"size": args.size, "renderer": RENDERER_VERSION, "field_looks": args.field_looks},
         log,
-        resume_keys=("seed", "width", "init_sha256", "renderer"),
-        defaults={"renderer": 1},
+        resume_keys=("seed", "width", "init_sha256", "renderer", "field_looks"),
+        defaults={"renderer": 1, "field_looks": 0.0},
     )
     stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
-    with BatchSource(args.seed, args.batch, args.size, args.workers) as batches:
+    render = functools.partial(render_batch, looks=args.field_looks)
+    with BatchSource(args.seed, args.batch, args.size, args.workers, render) as batches:
         _loop(args, torch, start, stop, batches)
     return 0
 
