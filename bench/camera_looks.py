@@ -125,6 +125,7 @@ LOOKS: Dict[str, Look] = {
 def parse_looks(text: str) -> List[str]:
     """``--looks``' value: names from ``LOOKS`` separated by commas, or ``all``."""
     names = list(LOOKS) if text == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    names = list(dict.fromkeys(names))  # each look once, in the order given
     unknown = [n for n in names if n not in LOOKS]
     if unknown or not names:
         raise ValueError(

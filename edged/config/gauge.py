@@ -109,8 +109,9 @@ class GaugeConfig(EdgedModel):
         "pointer model for a full-circle dial (sweep 360 or -360) with a roughly square roi "
         "(sides within 1.6x), else the keypoints, and where they read a dial with an roi "
         "unsure or not at all, the panel model's reading of the roi (searched as with "
-        "'panel') if it is sure of it, or if both are unsure (a panel meter the keypoints "
-        "miss; the panel model says unreadable of round dials). The pointer and "
+        "'panel') if it is sure of it, or if both read it unsure (a value flagged "
+        "low_confidence; a panel meter the keypoints miss; the panel model says unreadable "
+        "of round dials). The pointer and "
         "panel models report the roi's centre (the panel model's: that of the window it "
         "searched) as the dial's centre",
     )
@@ -294,7 +295,7 @@ class GaugePipelineConfig(PipelineBase):
         True,
         description="Read a dial with an roi and reader 'auto' that the keypoints read unsure, "
         "or not at all, with the panel model too, and take its reading where it is sure, or "
-        "where both are unsure (the panel meters the keypoint model misses); false: never "
+        "where both read it unsure (the panel meters the keypoint model misses); false: never "
         "load the panel model for them "
         "(one model less to build and hold in memory)",
     )

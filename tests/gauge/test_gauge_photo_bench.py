@@ -204,7 +204,18 @@ def test_camera_looks_move_the_label_with_the_picture():
     assert red[red[:, 0] == red[:, 0].min()][:, 1].mean() > 150
     _, back = looks.apply_look("roll-8", image, dict(item, start_angle=355.0))
     assert back["start_angle"] == pytest.approx(3.0)
+    # off the middle, under each geometric look, the box still holds the square and no more
+    image = np.full((200, 300, 3), 200, np.uint8)
+    image[20:50, 30:60] = (0, 0, 255)
+    item = {"image": "p.jpg", "box": [30, 20, 60, 50]}
+    for name in ("roll+8", "roll-8", "tilt", "small", "large"):
+        out, moved = looks.apply_look(name, image, item)
+        red = np.argwhere((out[..., 2] > 150) & (out[..., 0] < 100))
+        x0, y0, x1, y1 = moved["box"]
+        assert abs(red[:, 1].min() - x0) <= 2 and abs(red[:, 1].max() + 1 - x1) <= 2, name
+        assert abs(red[:, 0].min() - y0) <= 2 and abs(red[:, 0].max() + 1 - y1) <= 2, name
     assert looks.parse_looks("all") == list(looks.LOOKS)
+    assert looks.parse_looks("grey, dark,grey") == ["grey", "dark"]
     with pytest.raises(ValueError, match="unknown look"):
         looks.parse_looks(",")
 
@@ -231,10 +242,14 @@ def test_looks_are_scored_each_and_pooled(tmp_path):
     assert res["by_look"]["none"]["per_photo"] == plain["per_photo"]
     readable = sum(line["truth"] is not None for line in plain["per_photo"])
     assert res["pooled"]["readable_gauges"] == 2 * readable
-    dark = res["by_look"]["dark"]["per_photo"]
-    assert res["pooled"]["read"] == sum(
-        line["error_pct"] is not None for line in plain["per_photo"] + dark
+    lines = plain["per_photo"] + res["by_look"]["dark"]["per_photo"]
+    errors = [line["error_pct"] for line in lines if line["error_pct"] is not None]
+    ok = [line["error_pct"] for line in lines if line["quality"] == "ok"]
+    pooled = res["pooled"]
+    assert pooled["read"] == len(errors) and pooled["mean_pct"] == pytest.approx(
+        sum(errors) / len(errors)
     )
+    assert pooled["flagged_ok_share"] == pytest.approx(len(ok) / len(errors))
 
 
 @needs_model

@@ -137,6 +137,8 @@ def test_negatives_teach_even_odds_and_are_recorded_in_the_run(tmp_path):
     assert config["negatives"] == 0.25
     with pytest.raises(SystemExit, match="another run"):
         main([*run, "--steps", "3"])
+    with pytest.raises(SystemExit, match="negatives 0.25 there, None now"):
+        main(run)  # the same run without its negatives
 
 
 @pytest.mark.parametrize(
@@ -167,10 +169,17 @@ def test_field_looks_change_panel_crops_not_their_labels(tmp_path):
     assert np.array_equal(looked, again)
 
     run = ["--dials", "panels", "--seed", "2", "--steps", "2", *TINY, "--out", str(tmp_path)]
-    assert main([*run, "--field-looks", "0.3"]) == 0
+    assert main([*run, "--field-looks", "0.3", "--stop-after", "1"]) == 0
     assert torch.load(tmp_path / "last.pt", weights_only=False)["config"]["field_looks"] == 0.3
-    with pytest.raises(SystemExit, match="another run"):
-        main([*run, "--steps", "3"])
+    with pytest.raises(SystemExit, match="field_looks 0.3 there, None now"):
+        main(run)  # the same run but for its looks
+    with pytest.raises(SystemExit, match="field_looks 0.3 there, 0.5 now"):
+        main([*run, "--field-looks", "0.5"])
+    assert main([*run, "--field-looks", "0.3"]) == 0
+    plain = ["--dials", "panels", "--seed", "2", "--steps", "2", *TINY]
+    assert main([*plain, "--out", str(tmp_path / "b"), "--stop-after", "1"]) == 0
+    with pytest.raises(SystemExit, match="field_looks None there, 0.3 now"):
+        main([*plain, "--out", str(tmp_path / "b"), "--field-looks", "0.3"])
 
 
 def test_round_windows_are_windows_of_round_dials():

@@ -157,8 +157,8 @@ def second_opinion(
     readings were 11.1 % off (median 1.8 %), the keypoints' 26.7 % (median 18.9 %) (session
     15); it says ``unreadable`` of round dials (the real pressure gauge in every look),
     which leaves those to the keypoints. A dial the keypoints cannot read at all stays
-    unreadable unless the panel model is sure: its unsure readings there were 22.6 % off,
-    panel model is sure: its unsure readings there were 22.6 % off."""
+    unreadable unless the panel model is sure: its unsure readings there were 22.6 % off.
+    The panel model's ``out_of_range`` readings are never taken."""
     unsure_both = (
         panel.quality == "low_confidence"
         and keypoints is not None

@@ -232,7 +232,14 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
         identity.update(subdial_renderer=SUBDIAL_VERSION)
         reuse, render, turns = REUSE, render_pointer_batch, 4
     end = bool(identity.get("end_head"))
-    start = start_training(args, torch, lambda w: build_pointer_model(w, end), identity, log)
+    start = start_training(
+        args,
+        torch,
+        lambda w: build_pointer_model(w, end),
+        identity,
+        log,
+        optional=("negatives", "field_looks"),
+    )
     train_reusing_batches(
         args,
         torch,

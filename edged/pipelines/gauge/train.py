@@ -573,6 +573,7 @@ def start_training(
     logger: logging.Logger,
     resume_keys: Optional[Sequence[str]] = None,
     defaults: Optional[Dict[str, Any]] = None,
+    optional: Sequence[str] = (),
 ) -> TrainingStart:
     """The start every trainer shares (keypoint, pointer and direction models, display
     recogniser): the device, the seed, ``build(width)``, AdamW, the run's config (the common
@@ -582,7 +583,8 @@ def start_training(
     another run, or of another ``--init``, is refused, naming what differs). ``resume_keys``
     are the settings a resumed run must share (by default all but the input size; the
     keypoint trainer lets a run go on with more steps, another lr, batch or size), ``defaults``
-    those an older checkpoint lacks."""
+    those an older checkpoint lacks; ``optional``: settings ``identity`` holds only when they
+    are on, compared too (a run begun with one is not resumed without it, nor the reverse)."""
     device = args.device if args.device != "auto" else "cpu"
     if args.device == "auto" and torch.cuda.is_available():
         device = "cuda"
@@ -597,6 +599,7 @@ def start_training(
     if keys is None:
         keys = ("seed", "steps", "lr", "width", "batch", *(k for k in identity if k != "input"))
         keys += ("init_sha256",)
+    keys = (*keys, *(k for k in optional if k not in keys))
     step, resumed = resume_last(args, torch, model, opt, device, config, keys, logger, defaults)
     threads = getattr(args, "threads", 1)
     logger.info("training %s on %s, %d thread(s)", json.dumps(config), device, threads)
