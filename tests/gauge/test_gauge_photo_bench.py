@@ -115,43 +115,19 @@ def test_with_nothing_readable_the_figures_are_null_not_nan(tmp_path):
 
 
 def test_the_command_line_says_what_is_wrong_and_exits_2(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, BENCH, "--photos", str(tmp_path)], capture_output=True, text=True
-    )
-    assert proc.returncode == 2
-    assert "labels.jsonl: not found" in proc.stderr
-    proc = subprocess.run(
-        [sys.executable, BENCH, "--reader", "panel"], capture_output=True, text=True
-    )
-    assert proc.returncode == 2 and "--photos DIR" in proc.stderr
-    proc = subprocess.run(
-        [sys.executable, BENCH, "--reader", "pointer", "--n", "1"], capture_output=True, text=True
-    )
-    assert proc.returncode == 2 and "use auto or keypoints" in proc.stderr
-    proc = subprocess.run(
-        [sys.executable, BENCH, "--pad", "1.5", "--n", "1"], capture_output=True, text=True
-    )
-    assert proc.returncode == 2 and "--pad frames photos looser" in proc.stderr
-    proc = subprocess.run(
-        [sys.executable, BENCH, "--photos", str(tmp_path), "--pad", "0.5"],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 2 and "at least 1" in proc.stderr
-    proc = subprocess.run(
-        [sys.executable, BENCH, "--loose", "2", "--n", "1"], capture_output=True, text=True
-    )
-    assert proc.returncode == 2 and "use it with --panels" in proc.stderr
-    proc = subprocess.run(
-        [sys.executable, BENCH, "--looks", "grey", "--n", "1"], capture_output=True, text=True
-    )
-    assert proc.returncode == 2 and "use it with --photos DIR" in proc.stderr
-    proc = subprocess.run(
-        [sys.executable, BENCH, "--photos", str(tmp_path), "--looks", "grey,sepia"],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 2 and "unknown look(s) sepia: choose from none, grey" in proc.stderr
+    photos = str(tmp_path)
+    for args, says in [
+        (["--photos", photos], "labels.jsonl: not found"),
+        (["--reader", "panel"], "--photos DIR"),
+        (["--reader", "pointer", "--n", "1"], "use auto or keypoints"),
+        (["--pad", "1.5", "--n", "1"], "--pad frames photos looser"),
+        (["--photos", photos, "--pad", "0.5"], "at least 1"),
+        (["--loose", "2", "--n", "1"], "use it with --panels"),
+        (["--looks", "grey", "--n", "1"], "use it with --photos DIR"),
+        (["--photos", photos, "--looks", "grey,sepia"], "unknown look(s) sepia: choose from none"),
+    ]:
+        proc = subprocess.run([sys.executable, BENCH, *args], capture_output=True, text=True)
+        assert proc.returncode == 2 and says in proc.stderr, (args, proc.stderr)
 
 
 def test_pad_frames_a_photo_looser_and_moves_its_box():
