@@ -38,6 +38,7 @@ __all__ = [
     "KEYPOINTS",
     "GaugeLabel",
     "GaugeSpec",
+    "field_looks",
     "fraction_to_angle",
     "render_gauges",
     "render_sample",
