@@ -515,7 +515,7 @@ def test_the_search_keeps_a_value_and_agreeing_views_over_a_surer_window():
         + [reading(2.0, 0.1)] * 3,  # its five windows: none better
     ]
     reader = PointerReader(FixedModel(0.0), kind="panel", flip=False)
-    reader._read_batch = lambda crops, options, origins: scripted.pop(0)
+    reader._read_batch = lambda batch: scripted.pop(0)
     (got,) = reader.read_crops([meter_off_centre()], [ReadOptions(0, 5)])
     assert got.value == 3.0 and got.confidence == 0.30 and "window" not in got.extra
     assert scripted == []  # no step after one where no window was better
@@ -525,6 +525,6 @@ def test_the_search_keeps_a_value_and_agreeing_views_over_a_surer_window():
         [reading(2.0, 0.1)] + [reading(None, 0.9)] * 4,  # one window with a value
         [reading(None, 0.95)] * 5,  # its five windows: none with a value, the search ends
     ]
-    reader._read_batch = lambda crops, options, origins: scripted.pop(0)
+    reader._read_batch = lambda batch: scripted.pop(0)
     (got,) = reader.read_crops([meter_off_centre()], [ReadOptions(0, 5)])
     assert got.value == 2.0 and got.extra["window"] == [0, 0, 168, 168] and scripted == []

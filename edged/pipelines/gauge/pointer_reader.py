@@ -37,7 +37,7 @@ the picture.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -268,18 +268,17 @@ class PointerReader:
         if not crops:
             return []
         origins = list(origins) if origins is not None else [(0.0, 0.0)] * len(crops)
-        readings = self._read_batch(crops, options, origins)
+        batch = _Crops(crops, options, origins)
+        readings = self._read_batch(batch)
         if not self.search:
             return readings
         if remembered is not None:
-            readings = self._recalled(crops, options, origins, readings, remembered)
-        return self._searched(crops, options, origins, readings)
+            readings = self._recalled(batch, readings, remembered)
+        return self._searched(batch, readings)
 
     def _recalled(
         self,
-        crops: Sequence[np.ndarray],
-        options: Sequence[Any],
-        origins: Sequence[Tuple[float, float]],
+        batch: _Crops,
         readings: List[GaugeReading],
         remembered: Sequence[Optional[Window]],
     ) -> List[GaugeReading]:
@@ -294,22 +293,16 @@ class PointerReader:
             for i, window in enumerate(remembered)
             if window is not None
             and readings[i].quality != "ok"
-            and _inside(window, crops[i].shape[1], crops[i].shape[0])
+            and _inside(window, batch.images[i].shape[1], batch.images[i].shape[0])
         ]
         readings = list(readings)
-        for (i, _), reading in zip(tried, self._read_windows(crops, options, origins, tried)):
+        for (i, _), reading in zip(tried, self._read_windows(batch, tried)):
             if reading.quality == "ok":
                 reading.extra["window_remembered"] = True
                 readings[i] = reading
         return readings
 
-    def _searched(
-        self,
-        crops: Sequence[np.ndarray],
-        options: Sequence[Any],
-        origins: Sequence[Tuple[float, float]],
-        readings: List[GaugeReading],
-    ) -> List[GaugeReading]:
+    def _searched(self, batch: _Crops, readings: List[GaugeReading]) -> List[GaugeReading]:
         """``readings``, where one is not ``ok``, replaced by the surest reading of a window in
         its crop: ``ZOOM_STEPS`` times, the five windows ``ZOOM`` the size of the last one
         (its corners and its middle) are read, in one batch for all crops, and the surest is
@@ -324,7 +317,7 @@ class PointerReader:
         --negatives``)."""
         windows = {
             i: (0, 0, c.shape[1], c.shape[0])
-            for i, c in enumerate(crops)
+            for i, c in enumerate(batch.images)
             if readings[i].quality != "ok"
         }
         for _ in range(ZOOM_STEPS):
@@ -332,7 +325,7 @@ class PointerReader:
             if not tried:
                 break
             surer = {}
-            for (i, win), reading in zip(tried, self._read_windows(crops, options, origins, tried)):
+            for (i, win), reading in zip(tried, self._read_windows(batch, tried)):
                 # a window without a value is no answer, however sure: the search stops
                 # there (a round dial, which the panel model is unsure of, costs one step)
                 if reading.value is not None and _search_rank(reading) > _search_rank(readings[i]):
@@ -341,41 +334,27 @@ class PointerReader:
         return readings
 
     def _read_windows(
-        self,
-        crops: Sequence[np.ndarray],
-        options: Sequence[Any],
-        origins: Sequence[Tuple[float, float]],
-        tried: Sequence[Tuple[int, Window]],
+        self, batch: _Crops, tried: Sequence[Tuple[int, Window]]
     ) -> List[GaugeReading]:
         """The readings of windows ``(i, (x, y, w, h))`` of crop ``i``, in one batch, each
         saying which window it read: ``extra["window"]``, in frame pixels."""
         if not tried:
             return []
-        readings = self._read_batch(
-            [crops[i][y : y + h, x : x + w] for i, (x, y, w, h) in tried],
-            [options[i] for i, _ in tried],
-            [(origins[i][0] + x, origins[i][1] + y) for i, (x, y, _, _) in tried],
-        )
-        for (i, (x, y, w, h)), reading in zip(tried, readings):
-            reading.extra["window"] = [origins[i][0] + x, origins[i][1] + y, w, h]
+        windows = batch.windows(tried)
+        readings = self._read_batch(windows)
+        for (_, (_, _, w, h)), (x, y), reading in zip(tried, windows.origins, readings):
+            reading.extra["window"] = [x, y, w, h]
         return readings
 
-    def _read_batch(
-        self,
-        crops: Sequence[np.ndarray],
-        options: Sequence[Any],
-        origins: Sequence[Tuple[float, float]],
-    ) -> List[GaugeReading]:
+    def _read_batch(self, batch: _Crops) -> List[GaugeReading]:
         """One reading per crop, in one batch (``read_crops`` without the search)."""
-        inputs = np.stack([model_input(c) for c in crops])
+        inputs = np.stack([model_input(c) for c in batch.images])
         heads, disagree = self._heads(inputs)
         out = []
-        for i, (crop, opts) in enumerate(zip(crops, options)):
+        for i, (crop, opts, origin) in enumerate(zip(*batch)):
             h, w = crop.shape[:2]
             out.append(
-                self._reading(
-                    [head[i] for head in heads], opts, w, h, origins[i], bool(disagree[i])
-                )
+                self._reading([head[i] for head in heads], opts, w, h, origin, bool(disagree[i]))
             )
         return out
 
@@ -514,6 +493,23 @@ def _search_rank(reading: GaugeReading) -> Tuple[bool, bool, float]:
     do not (such readings were 16-30 % off on validation renders), then the surer."""
     agree = not reading.extra.get("views_disagree", False)
     return reading.value is not None, agree, reading.confidence
+
+
+class _Crops(NamedTuple):
+    """Crops read together: each with its ``ReadOptions``-like scale and its top-left corner
+    in the frame."""
+
+    images: Sequence[np.ndarray]
+    options: Sequence[Any]
+    origins: Sequence[Tuple[float, float]]
+
+    def windows(self, tried: Sequence[Tuple[int, Window]]) -> _Crops:
+        """Windows ``(i, (x, y, w, h))`` of crop ``i`` as crops of their own."""
+        return _Crops(
+            [self.images[i][y : y + h, x : x + w] for i, (x, y, w, h) in tried],
+            [self.options[i] for i, _ in tried],
+            [(self.origins[i][0] + x, self.origins[i][1] + y) for i, (x, y, _, _) in tried],
+        )
 
 
 def _inside(window: Window, width: int, height: int) -> bool:
