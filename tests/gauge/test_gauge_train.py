@@ -70,7 +70,7 @@ def test_field_looks_change_pictures_not_their_labels():
 def test_field_looks_are_part_of_what_a_run_is(tmp_path, capsys):
     run = ["--seed", "3", "--steps", "2", "--out", str(tmp_path / "a"), *TINY]
     assert main([*run, "--field-looks", "0.3", "--stop-after", "1"]) == 0
-    with pytest.raises(SystemExit, match="field_looks"):
+    with pytest.raises(SystemExit, match="field_looks 0.3 there, None now"):
         main(run)  # resumed without the looks it began with: another run
     assert main([*run, "--field-looks", "0.3"]) == 0
     with pytest.raises(SystemExit):

@@ -48,7 +48,6 @@ from edged.pipelines.gauge.train import (
     add_common_args,
     add_field_looks_arg,
     add_init_arg,
-    check_field_looks,
     picture_seed,
     run_logged,
     start_training,
@@ -106,16 +105,15 @@ def render_panel_batch(
         raise ValueError(f"the pointer model's input is {INPUT} px, not {size}")
     images, targets = [], []
     for i in range(batch):
+        look_seed = picture_seed("panel-looks", seed, batch_index, i)
         if negatives and _is_negative(seed, batch_index, i, negatives):
             window, _ = render_round_window(picture_seed("panel-negative", seed, batch_index, i))
-            window = with_field_look(
-                window, looks, picture_seed("panel-looks", seed, batch_index, i)
-            )
+            window = with_field_look(window, looks, look_seed)
             images.append(model_input(window).transpose(1, 2, 0))
             targets.append((math.nan, math.nan, 0.5, math.nan))
             continue
         crop, label = render_panel_crop(picture_seed("panel-train", seed, batch_index, i))
-        crop = with_field_look(crop, looks, picture_seed("panel-looks", seed, batch_index, i))
+        crop = with_field_look(crop, looks, look_seed)
         h, w = crop.shape[:2]
         images.append(model_input(crop).transpose(1, 2, 0))
         targets.append(
@@ -200,7 +198,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         p.error("--negatives: only with --dials panels (a sub-dial model reads sub-dials)")
     if args.field_looks and args.dials != "panels":
         p.error("--field-looks: only with --dials panels (sub-dial renders draw their own looks)")
-    check_field_looks(p, args)
     if not 0.0 <= args.negatives < 1.0:
         p.error(f"--negatives {args.negatives}: a share from 0 up to (not including) 1")
     return args

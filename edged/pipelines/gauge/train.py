@@ -102,21 +102,24 @@ def with_field_look(image: np.ndarray, share: float, seed: int) -> np.ndarray:
     return field_looks(image, rng) if rng.random() < share else image
 
 
+def _share(text: str) -> float:
+    """``--field-looks``' value: a share of the pictures, 0 to 1."""
+    share = float(text)
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text}: a share of the pictures, 0 to 1")
+    return share
+
+
 def add_field_looks_arg(p: argparse.ArgumentParser) -> None:
-    """``--field-looks P`` (both trainers)."""
+    """``--field-looks P`` (both trainers; recorded in the run's identity only when set)."""
     p.add_argument(
         "--field-looks",
-        type=float,
+        type=_share,
         default=0.0,
         metavar="P",
         help="give this share of the pictures a field photo's look: grey, dark, a white-balance "
         "error or haze (synth.field_looks; default 0)",
     )
-
-
-def check_field_looks(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if not 0.0 <= args.field_looks <= 1.0:
-        p.error(f"--field-looks is a share of the pictures, 0 to 1; got {args.field_looks}")
 
 
 class BatchSource:
@@ -284,9 +287,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=128, help="training picture side (px)")
     add_field_looks_arg(p)
     add_init_arg(p)
-    args = p.parse_args(argv)
-    check_field_looks(p, args)
-    return args
+    return p.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -324,16 +325,20 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
     from edged.pipelines.gauge.synth import RENDERER_VERSION
 
     np.random.seed(args.seed)
+    identity: Dict[str, Any] = {"size": args.size, "renderer": RENDERER_VERSION}
+    if args.field_looks:  # (absent otherwise: runs without them resume as before)
+        identity["field_looks"] = args.field_looks
     # steps, lr, batch and size may change on a resume (a run extended); checkpoints
     # before renderer versions were recorded are version 1
     start = start_training(
         args,
         torch,
         build_model,
-        {"size": args.size, "renderer": RENDERER_VERSION, "field_looks": args.field_looks},
+        identity,
         log,
-        resume_keys=("seed", "width", "init_sha256", "renderer", "field_looks"),
-        defaults={"renderer": 1, "field_looks": 0.0},
+        resume_keys=("seed", "width", "init_sha256", "renderer"),
+        defaults={"renderer": 1},
+        optional=("field_looks",),
     )
     stop = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
     render = functools.partial(render_batch, looks=args.field_looks)
