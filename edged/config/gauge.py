@@ -295,7 +295,9 @@ class GaugePipelineConfig(PipelineBase):
         True,
         description="Read a dial with an roi and reader 'auto' that the keypoints read unsure, "
         "or not at all, with the panel model too, and take its reading where it is sure, or "
-        "where both read it unsure (the panel meters the keypoint model misses); false: never "
+        "where both read it unsure and see the needle in about the same place (the panel "
+        "meters the keypoint model misses; two unsure readings whose needles are far apart "
+        "give unreadable unless the panel model is fairly sure); false: never "
         "load the panel model for them "
         "(one model less to build and hold in memory)",
     )

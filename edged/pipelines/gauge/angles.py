@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Tuple
 
-__all__ = ["angle_of", "direction", "point_at", "wrap360"]
+__all__ = ["angle_between", "angle_of", "direction", "point_at", "wrap360"]
 
 
 def wrap360(angle: float) -> float:
@@ -20,6 +20,11 @@ def wrap360(angle: float) -> float:
     if a < 0:
         a += 360.0
     return 0.0 if a >= 360.0 else a
+
+
+def angle_between(a: float, b: float) -> float:
+    """How far apart two directions are, the short way round: degrees in [0, 180]."""
+    return abs((a - b + 180.0) % 360.0 - 180.0)
 
 
 def direction(angle_deg: float) -> Tuple[float, float]:

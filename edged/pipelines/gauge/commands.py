@@ -53,7 +53,8 @@ def register(subparsers: Any) -> None:
         choices=["auto", "keypoints", "pointer", "panel"],
         help="which model reads the dial (auto: pointer for a full-circle dial in a small "
         "picture or an --roi, else keypoints, or the panel model where the keypoints are "
-        "unsure and it is sure, or unsure too; panel: the panel-meter model, for a panel "
+        "unsure and it is sure, or unsure too and seeing the needle where they do; panel: "
+        "the panel-meter model, for a panel "
         "meter in the picture or the --roi, best filling it)",
     )
     p.add_argument("--model", default=None, help="keypoint model (default: the bundled one)")
