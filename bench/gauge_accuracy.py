@@ -331,7 +331,7 @@ def _photo_line(
 ) -> Dict[str, Any]:
     """One photo's outcome (``err``: ``_photo_error``), to look at the failures."""
     value = None if reading is None else reading.value
-    return {
+    line = {
         "image": os.path.basename(item["image"]),
         "box": item["box"],
         "truth": item["value"],
@@ -340,6 +340,9 @@ def _photo_line(
         "quality": None if reading is None else reading.quality,
         "reader": "keypoints" if reading is None else reading.reader,
     }
+    if reading is not None and "needles_apart" in reading.extra:  # second_opinion's dispute
+        line["needles_apart"] = reading.extra["needles_apart"]
+    return line
 
 
 def padded(

@@ -109,9 +109,11 @@ class GaugeConfig(EdgedModel):
         "pointer model for a full-circle dial (sweep 360 or -360) with a roughly square roi "
         "(sides within 1.6x), else the keypoints, and where they read a dial with an roi "
         "unsure or not at all, the panel model's reading of the roi (searched as with "
-        "'panel') if it is sure of it, or if both read it unsure (a value flagged "
-        "low_confidence; a panel meter the keypoints miss; the panel model says unreadable "
-        "of round dials). The pointer and "
+        "'panel') if it is sure of it, or if both read it unsure and see the needle in about "
+        "the same place (a value flagged low_confidence; a panel meter the keypoints miss; "
+        "the panel model says unreadable of round dials; two unsure needles far apart give "
+        "unreadable), or if the keypoints found the needle but no scale and the panel model "
+        "sees the same needle. The pointer and "
         "panel models report the roi's centre (the panel model's: that of the window it "
         "searched) as the dial's centre",
     )

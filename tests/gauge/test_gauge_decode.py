@@ -69,6 +69,26 @@ def test_tilted_dial_is_corrected_with_the_rim_ellipse():
     assert abs(corrected.value - label.value) < abs(raw.value - label.value)
 
 
+def test_a_tilted_dials_needle_is_also_given_as_the_picture_shows_it():
+    """``angle_deg`` is in the corrected dial frame; ``needle_picture_angle`` is the same
+    needle as the picture shows it (what the panel model, which sees the picture, measures:
+    ``pointer_reader.second_opinion`` compares the two)."""
+    from edged.pipelines.gauge.angles import angle_between, angle_of
+
+    label = _label(225, 270, 0.62, tilt=42.0)
+    cmap, paf = make_targets([label], 128)
+    (det,) = decode(cmap, paf)
+    reading = read_detection(det, 0.0, 10.0, use_paf=False, use_pixels=False)
+    (cx, cy, _), (tx, ty, _) = det.keypoints["center"], det.keypoints["tip"]
+    seen = angle_of(tx - cx, ty - cy)
+    assert reading.extra["needle_picture_angle"] == pytest.approx(seen, abs=0.01)
+    assert angle_between(reading.angle_deg, seen) > 2.0  # the correction turned it
+    det.keypoints.pop("start")  # no scale: unreadable, the needle's direction still given
+    unread = read_detection(det, 0.0, 10.0, use_paf=False, use_pixels=False)
+    assert unread.value is None and unread.angle_deg == pytest.approx(reading.angle_deg)
+    assert unread.extra["needle_picture_angle"] == pytest.approx(seen, abs=0.01)
+
+
 def test_several_gauges_separate_and_missing_tips_are_unreadable():
     a = _label(225, 270, 0.2, cx=34, cy=34, radius=24)
     b = _label(225, 270, 0.7, cx=94, cy=90, radius=26)

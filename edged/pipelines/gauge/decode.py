@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from edged.pipelines.gauge.angles import angle_of
+from edged.pipelines.gauge.angles import angle_between, angle_of
 from edged.pipelines.gauge.model import LINKS, STRIDE
 from edged.pipelines.gauge.reading import (
     GaugeReading,
@@ -296,7 +296,7 @@ def _mark_rival_needles(
         c = centres[di]
         a0 = angle_of(chosen[0] - c[0], chosen[1] - c[1])
         a1 = angle_of(tips[pi][0] - c[0], tips[pi][1] - c[1])
-        if abs((a1 - a0 + 180.0) % 360.0 - 180.0) < 10.0:
+        if angle_between(a1, a0) < 10.0:
             continue
         rel = float((s * tips[pi][2]) / max(1e-6, det.link_scores["tip"] * chosen[2]))
         if rel > det.extra.get("rival_tip", 0.0):
@@ -384,7 +384,9 @@ def read_detection(
                 s_angle, s_sweep = _oriented(kps, s_angle, s_sweep, ccw)
         scale_confidence = min(1.0, det.keypoints["start"][2] / 0.5, det.keypoints["end"][2] / 0.5)
     else:
-        return _unreadable(det, kps, _confidence(det, tip), angle)
+        reading = _unreadable(det, kps, _confidence(det, tip), angle)
+        reading.extra["needle_picture_angle"] = _picture_direction(a, angle)
+        return reading
     scale = Scale(s_angle, s_sweep, min_value, max_value, table)
     two_needles = det.extra.get("rival_tip", 0.0) >= RIVAL_RATIO
     if det.drag_pointer is not None:
@@ -426,6 +428,7 @@ def read_detection(
     )
     if quarter_off is not None:
         reading.extra["quarter_off"] = round(quarter_off, 4)
+    reading.extra["needle_picture_angle"] = _picture_direction(a, angle)
     return reading
 
 
@@ -519,6 +522,14 @@ def _dial_direction(a: np.ndarray, picture_angle: float) -> float:
     """A direction measured in the picture, in the dial's own (perspective-corrected) frame."""
     d = math.radians(picture_angle)
     v = a @ np.array([math.sin(d), -math.cos(d)])
+    return angle_of(float(v[0]), float(v[1]))
+
+
+def _picture_direction(a: np.ndarray, dial_angle: float) -> float:
+    """A direction in the dial's corrected frame as the picture shows it (``_dial_direction``
+    undone): what another model, which sees the picture as it is, would measure."""
+    d = math.radians(dial_angle)
+    v = np.linalg.solve(a, np.array([math.sin(d), -math.cos(d)]))
     return angle_of(float(v[0]), float(v[1]))
 
 

@@ -6,8 +6,8 @@ pointer model reads (``reader: pointer``, or ``auto`` on a full-circle dial, see
 (``reader: panel``) are read from the roi as a whole. A keypoint-read dial
 with an roi and ``reader: auto`` that the keypoints read unsure, or not at
 all, is read from its roi by the panel model too, whose reading replaces the
-keypoints' where it is sure, or where both are unsure
-(``pointer_reader.second_opinion``). The rest
+keypoints' where it is sure, or where both are unsure and see the needle in about the
+same place (``pointer_reader.second_opinion``; far apart: ``unreadable``). The rest
 share one search of the whole frame; detected dials are matched to them by
 ``position`` (nearest centre) when given, otherwise in reading order (rows top
 to bottom, left to right). A configured gauge with no dial found is reported
@@ -432,8 +432,7 @@ class GaugePipeline(Pipeline):
     ) -> Dict[str, Optional[GaugeReading]]:
         """The ``panel_opinion`` dials read (their detections turned into readings here), and
         those the keypoints read unsure or not at all read again from their roi by the panel
-        model, in one batch: its reading where it is sure, or where both are unsure
-        (``second_opinion``)."""
+        model, in one batch, and the two opinions weighed (``second_opinion``)."""
         out: Dict[str, Optional[GaugeReading]] = {}
         unsure = []
         for g in self.dials:

@@ -20,8 +20,9 @@ confident as the model is of its scale.
 
 ``reader: auto`` asks the panel model for a second opinion on a region the
 keypoints read unsure or not at all (``wants_second_opinion``), and takes its
-reading where the panel model is sure, or where both are unsure (``second_opinion``):
-the panel meters whose hidden pivot and 90-degree scale the keypoint model misses.
+reading where the panel model is sure, or where both are unsure and see the needle in
+about the same place (``second_opinion``; far apart: ``unreadable``): the panel meters
+whose hidden pivot and 90-degree scale the keypoint model misses.
 
 The panel model learnt crops that the meter's scale fills; a region it reads
 unsure it searches for the meter, zooming in (``PointerReader.search``). A
@@ -120,9 +121,9 @@ Window = Tuple[int, int, int, int]
 #: (real panel meters run clockwise; on the 20 real ones its logit is -8.4 to -0.2)
 PANEL_CCW_SURE = 0.9
 #: ``second_opinion``: two unsure readings whose needles lie further apart than this see
-#: different things; the panel model's is then taken only where it is at least
-#: ``APART_PANEL_SURE`` sure, else neither is (``_needles_apart``, session 16)
+#: different things (``_needles_apart``, session 16) ...
 NEEDLES_APART_DEG = 45.0
+#: ... and the panel model's is then taken only where its confidence is at least this
 APART_PANEL_SURE = 0.9
 #: keypoints that found the needle but no scale, this close to the panel model's pointer,
 #: saw the same needle (``_same_needle``)
@@ -157,8 +158,9 @@ def second_opinion(
     """The panel model's reading of the region where it is sure of it (``ok``), or where it
     is unsure but has a value and the keypoints' value is no surer (``low_confidence`` or
     ``out_of_range``) and the two do not see the needle in different places
-    (``_needles_apart``), or where the keypoints found the needle but no scale to read it on
-    and the panel model sees the same needle (``_same_needle``); else the keypoints'.
+    (``_needles_apart``; if they do, ``unreadable``: ``_disputed``), or where the keypoints
+    found the needle but no scale to read it on and the panel model sees the same needle
+    (``_same_needle``); else the keypoints'.
 
     Sure: on 2,000 held-out renders given only min and max, 21 of the 22 such sure readings
     were of panel meters (one round dial, read 0.1 % off but unsure by the keypoints, went
@@ -190,18 +192,26 @@ def _taken(panel: GaugeReading, keypoints: Optional[GaugeReading]) -> GaugeReadi
     return panel
 
 
+def _needle_gap(keypoints: GaugeReading, panel: GaugeReading) -> Optional[float]:
+    """Degrees between the two readings' needles as the picture shows them (the keypoints'
+    ``needle_picture_angle``: their ``angle_deg`` is corrected for a tilted dial, which turns
+    it by up to 22 degrees, the panel model's is the picture's), None without both."""
+    seen = keypoints.extra.get("needle_picture_angle", keypoints.angle_deg)
+    if seen is None or panel.angle_deg is None:
+        return None
+    return angle_between(float(seen), panel.angle_deg)
+
+
 def _needles_apart(keypoints: GaugeReading, panel: GaugeReading) -> bool:
     """Whether two unsure readings see the needle more than ``NEEDLES_APART_DEG`` apart while
-    the panel model is less than ``APART_PANEL_SURE`` sure of its pointer: one of them read
-    something else for the needle, and nothing says which. On the real industrial photos
-    under twelve camera looks 11 of 264 readings were so far apart: the 5 where the panel
-    model was less sure were 3.6-71 % off by it (mean 45 %), the 6 where it was surer
-    0.9-4.0 % (taken); on 2,000 held-out renders given only min and max, 5, all less sure,
-    7-94 % off by it (session 16)."""
-    if keypoints.angle_deg is None or panel.angle_deg is None:
-        return False
-    apart = angle_between(keypoints.angle_deg, panel.angle_deg) > NEEDLES_APART_DEG
-    return apart and panel.confidence < APART_PANEL_SURE
+    the panel reading's confidence is under ``APART_PANEL_SURE``: one of them read something
+    else for the needle, and nothing says which. On the real industrial photos under twelve
+    camera looks 11 of 264 readings were so far apart: the 5 where the panel reading's
+    confidence was lower were 3.6-71 % off (mean 45 %), the 6 where it was higher 0.9-4.0 %
+    (taken); on 2,000 held-out renders given only min and max, 5, all lower, 7-94 % off
+    (session 16)."""
+    gap = _needle_gap(keypoints, panel)
+    return gap is not None and gap > NEEDLES_APART_DEG and panel.confidence < APART_PANEL_SURE
 
 
 def _same_needle(keypoints: GaugeReading, panel: GaugeReading) -> bool:
@@ -210,9 +220,8 @@ def _same_needle(keypoints: GaugeReading, panel: GaugeReading) -> bool:
     models agree on the needle, and the panel model measures its own scale. On the real
     panel meters under twelve camera looks these 6 readings (4 of one meter) were 0.6-3.5 %
     off (session 16); held-out renders have none."""
-    if keypoints.angle_deg is None or panel.angle_deg is None:
-        return False
-    return angle_between(keypoints.angle_deg, panel.angle_deg) <= SAME_NEEDLE_DEG
+    gap = _needle_gap(keypoints, panel)
+    return gap is not None and gap <= SAME_NEEDLE_DEG
 
 
 def _disputed(keypoints: GaugeReading, panel: GaugeReading) -> GaugeReading:
@@ -220,8 +229,7 @@ def _disputed(keypoints: GaugeReading, panel: GaugeReading) -> GaugeReading:
     extra = dict(keypoints.extra)
     extra.update(
         needles_disputed=True,
-        keypoints_angle=round(float(keypoints.angle_deg or 0.0), 2),
-        panel_angle=round(float(panel.angle_deg or 0.0), 2),
+        needles_apart=round(_needle_gap(keypoints, panel) or 0.0, 2),
         keypoints_quality=keypoints.quality,
     )
     return replace(keypoints, value=None, quality="unreadable", fraction=None, extra=extra)
@@ -505,7 +513,7 @@ class PointerReader:
                 return zero.angle, None, 0.0, {"scale": "not configured, no end measured"}
             return _measured(zero, ccw_logit, end, getattr(opts, "snap_sweep", True))
         start, sweep = float(opts.start_angle), float(opts.sweep)
-        off = abs((zero.angle - start + 180.0) % 360.0 - 180.0)
+        off = angle_between(zero.angle, start)
         turned = ZERO_MIN_OFFSET_DEG <= off <= ZERO_SNAP_DEG
         sure = zero.confidence >= ZERO_MIN_CONFIDENCE
         if self.refine_zero and abs(sweep) >= 360.0 and turned and sure:

@@ -19,6 +19,7 @@ import numpy as np
 
 from edged.config import gauge as config_gauge
 from edged.cvutil import import_cv2
+from edged.pipelines.gauge.angles import angle_between
 from edged.pipelines.gauge.decode import (
     HIDDEN_TIP_SCORE,
     Detection,
@@ -465,7 +466,7 @@ def _same_direction(a: Detection, b: Detection, within_deg: float = 10.0) -> boo
     ta, tb = a.keypoints["tip"], b.keypoints["tip"]
     da = math.atan2(ta[1] - a.center[1], ta[0] - a.center[0])
     db = math.atan2(tb[1] - b.center[1], tb[0] - b.center[0])
-    return abs((math.degrees(da - db) + 180.0) % 360.0 - 180.0) < within_deg
+    return angle_between(math.degrees(da), math.degrees(db)) < within_deg
 
 
 def _average(a: Detection, b: Detection) -> Detection:
