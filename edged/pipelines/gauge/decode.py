@@ -53,6 +53,13 @@ RIVAL_RATIO = 0.5  # a second needle this strong relative to the chosen one: low
 #: (training styles, seeds 9e12 + i, 2,000 pictures) the 7.3 % of ``ok`` readings beyond it
 #: read 12.7 % of span off (median 5.8 %, 54 % of them more than 5 % off); session 12
 QUARTER_TOLERANCE = 0.06
+#: further than this, the three scale keypoints contradict one another too much to read on:
+#: ``unreadable`` (the needle's direction kept, ``scale_contradicts`` in its ``extra``: a
+#: second opinion weighs it as an unsure reading). Given only min and max, the keypoint
+#: readings beyond it were grossly off on renders and real photos alike: 2,000 held-out
+#: renders (seeds 7e12 + i), 58 readings, median 12-29 % of span by bin; the real panel
+#: meters and pressure gauge under twelve camera looks, 36, median 21-51 % (session 16)
+QUARTER_UNREADABLE = 0.12
 
 
 @dataclass
@@ -384,8 +391,10 @@ def read_detection(
                 s_angle, s_sweep = _oriented(kps, s_angle, s_sweep, ccw)
         scale_confidence = min(1.0, det.keypoints["start"][2] / 0.5, det.keypoints["end"][2] / 0.5)
     else:
-        reading = _unreadable(det, kps, _confidence(det, tip), angle)
-        reading.extra["needle_picture_angle"] = _picture_direction(a, angle)
+        return _needle_only(det, kps, _confidence(det, tip), a, angle)
+    if quarter_off is not None and abs(quarter_off) > QUARTER_UNREADABLE:
+        reading = _needle_only(det, kps, _confidence(det, tip) * scale_confidence, a, angle)
+        reading.extra.update(quarter_off=round(quarter_off, 4), scale_contradicts=True)
         return reading
     scale = Scale(s_angle, s_sweep, min_value, max_value, table)
     two_needles = det.extra.get("rival_tip", 0.0) >= RIVAL_RATIO
@@ -510,6 +519,17 @@ def _unreadable(
 ) -> GaugeReading:
     """No value: no needle, a needle too faint to trust, or no scale to read it against."""
     return GaugeReading(None, float(confidence), "unreadable", angle, kps, radius=det.radius())
+
+
+def _needle_only(
+    det: Detection, kps: Dict[str, List[float]], confidence: float, a: np.ndarray, angle: float
+) -> GaugeReading:
+    """``unreadable``: a needle found (``angle`` in the dial's corrected frame, ``a`` its
+    rim's transform) but no scale to read it on; the needle as the picture shows it too, for
+    a second opinion to compare (``pointer_reader.second_opinion``)."""
+    reading = _unreadable(det, kps, confidence, angle)
+    reading.extra["needle_picture_angle"] = _picture_direction(a, angle)
+    return reading
 
 
 def _confidence(det: Detection, tip: Tuple[float, float, float]) -> float:

@@ -156,8 +156,8 @@ def second_opinion(
     keypoints: Optional[GaugeReading], panel: GaugeReading
 ) -> Optional[GaugeReading]:
     """The panel model's reading of the region where it is sure of it (``ok``), or where it
-    is unsure but has a value and the keypoints' value is no surer (``low_confidence`` or
-    ``out_of_range``) and the two do not see the needle in different places
+    is unsure but has a value and the keypoints' value is no surer (``_unsure``) and the two
+    do not see the needle in different places
     (``_needles_apart``; if they do, ``unreadable``: ``_disputed``), or where the keypoints
     found the needle but no scale to read it on and the panel model sees the same needle
     (``_same_needle``); else the keypoints'.
@@ -177,13 +177,22 @@ def second_opinion(
         return _taken(panel, keypoints)
     if panel.quality != "low_confidence" or keypoints is None:
         return keypoints
-    if keypoints.quality in ("low_confidence", "out_of_range"):
+    if _unsure(keypoints):
         if _needles_apart(keypoints, panel):
             return _disputed(keypoints, panel)
         return _taken(panel, keypoints)
     if keypoints.quality == "unreadable" and _same_needle(keypoints, panel):
         return _taken(panel, keypoints)
     return keypoints
+
+
+def _unsure(keypoints: GaugeReading) -> bool:
+    """Whether the keypoints read a value but doubt it (``low_confidence``,
+    ``out_of_range``), or read the needle on a scale of their own that contradicts itself
+    (``unreadable``, ``decode.QUARTER_UNREADABLE``): an unsure panel reading is weighed
+    against either alike."""
+    unsure = keypoints.quality in ("low_confidence", "out_of_range")
+    return unsure or bool(keypoints.extra.get("scale_contradicts"))
 
 
 def _taken(panel: GaugeReading, keypoints: Optional[GaugeReading]) -> GaugeReading:
