@@ -86,6 +86,7 @@ def test_a_tilted_dials_needle_is_also_given_as_the_picture_shows_it():
     det.keypoints.pop("start")  # no scale: unreadable, the needle's direction still given
     unread = read_detection(det, 0.0, 10.0, use_paf=False, use_pixels=False)
     assert unread.value is None and unread.angle_deg == pytest.approx(reading.angle_deg)
+    assert unread.extra["why"] == "the needle found, no scale seen: configure start_angle/sweep"
     assert unread.extra["needle_picture_angle"] == pytest.approx(seen, abs=0.01)
 
 
@@ -101,6 +102,7 @@ def test_several_gauges_separate_and_missing_tips_are_unreadable():
     rb = read_detection(by_x[1], 0.0, 10.0)
     assert ra.value == pytest.approx(a.value, abs=0.15)
     assert rb.quality == "unreadable" and rb.value is None
+    assert rb.as_dict()["why"] == "no needle found" and "why" not in ra.as_dict()
 
 
 def test_configured_scale_overrides_the_model_endpoints():
@@ -145,6 +147,7 @@ def test_a_quarter_keypoint_off_the_scale_the_ends_make_lowers_the_quality(start
             assert doubted.value == pytest.approx(reading.value, abs=1e-6)
         else:
             assert doubted.quality == "unreadable" and doubted.value is None
+            assert "scale contradicts itself" in doubted.extra["why"]
             assert doubted.angle_deg == pytest.approx(reading.angle_deg)
             assert "needle_picture_angle" in doubted.extra
         configured = read_detection(det, 0.0, 10.0, start_angle=start, sweep=sweep)
@@ -196,6 +199,7 @@ def test_a_faint_needle_tip_is_unreadable_not_a_guess():
     assert "tip" in faint.keypoints  # found, but too weak to trust
     reading = read_detection(faint, 0.0, 10.0)
     assert reading.quality == "unreadable" and reading.value is None
+    assert "too faint to trust" in reading.as_dict()["why"]
 
 
 def _two_pointer_scene(

@@ -106,6 +106,7 @@ def test_a_panel_reading_without_a_scale_to_read_on_is_unreadable_not_a_guess():
         r = read_panel(FixedModel(30.0, zero=360.0 - end, end=end, ccw=5.0))
         assert r.value is None and r.quality == "unreadable" and r.confidence == 0.0
         assert r.extra["scale"] == "model: counter-clockwise numbers (configure start_angle/sweep)"
+        assert r.as_dict()["why"] == f"no scale ({r.extra['scale']})"
     # a model that leans to counter-clockwise: read on the clockwise arc, but not ok
     r = read_panel(FixedModel(0.0, zero=315.0, end=45.0, ccw=0.5))
     assert r.value == pytest.approx(2.5, abs=0.06) and r.quality == "low_confidence"

@@ -198,6 +198,20 @@ def test_read_gauge_cli_prints_one_json_line_per_image(tmp_path, capsys):
     )
     line = json.loads(capsys.readouterr().out)
     assert line["value"] == pytest.approx(11.0, abs=0.5)
+    assert "why" not in line  # only an unreadable reading says why
+
+
+def test_read_gauge_cli_says_why_a_picture_is_unreadable(tmp_path, capsys):
+    import cv2
+
+    from edged.cli import main
+
+    path = str(tmp_path / "blank.png")
+    cv2.imwrite(path, np.full((120, 160, 3), 200, np.uint8))
+    assert main(["read-gauge", path, "--min", "0", "--max", "16", "--model", MODEL]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["value"] is None and line["quality"] == "unreadable"
+    assert line["why"] == "no gauge found"
 
 
 def test_bundled_model_is_found_in_a_checkout_and_where_a_wheel_installs_it(tmp_path, monkeypatch):

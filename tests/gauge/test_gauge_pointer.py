@@ -135,6 +135,7 @@ def test_without_a_scale_the_models_zero_and_direction_are_used():
 def test_no_clear_direction_is_unreadable_not_a_guess():
     r = read(FixedModel(0.0, flat=True), ReadOptions(0, 10, 0.0, 360.0))
     assert r.value is None and r.quality == "unreadable"
+    assert r.as_dict()["why"] == "the pointer's direction is unsure"
 
 
 def test_a_partial_scale_reads_out_of_range_in_its_dead_zone():

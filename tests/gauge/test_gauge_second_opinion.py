@@ -85,6 +85,9 @@ def test_two_unsure_readings_that_see_the_needle_far_apart_are_neither_taken():
         assert got.value is None and got.quality == "unreadable" and got.fraction is None
         assert got.extra["needles_disputed"] and got.extra["keypoints_quality"] == quality
         assert got.extra["needles_apart"] == pytest.approx(NEEDLES_APART_DEG + 1.0)
+        assert got.as_dict()["why"] == (
+            "the keypoint and panel models, both unsure, see the needle 46 degrees apart"
+        )
         assert got.extra["rival_tip"] == 0.2  # the keypoints' own notes kept
         assert keypoints.value == 1.0 and "needles_disputed" not in keypoints.extra
         panel.confidence = APART_PANEL_SURE  # surer of its pointer: its reading stands

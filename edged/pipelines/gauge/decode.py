@@ -43,6 +43,7 @@ LINK_THRESHOLD = 0.25
 #: value that keeps no-reads of readable dials under 1.5 % there (1.4 %); it says
 #: ``unreadable`` for 58 % of the dials whose needle is washed out.
 HIDDEN_TIP_SCORE = 0.48
+FAINT_TIP = "the needle's tip is too faint to trust (glare or something in front of it?)"
 #: a keypoint (x, y, score) -> its offset from the pivot in the dial's corrected frame
 Corrector = Callable[[Tuple[float, float, float]], Tuple[float, float]]
 RIVAL_RATIO = 0.5  # a second needle this strong relative to the chosen one: low_confidence
@@ -360,9 +361,9 @@ def read_detection(
     """A reading from one detection (image coordinates), using the configured scale where given."""
     kps = {k: [float(v[0]), float(v[1]), float(v[2])] for k, v in det.keypoints.items()}
     if "tip" not in det.keypoints:
-        return _unreadable(det, kps, 0.0)
+        return _unreadable(det, kps, 0.0, "no needle found")
     if det.keypoints["tip"][2] < HIDDEN_TIP_SCORE:
-        return _unreadable(det, kps, det.keypoints["tip"][2])
+        return _unreadable(det, kps, det.keypoints["tip"][2], FAINT_TIP)
     a, corr = _corrector(det, correct_perspective)
     tip = det.keypoints["tip"]
     tx, ty = corr(tip)
@@ -391,9 +392,14 @@ def read_detection(
                 s_angle, s_sweep = _oriented(kps, s_angle, s_sweep, ccw)
         scale_confidence = min(1.0, det.keypoints["start"][2] / 0.5, det.keypoints["end"][2] / 0.5)
     else:
-        return _needle_only(det, kps, _confidence(det, tip), a, angle)
+        why = "the needle found, no scale seen: configure start_angle/sweep"
+        return _needle_only(det, kps, _confidence(det, tip), a, angle, why)
     if quarter_off is not None and abs(quarter_off) > QUARTER_UNREADABLE:
-        reading = _needle_only(det, kps, _confidence(det, tip) * scale_confidence, a, angle)
+        why = (
+            f"the model's scale contradicts itself (its quarter point lies "
+            f"{abs(quarter_off) * 100:.0f} % of the span off): configure start_angle/sweep"
+        )
+        reading = _needle_only(det, kps, _confidence(det, tip) * scale_confidence, a, angle, why)
         reading.extra.update(quarter_off=round(quarter_off, 4), scale_contradicts=True)
         return reading
     scale = Scale(s_angle, s_sweep, min_value, max_value, table)
@@ -410,7 +416,7 @@ def read_detection(
             angle, tip, two_needles = drag, det.drag_pointer, True
             kps["tip"] = [float(v) for v in tip]
             if tip[2] < HIDDEN_TIP_SCORE:
-                return _unreadable(det, kps, tip[2])
+                return _unreadable(det, kps, tip[2], FAINT_TIP)
     confidence = _confidence(det, tip) * scale_confidence
     fraction, in_range = scale.angle_to_fraction(angle, range_tolerance_deg)
     value = scale.value_of_fraction(fraction)
@@ -515,19 +521,31 @@ def _corrector(det: Detection, correct_perspective: bool) -> Tuple[np.ndarray, C
 
 
 def _unreadable(
-    det: Detection, kps: Dict[str, List[float]], confidence: float, angle: Optional[float] = None
+    det: Detection,
+    kps: Dict[str, List[float]],
+    confidence: float,
+    why: str,
+    angle: Optional[float] = None,
 ) -> GaugeReading:
-    """No value: no needle, a needle too faint to trust, or no scale to read it against."""
-    return GaugeReading(None, float(confidence), "unreadable", angle, kps, radius=det.radius())
+    """No value: no needle, a needle too faint to trust, or no scale to read it against
+    (``why``, for a person reading the output)."""
+    reading = GaugeReading(None, float(confidence), "unreadable", angle, kps, radius=det.radius())
+    reading.extra["why"] = why
+    return reading
 
 
 def _needle_only(
-    det: Detection, kps: Dict[str, List[float]], confidence: float, a: np.ndarray, angle: float
+    det: Detection,
+    kps: Dict[str, List[float]],
+    confidence: float,
+    a: np.ndarray,
+    angle: float,
+    why: str,
 ) -> GaugeReading:
     """``unreadable``: a needle found (``angle`` in the dial's corrected frame, ``a`` its
     rim's transform) but no scale to read it on; the needle as the picture shows it too, for
     a second opinion to compare (``pointer_reader.second_opinion``)."""
-    reading = _unreadable(det, kps, confidence, angle)
+    reading = _unreadable(det, kps, confidence, why, angle)
     reading.extra["needle_picture_angle"] = _picture_direction(a, angle)
     return reading
 

@@ -236,10 +236,12 @@ def _same_needle(keypoints: GaugeReading, panel: GaugeReading) -> bool:
 def _disputed(keypoints: GaugeReading, panel: GaugeReading) -> GaugeReading:
     """``unreadable``: the keypoints' reading without its value, the two needles noted."""
     extra = dict(keypoints.extra)
+    gap = round(_needle_gap(keypoints, panel) or 0.0, 2)
     extra.update(
         needles_disputed=True,
-        needles_apart=round(_needle_gap(keypoints, panel) or 0.0, 2),
+        needles_apart=gap,
         keypoints_quality=keypoints.quality,
+        why=f"the keypoint and panel models, both unsure, see the needle {gap:.0f} degrees apart",
     )
     return replace(keypoints, value=None, quality="unreadable", fraction=None, extra=extra)
 
@@ -484,6 +486,11 @@ class PointerReader:
             extra["views_disagree"] = True
         extra.update(scale_note)
         if p.confidence < UNREADABLE_BELOW or sweep is None:
+            extra["why"] = (
+                "the pointer's direction is unsure"
+                if sweep is not None
+                else f"no scale ({extra['scale']})"
+            )
             sure = p.confidence if sweep is not None else p.confidence * scale_confidence
             return GaugeReading(None, sure, "unreadable", angle, kps, extra=extra)
         scale = Scale(start, sweep, opts.min_value, opts.max_value, opts.table)

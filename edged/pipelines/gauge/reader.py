@@ -366,7 +366,7 @@ class GaugeReader:
         """The most prominent dial's reading (``unreadable`` when none is found)."""
         readings = self.read(image, options, max_gauges=4)
         if not readings:
-            return GaugeReading(None, 0.0, "unreadable", None, {})
+            return GaugeReading(None, 0.0, "unreadable", None, {}, extra={"why": "no gauge found"})
         h, w = image.shape[:2]
 
         # prefer readable dials, then the one nearest the picture's centre, then the larger

@@ -226,7 +226,7 @@ class GaugeReading:
         def r(v: Optional[float], n: int = 4) -> Optional[float]:
             return None if v is None else round(float(v), n)
 
-        return {
+        out = {
             "value": r(self.value, 6),
             "confidence": r(self.confidence, 3),
             "quality": self.quality,
@@ -237,6 +237,9 @@ class GaugeReading:
                 for k, v in self.keypoints.items()
             },
         }
+        if self.quality == "unreadable" and "why" in self.extra:
+            out["why"] = str(self.extra["why"])  # for a person reading edged read-gauge
+        return out
 
 
 class GaugeTracker:
