@@ -403,3 +403,29 @@ def test_passes_above_128_px_add_small_dials_only():
     # 128 px pass's detection is taken
     assert len(found) == 1
     assert found[0].radius() == pytest.approx(50 * 4, rel=0.1)
+
+
+def test_the_main_dial_is_the_prominent_one_whose_needle_was_found(monkeypatch):
+    """``read_one``: a detection without a needle (often no dial at all) gives way to a
+    readable dial; a main dial whose needle was found but whose scale cannot be read stays
+    the main dial, ``unreadable``, rather than a readable dial behind it."""
+    from edged.pipelines.gauge.reader import ReadOptions
+    from edged.pipelines.gauge.reading import GaugeReading
+
+    def dial(x, radius, value, angle):
+        quality = "ok" if value is not None else "unreadable"
+        kps = {"center": [x, 100.0, 0.9]}
+        return GaugeReading(value, 0.8, quality, angle, kps, radius=radius)
+
+    reader = GaugeReader(lambda batch: None)
+    image = np.zeros((200, 200, 3), np.uint8)
+    behind = dial(30.0, 20.0, 4.0, 90.0)  # small, near the edge, readable
+    for main, expected in (
+        (dial(100.0, 80.0, None, None), behind),  # no needle: the readable one
+        (dial(100.0, 80.0, None, 45.0), None),  # a needle, no scale: itself
+        (dial(100.0, 80.0, 7.0, 45.0), None),  # readable: itself
+    ):
+        found = [behind, main]
+        monkeypatch.setattr(reader, "read", lambda image, opts, max_gauges=8, f=found: f)
+        got = reader.read_one(image, ReadOptions(0, 10))
+        assert got is (main if expected is None else expected)

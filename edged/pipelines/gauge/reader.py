@@ -369,11 +369,13 @@ class GaugeReader:
             return GaugeReading(None, 0.0, "unreadable", None, {}, extra={"why": "no gauge found"})
         h, w = image.shape[:2]
 
-        # prefer readable dials, then the one nearest the picture's centre, then the larger
+        # prefer dials whose needle was found (a detection without one is often no dial),
+        # then the one nearest the picture's centre, then the larger: a main dial whose scale
+        # cannot be read stays the main dial, unreadable, rather than a dial behind it
         def rank(r: GaugeReading) -> Tuple[int, float]:
             c = r.keypoints.get("center", [w / 2, h / 2, 0])
             off = math.hypot(c[0] - w / 2, c[1] - h / 2) / max(h, w)
-            return (0 if r.value is not None else 1, off - (r.radius or 0) / max(h, w))
+            return (0 if r.angle_deg is not None else 1, off - (r.radius or 0) / max(h, w))
 
         return min(readings, key=rank)
 
