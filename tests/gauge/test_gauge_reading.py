@@ -224,3 +224,24 @@ def test_a_full_circle_dial_is_smoothed_the_short_way_round():
     assert got.value == pytest.approx(0.15)
     jump = dial.update(reading(5.0), 3.0)  # half a turn in a second: implausible
     assert jump.quality == "low_confidence" and jump.value == pytest.approx(0.15)
+
+
+def test_only_an_unreadable_reading_says_why_and_never_in_the_message():
+    """``as_dict`` (``edged read-gauge``) gives ``why`` for an unreadable reading only; the
+    MQTT message keeps exactly the ``edged.gauge/1`` fields."""
+    from edged.config import parse_config
+    from edged.pipelines.gauge.pipeline import reading_payload
+
+    unsure = GaugeReading(1.0, 0.3, "low_confidence", 10.0, {}, extra={"why": "stale"})
+    assert "why" not in unsure.as_dict()
+    unreadable = GaugeReading(None, 0.3, "unreadable", 10.0, {}, extra={"why": "no needle"})
+    assert unreadable.as_dict()["why"] == "no needle"
+    text = (
+        "sources: [{id: cam0, kind: synthetic}]\n"
+        "pipelines: [{id: g, kind: gauge, source: cam0, gauges: [{id: amps, min_value: 0,"
+        " max_value: 5}]}]\n"
+    )
+    gauge = parse_config(text).pipelines[0].gauges[0]
+    assert set(reading_payload(gauge, unreadable)) == {
+        "gauge_id", "value", "unit", "confidence", "angle_deg", "keypoints", "quality"
+    }  # fmt: skip

@@ -44,6 +44,7 @@ LINK_THRESHOLD = 0.25
 #: ``unreadable`` for 58 % of the dials whose needle is washed out.
 HIDDEN_TIP_SCORE = 0.48
 FAINT_TIP = "the needle's tip is too faint to trust (glare or something in front of it?)"
+CONFIGURE_SCALE = "configure start_angle/sweep (edged read-gauge: --start-angle/--sweep)"
 #: a keypoint (x, y, score) -> its offset from the pivot in the dial's corrected frame
 Corrector = Callable[[Tuple[float, float, float]], Tuple[float, float]]
 RIVAL_RATIO = 0.5  # a second needle this strong relative to the chosen one: low_confidence
@@ -59,7 +60,8 @@ QUARTER_TOLERANCE = 0.06
 #: second opinion weighs it as an unsure reading). Given only min and max, the keypoint
 #: readings beyond it were grossly off on renders and real photos alike: 2,000 held-out
 #: renders (seeds 7e12 + i), 58 readings, median 12-29 % of span by bin; the real panel
-#: meters and pressure gauge under twelve camera looks, 36, median 21-51 % (session 16)
+#: meters and pressure gauge under twelve camera looks, 36, median 21-51 % (session 16). A
+#: scale the direction model turns round is checked as turned (its quarter then fits at 75 %)
 QUARTER_UNREADABLE = 0.12
 
 
@@ -378,6 +380,7 @@ def read_detection(
             angle = (angle + 0.5 * diff) % 360.0
     scale_confidence = 1.0
     quarter_off: Optional[float] = None
+    contradiction = 0.0  # how far the scale keypoints disagree, as the scale is read
     if start_angle is not None and sweep is not None:
         # configured angles are in the (corrected) dial frame, with 12 o'clock up in the picture
         s_angle, s_sweep = float(start_angle), float(sweep)
@@ -386,18 +389,22 @@ def read_detection(
         # checked before a direction model turns the scale round: the check is of the
         # keypoints with one another (turned, their quarter would sit at 75 %)
         quarter_off = _quarter_offset(det, corr, s_angle, s_sweep)
+        contradiction = abs(quarter_off or 0.0)
         if "scale_larger_first" in det.extra:  # the direction model read the numbers
             ccw = ccw_from_larger_first(det.extra["scale_larger_first"], min_value, max_value)
             if ccw is not None:
-                s_angle, s_sweep = _oriented(kps, s_angle, s_sweep, ccw)
+                turned = _oriented(kps, s_angle, s_sweep, ccw)
+                if (turned[1] > 0) != (s_sweep > 0):  # turned round: a quarter at 75 % fits
+                    contradiction = min(contradiction, abs((quarter_off or 0.0) - 0.5))
+                s_angle, s_sweep = turned
         scale_confidence = min(1.0, det.keypoints["start"][2] / 0.5, det.keypoints["end"][2] / 0.5)
     else:
-        why = "the needle found, no scale seen: configure start_angle/sweep"
+        why = f"the needle found, no scale seen: {CONFIGURE_SCALE}"
         return _needle_only(det, kps, _confidence(det, tip), a, angle, why)
-    if quarter_off is not None and abs(quarter_off) > QUARTER_UNREADABLE:
+    if contradiction > QUARTER_UNREADABLE:
         why = (
             f"the model's scale contradicts itself (its quarter point lies "
-            f"{abs(quarter_off) * 100:.0f} % of the span off): configure start_angle/sweep"
+            f"{contradiction * 100:.0f} % of the span off): {CONFIGURE_SCALE}"
         )
         reading = _needle_only(det, kps, _confidence(det, tip) * scale_confidence, a, angle, why)
         reading.extra.update(quarter_off=round(quarter_off, 4), scale_contradicts=True)

@@ -515,7 +515,7 @@ class GaugePipeline(Pipeline):
         self, gauge: GaugeConfig, det: Union[Detection, GaugeReading, None], t: float
     ) -> GaugeReading:
         if det is None:
-            return GaugeReading(None, 0.0, "unreadable", None, {}, extra={"why": "no dial found"})
+            return GaugeReading(None, 0.0, "unreadable", None, {})
         if isinstance(det, GaugeReading):  # read by the pointer or the panel model already
             return self.trackers[gauge.id].update(det, t)
         return self.trackers[gauge.id].update(self._dial_reading(gauge, det), t)
