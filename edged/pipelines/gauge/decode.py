@@ -386,8 +386,9 @@ def read_detection(
         s_angle, s_sweep = float(start_angle), float(sweep)
     elif "start" in det.keypoints and "end" in det.keypoints:
         s_angle, s_sweep = _keypoint_scale(det, corr, snap)
-        # checked before a direction model turns the scale round: the check is of the
-        # keypoints with one another (turned, their quarter would sit at 75 %)
+        # the keypoints checked with one another before a direction model turns the scale
+        # round (QUARTER_TOLERANCE: turned, their quarter would sit at 75 %); whether they
+        # contradict the scale read on (QUARTER_UNREADABLE), as turned
         quarter_off = _quarter_offset(det, corr, s_angle, s_sweep)
         contradiction = abs(quarter_off or 0.0)
         if "scale_larger_first" in det.extra:  # the direction model read the numbers

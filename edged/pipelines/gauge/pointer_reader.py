@@ -125,8 +125,10 @@ PANEL_CCW_SURE = 0.9
 NEEDLES_APART_DEG = 45.0
 #: ... and the panel model's is then taken only where its confidence is at least this
 APART_PANEL_SURE = 0.9
-#: keypoints that found the needle but no scale, this close to the panel model's pointer,
-#: saw the same needle (``_same_needle``)
+#: keypoints that found the needle but no scale (``unreadable`` with a needle direction),
+#: this close to the panel model's unsure pointer, saw the same needle: the panel model's
+#: reading, on its own scale, is taken. On the real panel meters under twelve camera looks
+#: these 6 readings (4 of one meter) were 0.6-3.5 % off; held-out renders have none (session 16)
 SAME_NEEDLE_DEG = 6.0
 
 
@@ -160,7 +162,7 @@ def second_opinion(
     do not see the needle in different places
     (``_needles_apart``; if they do, ``unreadable``: ``_disputed``), or where the keypoints
     found the needle but no scale to read it on and the panel model sees the same needle
-    (``_same_needle``); else the keypoints'.
+    (``SAME_NEEDLE_DEG``); else the keypoints'.
 
     Sure: on 2,000 held-out renders given only min and max, 21 of the 22 such sure readings
     were of panel meters (one round dial, read 0.1 % off but unsure by the keypoints, went
@@ -177,12 +179,13 @@ def second_opinion(
         return _taken(panel, keypoints)
     if panel.quality != "low_confidence" or keypoints is None:
         return keypoints
+    gap = _needle_gap(keypoints, panel)
     if _unsure(keypoints):
-        if _needles_apart(keypoints, panel):
-            return _disputed(keypoints, panel)
+        if _needles_apart(gap, panel):
+            return _disputed(keypoints, gap)
         return _taken(panel, keypoints)
-    if keypoints.quality == "unreadable" and _same_needle(keypoints, panel):
-        return _taken(panel, keypoints)
+    if keypoints.quality == "unreadable" and gap is not None and gap <= SAME_NEEDLE_DEG:
+        return _taken(panel, keypoints)  # the needle the keypoints found, on the panel's scale
     return keypoints
 
 
@@ -211,35 +214,23 @@ def _needle_gap(keypoints: GaugeReading, panel: GaugeReading) -> Optional[float]
     return angle_between(float(seen), panel.angle_deg)
 
 
-def _needles_apart(keypoints: GaugeReading, panel: GaugeReading) -> bool:
-    """Whether two unsure readings see the needle more than ``NEEDLES_APART_DEG`` apart while
-    the panel reading's confidence is under ``APART_PANEL_SURE``: one of them read something
-    else for the needle, and nothing says which. On the real industrial photos under twelve
-    camera looks 11 of 264 readings were so far apart: the 5 where the panel reading's
-    confidence was lower were 3.6-71 % off (mean 45 %), the 6 where it was higher 0.9-4.0 %
-    (taken); on 2,000 held-out renders given only min and max, 5, all lower, 7-94 % off
-    (session 16)."""
-    gap = _needle_gap(keypoints, panel)
+def _needles_apart(gap: Optional[float], panel: GaugeReading) -> bool:
+    """Whether two unsure readings see the needle more than ``NEEDLES_APART_DEG`` apart
+    (``gap``) while the panel reading's confidence is under ``APART_PANEL_SURE``: one of
+    them read something else for the needle, and nothing says which. On the real industrial
+    photos under twelve camera looks 11 of 264 readings were so far apart: the 5 where the
+    panel reading's confidence was lower were 3.6-71 % off (mean 45 %), the 6 where it was
+    higher 0.9-4.0 % (taken); on 2,000 held-out renders given only min and max, 5, all
+    lower, 7-94 % off (session 16)."""
     return gap is not None and gap > NEEDLES_APART_DEG and panel.confidence < APART_PANEL_SURE
 
 
-def _same_needle(keypoints: GaugeReading, panel: GaugeReading) -> bool:
-    """Whether the keypoints, finding the needle but not the scale (``unreadable`` with a
-    needle direction), saw it within ``SAME_NEEDLE_DEG`` of the panel model's pointer: two
-    models agree on the needle, and the panel model measures its own scale. On the real
-    panel meters under twelve camera looks these 6 readings (4 of one meter) were 0.6-3.5 %
-    off (session 16); held-out renders have none."""
-    gap = _needle_gap(keypoints, panel)
-    return gap is not None and gap <= SAME_NEEDLE_DEG
-
-
-def _disputed(keypoints: GaugeReading, panel: GaugeReading) -> GaugeReading:
-    """``unreadable``: the keypoints' reading without its value, the two needles noted."""
+def _disputed(keypoints: GaugeReading, gap: float) -> GaugeReading:
+    """``unreadable``: the keypoints' reading without its value, the needles' ``gap`` noted."""
     extra = dict(keypoints.extra)
-    gap = round(_needle_gap(keypoints, panel) or 0.0, 2)
     extra.update(
         needles_disputed=True,
-        needles_apart=gap,
+        needles_apart=round(gap, 2),
         keypoints_quality=keypoints.quality,
         why=f"the keypoint and panel models, both unsure, see the needle {gap:.0f} degrees apart",
     )
