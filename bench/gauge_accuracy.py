@@ -342,6 +342,8 @@ def _photo_line(
     }
     if reading is not None and "needles_apart" in reading.extra:  # second_opinion's dispute
         line["needles_apart"] = reading.extra["needles_apart"]
+    if reading is not None and "views_agree" in reading.extra:  # a reframed second opinion
+        line["views_agree"] = reading.extra["views_agree"]
     return line
 
 

@@ -113,7 +113,9 @@ class GaugeConfig(EdgedModel):
         "the same place (a value flagged low_confidence; a panel meter the keypoints miss; "
         "the panel model says unreadable of round dials; two unsure needles far apart give "
         "unreadable), or if the keypoints found the needle but no scale and the panel model "
-        "sees the same needle. The pointer and "
+        "sees the same needle, or if the keypoints read no value and the panel model reads "
+        "the same value (within 5 % of the span) in at least 8 of 9 framings of the roi "
+        "(shifted, zoomed, turned a little). The pointer and "
         "panel models report the roi's centre (the panel model's: that of the window it "
         "searched) as the dial's centre",
     )
@@ -299,7 +301,9 @@ class GaugePipelineConfig(PipelineBase):
         "or not at all, with the panel model too, and take its reading where it is sure, or "
         "where both read it unsure and see the needle in about the same place (the panel "
         "meters the keypoint model misses; two unsure readings whose needles are far apart "
-        "give unreadable unless the panel model is fairly sure); false: never "
+        "give unreadable unless the panel model is fairly sure), or where the keypoints read "
+        "no value and the panel model's unsure reading holds in 8 of 9 framings of the roi "
+        "(each unsure panel reading is checked so, which costs 8 more reads); false: never "
         "load the panel model for them "
         "(one model less to build and hold in memory)",
     )

@@ -29,6 +29,7 @@ from edged.pipelines.gauge.pointer_reader import (
     wants_second_opinion,
 )
 from edged.pipelines.gauge.reading import GaugeReading
+from edged.pipelines.gauge.reframed import reframings
 
 KEYPOINT_MODEL = resolve_model("weights/gauge_kp_w32.onnx")
 needs_models = pytest.mark.skipif(
@@ -323,8 +324,11 @@ def test_an_unsure_panel_model_leaves_the_keypoints_answer():
     pipe._model, pipe._panel_model = blind_keypoints, panel
     got = run_once(pipe)
     assert got["amps"]["value"] is None and got["amps"]["quality"] == "unreadable"
-    # the roi and its mirror image, then the search's five windows (and theirs), none surer
-    assert [b[0] for b in panel.batches] == [1, 1, 5, 5]
+    # the roi and its mirror image, then the search's five windows (and theirs), none surer;
+    # then the same for the roi's other framings (reframed), in one batch
+    others = len(reframings(np.zeros((100, 100, 3), np.uint8))) - 1
+    sizes = [b[0] for b in panel.batches]  # (batches of at most MAX_BATCH crops)
+    assert sizes[:6] == [1, 1, 5, 5, others, others] and sum(sizes[6:]) == 2 * 5 * others
 
 
 def test_a_panel_model_without_an_end_gives_no_opinion_where_the_scale_is_not_given():
@@ -539,7 +543,7 @@ def test_render_bench_asks_for_the_second_opinion_on_the_rendered_dial():
         def can_read(self, opts):
             return True
 
-        def read_crops(self, crops, options, origins=None):
+        def read_reframed(self, crops, options, origins=None):
             self.asked += 1
             (opts,) = options
             middle = (opts.min_value + opts.max_value) / 2.0

@@ -7,7 +7,9 @@ pointer model reads (``reader: pointer``, or ``auto`` on a full-circle dial, see
 with an roi and ``reader: auto`` that the keypoints read unsure, or not at
 all, is read from its roi by the panel model too, whose reading replaces the
 keypoints' where it is sure, or where both are unsure and see the needle in about the
-same place (``pointer_reader.second_opinion``; far apart: ``unreadable``). The rest
+same place (``pointer_reader.second_opinion``; far apart: ``unreadable``), or where the
+keypoints read nothing and the panel model's unsure reading holds in the roi framed a
+little differently (``PointerReader.read_reframed``). The rest
 share one search of the whole frame; detected dials are matched to them by
 ``position`` (nearest centre) when given, otherwise in reading order (rows top
 to bottom, left to right). A configured gauge with no dial found is reported
@@ -444,7 +446,7 @@ class GaugePipeline(Pipeline):
                 unsure.append(g)
             else:  # read sure by the keypoints: "frames in a row" of a window ends here
                 self.panel_windows.pop(g.id, None)
-        panel = self._read_rois(image, {g.id for g in unsure}, self.panel_reader)
+        panel = self._read_rois(image, {g.id for g in unsure}, self.panel_reader, reframed=True)
         for gid, reading in panel.items():
             if reading is not None:
                 out[gid] = second_opinion(out[gid], reading)
@@ -458,10 +460,15 @@ class GaugePipeline(Pipeline):
         return out
 
     def _read_rois(
-        self, image: np.ndarray, ids: Set[str], reader: Optional[PointerReader]
+        self,
+        image: np.ndarray,
+        ids: Set[str],
+        reader: Optional[PointerReader],
+        reframed: bool = False,
     ) -> Dict[str, Optional[GaugeReading]]:
         """The dials ``ids``, each read from its roi by ``reader`` (None: an roi outside the
-        frame); the panel model reads first where its last search found the meter."""
+        frame); the panel model reads first where its last search found the meter, and with
+        ``reframed`` in several framings of the roi (a second opinion: ``read_reframed``)."""
         out: Dict[str, Optional[GaugeReading]] = {}
         crops, options, origins, read = [], [], [], []
         for g in self.dials:
@@ -483,7 +490,8 @@ class GaugePipeline(Pipeline):
             return out
         kept = {gid: self.panel_windows.get(gid, (None, 0)) for gid in read}
         remembered = [w if age < REMEMBER_FRAMES else None for w, age in kept.values()]
-        readings = reader.read_crops(crops, options, origins, remembered)
+        read_rois = reader.read_reframed if reframed else reader.read_crops
+        readings = read_rois(crops, options, origins, remembered)
         for gid, (ox, oy), reading in zip(read, origins, readings):
             out[gid] = reading
             window = reading.extra.get("window")

@@ -1,0 +1,144 @@
+"""A panel reading that holds when the framing moves a little: one crop read in several framings.
+
+On real panel meters the panel model's value can jump by half the span when its
+crop moves by 6 % or turns by 4 degrees: it reads one meter's scale as another
+kind's (a centred arc as a corner meter's quarter circle), and is sure of both
+(bench/results/gauge.md, session 17). A reading that a camera nudged a little
+would overturn is no reading. ``reframings`` gives the framings a second opinion
+is read in (the crop itself, shifted each way, zoomed in, turned each way);
+``agreed`` keeps what most of them read (the largest group of values within
+``AGREE_SPAN`` of the span of one another) and says how many did
+(``extra["views_agree"]``, a share of the framings).
+
+The framings are what a camera or an roi drawn by hand changes without
+changing the meter: the model's answer should not depend on them. Everything
+here is in the crop's pixels; a turned framing's direction is turned back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from statistics import median
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+
+from edged.pipelines.gauge.angles import point_at
+from edged.pipelines.gauge.reading import GaugeReading
+
+__all__ = ["AGREE_SPAN", "Framing", "agreed", "reframings"]
+
+#: a framing moves the crop this share of its side each way (up, down, left, right) ...
+SHIFT = 0.06
+#: ... zooms in to these shares of its sides (centred) ...
+ZOOMS = (0.95, 0.9)
+#: ... and turns it by these degrees (clockwise positive, as the camera's roll)
+TURNS_DEG = (-4.0, 4.0)
+#: two framings' values this share of the span apart (or less) read the same
+AGREE_SPAN = 0.05
+
+
+class Framing(NamedTuple):
+    """One framing of a crop: the picture, its top-left corner in the crop's pixels (a
+    turned framing keeps the crop's), and how far it turned the picture clockwise."""
+
+    image: np.ndarray
+    offset: Tuple[float, float]
+    turn_deg: float = 0.0
+
+
+def reframings(crop: np.ndarray) -> List[Framing]:
+    """The crop itself first, then the same meter framed a little differently: shifted by
+    ``SHIFT`` of its sides each way (cut on the other side), zoomed to ``ZOOMS``, turned by
+    ``TURNS_DEG`` about its centre (the corners filled from the edges)."""
+    from edged.cvutil import import_cv2
+
+    cv2 = import_cv2()
+    h, w = crop.shape[:2]
+    dx, dy = max(1, round(SHIFT * w)), max(1, round(SHIFT * h))
+    out = [
+        Framing(crop, (0.0, 0.0)),
+        Framing(crop[:, dx:], (float(dx), 0.0)),
+        Framing(crop[:, : w - dx], (0.0, 0.0)),
+        Framing(crop[dy:, :], (0.0, float(dy))),
+        Framing(crop[: h - dy, :], (0.0, 0.0)),
+    ]
+    for zoom in ZOOMS:
+        zx, zy = round(w * (1.0 - zoom) / 2.0), round(h * (1.0 - zoom) / 2.0)
+        out.append(Framing(crop[zy : h - zy, zx : w - zx], (float(zx), float(zy))))
+    for turn in TURNS_DEG:
+        # cv2 turns counter-clockwise for a positive angle
+        m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), -turn, 1.0)
+        turned = cv2.warpAffine(crop, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        out.append(Framing(turned, (0.0, 0.0), turn))
+    return out
+
+
+def agreed(
+    readings: Sequence[GaugeReading], framings: Sequence[Framing], span: float
+) -> GaugeReading:
+    """One reading from the readings of one crop's ``framings`` (the crop's own first): the
+    largest group whose values lie within ``AGREE_SPAN`` of ``span`` of one of them (the
+    tighter of two as large) and, where it holds most of the framings, its median value,
+    told by the crop's own reading where that is in the group, else by the member nearest
+    the median (a turned one turned back); without such a majority the crop's own reading.
+    ``extra["views_agree"]``: the group's share of all the framings. Readings without a
+    value, or ``out_of_range``, are in no group; such a reading of the crop itself is
+    returned as it is (no framing gives a crop a value it does not have)."""
+    candidates = [(k, float(r.value)) for k, r in enumerate(readings) if _usable(r)]
+    own = readings[0]
+    if not _usable(own):  # what the crop itself cannot read, no framing reads for it
+        return own
+    group = _largest_group(candidates, AGREE_SPAN * abs(span))
+    share = len(group) / len(readings)
+    if share <= 0.5:  # no majority: nothing to tell the crop's own reading by
+        return _noted(own, share)
+    value = median(v for _, v in group)
+    members = [k for k, _ in group]
+    base = 0 if 0 in members else min(group, key=lambda kv: abs(kv[1] - value))[0]
+    reading = _turned_back(readings[base], framings[base].turn_deg)
+    fractions = [readings[k].fraction for k in members]
+    fraction = median(fractions) if None not in fractions else reading.fraction
+    reading = replace(reading, value=value, fraction=fraction, extra=dict(reading.extra))
+    return _noted(reading, share)
+
+
+def _usable(reading: GaugeReading) -> bool:
+    return reading.value is not None and reading.quality in ("ok", "low_confidence")
+
+
+def _largest_group(candidates: List[Tuple[int, float]], tolerance: float) -> List[Any]:
+    """The values within ``tolerance`` of one candidate's, for the candidate with the most
+    (of two as many, the one whose group spreads less)."""
+    best: Optional[Tuple[Tuple[int, float], List[Tuple[int, float]]]] = None
+    for _, v in candidates:
+        group = [(k, w) for k, w in candidates if abs(w - v) <= tolerance]
+        rank = (len(group), -max(abs(w - v) for _, w in group))
+        if best is None or rank > best[0]:
+            best = (rank, group)
+    assert best is not None
+    return best[1]
+
+
+def _turned_back(reading: GaugeReading, turn_deg: float) -> GaugeReading:
+    """A turned framing's reading in the crop's own frame: its directions turned back by
+    ``turn_deg`` (the panel reader's ``tip`` keypoint is a point along the pointer's
+    direction from the crop's centre, which the turn kept; the window a search read is the
+    turned picture's, and dropped)."""
+    if turn_deg == 0.0 or reading.angle_deg is None:
+        return reading
+    angle = (reading.angle_deg - turn_deg) % 360.0
+    keypoints = dict(reading.keypoints)
+    extra = {k: v for k, v in reading.extra.items() if k not in ("window", "window_remembered")}
+    if "center" in keypoints and "tip" in keypoints:
+        cx, cy, _ = keypoints["center"]
+        tx, ty, score = keypoints["tip"]
+        x, y = point_at(cx, cy, float(np.hypot(tx - cx, ty - cy)), angle)
+        keypoints["tip"] = [x, y, score]
+    start = None if reading.start_angle is None else (reading.start_angle - turn_deg) % 360.0
+    return replace(reading, angle_deg=angle, start_angle=start, keypoints=keypoints, extra=extra)
+
+
+def _noted(reading: GaugeReading, share: float) -> GaugeReading:
+    reading.extra["views_agree"] = round(share, 3)
+    return reading
