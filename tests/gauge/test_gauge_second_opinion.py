@@ -24,6 +24,7 @@ from edged.pipelines.gauge.pointer_reader import (
     APART_PANEL_SURE,
     NEEDLES_APART_DEG,
     SAME_NEEDLE_DEG,
+    STEADY_SHARE,
     PointerReader,
     second_opinion,
     wants_second_opinion,
@@ -511,8 +512,10 @@ def test_photo_bench_asks_for_the_second_opinion_as_the_cli_does(tmp_path):
 )
 def test_bundled_models_read_real_panel_meters_anywhere_given_only_min_and_max():
     """The 20 real panel meters, whole photos, only min and max, as ``edged read-gauge``
-    reads them: a regression guard looser than bench/results/gauge.md (mean 1.97 %, 2.86 %
-    over twelve camera looks; the keypoints alone 12.3 %)."""
+    reads them: a regression guard looser than bench/results/gauge.md (mean 1.94 %, 2.78 %
+    over twelve camera looks; the keypoints alone 12.3 %). Two of the 20 unreadable: p11,
+    whose tip the keypoints call too faint, is read from the panel model's reading that its
+    framings agree on (session 17; before, 3 of 20)."""
     from benchkit import load_bench
 
     from edged.pipelines.gauge.pointer_reader import PointerModel
@@ -524,7 +527,10 @@ def test_bundled_models_read_real_panel_meters_anywhere_given_only_min_and_max()
     panel = PointerReader(PointerModel(PANEL_MODEL), kind="panel")
     res = bench.evaluate_photos(reader, items, panel=panel)
     assert res["read_by_panel_model"] >= 2
-    assert res["mean_pct"] < 4.0 and res["no_read_rate"] <= 0.25
+    assert res["mean_pct"] < 4.0 and res["no_read_rate"] <= 0.1
+    p11 = next(line for line in res["per_photo"] if line["image"] == "p11.jpg")
+    assert p11["reader"] == "panel" and p11["views_agree"] >= STEADY_SHARE
+    assert p11["error_pct"] < 3.0
 
 
 def test_render_bench_asks_for_the_second_opinion_on_the_rendered_dial():
