@@ -115,7 +115,8 @@ class GaugeConfig(EdgedModel):
         "unreadable), or if the keypoints found the needle but no scale and the panel model "
         "sees the same needle, or if the keypoints read no value and the panel model reads "
         "the same value (within 5 % of the span) in at least 8 of 9 framings of the roi "
-        "(shifted, zoomed, turned a little). The pointer and "
+        "(shifted, zoomed, turned a little; an unsure panel reading takes the value most "
+        "framings agree on). The pointer and "
         "panel models report the roi's centre (the panel model's: that of the window it "
         "searched) as the dial's centre",
     )
@@ -303,7 +304,8 @@ class GaugePipelineConfig(PipelineBase):
         "meters the keypoint model misses; two unsure readings whose needles are far apart "
         "give unreadable unless the panel model is fairly sure), or where the keypoints read "
         "no value and the panel model's unsure reading holds in 8 of 9 framings of the roi "
-        "(each unsure panel reading is checked so, which costs 8 more reads); false: never "
+        "(each unsure panel reading is read in 8 more framings, each searched as the roi is, "
+        "and takes the value most of them agree on); false: never "
         "load the panel model for them "
         "(one model less to build and hold in memory)",
     )

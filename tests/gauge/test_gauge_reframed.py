@@ -3,11 +3,13 @@ an unsure panel reading most of them agree on (``pointer_reader.STEADY_SHARE``).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from test_gauge_pointer import FixedModel, marked, peaked
 
-from edged.pipelines.gauge.angles import angle_of
+from edged.pipelines.gauge.angles import angle_of, point_at
 from edged.pipelines.gauge.pointer_reader import (
     NEEDLES_APART_DEG,
     STEADY_SHARE,
@@ -16,7 +18,16 @@ from edged.pipelines.gauge.pointer_reader import (
 )
 from edged.pipelines.gauge.reader import ReadOptions
 from edged.pipelines.gauge.reading import GaugeReading
-from edged.pipelines.gauge.reframed import AGREE_SPAN, TURNS_DEG, agreed, reframings
+from edged.pipelines.gauge.reframed import (
+    AGREE_SPAN,
+    FRAMINGS,
+    TURNS_DEG,
+    ValueRange,
+    agreed,
+    framed_options,
+    reframings,
+    value_range,
+)
 
 
 def reading(value, quality="low_confidence", angle=10.0, fraction=None) -> GaugeReading:
@@ -61,7 +72,7 @@ def test_a_turned_framing_turns_the_picture_clockwise():
 
 def test_most_framings_agreeing_give_their_median_value():
     values = [0.50, 0.51, 0.49, 0.52, 0.50, 0.48, 0.90, 0.10, 0.51]
-    got = agreed([reading(v, fraction=v) for v in values], framings(), span=1.0)
+    got = agreed([reading(v, fraction=v) for v in values], framings(), ValueRange(1.0))
     assert got.value == pytest.approx(0.50) and got.fraction == pytest.approx(0.50)
     assert got.extra["views_agree"] == pytest.approx(7 / 9, abs=1e-3)
     assert got.angle_deg == 10.0  # told by the crop's own reading, which is in the group
@@ -75,7 +86,7 @@ def test_a_crop_overturned_by_its_framings_is_told_by_the_agreeing_ones():
     values = [0.95, 0.27, 0.28, 0.29, 0.31, 0.32, 0.33, 0.60, 0.30]
     readings = [reading(v, angle=100.0) for v in values]
     readings[8].start_angle = 50.0
-    got = agreed(readings, frames, span=1.0)
+    got = agreed(readings, frames, ValueRange(1.0))
     turn = TURNS_DEG[1]
     assert got.value == pytest.approx(0.30)
     assert got.extra["views_agree"] == pytest.approx(7 / 9, abs=1e-3)
@@ -90,29 +101,32 @@ def test_a_crop_overturned_by_its_framings_is_told_by_the_agreeing_ones():
 def test_without_a_majority_the_crop_keeps_its_own_reading():
     values = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
     readings = [reading(v) for v in values]
-    got = agreed(readings, framings(), span=1.0)
+    got = agreed(readings, framings(), ValueRange(1.0))
     assert got is readings[0] and got.value == 0.1
     assert got.extra["views_agree"] == pytest.approx(1 / 9, abs=1e-3)
     four = [0.9, 0.5, 0.5, 0.5, 0.5, 0.1, 0.2, 0.3, 0.7]  # 4 of 9 agree: no majority
     readings = [reading(v) for v in four]
-    assert agreed(readings, framings(), span=1.0) is readings[0]
+    assert agreed(readings, framings(), ValueRange(1.0)) is readings[0]
     five = [0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.2, 0.3, 0.7]  # 5 of 9: the majority's value
-    assert agreed([reading(v) for v in five], framings(), span=1.0).value == 0.5
+    assert agreed([reading(v) for v in five], framings(), ValueRange(1.0)).value == 0.5
 
 
 def test_framings_give_a_crop_no_value_it_does_not_have():
     for own in (reading(None, "unreadable"), reading(2.0, "out_of_range")):
         readings = [own] + [reading(0.5) for _ in range(8)]
-        got = agreed(readings, framings(), span=1.0)
+        got = agreed(readings, framings(), ValueRange(1.0))
         assert got is own and "views_agree" not in got.extra
 
 
 def test_values_agree_within_a_share_of_the_span():
     assert AGREE_SPAN == 0.05  # README and bench/results/gauge.md quote it
     inside = [0.0, 0.05, 0.05, 0.05, 0.05, 0.0, 0.0, 0.0, 0.0]
-    assert agreed([reading(v) for v in inside], framings(), 1.0).extra["views_agree"] == 1.0
+    assert (
+        agreed([reading(v) for v in inside], framings(), ValueRange(1.0)).extra["views_agree"]
+        == 1.0
+    )
     outside = [0.0, 0.06, 0.06, 0.06, 0.06, 0.0, 0.0, 0.0, 0.0]
-    got = agreed([reading(v) for v in outside], framings(), 1.0)
+    got = agreed([reading(v) for v in outside], framings(), ValueRange(1.0))
     assert got.extra["views_agree"] == pytest.approx(5 / 9, abs=1e-3)
 
 
@@ -191,3 +205,128 @@ def test_read_reframed_keeps_each_crops_framings_apart():
     first_reading, second_reading = reader.read_reframed([marked(), second], opts)
     assert first_reading.extra["views_agree"] == second_reading.extra["views_agree"] == 1.0
     assert first_reading.value != pytest.approx(second_reading.value, abs=1.0)
+
+
+def test_another_framings_reading_gives_geometry_not_sureness_nor_its_window():
+    """The crop's own reading (unsure) overturned, the member nearest the median read ``ok``
+    in a window its search found: the result keeps the crop's own quality and confidence
+    (it is no surer for another framing being sure), and no window (a pipeline would read
+    that window first next frame as the roi's own)."""
+    values = [0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.2, 0.3, 0.7]
+    readings = [reading(v) for v in values]
+    readings[3] = GaugeReading(
+        0.5, 0.999, "ok", 10.0, readings[3].keypoints, extra={"window": [1, 2, 30, 30]}
+    )
+    got = agreed(readings, framings(), ValueRange(1.0))
+    assert got.value == 0.5 and got.extra["views_agree"] == pytest.approx(5 / 9, abs=1e-3)
+    assert got.quality == "low_confidence" and got.confidence == readings[0].confidence
+    assert "window" not in got.extra
+
+
+def test_a_small_crop_is_not_reframed_and_never_agreed_on():
+    assert len(reframings(np.zeros((7, 100, 3), np.uint8))) == 1
+    assert len(reframings(np.zeros((8, 8), np.uint8))) == FRAMINGS  # greyscale too
+    own = reading(0.5)
+    got = agreed([own], reframings(np.zeros((5, 5, 3), np.uint8)), ValueRange(1.0))
+    assert got.extra["views_agree"] == pytest.approx(1 / FRAMINGS, abs=1e-3)
+
+
+def test_values_range_over_a_table_and_wrap_round_a_full_circle():
+    opts = ReadOptions(0.0, 1.0, table=[(0.0, 0.0), (90.0, 100.0)])
+    assert value_range(opts) == ValueRange(100.0, 0.0, None)
+    assert value_range(ReadOptions(5.0, -5.0)) == ValueRange(10.0, -5.0, None)
+    circle = value_range(ReadOptions(0.0, 10.0, start_angle=0.0, sweep=-360.0))
+    assert circle == ValueRange(10.0, 0.0, 10.0)
+    # 9.98, 9.99, 0.01, 0.02 ... lie together, the short way round, and stay on the dial
+    values = [9.99, 0.01, 9.98, 0.02, 0.0, 9.97, 5.0, 0.03, 9.96]
+    got = agreed([reading(v, fraction=v / 10.0) for v in values], framings(), circle)
+    assert got.extra["views_agree"] == pytest.approx(8 / 9, abs=1e-3)
+    assert got.value == pytest.approx(9.995) and 0.0 <= got.value < 10.0  # 9.99 and 10.00
+    assert got.fraction == pytest.approx(0.9995)
+    flat = agreed([reading(v) for v in values], framings(), ValueRange(10.0))
+    # not a circle: 9.96-9.99 and 0.00-0.03 lie at two ends, four each: no majority
+    assert flat.extra["views_agree"] == pytest.approx(4 / 9, abs=1e-3) and flat.value == 9.99
+
+
+class NeedleModel:
+    """A pointer model's seam that measures the one bright line in its input: the pointer's
+    direction from the line's principal axis (pointing away from the input's middle), the
+    other heads fixed (zero at 12 o'clock, clockwise numbers)."""
+
+    def __call__(self, batch):
+        pointers = []
+        for image in batch:
+            ys, xs = np.nonzero(image.mean(axis=0) > 0.5 * image.max())
+            pts = np.stack([xs, ys], 1).astype(float)
+            mid = pts.mean(axis=0)
+            _, _, axes = np.linalg.svd(pts - mid)
+            dx, dy = axes[0]
+            half = (image.shape[-1] - 1) / 2.0
+            if dx * (mid[0] - half) + dy * (mid[1] - half) < 0:
+                dx, dy = -dx, -dy
+            pointers.append(peaked(angle_of(dx, dy)))
+        n = len(batch)
+        return np.stack(pointers), np.stack([peaked(0.0)] * n), np.full((n, 1), -5.0, np.float32)
+
+
+def needle_crop(angle: float, size: int = 120) -> np.ndarray:
+    import cv2
+
+    crop = np.zeros((size, size, 3), np.uint8)
+    c = size / 2.0
+    tip = point_at(c, c, 0.45 * size, angle)
+    cv2.line(crop, (int(c), int(c)), (int(round(tip[0])), int(round(tip[1]))), (255,) * 3, 3)
+    return crop
+
+
+@pytest.mark.parametrize("sweep", [60.0, 90.0])
+def test_turned_framings_read_a_configured_scale_turned_with_them(sweep):
+    """With ``start_angle``/``sweep`` configured, a framing turned by 4 degrees is read on
+    the scale turned with it (``framed_options``): on a 60-degree scale the needle would
+    otherwise read 6.7 % of the span off, further than framings agree. The reading keeps the
+    configured start."""
+    start = 330.0
+    crop = needle_crop(start + 0.5 * sweep)
+    opts = ReadOptions(0.0, 10.0, start_angle=start, sweep=sweep)
+    for f in reframings(crop):
+        if f.turn_deg:
+            assert framed_options(opts, f).start_angle == pytest.approx((start + f.turn_deg) % 360)
+        else:
+            assert framed_options(opts, f) is opts
+    reader = PointerReader(NeedleModel())
+    values = [r.value for r in reader.read_crops([f.image for f in reframings(crop)], [opts] * 9)]
+    turned = values[-2:]  # read on the unturned scale: off by turn / sweep of the span
+    assert max(abs(v - 5.0) for v in turned) > 10.0 * 4.0 / sweep * 0.8
+    reader.read_crops = _unsure_first(reader.read_crops)  # every framing is checked
+    got = reader.read_reframed([crop], [opts])[0]
+    assert got.extra["views_agree"] == 1.0
+    assert got.value == pytest.approx(5.0, abs=0.15) and got.start_angle == start
+
+
+def _unsure_first(read_crops):
+    """``read_crops`` whose first call's readings are flagged ``low_confidence`` (so
+    ``read_reframed`` checks them against their framings)."""
+    calls = []
+
+    def read(*args, **kwargs):
+        out = read_crops(*args, **kwargs)
+        if not calls:
+            out = [replace(r, quality="low_confidence") for r in out]
+        calls.append(1)
+        return out
+
+    return read
+
+
+def test_the_needles_gap_rule_holds_for_an_agreed_reading():
+    """An agreed panel reading 8 of 9 framings hold, against keypoints that found a needle
+    44 or 46 degrees from it and read no value."""
+    readings = [reading(3.0, angle=20.0) for _ in range(8)] + [reading(9.0, angle=200.0)]
+    steady = agreed(readings, framings(), ValueRange(10.0))
+    assert steady.extra["views_agree"] >= STEADY_SHARE
+    near = reading(None, "unreadable", angle=20.0 + 44.0)
+    far = reading(None, "unreadable", angle=20.0 + 46.0)
+    assert second_opinion(near, steady) is steady
+    assert second_opinion(far, steady) is far
+    seven = [reading(3.0, angle=20.0) for _ in range(7)] + [reading(9.0)] * 2
+    assert second_opinion(near, agreed(seven, framings(), ValueRange(10.0))) is near

@@ -512,7 +512,7 @@ def test_photo_bench_asks_for_the_second_opinion_as_the_cli_does(tmp_path):
 )
 def test_bundled_models_read_real_panel_meters_anywhere_given_only_min_and_max():
     """The 20 real panel meters, whole photos, only min and max, as ``edged read-gauge``
-    reads them: a regression guard looser than bench/results/gauge.md (mean 1.94 %, 2.78 %
+    reads them: a regression guard looser than bench/results/gauge.md (mean 1.94 %, 2.79 %
     over twelve camera looks; the keypoints alone 12.3 %). Two of the 20 unreadable: p11,
     whose tip the keypoints call too faint, is read from the panel model's reading that its
     framings agree on (session 17; before, 3 of 20)."""

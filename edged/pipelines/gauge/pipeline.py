@@ -243,7 +243,8 @@ class GaugePipeline(Pipeline):
         self.sure_larger_first: Dict[str, float] = {}
         #: per dial, the window of its roi (in the roi's pixels) where the panel model last
         #: read the meter sure after a search, read first next frame
-        #: (``PointerReader.read_crops``), and the frames in a row it has been read from
+        #: (``PointerReader.read_crops``, and ``read_reframed`` for a second opinion, whose
+        #: other framings are searched afresh), and the frames in a row it has been read from
         #: there since (``REMEMBER_FRAMES``). Keyed by dial: a pipeline fed by several
         #: cameras tries one camera's window on the next (a window is kept only where it
         #: reads sure, so this costs a read, not a wrong value)

@@ -26,7 +26,16 @@ import numpy as np
 from edged.pipelines.gauge.angles import point_at
 from edged.pipelines.gauge.reading import GaugeReading
 
-__all__ = ["AGREE_SPAN", "Framing", "agreed", "reframings"]
+__all__ = [
+    "AGREE_SPAN",
+    "FRAMINGS",
+    "Framing",
+    "ValueRange",
+    "agreed",
+    "framed_options",
+    "reframings",
+    "value_range",
+]
 
 #: a framing moves the crop this share of its side each way (up, down, left, right) ...
 SHIFT = 0.06
@@ -34,6 +43,11 @@ SHIFT = 0.06
 ZOOMS = (0.95, 0.9)
 #: ... and turns it by these degrees (clockwise positive, as the camera's roll)
 TURNS_DEG = (-4.0, 4.0)
+#: the framings of a crop, itself included: the crop, four shifts, the zooms, the turns
+FRAMINGS = 5 + len(ZOOMS) + len(TURNS_DEG)
+#: a crop with a side under this many pixels is not reframed (its framings would differ by
+#: a pixel), and so never agreed on
+MIN_SIDE = 8
 #: two framings' values this share of the span apart (or less) read the same
 AGREE_SPAN = 0.05
 
@@ -50,14 +64,17 @@ class Framing(NamedTuple):
 def reframings(crop: np.ndarray) -> List[Framing]:
     """The crop itself first, then the same meter framed a little differently: shifted by
     ``SHIFT`` of its sides each way (cut on the other side), zoomed to ``ZOOMS``, turned by
-    ``TURNS_DEG`` about its centre (the corners filled from the edges)."""
+    ``TURNS_DEG`` about its centre (the corners filled from the edges); the crop alone if a
+    side is under ``MIN_SIDE`` px."""
     from edged.cvutil import import_cv2
 
-    cv2 = import_cv2()
     h, w = crop.shape[:2]
+    out = [Framing(crop, (0.0, 0.0))]
+    if min(h, w) < MIN_SIDE:
+        return out
+    cv2 = import_cv2()
     dx, dy = max(1, round(SHIFT * w)), max(1, round(SHIFT * h))
-    out = [
-        Framing(crop, (0.0, 0.0)),
+    out += [
         Framing(crop[:, dx:], (float(dx), 0.0)),
         Framing(crop[:, : w - dx], (0.0, 0.0)),
         Framing(crop[dy:, :], (0.0, float(dy))),
@@ -74,45 +91,112 @@ def reframings(crop: np.ndarray) -> List[Framing]:
     return out
 
 
+def framed_options(opts: Any, framing: Framing) -> Any:
+    """``opts`` for reading ``framing``: a configured scale start turned with the picture
+    (read unturned, a needle turned by 4 degrees on a 90-degree scale would read 4.4 % of
+    the span off); a scale the model measures turns with the picture by itself."""
+    if framing.turn_deg == 0.0 or getattr(opts, "start_angle", None) is None:
+        return opts
+    return replace(opts, start_angle=(opts.start_angle + framing.turn_deg) % 360.0)
+
+
+class ValueRange(NamedTuple):
+    """The values a dial's readings take: their ``span``, and on a full-circle scale the
+    ``low`` end and the ``period`` after which they wrap round (None: they do not)."""
+
+    span: float
+    low: float = 0.0
+    period: Optional[float] = None
+
+    def near(self, value: float, about: float) -> float:
+        """``value``, on a wrapping scale moved by whole periods to within half a period of
+        ``about``."""
+        if self.period is None:
+            return value
+        return about + (value - about + self.period / 2.0) % self.period - self.period / 2.0
+
+    def wrapped(self, value: float) -> float:
+        """``value`` back on the scale (a wrapping one's from ``low`` up)."""
+        if self.period is None:
+            return value
+        return self.low + (value - self.low) % self.period
+
+
+def value_range(opts: Any) -> ValueRange:
+    """The ``ValueRange`` of a reading with ``opts``: the table's values' where a table maps
+    angles to values, else min to max; wrapping where the configured sweep is a full
+    circle."""
+    table = getattr(opts, "table", None)
+    if table:
+        values = [float(v) for _, v in table]
+        low, high = min(values), max(values)
+    else:
+        low, high = sorted((float(opts.min_value), float(opts.max_value)))
+    sweep = getattr(opts, "sweep", None)
+    full_circle = sweep is not None and abs(sweep) >= 360.0 and high > low
+    return ValueRange(high - low, low, high - low if full_circle else None)
+
+
 def agreed(
-    readings: Sequence[GaugeReading], framings: Sequence[Framing], span: float
+    readings: Sequence[GaugeReading], framings: Sequence[Framing], values: ValueRange
 ) -> GaugeReading:
     """One reading from the readings of one crop's ``framings`` (the crop's own first): the
-    largest group whose values lie within ``AGREE_SPAN`` of ``span`` of one of them (the
-    tighter of two as large) and, where it holds most of the framings, its median value,
-    told by the crop's own reading where that is in the group, else by the member nearest
-    the median (a turned one turned back); without such a majority the crop's own reading.
-    ``extra["views_agree"]``: the group's share of all the framings. Readings without a
-    value, or ``out_of_range``, are in no group; such a reading of the crop itself is
-    returned as it is (no framing gives a crop a value it does not have)."""
-    candidates = [(k, float(r.value)) for k, r in enumerate(readings) if _usable(r)]
+    largest group whose values lie within ``AGREE_SPAN`` of the span of one of them (the
+    tighter of two as large; the short way round on a full circle) and, where it holds most
+    of the ``FRAMINGS``, its median value, told by the crop's own reading where that is in
+    the group, else by the member nearest the median (a turned one turned back), with the
+    crop's own quality and confidence either way; without such a majority the crop's own
+    reading. ``extra["views_agree"]``: the group's share of the ``FRAMINGS``. Readings
+    without a value, or ``out_of_range``, are in no group; such a reading of the crop
+    itself is returned as it is (no framing gives a crop a value it does not have)."""
     own = readings[0]
     if not _usable(own):  # what the crop itself cannot read, no framing reads for it
         return own
-    group = _largest_group(candidates, AGREE_SPAN * abs(span))
-    share = len(group) / len(readings)
+    candidates = [(k, float(r.value)) for k, r in enumerate(readings) if _usable(r)]
+    group = _largest_group(candidates, AGREE_SPAN * values.span, values)
+    share = len(group) / max(len(readings), FRAMINGS)
     if share <= 0.5:  # no majority: nothing to tell the crop's own reading by
         return _noted(own, share)
-    value = median(v for _, v in group)
+    middle = median(v for _, v in group)
     members = [k for k, _ in group]
-    base = 0 if 0 in members else min(group, key=lambda kv: abs(kv[1] - value))[0]
-    reading = _turned_back(readings[base], framings[base].turn_deg)
-    fractions = [readings[k].fraction for k in members]
-    fraction = median(fractions) if None not in fractions else reading.fraction
-    reading = replace(reading, value=value, fraction=fraction, extra=dict(reading.extra))
+    base = 0 if 0 in members else min(group, key=lambda kv: abs(kv[1] - middle))[0]
+    told = readings[base]
+    if base != 0:  # another framing's geometry, not its say on how sure the reading is
+        told = replace(
+            _turned_back(told, framings[base].turn_deg),
+            quality=own.quality,
+            confidence=own.confidence,
+            extra={k: v for k, v in told.extra.items() if k not in _WINDOW_NOTES},
+        )
+    fraction = _median_fraction([readings[k] for k in members], values.period is not None)
+    reading = replace(
+        told,
+        value=values.wrapped(middle),
+        fraction=told.fraction if fraction is None else fraction,
+        extra=dict(told.extra),
+    )
     return _noted(reading, share)
+
+
+#: where a search found the meter: the crop's own framing's alone (a pipeline reads that
+#: window first next frame)
+_WINDOW_NOTES = ("window", "window_remembered")
 
 
 def _usable(reading: GaugeReading) -> bool:
     return reading.value is not None and reading.quality in ("ok", "low_confidence")
 
 
-def _largest_group(candidates: List[Tuple[int, float]], tolerance: float) -> List[Any]:
+def _largest_group(
+    candidates: List[Tuple[int, float]], tolerance: float, values: ValueRange
+) -> List[Tuple[int, float]]:
     """The values within ``tolerance`` of one candidate's, for the candidate with the most
-    (of two as many, the one whose group spreads less)."""
+    (of two as many, the one whose group spreads less); on a wrapping scale measured the
+    short way round and given unwrapped about that candidate's."""
     best: Optional[Tuple[Tuple[int, float], List[Tuple[int, float]]]] = None
     for _, v in candidates:
-        group = [(k, w) for k, w in candidates if abs(w - v) <= tolerance]
+        group = [(k, values.near(w, v)) for k, w in candidates]
+        group = [(k, w) for k, w in group if abs(w - v) <= tolerance]
         rank = (len(group), -max(abs(w - v) for _, w in group))
         if best is None or rank > best[0]:
             best = (rank, group)
@@ -120,23 +204,33 @@ def _largest_group(candidates: List[Tuple[int, float]], tolerance: float) -> Lis
     return best[1]
 
 
+def _median_fraction(readings: List[GaugeReading], wraps: bool) -> Optional[float]:
+    """The median of the readings' fractions of the scale (the short way round on a full
+    circle), None where one has none."""
+    fractions = [r.fraction for r in readings]
+    if any(f is None for f in fractions):
+        return None
+    unit = ValueRange(1.0, 0.0, 1.0 if wraps else None)
+    about = float(fractions[0])  # type: ignore[arg-type]
+    return unit.wrapped(median(unit.near(float(f), about) for f in fractions))  # type: ignore[arg-type]
+
+
 def _turned_back(reading: GaugeReading, turn_deg: float) -> GaugeReading:
     """A turned framing's reading in the crop's own frame: its directions turned back by
     ``turn_deg`` (the panel reader's ``tip`` keypoint is a point along the pointer's
-    direction from the crop's centre, which the turn kept; the window a search read is the
-    turned picture's, and dropped)."""
+    direction from the crop's centre, which the turn kept; its scale start was turned with
+    the picture, ``framed_options``, and is turned back too)."""
     if turn_deg == 0.0 or reading.angle_deg is None:
         return reading
     angle = (reading.angle_deg - turn_deg) % 360.0
     keypoints = dict(reading.keypoints)
-    extra = {k: v for k, v in reading.extra.items() if k not in ("window", "window_remembered")}
     if "center" in keypoints and "tip" in keypoints:
         cx, cy, _ = keypoints["center"]
         tx, ty, score = keypoints["tip"]
         x, y = point_at(cx, cy, float(np.hypot(tx - cx, ty - cy)), angle)
         keypoints["tip"] = [x, y, score]
     start = None if reading.start_angle is None else (reading.start_angle - turn_deg) % 360.0
-    return replace(reading, angle_deg=angle, start_angle=start, keypoints=keypoints, extra=extra)
+    return replace(reading, angle_deg=angle, start_angle=start, keypoints=keypoints)
 
 
 def _noted(reading: GaugeReading, share: float) -> GaugeReading:
