@@ -9,12 +9,19 @@ read from one window (``--remember``). This measures what that saves, side by si
 run: two pipelines, one remembering and one searching afresh every frame (its memory
 cleared before each frame), read the same frames in turn.
 
+With ``--reader auto`` the meters are read as ``reader: auto`` reads them (the keypoints,
+and the panel model's second opinion where they are unsure), and what is measured is the
+second opinion's check against the roi's other framings (``PointerReader.read_reframed``):
+one pipeline as shipped, one whose panel reader reads only the roi itself (as before
+session 17), both remembering windows.
+
 The frames are the demo scene's (``GaugeScene``: square-on panel meters whose needles move,
 sensor noise on every frame), each meter given only min and max and an roi ``--loose``
 times its case, clipped to the frame.
 
     python bench/panel_frames.py                     # 8 scenes x 3 meters x 40 frames
     python bench/panel_frames.py --scenes 2 --frames 10 --loose 2.2 --remember 10
+    python bench/panel_frames.py --reader auto       # the framings check's cost
 
 Figures per reading: the panel model's crops read (each with its mirror image), wall
 time of ``process`` per frame (all three meters), the error in % of span, no-reads, and
@@ -69,9 +76,10 @@ def loose_roi(roi: Tuple[int, int, int, int], factor: float) -> List[int]:
     return [x0, y0, x1 - x0, y1 - y0]
 
 
-def pipeline_for(scene: GaugeScene, loose: float) -> Any:
-    """A gauge pipeline reading the scene's panel meters with ``reader: panel``, given only
-    min and max (so the search is what finds each meter in its loose roi)."""
+def pipeline_for(scene: GaugeScene, loose: float, reader: str = "panel") -> Any:
+    """A gauge pipeline reading the scene's panel meters with ``reader`` (``panel``, or
+    ``auto``), given only min and max (so the search is what finds each meter in its loose
+    roi)."""
     gauges = []
     for g in scene.gauges:
         assert g.roi is not None
@@ -80,7 +88,7 @@ def pipeline_for(scene: GaugeScene, loose: float) -> Any:
                 "id": g.id,
                 "min_value": g.min_value,
                 "max_value": g.max_value,
-                "reader": "panel",
+                "reader": reader,
                 "roi": loose_roi(g.roi, loose),
             }
         )
@@ -136,12 +144,23 @@ class Tally:
         }
 
 
-def run(scenes: int, frames: int, loose: float) -> Dict[str, Any]:
-    tallies = {"remembers": Tally(), "searches every frame": Tally()}
+#: the two ways compared, per ``--reader``: the first as shipped
+WAYS = {
+    "panel": ("remembers", "searches every frame"),
+    "auto": ("checks framings", "own framing only"),
+}
+
+
+def run(scenes: int, frames: int, loose: float, reader: str = "panel") -> Dict[str, Any]:
+    shipped, other = WAYS[reader]
+    tallies = {shipped: Tally(), other: Tally()}
     crops = {name: 0 for name in tallies}
     for seed in range(scenes):
         scene = GaugeScene(WIDTH, HEIGHT, count=0, seed=seed, rate=5, period_s=20, panels=3)
-        pipes = {name: pipeline_for(scene, loose) for name in tallies}
+        pipes = {name: pipeline_for(scene, loose, reader) for name in tallies}
+        if reader == "auto":  # the second opinion without the framings check
+            own_only = pipes[other].panel_reader
+            own_only.read_reframed = own_only.read_crops  # type: ignore[method-assign]
         spans = {g.id: g.max_value - g.min_value for g in scene.gauges}
         for n in range(frames):
             image, truth = scene.render(n)
@@ -163,12 +182,14 @@ def run(scenes: int, frames: int, loose: float) -> Dict[str, Any]:
         "frames": frames,
         "meters_per_scene": 3,
         "roi_loose": loose,
+        "reader": reader,
     }
     for name, tally in tallies.items():
         out[name] = tally.figures(crops[name])
-    a, b = out["remembers"], out["searches every frame"]
-    out["time_ratio_remembers_over_searches"] = a["ms_per_frame_mean"] / b["ms_per_frame_mean"]
-    out["crop_ratio_remembers_over_searches"] = a["crops_per_reading"] / b["crops_per_reading"]
+    a, b = out[shipped], out[other]
+    first, second = (name.split()[0] for name in (shipped, other))
+    out[f"time_ratio_{first}_over_{second}"] = a["ms_per_frame_mean"] / b["ms_per_frame_mean"]
+    out[f"crop_ratio_{first}_over_{second}"] = a["crops_per_reading"] / b["crops_per_reading"]
     return out
 
 
@@ -183,13 +204,19 @@ def main() -> int:
         default=gauge_pipeline.REMEMBER_FRAMES,
         help="frames a window is read before a fresh search (the pipeline's REMEMBER_FRAMES)",
     )
+    p.add_argument(
+        "--reader",
+        choices=sorted(WAYS),
+        default="panel",
+        help="panel: remembering windows or not; auto: the second opinion's framings check or not",
+    )
     args = p.parse_args()
     if args.loose < 1.0:
         p.error("--loose is a factor of at least 1 (1: the meter's case)")
     if args.remember < 1:
         p.error("--remember is a number of frames, at least 1")
     gauge_pipeline.REMEMBER_FRAMES = args.remember
-    res = run(args.scenes, args.frames, args.loose)
+    res = run(args.scenes, args.frames, args.loose, args.reader)
     res["remember_frames"] = args.remember
     print(json.dumps(res, indent=2))
     return 0

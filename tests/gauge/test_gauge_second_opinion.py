@@ -575,3 +575,19 @@ def test_panel_frames_bench_remembering_reads_fewer_crops_for_the_same_meters():
     assert remembers["readings"] == searches["readings"] == 3 * 4
     assert remembers["crops_per_reading"] < searches["crops_per_reading"]
     assert remembers["no_read_rate"] == searches["no_read_rate"] == 0.0
+
+
+@pytest.mark.skipif(not os.path.exists(PANEL_MODEL), reason="the bundled panel model is not here")
+@needs_models
+def test_panel_frames_bench_measures_the_framings_check_under_auto():
+    """``bench/panel_frames.py --reader auto`` (smoke): the same meters read by a pipeline as
+    shipped and by one whose second opinion reads only the roi itself; the check changes
+    only unsure second opinions, so it never reads fewer crops."""
+    from benchkit import load_bench
+
+    bench = load_bench("panel_frames.py")
+    res = bench.run(scenes=1, frames=3, loose=2.0, reader="auto")
+    checks, own = res["checks framings"], res["own framing only"]
+    assert checks["readings"] == own["readings"] == 3 * 3
+    assert checks["crops_per_reading"] >= own["crops_per_reading"]
+    assert "time_ratio_checks_over_own" in res and res["reader"] == "auto"
