@@ -113,10 +113,11 @@ class GaugeConfig(EdgedModel):
         "the same place (a value flagged low_confidence; a panel meter the keypoints miss; "
         "the panel model says unreadable of round dials; two unsure needles far apart give "
         "unreadable), or if the keypoints found the needle but no scale and the panel model "
-        "sees the same needle, or if the keypoints read no value and the panel model reads "
-        "the same value (within 5 % of the span) in at least 8 of 9 framings of the roi "
-        "(shifted, zoomed, turned a little; an unsure panel reading takes the value most "
-        "framings agree on). The pointer and "
+        "sees the same needle, or if the keypoints read no value (or found a needle within "
+        "45 degrees of the panel model's) and at least 8 of 9 framings of the roi (shifted, "
+        "zoomed, turned a little) give the panel model a value within 5 % of the span of one "
+        "framing's (an unsure panel reading takes the value most framings agree on). The "
+        "pointer and "
         "panel models report the roi's centre (the panel model's: that of the window it "
         "searched) as the dial's centre",
     )
@@ -303,9 +304,10 @@ class GaugePipelineConfig(PipelineBase):
         "where both read it unsure and see the needle in about the same place (the panel "
         "meters the keypoint model misses; two unsure readings whose needles are far apart "
         "give unreadable unless the panel model is fairly sure), or where the keypoints read "
-        "no value and the panel model's unsure reading holds in 8 of 9 framings of the roi "
-        "(each unsure panel reading is read in 8 more framings, each searched as the roi is, "
-        "and takes the value most of them agree on); false: never "
+        "no value (or found a needle within 45 degrees of the panel model's) and its unsure "
+        "reading holds in 8 of 9 framings of the roi (each unsure panel value is read in 8 "
+        "more framings, each searched as the roi is, and takes the value most of them agree "
+        "on); false: never "
         "load the panel model for them "
         "(one model less to build and hold in memory)",
     )

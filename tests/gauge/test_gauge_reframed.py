@@ -26,6 +26,7 @@ from edged.pipelines.gauge.reframed import (
     agreed,
     framed_options,
     reframings,
+    unturned,
     value_range,
 )
 
@@ -72,61 +73,81 @@ def test_a_turned_framing_turns_the_picture_clockwise():
 
 def test_most_framings_agreeing_give_their_median_value():
     values = [0.50, 0.51, 0.49, 0.52, 0.50, 0.48, 0.90, 0.10, 0.51]
-    got = agreed([reading(v, fraction=v) for v in values], framings(), ValueRange(1.0))
+    got = agreed([reading(v, fraction=v) for v in values], ValueRange(1.0))
     assert got.value == pytest.approx(0.50) and got.fraction == pytest.approx(0.50)
     assert got.extra["views_agree"] == pytest.approx(7 / 9, abs=1e-3)
     assert got.angle_deg == 10.0  # told by the crop's own reading, which is in the group
 
 
 def test_a_crop_overturned_by_its_framings_is_told_by_the_agreeing_ones():
-    """The crop's own reading outside the group: the member nearest the group's median tells
-    the reading, a turned one turned back (its direction, scale start and tip)."""
-    frames = framings()
-    assert [f.turn_deg for f in frames[7:]] == list(TURNS_DEG)
+    """The crop's own reading outside the group: the member nearest the group's median gives
+    the reading its geometry (its direction, scale start, keypoints)."""
     values = [0.95, 0.27, 0.28, 0.29, 0.31, 0.32, 0.33, 0.60, 0.30]
     readings = [reading(v, angle=100.0) for v in values]
-    readings[8].start_angle = 50.0
-    got = agreed(readings, frames, ValueRange(1.0))
-    turn = TURNS_DEG[1]
+    readings[8] = replace(readings[8], angle_deg=96.0, start_angle=46.0)
+    got = agreed(readings, ValueRange(1.0))
     assert got.value == pytest.approx(0.30)
     assert got.extra["views_agree"] == pytest.approx(7 / 9, abs=1e-3)
+    assert got.angle_deg == 96.0 and got.start_angle == 46.0
+    assert readings[0].value == 0.95 and "views_agree" not in readings[8].extra  # left alone
+
+
+def test_a_turned_framings_reading_is_turned_back_into_the_crops_frame():
+    """Its directions (pointer, scale start, the measured zero and end) and its keypoints
+    turn back about the crop's centre; the window its search read (the turned picture's)
+    is dropped; other framings' readings are returned as they are."""
+    frames = framings()
+    assert [f.turn_deg for f in frames[7:]] == list(TURNS_DEG)
+    turn = TURNS_DEG[1]
+    centre = (60.0, 50.0)
+    turned = reading(0.3, angle=100.0)
+    turned.start_angle = 50.0
+    turned.keypoints = {"center": [70.0, 50.0, 0.9], "tip": [60.0, 15.0, 0.8]}
+    turned.extra.update(zero_angle=2.0, end_angle=92.0, window=[1, 2, 3, 4], reader="panel")
+    got = unturned(turned, frames[8], centre)
     assert got.angle_deg == pytest.approx(100.0 - turn)
     assert got.start_angle == pytest.approx(50.0 - turn)
-    tip = got.keypoints["tip"]
-    assert angle_of(tip[0] - 50.0, tip[1] - 50.0) == pytest.approx(100.0 - turn)
-    assert np.hypot(tip[0] - 50.0, tip[1] - 50.0) == pytest.approx(35.0)
-    assert readings[0].value == 0.95 and readings[8].angle_deg == 100.0  # left alone
+    assert got.extra["zero_angle"] == pytest.approx((2.0 - turn) % 360.0)
+    assert got.extra["end_angle"] == pytest.approx(88.0)
+    assert "window" not in got.extra and got.extra["reader"] == "panel"
+    for name, (x, y, score) in got.keypoints.items():
+        was = turned.keypoints[name]
+        seen = angle_of(was[0] - centre[0], was[1] - centre[1])
+        assert angle_of(x - centre[0], y - centre[1]) == pytest.approx((seen - turn) % 360.0)
+        assert np.hypot(x - centre[0], y - centre[1]) == pytest.approx(
+            np.hypot(was[0] - centre[0], was[1] - centre[1])
+        )
+        assert score == was[2]
+    assert turned.angle_deg == 100.0 and "window" in turned.extra  # left alone
+    assert unturned(turned, frames[3], centre) is turned  # a shifted framing: as it is
 
 
 def test_without_a_majority_the_crop_keeps_its_own_reading():
     values = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
     readings = [reading(v) for v in values]
-    got = agreed(readings, framings(), ValueRange(1.0))
+    got = agreed(readings, ValueRange(1.0))
     assert got is readings[0] and got.value == 0.1
     assert got.extra["views_agree"] == pytest.approx(1 / 9, abs=1e-3)
     four = [0.9, 0.5, 0.5, 0.5, 0.5, 0.1, 0.2, 0.3, 0.7]  # 4 of 9 agree: no majority
     readings = [reading(v) for v in four]
-    assert agreed(readings, framings(), ValueRange(1.0)) is readings[0]
+    assert agreed(readings, ValueRange(1.0)) is readings[0]
     five = [0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.2, 0.3, 0.7]  # 5 of 9: the majority's value
-    assert agreed([reading(v) for v in five], framings(), ValueRange(1.0)).value == 0.5
+    assert agreed([reading(v) for v in five], ValueRange(1.0)).value == 0.5
 
 
 def test_framings_give_a_crop_no_value_it_does_not_have():
     for own in (reading(None, "unreadable"), reading(2.0, "out_of_range")):
         readings = [own] + [reading(0.5) for _ in range(8)]
-        got = agreed(readings, framings(), ValueRange(1.0))
+        got = agreed(readings, ValueRange(1.0))
         assert got is own and "views_agree" not in got.extra
 
 
 def test_values_agree_within_a_share_of_the_span():
     assert AGREE_SPAN == 0.05  # README and bench/results/gauge.md quote it
     inside = [0.0, 0.05, 0.05, 0.05, 0.05, 0.0, 0.0, 0.0, 0.0]
-    assert (
-        agreed([reading(v) for v in inside], framings(), ValueRange(1.0)).extra["views_agree"]
-        == 1.0
-    )
+    assert agreed([reading(v) for v in inside], ValueRange(1.0)).extra["views_agree"] == 1.0
     outside = [0.0, 0.06, 0.06, 0.06, 0.06, 0.0, 0.0, 0.0, 0.0]
-    got = agreed([reading(v) for v in outside], framings(), ValueRange(1.0))
+    got = agreed([reading(v) for v in outside], ValueRange(1.0))
     assert got.extra["views_agree"] == pytest.approx(5 / 9, abs=1e-3)
 
 
@@ -173,6 +194,15 @@ def test_the_panel_reader_checks_an_unsure_reading_against_its_framings_in_one_b
     assert [b[0] for b in model.batches] == [1, 1, others, others]
 
 
+def test_a_reading_without_an_unsure_value_is_not_reframed():
+    """Only an unsure value is checked against the framings: an unreadable crop (no pointer
+    seen) is read once, and its mirror image."""
+    model = FixedModel(30.0, zero=0.0, flat=True)
+    got = PointerReader(model).read_reframed([marked()], [ReadOptions(0.0, 10.0)])[0]
+    assert got.quality == "unreadable" and "views_agree" not in got.extra
+    assert [b[0] for b in model.batches] == [1, 1]
+
+
 def test_a_sure_reading_is_not_reframed():
     model = FixedModel(30.0, zero=0.0)
     reader = PointerReader(model)
@@ -217,7 +247,7 @@ def test_another_framings_reading_gives_geometry_not_sureness_nor_its_window():
     readings[3] = GaugeReading(
         0.5, 0.999, "ok", 10.0, readings[3].keypoints, extra={"window": [1, 2, 30, 30]}
     )
-    got = agreed(readings, framings(), ValueRange(1.0))
+    got = agreed(readings, ValueRange(1.0))
     assert got.value == 0.5 and got.extra["views_agree"] == pytest.approx(5 / 9, abs=1e-3)
     assert got.quality == "low_confidence" and got.confidence == readings[0].confidence
     assert "window" not in got.extra
@@ -227,7 +257,7 @@ def test_a_small_crop_is_not_reframed_and_never_agreed_on():
     assert len(reframings(np.zeros((7, 100, 3), np.uint8))) == 1
     assert len(reframings(np.zeros((8, 8), np.uint8))) == FRAMINGS  # greyscale too
     own = reading(0.5)
-    got = agreed([own], reframings(np.zeros((5, 5, 3), np.uint8)), ValueRange(1.0))
+    got = agreed([own], ValueRange(1.0))
     assert got.extra["views_agree"] == pytest.approx(1 / FRAMINGS, abs=1e-3)
 
 
@@ -239,11 +269,11 @@ def test_values_range_over_a_table_and_wrap_round_a_full_circle():
     assert circle == ValueRange(10.0, 0.0, 10.0)
     # 9.98, 9.99, 0.01, 0.02 ... lie together, the short way round, and stay on the dial
     values = [9.99, 0.01, 9.98, 0.02, 0.0, 9.97, 5.0, 0.03, 9.96]
-    got = agreed([reading(v, fraction=v / 10.0) for v in values], framings(), circle)
+    got = agreed([reading(v, fraction=v / 10.0) for v in values], circle)
     assert got.extra["views_agree"] == pytest.approx(8 / 9, abs=1e-3)
     assert got.value == pytest.approx(9.995) and 0.0 <= got.value < 10.0  # 9.99 and 10.00
     assert got.fraction == pytest.approx(0.9995)
-    flat = agreed([reading(v) for v in values], framings(), ValueRange(10.0))
+    flat = agreed([reading(v) for v in values], ValueRange(10.0))
     # not a circle: 9.96-9.99 and 0.00-0.03 lie at two ends, four each: no majority
     assert flat.extra["views_agree"] == pytest.approx(4 / 9, abs=1e-3) and flat.value == 9.99
 
@@ -283,8 +313,9 @@ def needle_crop(angle: float, size: int = 120) -> np.ndarray:
 def test_turned_framings_read_a_configured_scale_turned_with_them(sweep):
     """With ``start_angle``/``sweep`` configured, a framing turned by 4 degrees is read on
     the scale turned with it (``framed_options``): on a 60-degree scale the needle would
-    otherwise read 6.7 % of the span off, further than framings agree. The reading keeps the
-    configured start."""
+    otherwise read 6.7 % of the span off, further than framings agree (on a 90-degree one
+    4.4 %, still within: there only the ``framed_options`` assertions guard it). The
+    reading keeps the configured start."""
     start = 330.0
     crop = needle_crop(start + 0.5 * sweep)
     opts = ReadOptions(0.0, 10.0, start_angle=start, sweep=sweep)
@@ -322,11 +353,11 @@ def test_the_needles_gap_rule_holds_for_an_agreed_reading():
     """An agreed panel reading 8 of 9 framings hold, against keypoints that found a needle
     44 or 46 degrees from it and read no value."""
     readings = [reading(3.0, angle=20.0) for _ in range(8)] + [reading(9.0, angle=200.0)]
-    steady = agreed(readings, framings(), ValueRange(10.0))
+    steady = agreed(readings, ValueRange(10.0))
     assert steady.extra["views_agree"] >= STEADY_SHARE
     near = reading(None, "unreadable", angle=20.0 + 44.0)
     far = reading(None, "unreadable", angle=20.0 + 46.0)
     assert second_opinion(near, steady) is steady
     assert second_opinion(far, steady) is far
     seven = [reading(3.0, angle=20.0) for _ in range(7)] + [reading(9.0)] * 2
-    assert second_opinion(near, agreed(seven, framings(), ValueRange(10.0))) is near
+    assert second_opinion(near, agreed(seven, ValueRange(10.0))) is near

@@ -60,7 +60,13 @@ from edged.pipelines.gauge.pointer_model import (
 )
 from edged.pipelines.gauge.reader import EngineModel, call_in_chunks
 from edged.pipelines.gauge.reading import GaugeReading, Scale, snap_sweep
-from edged.pipelines.gauge.reframed import agreed, framed_options, reframings, value_range
+from edged.pipelines.gauge.reframed import (
+    agreed,
+    framed_options,
+    reframings,
+    unturned,
+    value_range,
+)
 from edged.weights import resolve_model
 
 __all__ = [
@@ -373,18 +379,19 @@ class PointerReader:
         origins: Optional[Sequence[Tuple[float, float]]] = None,
         remembered: Optional[Sequence[Optional[Window]]] = None,
     ) -> List[GaugeReading]:
-        """``read_crops``, and each reading that is not ``ok`` checked against its crop's
+        """``read_crops``, and each ``low_confidence`` reading checked against its crop's
         other ``reframed.reframings`` (read in one call, each searched as a crop is): the
         readings ``agreed`` on, with how many framings agree (``extra["views_agree"]``). An
         unsure second opinion that a camera nudged a little would overturn is no opinion;
-        a sure one is taken as it is (``second_opinion``), so it costs nothing more. Each
+        a sure one is taken as it is (``second_opinion``), and one without a usable value
+        is no opinion anyway, so neither costs anything more. Each
         framing is searched on its own: framings of the one window a search found agree on
         what that window shows, right or wrong (real panel meters under twelve looks:
         pooled mean 3.54 % searched each, 5.49 % that window reframed, both taking 7 of 9;
         session 17)."""
         origins = list(origins) if origins is not None else [(0.0, 0.0)] * len(crops)
         own = self.read_crops(crops, options, origins, remembered)
-        unsure = [i for i, reading in enumerate(own) if reading.quality != "ok"]
+        unsure = [i for i, reading in enumerate(own) if _checkable(reading)]
         framings = {i: reframings(crops[i]) for i in unsure}
         images, opts_of, places = [], [], []
         for i in unsure:
@@ -396,8 +403,13 @@ class PointerReader:
         out, first = list(own), 0
         for i in unsure:
             n = len(framings[i]) - 1
-            views = [own[i], *others[first : first + n]]
-            out[i] = agreed(views, framings[i], value_range(options[i]))
+            h, w = crops[i].shape[:2]
+            centre = (origins[i][0] + w / 2.0, origins[i][1] + h / 2.0)
+            views = [
+                unturned(reading, f, centre)
+                for reading, f in zip(others[first : first + n], framings[i][1:])
+            ]
+            out[i] = agreed([own[i], *views], value_range(options[i]))
             first += n
         return out
 
@@ -640,6 +652,12 @@ class _Crops(NamedTuple):
             [self.options[i] for i, _ in tried],
             [(self.origins[i][0] + x, self.origins[i][1] + y) for i, (x, y, _, _) in tried],
         )
+
+
+def _checkable(reading: GaugeReading) -> bool:
+    """Whether a reading is worth checking against its crop's other framings: an unsure
+    value (``agreed`` leaves a sure reading, and one without a usable value, as they are)."""
+    return reading.quality == "low_confidence" and reading.value is not None
 
 
 def _inside(window: Window, width: int, height: int) -> bool:

@@ -6,24 +6,25 @@ kind's (a centred arc as a corner meter's quarter circle), and is sure of both
 (bench/results/gauge.md, session 17). A reading that a camera nudged a little
 would overturn is no reading. ``reframings`` gives the framings a second opinion
 is read in (the crop itself, shifted each way, zoomed in, turned each way);
+``unturned`` brings a turned framing's reading back into the crop's frame;
 ``agreed`` keeps what most of them read (the largest group of values within
-``AGREE_SPAN`` of the span of one another) and says how many did
+``AGREE_SPAN`` of the span of one member's) and says how many did
 (``extra["views_agree"]``, a share of the framings).
 
 The framings are what a camera or an roi drawn by hand changes without
-changing the meter: the model's answer should not depend on them. Everything
-here is in the crop's pixels; a turned framing's direction is turned back.
+changing the meter: the model's answer should not depend on them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from statistics import median
 from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edged.pipelines.gauge.angles import point_at
+from edged.pipelines.gauge.angles import angle_of, point_at
 from edged.pipelines.gauge.reading import GaugeReading
 
 __all__ = [
@@ -137,45 +138,46 @@ def value_range(opts: Any) -> ValueRange:
     return ValueRange(high - low, low, high - low if full_circle else None)
 
 
-def agreed(
-    readings: Sequence[GaugeReading], framings: Sequence[Framing], values: ValueRange
-) -> GaugeReading:
-    """One reading from the readings of one crop's ``framings`` (the crop's own first): the
-    largest group whose values lie within ``AGREE_SPAN`` of the span of one of them (the
-    tighter of two as large; the short way round on a full circle) and, where it holds most
-    of the ``FRAMINGS``, its median value, told by the crop's own reading where that is in
-    the group, else by the member nearest the median (a turned one turned back), with the
-    crop's own quality and confidence either way; without such a majority the crop's own
-    reading. ``extra["views_agree"]``: the group's share of the ``FRAMINGS``. Readings
-    without a value, or ``out_of_range``, are in no group; such a reading of the crop
-    itself is returned as it is (no framing gives a crop a value it does not have)."""
+def agreed(readings: Sequence[GaugeReading], values: ValueRange) -> GaugeReading:
+    """One reading from the readings of one crop's framings, the crop's own first, all in
+    the crop's frame (``unturned``).
+
+    The largest group of values within ``AGREE_SPAN`` of the span of one member's (the
+    tighter of two as large; the short way round on a full circle) tells the reading where
+    it holds most of the ``FRAMINGS``: the group's median value, with the crop's own
+    reading's geometry where that is in the group, else the member's nearest the median,
+    and the crop's own quality and confidence either way (another framing's sureness is not
+    the crop's). Without such a majority, the crop's own reading. ``extra["views_agree"]``:
+    the group's share of the ``FRAMINGS``.
+
+    Readings without a value, or ``out_of_range``, are in no group, and such a reading of
+    the crop itself is returned as it is: no framing gives a crop a value it does not have."""
     own = readings[0]
-    if not _usable(own):  # what the crop itself cannot read, no framing reads for it
+    if not _usable(own):
         return own
     candidates = [(k, float(r.value)) for k, r in enumerate(readings) if _usable(r)]
     group = _largest_group(candidates, AGREE_SPAN * values.span, values)
     share = len(group) / max(len(readings), FRAMINGS)
     if share <= 0.5:  # no majority: nothing to tell the crop's own reading by
-        return _noted(own, share)
+        return _with_share(own, share)
     middle = median(v for _, v in group)
     members = [k for k, _ in group]
-    base = 0 if 0 in members else min(group, key=lambda kv: abs(kv[1] - middle))[0]
-    told = readings[base]
-    if base != 0:  # another framing's geometry, not its say on how sure the reading is
-        told = replace(
-            _turned_back(told, framings[base].turn_deg),
-            quality=own.quality,
-            confidence=own.confidence,
-            extra={k: v for k, v in told.extra.items() if k not in _WINDOW_NOTES},
-        )
+    nearest = 0 if 0 in members else min(group, key=lambda kv: abs(kv[1] - middle))[0]
+    source = readings[nearest]
+    extra = dict(source.extra)
+    if nearest != 0:
+        for note in _WINDOW_NOTES:
+            extra.pop(note, None)
     fraction = _median_fraction([readings[k] for k in members], values.period is not None)
     reading = replace(
-        told,
+        source,
         value=values.wrapped(middle),
-        fraction=told.fraction if fraction is None else fraction,
-        extra=dict(told.extra),
+        fraction=source.fraction if fraction is None else fraction,
+        quality=own.quality,
+        confidence=own.confidence,
+        extra=extra,
     )
-    return _noted(reading, share)
+    return _with_share(reading, share)
 
 
 #: where a search found the meter: the crop's own framing's alone (a pipeline reads that
@@ -184,6 +186,7 @@ _WINDOW_NOTES = ("window", "window_remembered")
 
 
 def _usable(reading: GaugeReading) -> bool:
+    """Whether a reading has a value to agree on (an ``out_of_range`` one is never taken)."""
     return reading.value is not None and reading.quality in ("ok", "low_confidence")
 
 
@@ -215,24 +218,38 @@ def _median_fraction(readings: List[GaugeReading], wraps: bool) -> Optional[floa
     return unit.wrapped(median(unit.near(float(f), about) for f in fractions))  # type: ignore[arg-type]
 
 
-def _turned_back(reading: GaugeReading, turn_deg: float) -> GaugeReading:
-    """A turned framing's reading in the crop's own frame: its directions turned back by
-    ``turn_deg`` (the panel reader's ``tip`` keypoint is a point along the pointer's
-    direction from the crop's centre, which the turn kept; its scale start was turned with
-    the picture, ``framed_options``, and is turned back too)."""
-    if turn_deg == 0.0 or reading.angle_deg is None:
+def unturned(reading: GaugeReading, framing: Framing, about: Tuple[float, float]) -> GaugeReading:
+    """A framing's reading in the crop's own frame: a turned framing's directions (the
+    pointer's, the scale's start, which ``framed_options`` turned with the picture, and the
+    measured zero and end) and keypoints turned back about ``about``, the crop's centre in
+    frame pixels; the window its search read is the turned picture's, and dropped. Other
+    framings' readings are the crop's already (their keypoints are in frame pixels)."""
+    turn = framing.turn_deg
+    if turn == 0.0:
         return reading
-    angle = (reading.angle_deg - turn_deg) % 360.0
-    keypoints = dict(reading.keypoints)
-    if "center" in keypoints and "tip" in keypoints:
-        cx, cy, _ = keypoints["center"]
-        tx, ty, score = keypoints["tip"]
-        x, y = point_at(cx, cy, float(np.hypot(tx - cx, ty - cy)), angle)
-        keypoints["tip"] = [x, y, score]
-    start = None if reading.start_angle is None else (reading.start_angle - turn_deg) % 360.0
-    return replace(reading, angle_deg=angle, start_angle=start, keypoints=keypoints)
+    keypoints = {name: _turned_point(p, about, -turn) for name, p in reading.keypoints.items()}
+    extra = {k: v for k, v in reading.extra.items() if k not in _WINDOW_NOTES}
+    for name in ("zero_angle", "end_angle"):
+        if isinstance(extra.get(name), float):
+            extra[name] = (extra[name] - turn) % 360.0
+    return replace(
+        reading,
+        angle_deg=None if reading.angle_deg is None else (reading.angle_deg - turn) % 360.0,
+        start_angle=None if reading.start_angle is None else (reading.start_angle - turn) % 360.0,
+        keypoints=keypoints,
+        extra=extra,
+    )
 
 
-def _noted(reading: GaugeReading, share: float) -> GaugeReading:
+def _turned_point(point: List[float], about: Tuple[float, float], turn_deg: float) -> List[float]:
+    """``[x, y, score]`` turned clockwise by ``turn_deg`` about ``about``."""
+    dx, dy = point[0] - about[0], point[1] - about[1]
+    x, y = point_at(about[0], about[1], math.hypot(dx, dy), angle_of(dx, dy) + turn_deg)
+    return [x, y, *point[2:]]
+
+
+def _with_share(reading: GaugeReading, share: float) -> GaugeReading:
+    """``reading``, its ``extra`` noting the share of framings that agree (in place: the
+    reading is the one handed back)."""
     reading.extra["views_agree"] = round(share, 3)
     return reading
