@@ -17,12 +17,11 @@ from edged.pipelines.gauge.pointer_reader import (
     second_opinion,
 )
 from edged.pipelines.gauge.reader import ReadOptions
-from edged.pipelines.gauge.reading import GaugeReading
+from edged.pipelines.gauge.reading import GaugeReading, ValueRange
 from edged.pipelines.gauge.reframed import (
     AGREE_SPAN,
     FRAMINGS,
     TURNS_DEG,
-    ValueRange,
     agreed,
     framed_options,
     reframings,

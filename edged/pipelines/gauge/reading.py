@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -30,6 +30,7 @@ __all__ = [
     "GaugeReading",
     "GaugeTracker",
     "Scale",
+    "ValueRange",
     "angle_to_fraction",
     "circle_transform",
     "fit_ellipse",
@@ -242,6 +243,29 @@ class GaugeReading:
         return out
 
 
+class ValueRange(NamedTuple):
+    """The values a dial's readings take: their ``span``, and on a full-circle scale the
+    ``low`` end and the ``period`` after which they wrap round (None: they do not): a
+    meter's sub-dial turns from 9.9 on to 0.1, a change of 0.2, not of 9.8."""
+
+    span: float
+    low: float = 0.0
+    period: Optional[float] = None
+
+    def near(self, value: float, about: float) -> float:
+        """``value``, on a wrapping scale moved by whole periods to within half a period of
+        ``about``."""
+        if self.period is None:
+            return value
+        return about + (value - about + self.period / 2.0) % self.period - self.period / 2.0
+
+    def wrapped(self, value: float) -> float:
+        """``value`` back on the scale (a wrapping one's from ``low`` up)."""
+        if self.period is None:
+            return value
+        return self.low + (value - self.low) % self.period
+
+
 class GaugeTracker:
     """Per-gauge temporal smoothing (EMA) and a max-rate plausibility check.
 
@@ -270,6 +294,8 @@ class GaugeTracker:
         self.max_rate = max_rate
         self.accept_after = accept_after
         self.wrap = wrap
+        lo, hi = sorted(wrap) if wrap is not None else (0.0, 0.0)
+        self._values = ValueRange(hi - lo, lo, hi - lo if wrap is not None else None)
         self.value: Optional[float] = None
         self.t: Optional[float] = None
         self.rejected = 0
@@ -302,13 +328,7 @@ class GaugeTracker:
         return reading
 
     def _change(self, old: float, new: float) -> float:
-        if self.wrap is None:
-            return new - old
-        span = self.wrap[1] - self.wrap[0]
-        return (new - old + span / 2) % span - span / 2
+        return self._values.near(new, old) - old
 
     def _on_dial(self, value: float) -> float:
-        if self.wrap is None:
-            return value
-        lo, hi = min(self.wrap), max(self.wrap)
-        return lo + (value - lo) % (hi - lo)
+        return self._values.wrapped(value)

@@ -25,7 +25,7 @@ from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from edged.pipelines.gauge.angles import angle_of, point_at
-from edged.pipelines.gauge.reading import GaugeReading
+from edged.pipelines.gauge.reading import GaugeReading, ValueRange
 
 __all__ = [
     "AGREE_SPAN",
@@ -99,28 +99,6 @@ def framed_options(opts: Any, framing: Framing) -> Any:
     if framing.turn_deg == 0.0 or getattr(opts, "start_angle", None) is None:
         return opts
     return replace(opts, start_angle=(opts.start_angle + framing.turn_deg) % 360.0)
-
-
-class ValueRange(NamedTuple):
-    """The values a dial's readings take: their ``span``, and on a full-circle scale the
-    ``low`` end and the ``period`` after which they wrap round (None: they do not)."""
-
-    span: float
-    low: float = 0.0
-    period: Optional[float] = None
-
-    def near(self, value: float, about: float) -> float:
-        """``value``, on a wrapping scale moved by whole periods to within half a period of
-        ``about``."""
-        if self.period is None:
-            return value
-        return about + (value - about + self.period / 2.0) % self.period - self.period / 2.0
-
-    def wrapped(self, value: float) -> float:
-        """``value`` back on the scale (a wrapping one's from ``low`` up)."""
-        if self.period is None:
-            return value
-        return self.low + (value - self.low) % self.period
 
 
 def value_range(opts: Any) -> ValueRange:
