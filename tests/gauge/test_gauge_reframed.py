@@ -35,10 +35,6 @@ def reading(value, quality="low_confidence", angle=10.0, fraction=None) -> Gauge
     return GaugeReading(value, 0.5, quality, angle, kps, fraction=fraction)
 
 
-def framings(n=9):
-    return reframings(np.zeros((100, 120, 3), np.uint8))[:n]
-
-
 def test_the_framings_move_the_crop_a_little_and_say_where_their_pixels_came_from():
     crop = np.zeros((100, 120, 3), np.uint8)
     crop[40, 70] = 255  # one marked pixel
@@ -95,7 +91,7 @@ def test_a_turned_framings_reading_is_turned_back_into_the_crops_frame():
     """Its directions (pointer, scale start, the measured zero and end) and its keypoints
     turn back about the crop's centre; the window its search read (the turned picture's)
     is dropped; other framings' readings are returned as they are."""
-    frames = framings()
+    frames = reframings(np.zeros((100, 120, 3), np.uint8))
     assert [f.turn_deg for f in frames[7:]] == list(TURNS_DEG)
     turn = TURNS_DEG[1]
     centre = (60.0, 50.0)
