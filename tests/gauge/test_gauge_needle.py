@@ -179,3 +179,81 @@ def test_a_hair_line_needle_shrunk_away_is_found_on_a_widened_crop(monkeypatch):
     reading = reader.read_one(image, options)
     assert reading.value is not None
     assert abs(reading.value - 0.5) / 3 < 0.05
+
+
+def _heavy_tail(value=0.3, tail=0.45, seed=7):
+    """A cream dial whose thin black pointer has a thick tail behind the pivot."""
+    spec = GaugeSpec(
+        start_angle=225, sweep=270, min_value=0, max_value=1, value=value, face="cream",
+        needle_color=(20, 20, 20), needle_shape="heavy_tail", tail=tail, seed=3,
+    )  # fmt: skip
+    return _render_one(spec, size=240, radius=100, seed=seed)
+
+
+@pytest.mark.parametrize("value", [0.1, 0.3, 0.55, 0.8])
+def test_outer_line_shows_the_pointer_and_not_its_tail(value):
+    from edged.pipelines.gauge.needle import MIN_CONTRAST, outer_line
+
+    image, centre, _, truth = _heavy_tail(value)
+    pointer = outer_line(image, centre, truth, 100.0)
+    tail = outer_line(image, centre, truth + 180.0, 100.0)
+    assert pointer > MIN_CONTRAST
+    assert pointer > 3 * tail, (pointer, tail)
+
+
+def test_outer_line_of_a_blank_face_or_a_speck_of_a_dial_is_nothing():
+    from edged.pipelines.gauge.needle import outer_line
+
+    blank = np.full((120, 120, 3), 200, np.uint8)
+    assert outer_line(blank, (60, 60), 30.0, 50.0) < 1.0
+    assert outer_line(blank, (60, 60), 30.0, 2.0) == 0.0
+
+
+def _tail_detection(centre, truth, chosen_is_tail, rival_strength):
+    """The keypoints of a heavy-tailed needle as the model may give them: its tip on the
+    pointer or on the tail (at the pointer's length, as the model places a tip), the other
+    end as the rival tip."""
+    from edged.pipelines.gauge.decode import Detection
+
+    cx, cy = centre
+    pointer = (*point_at(cx, cy, 75.0, truth), 0.6)
+    tail = (*point_at(cx, cy, 75.0, truth + 180.0), 0.7)
+    tip, rival = (tail, pointer) if chosen_is_tail else (pointer, tail)
+    keypoints = {
+        "center": (cx, cy, 0.9),
+        "tip": tip,
+        "start": (*point_at(cx, cy, 75.0, 225.0), 0.8),  # the face radius: 100 px
+        "end": (*point_at(cx, cy, 75.0, 135.0), 0.8),
+    }
+    det = Detection(keypoints, {}, extra={"rival_tip": rival_strength}, rival_tip=rival)
+    return det, pointer
+
+
+@pytest.mark.parametrize("value", [0.3, 0.55, 0.8])
+def test_a_tail_taken_for_the_tip_is_turned_round(value):
+    """The model's tip on the thick tail, its rival on the thin pointer: the pointer is what
+    reaches out to the scale, and the needle is measured along it. (At 0.1 the tail points
+    at the 0.8 numeral, and the line measured along it walks onto it: the rule, which asks
+    both measurements, leaves that one alone.)"""
+    from edged.pipelines.gauge.reader import _measure_needle
+
+    image, centre, _, truth = _heavy_tail(value)
+    det, pointer = _tail_detection(centre, truth, chosen_is_tail=True, rival_strength=0.9)
+    _measure_needle(image, det)
+    assert det.extra.get("tail_taken_for_tip") == 1.0
+    assert det.keypoints["tip"] == pointer
+    assert abs((det.needle_pixel_angle - truth + 180) % 360 - 180) < 1.0
+
+
+@pytest.mark.parametrize(("chosen_is_tail", "rival_strength"), [(False, 0.9), (True, 0.3)])
+def test_the_pointer_chosen_or_a_weak_rival_leaves_the_tip_alone(chosen_is_tail, rival_strength):
+    """The pointer chosen, its tail the rival: nothing to turn round. The tail chosen with a
+    weak rival: the reader does not second-guess a model that saw one needle."""
+    from edged.pipelines.gauge.reader import _measure_needle
+
+    image, centre, _, truth = _heavy_tail(0.3)
+    det, _ = _tail_detection(centre, truth, chosen_is_tail, rival_strength)
+    chosen = det.keypoints["tip"]
+    _measure_needle(image, det)
+    assert "tail_taken_for_tip" not in det.extra
+    assert det.keypoints["tip"] == chosen

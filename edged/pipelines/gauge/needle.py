@@ -26,7 +26,7 @@ import numpy as np
 from edged.cvutil import import_cv2
 from edged.pipelines.gauge.angles import angle_of, direction
 
-__all__ = ["pointer_redness", "refine_needle_angle"]
+__all__ = ["outer_line", "pointer_redness", "refine_needle_angle"]
 
 NORM_LEN = 60.0  # needle length (px) after resampling
 # how far from the model's angle the needle is searched; chosen on validation seeds: the
@@ -45,35 +45,99 @@ def refine_needle_angle(
     image: np.ndarray, center: Tuple[float, float], tip: Tuple[float, float]
 ) -> Optional[Tuple[float, float]]:
     """``(angle_deg, contrast)`` of the needle line near centre->tip in image pixels, or None."""
-    cv2 = import_cv2()
     cx, cy = center
     length = math.hypot(tip[0] - cx, tip[1] - cy)
     if length < 5:
         return None
-    a0 = angle_of(tip[0] - cx, tip[1] - cy)
-    # resample a window around the needle so that it is NORM_LEN px long
-    scale = NORM_LEN / length
-    half = int(math.ceil(length * 1.15))
-    x0, y0 = int(math.floor(cx)) - half, int(math.floor(cy)) - half
-    h, w = image.shape[:2]
-    xa, ya, xb, yb = max(0, x0), max(0, y0), min(w, x0 + 2 * half + 1), min(h, y0 + 2 * half + 1)
-    if xb - xa < 4 or yb - ya < 4:
+    window = _Resampled.around(image, center, length)
+    if window is None:
         return None
-    window = image[ya:yb, xa:xb]
-    size = (max(2, int(round((xb - xa) * scale))), max(2, int(round((yb - ya) * scale))))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    if window.ndim == 3 and window.shape[2] != 3:  # BGRA: drop alpha; one channel: grey
-        window = window[..., :3] if window.shape[2] > 3 else window[..., 0]
-    small = cv2.resize(window, size, interpolation=interp).astype(np.float32)
-    sx, sy = size[0] / float(xb - xa), size[1] / float(yb - ya)
-    ccx, ccy = (cx - xa) * sx, (cy - ya) * sy
-    got = _search(small, ccx, ccy, a0)
+    got = _search(window.small, window.ccx, window.ccy, angle_of(tip[0] - cx, tip[1] - cy))
     if got is None:
         return None
     angle, contrast = got
     # the angle in the resampled window equals the image angle only for equal x/y scales
     ddx, ddy = direction(angle)
-    return angle_of(ddx / sx, ddy / sy), contrast
+    return angle_of(ddx / window.sx, ddy / window.sy), contrast
+
+
+class _Resampled(NamedTuple):
+    """A window of the picture around the pivot, resized so that a given length from the
+    pivot is ``NORM_LEN`` px: the pivot's place in it and its x/y scales."""
+
+    small: np.ndarray
+    ccx: float
+    ccy: float
+    sx: float
+    sy: float
+
+    @classmethod
+    def around(
+        cls, image: np.ndarray, center: Tuple[float, float], length: float
+    ) -> Optional[_Resampled]:
+        """The window reaching ``length`` * 1.15 from ``center`` each way (cut at the
+        picture's edges), float32; None where less than 4 px of it lie in the picture."""
+        cv2 = import_cv2()
+        cx, cy = center
+        scale = NORM_LEN / length
+        half = int(math.ceil(length * 1.15))
+        x0, y0 = int(math.floor(cx)) - half, int(math.floor(cy)) - half
+        h, w = image.shape[:2]
+        xa, ya = max(0, x0), max(0, y0)
+        xb, yb = min(w, x0 + 2 * half + 1), min(h, y0 + 2 * half + 1)
+        if xb - xa < 4 or yb - ya < 4:
+            return None
+        window = image[ya:yb, xa:xb]
+        size = (max(2, int(round((xb - xa) * scale))), max(2, int(round((yb - ya) * scale))))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        if window.ndim == 3 and window.shape[2] != 3:  # BGRA: drop alpha; one channel: grey
+            window = window[..., :3] if window.shape[2] > 3 else window[..., 0]
+        small = cv2.resize(window, size, interpolation=interp).astype(np.float32)
+        sx, sy = size[0] / float(xb - xa), size[1] / float(yb - ya)
+        return cls(small, (cx - xa) * sx, (cy - ya) * sy, sx, sy)
+
+
+#: where along the radius a pointer shows and its tail does not (``outer_line``): a tail or
+#: counterweight reaches 0.1-0.5 of the face radius behind the pivot, the pointer 0.7-0.95
+OUTER = (0.5, 0.7)
+
+
+def outer_line(
+    image: np.ndarray, center: Tuple[float, float], angle_deg: float, radius: float
+) -> float:
+    """How clearly a line runs from ``center`` along ``angle_deg`` (degrees clockwise from 12
+    o'clock, in the picture) over the ``OUTER`` part of the face ``radius``: the mean
+    contrast (grey levels) between a strip on the line and strips beside it, in luma or
+    the colour channel that shows it most, for a thin or a wide line. A pointer shows
+    there, the tail on the pivot's other side does not (``reader._tail_check``)."""
+    cv2 = import_cv2()
+    if radius < 4:
+        return 0.0
+    window = _Resampled.around(image, center, radius)
+    if window is None:
+        return 0.0
+    small, ccx, ccy, sx, sy = window
+    dx, dy = direction(angle_deg)
+    ux, uy = dx * sx, dy * sy  # the direction and its normal in the resized window
+    norm = math.hypot(ux, uy)
+    ux, uy = ux / norm, uy / norm
+    along = np.linspace(OUTER[0], OUTER[1], 16) * NORM_LEN
+    across = np.arange(-MAX_HALF_WIDTH - 1.0, MAX_HALF_WIDTH + 1.01, OFFSET_STEP)
+    px = ccx + ux * along[:, None] - uy * across[None, :]
+    py = ccy + uy * along[:, None] + ux * across[None, :]
+    vals = cv2.remap(
+        small, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )  # fmt: skip
+    planes = vals @ PLANES.T if vals.ndim == 3 else vals[..., None]
+    mid = len(across) // 2
+    core = planes[:, mid - 1 : mid + 2].mean(axis=1)
+    best = 0.0
+    for half_px in HALF_WIDTHS:
+        k = int(round(half_px / OFFSET_STEP))
+        beside = 0.5 * (planes[:, mid - k] + planes[:, mid + k])
+        best = max(best, float(np.abs(core - beside).mean(axis=0).max()))
+    return best
 
 
 #: the planes a colour picture is searched in, as weights of its B, G, R channels: luma, and
