@@ -165,8 +165,14 @@ class GaugeMessage(ResultMessage):
         description="Digital gauges (seven-segment displays) only: what the display shows, "
         "e.g. '-12.5'; absent for dials, and when no character could be read for sure",
     )
+    why: Optional[str] = Field(
+        None,
+        description="Dials: why the reading is not ok, for a person (e.g. no dial found, the "
+        "needle's tip too faint, no scale seen, two models disputing the needle, a change "
+        "faster than max_rate); absent when quality is ok or there is nothing to say",
+    )
 
-    omitted_when_null: ClassVar[Tuple[str, ...]] = ("text",)
+    omitted_when_null: ClassVar[Tuple[str, ...]] = ("text", "why")
 
 
 class MotionMessage(ResultMessage):

@@ -224,24 +224,34 @@ def test_a_full_circle_dial_is_smoothed_the_short_way_round():
     assert got.value == pytest.approx(0.15)
     jump = dial.update(reading(5.0), 3.0)  # half a turn in a second: implausible
     assert jump.quality == "low_confidence" and jump.value == pytest.approx(0.15)
+    assert jump.extra["why"] == "read 5, a change faster than max_rate: the last value kept"
 
 
-def test_only_an_unreadable_reading_says_why_and_never_in_the_message():
-    """``as_dict`` (``edged read-gauge``) gives ``why`` for an unreadable reading only; the
-    MQTT message keeps exactly the ``edged.gauge/1`` fields."""
+def test_a_reading_that_is_not_ok_says_why_in_its_message_and_output():
+    """``why`` reaches the person behind a dashboard (the MQTT message, valid against the
+    committed schema) and behind ``edged read-gauge`` (``as_dict``) wherever the reading is
+    not ``ok``; an ``ok`` reading's message keeps the plain ``edged.gauge/1`` fields."""
     from edged.config import parse_config
-    from edged.pipelines.gauge.pipeline import reading_payload
+    from edged.pipelines.gauge.pipeline import NOT_FOUND, NOT_FOUND_IN_ROI, reading_payload
 
     unsure = GaugeReading(1.0, 0.3, "low_confidence", 10.0, {}, extra={"why": "stale"})
-    assert "why" not in unsure.as_dict()
+    assert unsure.as_dict()["why"] == "stale"
     unreadable = GaugeReading(None, 0.3, "unreadable", 10.0, {}, extra={"why": "no needle"})
     assert unreadable.as_dict()["why"] == "no needle"
+    sure = GaugeReading(1.0, 0.9, "ok", 10.0, {}, extra={"why": "left over"})
+    assert "why" not in sure.as_dict()
     text = (
         "sources: [{id: cam0, kind: synthetic}]\n"
         "pipelines: [{id: g, kind: gauge, source: cam0, gauges: [{id: amps, min_value: 0,"
-        " max_value: 5}]}]\n"
+        " max_value: 5}, {id: volts, min_value: 0, max_value: 5, roi: [0, 0, 40, 40]}]}]\n"
     )
-    gauge = parse_config(text).pipelines[0].gauges[0]
-    assert set(reading_payload(gauge, unreadable)) == {
-        "gauge_id", "value", "unit", "confidence", "angle_deg", "keypoints", "quality"
-    }  # fmt: skip
+    amps, volts = parse_config(text).pipelines[0].gauges
+    fields = {"gauge_id", "value", "unit", "confidence", "angle_deg", "keypoints", "quality"}
+    assert set(reading_payload(amps, sure)) == fields
+    assert reading_payload(amps, unreadable)["why"] == "no needle"
+    assert reading_payload(amps, unsure)["why"] == "stale"
+    from edged.pipelines.gauge.pipeline import GaugePipeline
+
+    pipeline = GaugePipeline(parse_config(text).pipelines[0], model=lambda batch: None)
+    assert pipeline.read_gauge(amps, None, 0.0).extra["why"] == NOT_FOUND
+    assert pipeline.read_gauge(volts, None, 0.0).extra["why"] == NOT_FOUND_IN_ROI

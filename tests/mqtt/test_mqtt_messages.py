@@ -110,15 +110,18 @@ def test_gauge_result_gives_one_retained_message_per_gauge(results):
     docs = [validate(m.payload, "edged.gauge-1.json") for m in out]
     assert [d["gauge_id"] for d in docs] == ["steam", "water"]
     assert [d["seq"] for d in docs] == [1, 1]  # per topic
+    assert not any("why" in d for d in docs)  # absent while null
+    why = "the needle's tip is too faint to trust"
     unreadable = results.make(
         "gauge",
-        {"gauges": [results.reading("steam", None, quality="unreadable", keypoints=None)]},
+        {"gauges": [results.reading("steam", None, quality="unreadable", keypoints=None, why=why)]},
         2,
         "boiler",
     )
     (message,) = messages_for_result(unreadable, TOPICS, seqs)
     doc = validate(message.payload, "edged.gauge-1.json")
     assert doc["value"] is None and doc["quality"] == "unreadable" and doc["seq"] == 2
+    assert doc["why"] == why
 
 
 def test_motion_and_other_kinds(results):

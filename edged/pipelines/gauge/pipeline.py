@@ -64,6 +64,9 @@ log = logging.getLogger("edged.pipelines.gauge")
 #: chose wrongly, and that keeps reading sure as the needle moves, is not kept for good
 #: (bench/panel_frames.py; bench/results/gauge.md, session 14)
 REMEMBER_FRAMES = 5
+#: a dial's ``why`` (in its message) when nothing was found to read
+NOT_FOUND = "no dial found in the frame"
+NOT_FOUND_IN_ROI = "no dial found in its roi (or the roi lies outside the frame)"
 
 __all__ = [
     "GaugePipeline",
@@ -122,7 +125,7 @@ def reading_payload(gauge: GaugeConfig, reading: GaugeReading) -> Dict[str, Any]
         if len(pts) == 4:
             keypoints = {k: [round(float(v[0]), 1), round(float(v[1]), 1)] for k, v in pts.items()}
     value = reading.value if reading.quality != "unreadable" else None
-    return {
+    payload = {
         "gauge_id": gauge.id,
         "value": None if value is None else round(float(value), 6),
         "unit": gauge.unit,
@@ -131,6 +134,10 @@ def reading_payload(gauge: GaugeConfig, reading: GaugeReading) -> Dict[str, Any]
         "keypoints": keypoints,
         "quality": reading.quality,
     }
+    why = reading.extra.get("why")
+    if reading.quality != "ok" and why:  # for the person behind a dashboard or SCADA
+        payload["why"] = str(why)
+    return payload
 
 
 def display_quality(
@@ -524,7 +531,8 @@ class GaugePipeline(Pipeline):
         self, gauge: GaugeConfig, det: Union[Detection, GaugeReading, None], t: float
     ) -> GaugeReading:
         if det is None:
-            return GaugeReading(None, 0.0, "unreadable", None, {})
+            why = NOT_FOUND if gauge.roi is None else NOT_FOUND_IN_ROI
+            return GaugeReading(None, 0.0, "unreadable", None, {}, extra={"why": why})
         if isinstance(det, GaugeReading):  # read by the pointer or the panel model already
             return self.trackers[gauge.id].update(det, t)
         return self.trackers[gauge.id].update(self._dial_reading(gauge, det), t)

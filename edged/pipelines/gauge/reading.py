@@ -238,7 +238,7 @@ class GaugeReading:
                 for k, v in self.keypoints.items()
             },
         }
-        if self.quality == "unreadable" and "why" in self.extra:
+        if self.quality != "ok" and self.extra.get("why"):
             out["why"] = str(self.extra["why"])  # for a person reading edged read-gauge
         return out
 
@@ -314,6 +314,9 @@ class GaugeTracker:
             self.rejected += 1
             if self.rejected < self.accept_after:
                 reading.extra["implausible_value"] = reading.value
+                reading.extra["why"] = (
+                    f"read {reading.value:g}, a change faster than max_rate: the last value kept"
+                )
                 reading.value = self.value
                 reading.quality = "low_confidence"
                 return reading
