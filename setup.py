@@ -31,10 +31,12 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.8",
-    packages=find_packages(include=["edged", "edged.*"]),
+    # the status page's files are a data-only package of their own: named here, setuptools
+    # ships them without warning that it "would be ignored"
+    packages=find_packages(include=["edged", "edged.*"]) + ["edged.http.static"],
     ext_modules=[POSE_PARSE],
     include_package_data=True,
-    package_data={"edged": ["http/static/*", "http/README.md"]},
+    package_data={"edged.http": ["README.md"], "edged.http.static": ["*"]},
     # the gauge and display models edged trained itself, so `edged demo` works from a wheel too
     data_files=[
         (
