@@ -144,7 +144,8 @@ def test_a_quarter_keypoint_off_the_scale_the_ends_make_lowers_the_quality(start
         assert doubted.extra["quarter_off"] == pytest.approx(fraction - 0.25, abs=0.02)
         if abs(fraction - 0.25) < 0.1:
             assert doubted.quality == "low_confidence"
-            assert "scale_contradicts" not in doubted.extra and "why" not in doubted.as_dict()
+            assert "scale_contradicts" not in doubted.extra
+            assert "scale is in doubt" in doubted.as_dict()["why"]
             assert doubted.value == pytest.approx(reading.value, abs=1e-6)
         else:
             assert doubted.quality == "unreadable" and doubted.value is None
@@ -172,6 +173,9 @@ def test_a_second_needle_as_strong_as_the_first_lowers_the_quality():
     reading = read_detection(det, 0.0, 10.0)
     assert reading.quality == "low_confidence"
     assert reading.value is not None
+    assert reading.extra["why"].startswith("two needle-like pointers")
+    det.extra["tail_taken_for_tip"] = 1.0  # the reader turned a tail round (needle.outer_line)
+    assert "thick tail" in read_detection(det, 0.0, 10.0).extra["why"]
 
 
 def test_a_needle_the_pixels_do_not_show_lowers_the_quality_but_keeps_the_value():
@@ -186,6 +190,7 @@ def test_a_needle_the_pixels_do_not_show_lowers_the_quality_but_keeps_the_value(
     reading = read_detection(det, 0.0, 10.0)
     assert reading.quality == "low_confidence"
     assert reading.value == pytest.approx(label.value, abs=0.3)
+    assert reading.extra["why"] == "the model sees a needle the pixels do not show"
 
 
 def test_a_faint_needle_tip_is_unreadable_not_a_guess():

@@ -257,3 +257,26 @@ def test_the_pointer_chosen_or_a_weak_rival_leaves_the_tip_alone(chosen_is_tail,
     _measure_needle(image, det)
     assert "tail_taken_for_tip" not in det.extra
     assert det.keypoints["tip"] == chosen
+
+
+def test_a_tail_cut_by_the_picture_edge_is_not_taken_for_a_pointer():
+    """A dial cut by the picture's edge just behind its pivot: the edge's pixels, carried
+    outward, would show the thick tail as a long line beyond the edge and turn a faint
+    pointer round; what lies outside the picture is no line."""
+    from edged.pipelines.gauge.needle import outer_line
+    from edged.pipelines.gauge.reader import _measure_needle
+
+    spec = GaugeSpec(
+        start_angle=225, sweep=270, min_value=0, max_value=1, value=225 / 270, face="cream",
+        needle_color=(185, 185, 185), needle_shape="heavy_tail", tail=0.45, seed=3,
+    )  # fmt: skip
+    image, centre, _, truth = _render_one(spec, size=240, radius=100)  # the pointer at 3 o'clock
+    x0 = int(centre[0]) - 40
+    cut = np.ascontiguousarray(image[:, x0:])
+    pivot = (centre[0] - x0, centre[1])
+    assert outer_line(cut, pivot, truth + 180.0, 100.0) == 0.0  # the tail's side: outside
+    det, pointer = _tail_detection(pivot, truth, chosen_is_tail=False, rival_strength=0.9)
+    _measure_needle(cut, det)
+    assert "tail_taken_for_tip" not in det.extra
+    assert det.keypoints["tip"] == pointer
+    assert abs((det.needle_pixel_angle - truth + 180) % 360 - 180) < 5.0

@@ -125,11 +125,8 @@ def test_synthetic_gauge_scene_carries_the_truth_and_is_repeatable():
     assert frames[0].shape == (240, 320, 3)
 
 
-@needs_model
-def test_pipeline_reads_the_synthetic_camera_close_to_the_truth():
-    from edged.pipelines.gauge.scene import GaugeScene
-
-    scene = GaugeScene(480, 240, count=2, seed=0, rate=5, period_s=20)
+def _scene_pipeline(scene):
+    """A keypoint gauge pipeline configured for ``scene``'s dials (not opened)."""
     text = textwrap.dedent(
         """
         sources: [{id: cam0, kind: synthetic, scene: gauges}]
@@ -142,7 +139,34 @@ def test_pipeline_reads_the_synthetic_camera_close_to_the_truth():
             gauges: %s
         """
     ) % (MODEL, json.dumps([g.config() for g in scene.gauges]))
-    pipe = create_pipeline(parse_config(text).pipelines[0])
+    return create_pipeline(parse_config(text).pipelines[0])
+
+
+@needs_model
+def test_the_pipeline_measures_needles_in_the_pixels_as_read_gauge_does():
+    """The daemon's dials get what ``edged read-gauge`` does after the model: the needle
+    measured in the pixels (sub-degree direction, drag pointers, a tail taken for the tip);
+    before session 18 only ``read-gauge`` and the benches did."""
+    from edged.pipelines.gauge.decode import Detection
+    from edged.pipelines.gauge.scene import GaugeScene
+
+    scene = GaugeScene(480, 240, count=2, seed=0, rate=5, period_s=20)
+    pipe = _scene_pipeline(scene)
+    pipe.open()
+    image, _ = scene.render(8)
+    dets = [d for d in pipe.infer(image).values() if isinstance(d, Detection)]
+    pipe.close()
+    with_tips = [d for d in dets if "tip" in d.keypoints]
+    assert len(with_tips) == 2
+    assert all(d.needle_pixel_angle is not None for d in with_tips)
+
+
+@needs_model
+def test_pipeline_reads_the_synthetic_camera_close_to_the_truth():
+    from edged.pipelines.gauge.scene import GaugeScene
+
+    scene = GaugeScene(480, 240, count=2, seed=0, rate=5, period_s=20)
+    pipe = _scene_pipeline(scene)
     pipe.open()
     errors = []
     for n in range(0, 40, 8):
@@ -198,7 +222,7 @@ def test_read_gauge_cli_prints_one_json_line_per_image(tmp_path, capsys):
     )
     line = json.loads(capsys.readouterr().out)
     assert line["value"] == pytest.approx(11.0, abs=0.5)
-    assert "why" not in line  # only an unreadable reading says why
+    assert line["quality"] == "ok" and "why" not in line  # only a reading not ok says why
 
 
 def test_read_gauge_cli_says_why_a_picture_is_unreadable(tmp_path, capsys):

@@ -191,8 +191,13 @@ def test_tracker_averages_one_models_readings_only():
     # the rate check still holds across models: an implausible change is held back
     held = GaugeTracker(alpha=0.5, max_rate=0.1)
     held.update(reading(3.0, reader="panel"), 0.0)
-    got = held.update(reading(1.0, "low_confidence"), 1.0)
+    doubtful = reading(1.0, "low_confidence")
+    doubtful.extra["why"] = "two needle-like pointers"
+    got = held.update(doubtful, 1.0)
     assert got.quality == "low_confidence" and got.value == 3.0
+    assert got.extra["why"] == (
+        "read 1, a change faster than max_rate: the last value kept; two needle-like pointers"
+    )
 
 
 def test_snap_sweep_keeps_the_arc_middle():

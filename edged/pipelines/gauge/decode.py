@@ -431,13 +431,21 @@ def read_detection(
     if two_needles:
         # two needles, nearly as likely: which one is real is a guess
         confidence *= 0.5
-    quality = "ok"
+    quality, why = "ok", None
     if not in_range:
-        quality = "out_of_range"
-    elif confidence < min_confidence or two_needles or det.extra.get("needle_unseen"):
+        quality, why = "out_of_range", "the needle points outside the scale"
+    elif two_needles:
+        why = "two needle-like pointers: which is the needle is a guess"
+        if det.extra.get("tail_taken_for_tip"):
+            why = "a pointer and a thick tail: the one that reaches the scale was read"
         quality = "low_confidence"
+    elif det.extra.get("needle_unseen"):
+        quality, why = "low_confidence", "the model sees a needle the pixels do not show"
+    elif confidence < min_confidence:
+        quality, why = "low_confidence", "the model is unsure of the needle or the scale"
     elif quarter_off is not None and abs(quarter_off) > QUARTER_TOLERANCE:
-        quality = "low_confidence"  # the model's scale disagrees with itself
+        # the model's scale disagrees with itself
+        quality, why = "low_confidence", f"the model's scale is in doubt: {CONFIGURE_SCALE}"
     reading = GaugeReading(
         value,
         confidence,
@@ -451,6 +459,8 @@ def read_detection(
     )
     if quarter_off is not None:
         reading.extra["quarter_off"] = round(quarter_off, 4)
+    if why is not None:
+        reading.extra["why"] = why
     reading.extra["needle_picture_angle"] = _picture_direction(a, angle)
     return reading
 

@@ -98,18 +98,25 @@ class _Resampled(NamedTuple):
 
 
 #: where along the radius a pointer shows and its tail does not (``outer_line``): a tail or
-#: counterweight reaches 0.1-0.5 of the face radius behind the pivot, the pointer 0.7-0.95
+#: counterweight reaches 0.1-0.5 of the face radius behind the pivot, a pointer 0.6-0.95
 OUTER = (0.5, 0.7)
+OUTER_SAMPLES = 16
+#: at least this many of them must lie in the picture (a dial cut by its edge: too few
+#: left to tell a line by, and a cut edge is no line)
+OUTER_SEEN = 12
 
 
 def outer_line(
     image: np.ndarray, center: Tuple[float, float], angle_deg: float, radius: float
 ) -> float:
     """How clearly a line runs from ``center`` along ``angle_deg`` (degrees clockwise from 12
-    o'clock, in the picture) over the ``OUTER`` part of the face ``radius``: the mean
-    contrast (grey levels) between a strip on the line and strips beside it, in luma or
-    the colour channel that shows it most, for a thin or a wide line. A pointer shows
-    there, the tail on the pivot's other side does not (``reader._tail_check``)."""
+    o'clock, in the picture) over the ``OUTER`` part of the face ``radius``: the contrast
+    (grey levels) between a strip on the line and strips beside it, averaged along the line
+    before its size is taken (noise and a numeral crossing the line average out, a line
+    does not), in luma or the colour channel that shows it most, for a thin or a wide line.
+    A pointer shows there, the tail on the pivot's other side does not
+    (``reader._tail_check``). 0 where fewer than ``OUTER_SEEN`` of the ``OUTER_SAMPLES``
+    places along the line lie in the picture."""
     cv2 = import_cv2()
     if radius < 4:
         return 0.0
@@ -121,14 +128,17 @@ def outer_line(
     ux, uy = dx * sx, dy * sy  # the direction and its normal in the resized window
     norm = math.hypot(ux, uy)
     ux, uy = ux / norm, uy / norm
-    along = np.linspace(OUTER[0], OUTER[1], 16) * NORM_LEN
+    along = np.linspace(OUTER[0], OUTER[1], OUTER_SAMPLES) * NORM_LEN
     across = np.arange(-MAX_HALF_WIDTH - 1.0, MAX_HALF_WIDTH + 1.01, OFFSET_STEP)
     px = ccx + ux * along[:, None] - uy * across[None, :]
     py = ccy + uy * along[:, None] + ux * across[None, :]
+    h, w = small.shape[:2]
+    inside = ((px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)).all(axis=1)
+    if inside.sum() < OUTER_SEEN:
+        return 0.0
     vals = cv2.remap(
-        small, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )  # fmt: skip
+        small, px[inside].astype(np.float32), py[inside].astype(np.float32), cv2.INTER_LINEAR
+    )
     planes = vals @ PLANES.T if vals.ndim == 3 else vals[..., None]
     mid = len(across) // 2
     core = planes[:, mid - 1 : mid + 2].mean(axis=1)
@@ -136,7 +146,7 @@ def outer_line(
     for half_px in HALF_WIDTHS:
         k = int(round(half_px / OFFSET_STEP))
         beside = 0.5 * (planes[:, mid - k] + planes[:, mid + k])
-        best = max(best, float(np.abs(core - beside).mean(axis=0).max()))
+        best = max(best, float(np.abs((core - beside).mean(axis=0)).max()))
     return best
 
 

@@ -65,8 +65,8 @@ log = logging.getLogger("edged.pipelines.gauge")
 #: (bench/panel_frames.py; bench/results/gauge.md, session 14)
 REMEMBER_FRAMES = 5
 #: a dial's ``why`` (in its message) when nothing was found to read
-NOT_FOUND = "no dial found in the frame"
-NOT_FOUND_IN_ROI = "no dial found in its roi (or the roi lies outside the frame)"
+NOT_FOUND = "no gauge found"  # (as edged read-gauge says it)
+NOT_FOUND_IN_ROI = "no gauge found in its roi (or the roi lies outside the frame)"
 
 __all__ = [
     "GaugePipeline",
@@ -432,6 +432,7 @@ class GaugePipeline(Pipeline):
             )
             found[g.id] = None if best is None else best.transformed(1.0, float(x), float(y))
         if self.reader is not None:
+            self.reader.measure(image, [d for d in found.values() if isinstance(d, Detection)])
             unscaled = [found.get(i) for i in sorted(self.unscaled)]
             self.reader.orient(image, [d for d in unscaled if isinstance(d, Detection)])
         found.update(self._second_opinions(image, found))

@@ -80,9 +80,9 @@ DRAG_RIVAL_CONTRAST = 0.8  # the rival shows at least this share of the red one'
 #: side: the pointer and its tail (``_tail_check``) ...
 TAIL_OPPOSITE_DEG = 150.0
 #: ... and the line on the rival's side shows this many times as clearly where a pointer
-#: reaches and a tail does not (``needle.OUTER``): the model took the tail for the tip. On
-#: 2,000 held-out renders (seeds 7e12 + i) the tails taken for tips showed 6.2-30x, the
-#: pointers rightly taken up to 2.7x
+#: reaches and a tail does not (``needle.OUTER``): the model took the tail for the tip.
+#: Set on the bench's renders (seeds 7e12 + i) and seeds 9e12 + i, 2,000 each; measured on
+#: seeds 5e12 + i (bench/results/gauge.md, session 18)
 TAIL_RATIO = 4.0
 
 
@@ -330,11 +330,19 @@ class GaugeReader:
         """Both passes, then the needle's direction measured in the pixels."""
         dets = self.detect(image, max_gauges)
         found = [r if r is not None else d for d, r in zip(dets, self.refine(image, dets))]
-        if self.needle_pixels:
-            for det in found:
-                if "tip" in det.keypoints:
-                    _measure_needle(image, det)
+        self.measure(image, found)
         return found
+
+    def measure(self, image: np.ndarray, dets: Sequence[Detection]) -> None:
+        """Each detection's needle measured in ``image``'s pixels (the detections in its
+        coordinates), where it has a tip: a direction to a fraction of a degree, a red drag
+        pointer told from the needle, a tail taken for the tip turned round; nothing without
+        ``needle_pixels``."""
+        if not self.needle_pixels:
+            return
+        for det in dets:
+            if "tip" in det.keypoints:
+                _measure_needle(image, det)
 
     def orient(self, image: np.ndarray, dets: Sequence[Detection], snap: bool = True) -> None:
         """The direction model's say on which end of each dial's scale the larger numbers
@@ -431,16 +439,19 @@ def _tail_check(
     its tip: a thick tail (or counterweight) behind the pivot can look more like a needle to
     the model than a thin pointer, but only the pointer reaches out to the scale.
 
-    Where a rival tip as strong as ``RIVAL_RATIO`` lies on the pivot's other side, its line
-    is measured too, and the two lines are compared over the outer part of the face
-    (``needle.outer_line``), each beside its continuation behind the pivot: the two swap
-    (``extra["tail_taken_for_tip"]``; the reading stays ``low_confidence``: two needles)
-    only where both ways the rival's side shows ``TAIL_RATIO`` times as clearly (on 2,000
-    held-out renders either way alone turned some right readings round: a line measured
-    along a thick tail can walk onto a numeral beside it). Otherwise ``got`` as it was (the
-    tip's direction measured in the pixels, or None where they show no line along it)."""
+    Where a rival tip as strong as ``RIVAL_RATIO`` (and seen, ``HIDDEN_TIP_SCORE``) lies on
+    the pivot's other side, its line is measured too, and the two lines are compared over
+    the outer part of the face (``needle.outer_line``), each beside its continuation behind
+    the pivot: the two swap (``extra["tail_taken_for_tip"]``; the reading stays
+    ``low_confidence``: two needles) only where both ways the rival's side shows
+    ``TAIL_RATIO`` times as clearly. The rival's comparison alone turned right readings
+    round on renders (its line measured over a numeral beside it). Otherwise ``got`` as it
+    was (the tip's direction measured in the pixels, or None where they show no line along
+    it)."""
     rival = det.rival_tip
-    if rival is None or det.extra.get("rival_tip", 0.0) < RIVAL_RATIO:
+    if rival is None or rival[2] < HIDDEN_TIP_SCORE:
+        return got
+    if det.extra.get("rival_tip", 0.0) < RIVAL_RATIO:
         return got
     cx, cy = det.center
     tip = det.keypoints["tip"]

@@ -314,9 +314,10 @@ class GaugeTracker:
             self.rejected += 1
             if self.rejected < self.accept_after:
                 reading.extra["implausible_value"] = reading.value
-                reading.extra["why"] = (
-                    f"read {reading.value:g}, a change faster than max_rate: the last value kept"
-                )
+                why = f"read {reading.value:g}, a change faster than max_rate: the last value kept"
+                if reading.extra.get("why"):  # (and what was doubtful about it already)
+                    why = f"{why}; {reading.extra['why']}"
+                reading.extra["why"] = why
                 reading.value = self.value
                 reading.quality = "low_confidence"
                 return reading
