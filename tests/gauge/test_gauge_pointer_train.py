@@ -146,9 +146,7 @@ def test_negatives_teach_even_odds_and_are_recorded_in_the_run(tmp_path):
     [(["--negatives", "0.2"], "only with --dials panels"),
      (["--dials", "panels", "--negatives", "1"], "a share from 0"),
      (["--field-looks", "0.2"], "only with --dials panels"),
-     (["--dials", "panels", "--field-looks", "2"], "0 to 1"),
-     (["--off-centre", "0.1"], "only with --dials panels"),
-     (["--dials", "panels", "--off-centre", "0.5"], "from 0 to 0.25")],
+     (["--dials", "panels", "--field-looks", "2"], "0 to 1")],
 )  # fmt: skip
 def test_negatives_are_refused_where_they_mean_nothing(argv, message, capsys):
     with pytest.raises(SystemExit):
@@ -182,35 +180,6 @@ def test_field_looks_change_panel_crops_not_their_labels(tmp_path):
     assert main([*plain, "--out", str(tmp_path / "b"), "--stop-after", "1"]) == 0
     with pytest.raises(SystemExit, match="field_looks None there, 0.3 now"):
         main([*plain, "--out", str(tmp_path / "b"), "--field-looks", "0.3"])
-
-
-def test_off_centre_moves_centred_arcs_and_is_part_of_the_run(tmp_path):
-    """``--off-centre`` (panels): a centred-arc meter's pivot strays further from the crop's
-    middle (corner meters stay in their corner); the default draws the crops as before, and
-    the share is part of the run's identity."""
-    from edged.pipelines.gauge.panel_crop import OFF_CENTRE, render_panel_crop
-
-    def offsets(share):
-        out = []
-        for seed in range(60):
-            crop, label = render_panel_crop(seed, off_centre=share)
-            if label.label.spec.layout != "panel_corner":
-                out.append(label.label.keypoints["center"][0] / crop.shape[1] - 0.5)
-        return np.array(out)
-
-    assert 0.6 * OFF_CENTRE < np.std(offsets(OFF_CENTRE)) < 1.4 * OFF_CENTRE
-    assert np.std(offsets(0.15)) > 2 * np.std(offsets(OFF_CENTRE))
-
-    run = ["--dials", "panels", "--seed", "2", "--steps", "2", *TINY, "--out", str(tmp_path)]
-    assert main([*run, "--off-centre", "0.1", "--stop-after", "1"]) == 0
-    assert torch.load(tmp_path / "last.pt", weights_only=False)["config"]["off_centre"] == 0.1
-    with pytest.raises(SystemExit, match="off_centre 0.1 there, None now"):
-        main(run)
-    assert main([*run, "--off-centre", "0.1"]) == 0
-    default = ["--dials", "panels", "--seed", "2", "--steps", "2", *TINY]
-    default += ["--out", str(tmp_path / "b")]
-    assert main([*default, "--off-centre", str(OFF_CENTRE), "--stop-after", "1"]) == 0
-    assert main(default) == 0  # the default said aloud is the same run
 
 
 def test_round_windows_are_windows_of_round_dials():

@@ -24,7 +24,6 @@ directions in that square (``squashed``), as the reader's ``_unsquash`` undoes.
 
 from __future__ import annotations
 
-import functools
 from typing import Callable, NamedTuple, Tuple
 
 import numpy as np
@@ -52,9 +51,6 @@ MIN_SIDE, MAX_SIDE = 64, 160
 MAX_ASPECT = 1.45  # long side / short side of the crop (an roi drawn around a meter)
 #: a loose-framed picture's short side (px): ``render_loose_panel``'s, for the bench
 LOOSE_SIDES = (100, 320)
-#: a centred-arc meter's pivot lies this share of the crop's width (one standard deviation)
-#: off the crop's middle (``render_panel_crop``'s ``off_centre``: an roi drawn by hand)
-OFF_CENTRE = 0.05
 
 
 class PanelCropLabel(NamedTuple):
@@ -69,20 +65,18 @@ class PanelCropLabel(NamedTuple):
 
 
 def render_panel_crop(
-    seed: int, split: str = "train", clean: bool = False, off_centre: float = OFF_CENTRE
+    seed: int, split: str = "train", clean: bool = False
 ) -> Tuple[np.ndarray, PanelCropLabel]:
     """One crop of one panel meter whose needle can be seen, a pure function of ``seed``.
 
     The meter fills the crop as in a photo of it (its pivot low, or low and to the right
-    for a corner pivot; a centred arc's ``off_centre`` of the width off the middle, one
-    standard deviation), square on within a few degrees, with the renderer's degradations
+    for a corner pivot), square on within a few degrees, with the renderer's degradations
     (none with ``clean``). A draw the renderer calls unreadable is drawn again from the same
     stream: a needle a glare or an occluder hid, or a pivot that fell outside the crop (so
     every pivot lies inside it, if often under a cover).
     """
     rng = np.random.default_rng(seed)
-    filling = functools.partial(_filling, off_centre=off_centre)
-    return _readable_meter(rng, split, (MIN_SIDE, MAX_SIDE), filling, clean)
+    return _readable_meter(rng, split, (MIN_SIDE, MAX_SIDE), _filling, clean)
 
 
 def render_loose_panel(
@@ -182,13 +176,11 @@ def _panel_spec(rng: np.random.Generator, split: str) -> GaugeSpec:
 
 
 def _filling(
-    rng: np.random.Generator, spec: GaugeSpec, w: float, h: float, off_centre: float = OFF_CENTRE
+    rng: np.random.Generator, spec: GaugeSpec, w: float, h: float
 ) -> Tuple[float, float, float]:
-    """Pivot and face radius of a meter that fills a ``w`` x ``h`` crop: the pivot low (and
-    to the right for a corner pivot; a centred arc's ``off_centre`` of the width off the
-    middle, one standard deviation), up to a little beyond the edge (such draws are drawn
-    again: see ``render_panel_crop``); the scale and its numbers in the picture, but for a
-    large ``off_centre``, which may cut them at a side as a hand-drawn roi does."""
+    """Pivot and face radius of a meter that fills a ``w`` x ``h`` crop: the scale and its
+    numbers in the picture, the pivot low (and to the right for a corner pivot), up to a
+    little beyond the edge (such draws are drawn again: see ``render_panel_crop``)."""
     short = min(w, h)
     r = short * float(rng.uniform(0.5, 0.85))
     reach = r * (spec.tick_radius + 0.25)
@@ -196,7 +188,7 @@ def _filling(
     if spec.layout == "panel_corner":
         cx = float(rng.uniform(min(reach, w - 4), w + 0.05 * r))
     else:
-        cx = w / 2 + float(rng.normal(0, w * off_centre))
+        cx = w / 2 + float(rng.normal(0, w * 0.05))
     return cx, cy, r
 
 

@@ -26,8 +26,7 @@ of round dials with even odds over every direction as their targets: ``reader: a
 the panel model about round dials too, and it must be unsure of them (the bundled panel
 model: ``--init`` session 11's, ``--negatives 0.2``; weights/README.gauge-panel.md).
 ``--field-looks P`` (panels) gives that share of the crops a field photo's look, as the
-keypoint trainer's option does; ``--off-centre S`` moves a centred-arc meter's pivot
-further from the crop's middle (``panel_crop.OFF_CENTRE``: 0.05 of the width).
+keypoint trainer's option does.
 
 Export with ``python -m edged.pipelines.gauge.export CKPT weights/gauge_pointer.onnx``
 (or ``weights/gauge_panel_pointer.onnx``).
@@ -87,23 +86,15 @@ def render_pointer_batch(
 
 
 def render_panel_batch(
-    seed: int,
-    batch_index: int,
-    batch: int,
-    size: int,
-    negatives: float = 0.0,
-    looks: float = 0.0,
-    off_centre: Optional[float] = None,
+    seed: int, batch_index: int, batch: int, size: int, negatives: float = 0.0, looks: float = 0.0
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Panel-meter crops squashed to the model's square (N,S,S,3) float32 BGR 0..255 and
     targets (N,4): pointer and zero angle in that square, ccw, end angle in that square.
     ``negatives``: this share of the crops are windows of round dials instead
     (``render_round_window``), their angles NaN (no direction: the loss asks for even odds)
     and their ccw 0.5. ``looks``: this share of the crops (negatives too) get one of
-    ``synth.field_looks`` (``train.with_field_look``). ``off_centre``: how far a centred
-    arc's pivot strays from the crop's middle (``panel_crop.OFF_CENTRE`` when None)."""
+    ``synth.field_looks`` (``train.with_field_look``)."""
     from edged.pipelines.gauge.panel_crop import (
-        OFF_CENTRE,
         render_panel_crop,
         render_round_window,
         squashed,
@@ -121,10 +112,7 @@ def render_panel_batch(
             images.append(model_input(window).transpose(1, 2, 0))
             targets.append((math.nan, math.nan, 0.5, math.nan))
             continue
-        crop, label = render_panel_crop(
-            picture_seed("panel-train", seed, batch_index, i),
-            off_centre=OFF_CENTRE if off_centre is None else off_centre,
-        )
+        crop, label = render_panel_crop(picture_seed("panel-train", seed, batch_index, i))
         crop = with_field_look(crop, looks, look_seed)
         h, w = crop.shape[:2]
         images.append(model_input(crop).transpose(1, 2, 0))
@@ -203,22 +191,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help="panels: this share of the crops are windows of round dials, which the model "
         "learns to be unsure of (reader: auto asks it about round dials too); default 0",
     )
-    p.add_argument(
-        "--off-centre",
-        type=float,
-        default=None,
-        metavar="SHARE",
-        help="panels: a centred-arc meter's pivot strays this share of the crop's width "
-        "(one standard deviation) from its middle, as in an roi drawn by hand (default "
-        "0.05, panel_crop.OFF_CENTRE)",
-    )
     add_field_looks_arg(p)
     add_init_arg(p)
     args = p.parse_args(argv)
-    if args.off_centre is not None and args.dials != "panels":
-        p.error("--off-centre: only with --dials panels")
-    if args.off_centre is not None and not 0.0 <= args.off_centre <= 0.25:
-        p.error(f"--off-centre {args.off_centre}: a share of the width from 0 to 0.25")
     if args.negatives and args.dials != "panels":
         p.error("--negatives: only with --dials panels (a sub-dial model reads sub-dials)")
     if args.field_looks and args.dials != "panels":
@@ -244,15 +219,8 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
             identity["negatives"] = args.negatives
         if args.field_looks:  # (the same)
             identity["field_looks"] = args.field_looks
-        from edged.pipelines.gauge.panel_crop import OFF_CENTRE
-
-        if args.off_centre not in (None, OFF_CENTRE):  # (the same; the default is no change)
-            identity["off_centre"] = args.off_centre
         render = functools.partial(
-            render_panel_batch,
-            negatives=args.negatives,
-            looks=args.field_looks,
-            off_centre=args.off_centre,
+            render_panel_batch, negatives=args.negatives, looks=args.field_looks
         )
         reuse, turns = PANEL_REUSE, 1
     else:  # the sub-dial run's identity as it was before panels came (its resumes hold)
@@ -267,7 +235,7 @@ def _train(args: argparse.Namespace, torch: Any) -> int:
         lambda w: build_pointer_model(w, end),
         identity,
         log,
-        optional=("negatives", "field_looks", "off_centre"),
+        optional=("negatives", "field_looks"),
     )
     train_reusing_batches(
         args,
