@@ -267,3 +267,18 @@ def test_wheel_data_is_looked_for_in_every_place_pip_puts_it():
     roots = weights._data_roots()
     for where in (sys.prefix, sysconfig.get_path("data"), site.getuserbase(), "/usr/local"):
         assert where in roots
+
+
+@needs_model
+def test_gauge_pipeline_bench_compares_measured_needles_with_the_model_alone():
+    """``bench/gauge_pipeline.py`` (smoke): the demo scene's dials read by the pipeline as
+    shipped and by one that does not measure needles in the pixels; the measured ones are
+    closer (the model's keypoints alone are a degree or so off on these dials)."""
+    from benchkit import load_bench
+
+    res = load_bench("gauge_pipeline.py").run(scenes=1, frames=3, dials=3)
+    measured, model_only = res["measures needles"], res["model only"]
+    assert measured["readings"] == model_only["readings"] == 3 * 3
+    assert measured["no_read_rate"] == model_only["no_read_rate"] == 0.0
+    assert measured["mean_pct"] < model_only["mean_pct"]
+    assert "time_ratio_measures_over_model_only" in res
