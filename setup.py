@@ -33,7 +33,7 @@ setup(
     python_requires=">=3.8",
     # the status page's files are a data-only package of their own: named here, setuptools
     # ships them without warning that it "would be ignored"
-    packages=find_packages(include=["edged", "edged.*"]) + ["edged.http.static"],
+    packages=[*find_packages(include=["edged", "edged.*"]), "edged.http.static"],
     ext_modules=[POSE_PARSE],
     include_package_data=True,
     package_data={"edged.http": ["README.md"], "edged.http.static": ["*"]},
