@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict
 
@@ -33,10 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from panel_frames import Tally  # noqa: E402
+from panel_frames import Tally, side_by_side  # noqa: E402
 
 from edged.config import parse_config  # noqa: E402
-from edged.frames import Frame  # noqa: E402
 from edged.pipelines import create_pipeline  # noqa: E402
 from edged.pipelines.gauge.scene import GaugeScene  # noqa: E402
 
@@ -63,17 +61,7 @@ def run(scenes: int, frames: int, dials: int) -> Dict[str, Any]:
     for seed in range(scenes):
         scene = GaugeScene(WIDTH, HEIGHT, count=dials, seed=seed, rate=5, period_s=20)
         pipes = {name: pipeline_for(scene, name == WAYS[0]) for name in WAYS}
-        spans = {g.id: abs(g.max_value - g.min_value) for g in scene.gauges}
-        for n in range(frames):
-            image, truth = scene.render(n)
-            by_id = {t["id"]: t for t in truth}
-            for name, pipe in pipes.items():
-                frame = Frame("cam0", n, time.time(), time.monotonic(), image)
-                t0 = time.perf_counter()
-                result = pipe.process(frame)
-                tallies[name].ms.append((time.perf_counter() - t0) * 1000.0)
-                for got in result.payload["gauges"]:
-                    tallies[name].add(got, by_id[got["gauge_id"]], spans[got["gauge_id"]])
+        side_by_side(scene, frames, pipes, tallies)
         for pipe in pipes.values():
             pipe.close()
     out: Dict[str, Any] = {"scenes": scenes, "frames": frames, "dials": dials}

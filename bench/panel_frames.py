@@ -31,11 +31,12 @@ how far the reading's ``center`` moves between consecutive frames (the overlay's
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
@@ -151,6 +152,36 @@ WAYS = {
 }
 
 
+def side_by_side(
+    scene: GaugeScene,
+    frames: int,
+    pipes: Dict[str, Any],
+    tallies: Dict[str, Tally],
+    before: Callable[[Any], None] = lambda pipe: None,
+) -> None:
+    """The scene's first ``frames`` frames read by each of ``pipes`` in turn (``before``
+    called on each pipeline first), each reading and the time of ``process`` added to its
+    ``tallies``."""
+    spans = {g.id: abs(g.max_value - g.min_value) for g in scene.gauges}
+    for n in range(frames):
+        image, truth = scene.render(n)
+        by_id = {t["id"]: t for t in truth}
+        for name, pipe in pipes.items():
+            before(pipe)
+            frame = Frame("cam0", n, time.time(), time.monotonic(), image)
+            t0 = time.perf_counter()
+            result = pipe.process(frame)
+            tallies[name].ms.append((time.perf_counter() - t0) * 1000.0)
+            for got in result.payload["gauges"]:
+                tallies[name].add(got, by_id[got["gauge_id"]], spans[got["gauge_id"]])
+
+
+def _forget(pipe: Any, forgets: Any) -> None:
+    """The pipeline that searches every frame forgets its windows before each."""
+    if pipe is forgets:
+        pipe.panel_windows.clear()
+
+
 def run(scenes: int, frames: int, loose: float, reader: str = "panel") -> Dict[str, Any]:
     shipped, other = WAYS[reader]
     tallies = {shipped: Tally(), other: Tally()}
@@ -161,19 +192,8 @@ def run(scenes: int, frames: int, loose: float, reader: str = "panel") -> Dict[s
         if reader == "auto":  # the second opinion without the framings check
             own_only = pipes[other].panel_reader
             own_only.read_reframed = own_only.read_crops  # type: ignore[method-assign]
-        spans = {g.id: g.max_value - g.min_value for g in scene.gauges}
-        for n in range(frames):
-            image, truth = scene.render(n)
-            by_id = {t["id"]: t for t in truth}
-            for name, pipe in pipes.items():
-                if name == "searches every frame":
-                    pipe.panel_windows.clear()
-                frame = Frame("cam0", n, time.time(), time.monotonic(), image)
-                t0 = time.perf_counter()
-                result = pipe.process(frame)
-                tallies[name].ms.append((time.perf_counter() - t0) * 1000.0)
-                for got in result.payload["gauges"]:
-                    tallies[name].add(got, by_id[got["gauge_id"]], spans[got["gauge_id"]])
+        forgets = pipes["searches every frame"] if reader == "panel" else None
+        side_by_side(scene, frames, pipes, tallies, functools.partial(_forget, forgets=forgets))
         for name, pipe in pipes.items():
             crops[name] += pipe._panel_model.crops
             pipe.close()
