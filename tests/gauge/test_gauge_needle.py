@@ -206,7 +206,7 @@ def test_outer_line_of_a_blank_face_or_a_speck_of_a_dial_is_nothing():
 
     blank = np.full((120, 120, 3), 200, np.uint8)
     assert outer_line(blank, (60, 60), 30.0, 50.0) < 1.0
-    assert outer_line(blank, (60, 60), 30.0, 2.0) == 0.0
+    assert outer_line(blank, (60, 60), 30.0, 2.0) is None
 
 
 def _tail_detection(centre, truth, chosen_is_tail, rival_strength):
@@ -274,9 +274,37 @@ def test_a_tail_cut_by_the_picture_edge_is_not_taken_for_a_pointer():
     x0 = int(centre[0]) - 40
     cut = np.ascontiguousarray(image[:, x0:])
     pivot = (centre[0] - x0, centre[1])
-    assert outer_line(cut, pivot, truth + 180.0, 100.0) == 0.0  # the tail's side: outside
+    assert outer_line(cut, pivot, truth + 180.0, 100.0) is None  # the tail's side: outside
     det, pointer = _tail_detection(pivot, truth, chosen_is_tail=False, rival_strength=0.9)
     _measure_needle(cut, det)
     assert "tail_taken_for_tip" not in det.extra
     assert det.keypoints["tip"] == pointer
     assert abs((det.needle_pixel_angle - truth + 180) % 360 - 180) < 5.0
+
+
+def test_a_pointer_whose_outer_part_lies_outside_the_picture_is_not_turned_round():
+    """A dial whose pivot sits near the picture's edge: the pointer's outer part is cut off,
+    so nothing can be told of it, and a thick line on the other side is no reason to turn
+    the needle round (it was, while a cut-off line counted as no line)."""
+    import cv2
+
+    from edged.pipelines.gauge.decode import Detection
+    from edged.pipelines.gauge.reader import _measure_needle
+
+    image = np.full((200, 300, 3), 225, np.uint8)
+    pivot = (150.0, 188.0)
+    pointer = point_at(*pivot, 90.0, 265.0)  # nearly level, its strip cut by the bottom edge
+    rival = point_at(*pivot, 90.0, 85.0)
+    cv2.line(image, (150, 188), tuple(int(round(v)) for v in pointer), (40, 40, 40), 2)
+    cv2.line(image, (150, 188), tuple(int(round(v)) for v in rival), (20, 20, 20), 7)
+    keypoints = {
+        "center": (*pivot, 0.9),
+        "tip": (*point_at(*pivot, 80.0, 265.0), 0.7),
+        "start": (*point_at(*pivot, 90.0, 225.0), 0.8),
+        "end": (*point_at(*pivot, 90.0, 135.0), 0.8),
+    }
+    rival_tip = (*point_at(*pivot, 80.0, 85.0), 0.7)
+    det = Detection(keypoints, {}, extra={"rival_tip": 0.9}, rival_tip=rival_tip)
+    _measure_needle(image, det)
+    assert "tail_taken_for_tip" not in det.extra
+    assert abs((det.needle_pixel_angle - 265.0 + 180) % 360 - 180) < 3.0

@@ -123,6 +123,8 @@ def test_a_model_unsure_of_its_scale_is_low_confidence_not_ok():
     unsure_direction = read(FixedModel(200.0, zero=20.0, ccw=0.1), ReadOptions(0, 10))
     assert unsure_direction.quality == "low_confidence"
     assert unsure_direction.confidence < 0.1
+    assert unsure_direction.as_dict()["why"] == "the pointer's direction or scale is unsure"
+    assert "why" not in sure.as_dict()
 
 
 def test_without_a_scale_the_models_zero_and_direction_are_used():
@@ -141,6 +143,7 @@ def test_no_clear_direction_is_unreadable_not_a_guess():
 def test_a_partial_scale_reads_out_of_range_in_its_dead_zone():
     r = read(FixedModel(180.0), ReadOptions(0, 100, 225.0, 270.0))
     assert r.quality == "out_of_range"
+    assert r.as_dict()["why"] == "the pointer points outside the scale"
 
 
 def test_a_non_square_crop_measures_directions_in_its_own_shape():

@@ -16,7 +16,7 @@ def register(subparsers: Any) -> None:
         help="read analog gauges in images; one JSON line per image",
         description="Read the most prominent analog gauge in each image and print one JSON line "
         'per image: {"image", "value", "confidence", "quality", "angle_deg", "reader", '
-        '"keypoints"} ("reader": the model that read it; an unreadable one says "why"). '
+        '"keypoints"} ("reader": the model that read it; a reading that is not ok says "why"). '
         "Angles are degrees, clockwise, 0 = 12 o'clock. Without --start-angle/--sweep the "
         "model's scale endpoints are used. A full-circle dial (--sweep 360 or -360) in a "
         "roughly square picture of at most 160 px, or in a roughly square --roi, is read by the "

@@ -108,21 +108,22 @@ OUTER_SEEN = 12
 
 def outer_line(
     image: np.ndarray, center: Tuple[float, float], angle_deg: float, radius: float
-) -> float:
+) -> Optional[float]:
     """How clearly a line runs from ``center`` along ``angle_deg`` (degrees clockwise from 12
     o'clock, in the picture) over the ``OUTER`` part of the face ``radius``: the contrast
     (grey levels) between a strip on the line and strips beside it, averaged along the line
     before its size is taken (noise and a numeral crossing the line average out, a line
     does not), in luma or the colour channel that shows it most, for a thin or a wide line.
     A pointer shows there, the tail on the pivot's other side does not
-    (``reader._tail_check``). 0 where fewer than ``OUTER_SEEN`` of the ``OUTER_SAMPLES``
-    places along the line lie in the picture."""
+    (``reader._tail_check``). None where it cannot be told: fewer than ``OUTER_SEEN`` of the
+    ``OUTER_SAMPLES`` places along the line lie in the picture (what lies outside is
+    neither a line nor no line), or a face under 4 px."""
     cv2 = import_cv2()
     if radius < 4:
-        return 0.0
+        return None
     window = _Resampled.around(image, center, radius)
     if window is None:
-        return 0.0
+        return None
     small, ccx, ccy, sx, sy = window
     dx, dy = direction(angle_deg)
     ux, uy = dx * sx, dy * sy  # the direction and its normal in the resized window
@@ -135,7 +136,7 @@ def outer_line(
     h, w = small.shape[:2]
     inside = ((px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)).all(axis=1)
     if inside.sum() < OUTER_SEEN:
-        return 0.0
+        return None
     vals = cv2.remap(
         small, px[inside].astype(np.float32), py[inside].astype(np.float32), cv2.INTER_LINEAR
     )

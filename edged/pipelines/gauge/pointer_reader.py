@@ -559,9 +559,14 @@ class PointerReader:
         confidence = p.confidence * scale_confidence
         quality = "ok"
         if not in_range:
-            quality = "out_of_range"
-        elif confidence < opts.min_confidence or p.confidence < self.sure or views_disagree:
+            quality, extra["why"] = "out_of_range", "the pointer points outside the scale"
+        elif views_disagree:
             quality = "low_confidence"
+            extra["why"] = "the crop and its mirror image see the pointer apart"
+        elif p.confidence < self.sure:
+            quality, extra["why"] = "low_confidence", "the panel model is unsure of the meter"
+        elif confidence < opts.min_confidence:
+            quality, extra["why"] = "low_confidence", "the pointer's direction or scale is unsure"
         return GaugeReading(
             scale.value_of_fraction(fraction),
             confidence,

@@ -462,12 +462,12 @@ def _tail_check(
     if alt is None:
         return got
     radius = det.radius()
-
-    def line(angle: float) -> float:
-        return outer_line(image, det.center, angle, radius)
-
-    here = max(line(chosen), line(alt[0] + 180.0))
-    there = min(line(alt[0]), line(chosen + 180.0))
+    chosen_side = [outer_line(image, det.center, a, radius) for a in (chosen, alt[0] + 180.0)]
+    rival_side = [outer_line(image, det.center, a, radius) for a in (alt[0], chosen + 180.0)]
+    seen = [v for v in chosen_side + rival_side if v is not None]
+    if len(seen) < 4:  # part of the face outside the picture: nothing to tell them by
+        return got
+    here, there = max(seen[:2]), min(seen[2:])
     if there < MIN_CONTRAST or there < TAIL_RATIO * here:
         return got
     det.keypoints["tip"], det.rival_tip = rival, det.keypoints["tip"]
