@@ -357,3 +357,25 @@ def test_a_dial_in_an_roi_reads_in_the_pipeline_as_read_gauge_reads_its_roi():
             compared += 1
     pipe.close()
     assert compared >= 8
+
+
+def test_the_preview_shows_why_a_dial_is_not_ok_in_short():
+    """The MJPEG overlay adds the message's reason under a dial that is not ``ok``: the part
+    before the fix it spells out, cut to fit, ASCII for the overlay's font."""
+    from edged.pipelines.gauge.pipeline import OVERLAY_WHY_CHARS, _short, draw_readings
+
+    image = np.zeros((240, 320, 3), np.uint8)
+    reading = {"gauge_id": "amps", "value": None, "unit": "A", "quality": "unreadable",
+               "keypoints": None}  # fmt: skip
+    why = "the needle found, no scale seen: configure start_angle/sweep (edged read-gauge: …)"
+    plain = draw_readings(image, [reading])
+    said = draw_readings(image, [dict(reading, why=why)])
+
+    def drawn(picture):
+        return int((picture != image).any(axis=2).sum())
+
+    assert drawn(said) > 1.5 * drawn(plain)  # a second line of text
+    assert _short(why) == "the needle found, no scale seen"
+    long = _short("x" * 100)
+    assert len(long) == OVERLAY_WHY_CHARS and long.endswith("...")
+    assert _short("glare on the café's gauge") == "glare on the caf?'s gauge"

@@ -634,6 +634,8 @@ def draw_readings(
         col = _colour(g)
         value = "--" if g["value"] is None else f"{g['value']:.3g} {g['unit']}".strip()
         lines = [f"{g['gauge_id']}: {value}"]
+        if g.get("why"):  # the message's reason, for the person watching the preview
+            lines.append(_short(g["why"]))
         if g["gauge_id"] in true_by_id:
             lines.append(f"true {true_by_id[g['gauge_id']]['value']:.3g}")
         if kp:
@@ -657,6 +659,21 @@ def draw_readings(
             cv2.putText(out, line, org, cv2.FONT_HERSHEY_SIMPLEX, fs, col, thick, cv2.LINE_AA)
             y += int(th * 1.6)
     return out
+
+
+#: a reason drawn on the preview is cut to this many characters (the message has it whole)
+OVERLAY_WHY_CHARS = 40
+
+
+def _short(why: str) -> str:
+    """``why`` for the overlay: up to its first colon or parenthesis (the fix a message
+    spells out after them is for the log), cut to ``OVERLAY_WHY_CHARS``, ASCII only (the
+    overlay's font has no other letters)."""
+    text = why.split(":")[0].split(" (")[0].strip()
+    text = text.encode("ascii", "replace").decode("ascii")
+    if len(text) > OVERLAY_WHY_CHARS:
+        text = text[: OVERLAY_WHY_CHARS - 3].rstrip() + "..."
+    return text
 
 
 def _colour(reading: Dict[str, Any]) -> Tuple[int, int, int]:
