@@ -125,8 +125,9 @@ def test_synthetic_gauge_scene_carries_the_truth_and_is_repeatable():
     assert frames[0].shape == (240, 320, 3)
 
 
-def _scene_pipeline(scene):
-    """A keypoint gauge pipeline configured for ``scene``'s dials (not opened)."""
+def _scene_pipeline(scene, entries=None):
+    """A keypoint gauge pipeline configured for ``scene``'s dials, or with ``entries`` as
+    its ``gauges:`` (not opened)."""
     text = textwrap.dedent(
         """
         sources: [{id: cam0, kind: synthetic, scene: gauges}]
@@ -138,7 +139,7 @@ def _scene_pipeline(scene):
             backend: onnxruntime
             gauges: %s
         """
-    ) % (MODEL, json.dumps([g.config() for g in scene.gauges]))
+    ) % (MODEL, json.dumps(entries or [g.config() for g in scene.gauges]))
     return create_pipeline(parse_config(text).pipelines[0])
 
 
@@ -335,12 +336,7 @@ def test_a_dial_in_an_roi_reads_in_the_pipeline_as_read_gauge_reads_its_roi():
         dict({k: v for k, v in g.config().items() if k != "position"}, reader="keypoints", roi=roi)
         for g, roi in zip(scene.gauges, rois)
     ]
-    text = (
-        "sources: [{id: cam0, kind: synthetic}]\n"
-        f"pipelines: [{{id: g, kind: gauge, source: cam0, model: {MODEL}, "
-        f"gauges: {json.dumps(entries)}}}]\n"
-    )
-    pipe = create_pipeline(parse_config(text).pipelines[0])
+    pipe = _scene_pipeline(scene, entries)
     pipe.open()
     compared = 0
     for n in range(0, 30, 6):

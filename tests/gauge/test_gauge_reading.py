@@ -237,7 +237,8 @@ def test_a_reading_that_is_not_ok_says_why_in_its_message_and_output():
     committed schema) and behind ``edged read-gauge`` (``as_dict``) wherever the reading is
     not ``ok``; an ``ok`` reading's message keeps the plain ``edged.gauge/1`` fields."""
     from edged.config import parse_config
-    from edged.pipelines.gauge.pipeline import NOT_FOUND, NOT_FOUND_IN_ROI, reading_payload
+    from edged.pipelines.gauge.pipeline import NOT_FOUND_IN_ROI, reading_payload
+    from edged.pipelines.gauge.reading import NOT_FOUND
 
     unsure = GaugeReading(1.0, 0.3, "low_confidence", 10.0, {}, extra={"why": "stale"})
     assert unsure.as_dict()["why"] == "stale"

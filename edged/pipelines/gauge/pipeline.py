@@ -52,7 +52,7 @@ from edged.pipelines.gauge.reader import (
     ScaleDirectionModel,
     roi_region,
 )
-from edged.pipelines.gauge.reading import GaugeReading, GaugeTracker
+from edged.pipelines.gauge.reading import NOT_FOUND, GaugeReading, GaugeTracker
 from edged.pipelines.gauge.scale_direction import CCW_SURE, TELLS_APART, larger_end
 from edged.results import Result
 from edged.weights import resolve_model
@@ -64,9 +64,8 @@ log = logging.getLogger("edged.pipelines.gauge")
 #: chose wrongly, and that keeps reading sure as the needle moves, is not kept for good
 #: (bench/panel_frames.py; bench/results/gauge.md, session 14)
 REMEMBER_FRAMES = 5
-#: a dial's ``why`` (in its message) when nothing was found to read
-NOT_FOUND = "no gauge found"  # (as edged read-gauge says it)
-NOT_FOUND_IN_ROI = "no gauge found in its roi (or the roi lies outside the frame)"
+#: a dial with an roi's ``why`` (in its message) when nothing was found to read there
+NOT_FOUND_IN_ROI = f"{NOT_FOUND} in its roi (or the roi lies outside the frame)"
 
 __all__ = [
     "GaugePipeline",
@@ -134,9 +133,8 @@ def reading_payload(gauge: GaugeConfig, reading: GaugeReading) -> Dict[str, Any]
         "keypoints": keypoints,
         "quality": reading.quality,
     }
-    why = reading.extra.get("why")
-    if reading.quality != "ok" and why:  # for the person behind a dashboard or SCADA
-        payload["why"] = str(why)
+    if reading.why is not None:  # for the person behind a dashboard or SCADA
+        payload["why"] = reading.why
     return payload
 
 
@@ -532,8 +530,7 @@ class GaugePipeline(Pipeline):
         self, gauge: GaugeConfig, det: Union[Detection, GaugeReading, None], t: float
     ) -> GaugeReading:
         if det is None:
-            why = NOT_FOUND if gauge.roi is None else NOT_FOUND_IN_ROI
-            return GaugeReading(None, 0.0, "unreadable", None, {}, extra={"why": why})
+            return GaugeReading.not_found(NOT_FOUND if gauge.roi is None else NOT_FOUND_IN_ROI)
         if isinstance(det, GaugeReading):  # read by the pointer or the panel model already
             return self.trackers[gauge.id].update(det, t)
         return self.trackers[gauge.id].update(self._dial_reading(gauge, det), t)

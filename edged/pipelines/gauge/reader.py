@@ -388,7 +388,7 @@ class GaugeReader:
         """The most prominent dial's reading (``unreadable`` when none is found)."""
         readings = self.read(image, options, max_gauges=4)
         if not readings:
-            return GaugeReading(None, 0.0, "unreadable", None, {}, extra={"why": "no gauge found"})
+            return GaugeReading.not_found()
         h, w = image.shape[:2]
 
         # prefer dials whose needle was found (a detection without one is often no dial),
@@ -462,12 +462,12 @@ def _tail_check(
     if alt is None:
         return got
     radius = det.radius()
-    chosen_side = [outer_line(image, det.center, a, radius) for a in (chosen, alt[0] + 180.0)]
-    rival_side = [outer_line(image, det.center, a, radius) for a in (alt[0], chosen + 180.0)]
-    seen = [v for v in chosen_side + rival_side if v is not None]
-    if len(seen) < 4:  # part of the face outside the picture: nothing to tell them by
+    # the chosen side's two lines, then the rival side's
+    angles = (chosen, alt[0] + 180.0, alt[0], chosen + 180.0)
+    lines = [outer_line(image, det.center, a, radius) for a in angles]
+    if None in lines:  # part of the face outside the picture: nothing to tell them by
         return got
-    here, there = max(seen[:2]), min(seen[2:])
+    here, there = max(lines[:2]), min(lines[2:])  # type: ignore[type-var]
     if there < MIN_CONTRAST or there < TAIL_RATIO * here:
         return got
     det.keypoints["tip"], det.rival_tip = rival, det.keypoints["tip"]

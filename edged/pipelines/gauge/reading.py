@@ -203,6 +203,9 @@ def axis_ratio(m: np.ndarray) -> float:
 
 # -- a reading -----------------------------------------------------------------------------
 
+#: a gauge's ``why`` when no dial was found to read
+NOT_FOUND = "no gauge found"
+
 
 @dataclass
 class GaugeReading:
@@ -223,6 +226,18 @@ class GaugeReading:
         in ``extra["reader"]`` (``pointer``, ``panel``)."""
         return str(self.extra.get("reader", "keypoints"))
 
+    @property
+    def why(self) -> Optional[str]:
+        """Why a reading that is not ``ok`` is not, for a person (``read-gauge``'s output,
+        the MQTT message, the preview); None for an ``ok`` one or without a reason."""
+        why = self.extra.get("why")
+        return str(why) if why and self.quality != "ok" else None
+
+    @classmethod
+    def not_found(cls, why: str = NOT_FOUND) -> GaugeReading:
+        """The reading of a gauge no dial was found for."""
+        return cls(None, 0.0, "unreadable", None, {}, extra={"why": why})
+
     def as_dict(self) -> Dict[str, Any]:
         def r(v: Optional[float], n: int = 4) -> Optional[float]:
             return None if v is None else round(float(v), n)
@@ -238,8 +253,8 @@ class GaugeReading:
                 for k, v in self.keypoints.items()
             },
         }
-        if self.quality != "ok" and self.extra.get("why"):
-            out["why"] = str(self.extra["why"])  # for a person reading edged read-gauge
+        if self.why is not None:
+            out["why"] = self.why
         return out
 
 
