@@ -13,7 +13,10 @@ for 360-degree dials). Pictures whose needle tip the renderer hid (glare,
 occluders) are scored separately: the reader should say ``unreadable``.
 Failures (no reading for a readable gauge) are the no-read rate, not folded
 into the error statistics. ``ms/reading`` is the wall time of a full read
-(both passes, decode, geometry) on this machine, one thread.
+(both passes, decode, geometry) on this machine, one thread. With
+``--scale-given``, ``scale_floor`` is what the configured scale alone costs: the
+error of a perfect needle reading through it (a panel meter seen at an angle has
+no round rim to correct by, so its angles do not grow evenly with the value).
 
 ``--photos DIR`` scores labelled photographs instead, with the same statistics:
 ``DIR/labels.jsonl`` holds one JSON object per line, e.g.
@@ -89,7 +92,7 @@ from edged.pipelines.gauge.reader import (
     ScaleDirectionModel,
     roi_region,
 )
-from edged.pipelines.gauge.reading import GaugeReading, circle_transform, fit_ellipse
+from edged.pipelines.gauge.reading import GaugeReading, Scale, circle_transform, fit_ellipse
 from edged.pipelines.gauge.subdial_synth import render_subdial
 from edged.pipelines.gauge.synth import render_sample
 
@@ -344,6 +347,8 @@ def _photo_line(
         line["needles_apart"] = reading.extra["needles_apart"]
     if reading is not None and "views_agree" in reading.extra:  # a reframed second opinion
         line["views_agree"] = reading.extra["views_agree"]
+    if reading is not None and reading.why is not None:
+        line["why"] = reading.why
     return line
 
 
@@ -414,10 +419,30 @@ def given_scale(label: Any) -> Tuple[float, float]:
     the needle's pivot, which parallax moves, would bias the configured angle."""
     cx, cy = label.face_center
     sx, sy, _ = label.keypoints["start"]
-    fit = fit_ellipse(np.array(label.rim))
-    a = circle_transform(fit[1]) if fit is not None else np.eye(2)
-    q = a @ np.array([sx - cx, sy - cy])
+    q = _rim_correction(label) @ np.array([sx - cx, sy - cy])
     return angle_of(float(q[0]), float(q[1])), float(label.sweep)
+
+
+def _rim_correction(label: Any) -> np.ndarray:
+    """The 2x2 map that makes the dial's rim round (the identity where it has no round rim:
+    a panel meter's face is a rectangle, and nothing corrects its perspective)."""
+    fit = fit_ellipse(np.array(label.rim))
+    return circle_transform(fit[1]) if fit is not None else np.eye(2)
+
+
+def scale_floor_pct(label: Any) -> float:
+    """The error (% of span) of a perfect needle reading through the configured scale: the
+    true tip's direction round the true pivot, corrected as ``given_scale`` corrects, read
+    on ``given_scale``'s start and sweep. Where a view warps the dial beyond what its rim
+    corrects (a panel meter seen at an angle: angles do not grow evenly with the value), no
+    reader given that scale does better than this."""
+    start, sweep = given_scale(label)
+    px, py, _ = label.keypoints["center"]
+    tx, ty, _ = label.keypoints["tip"]
+    q = _rim_correction(label) @ np.array([tx - px, ty - py])
+    scale = Scale(start, sweep, label.min_value, label.max_value)
+    value, _ = scale.value_at(angle_of(float(q[0]), float(q[1])))
+    return span_error_pct(value, label.value, label.min_value, label.max_value, label.sweep)
 
 
 def evaluate(
@@ -441,6 +466,7 @@ def evaluate(
     hidden_said_unreadable = 0
     out_of_range = 0
     by_kind: Dict[str, List[float]] = {}
+    floors: Dict[str, List[float]] = {}  # scale_floor_pct of every readable dial
     times: List[float] = []
     rng = np.random.default_rng(seed_base)
     for i in range(n):
@@ -472,6 +498,11 @@ def evaluate(
                 hidden_said_unreadable += 1
             continue
         readable_total += 1
+        if scale_given:
+            floor = scale_floor_pct(target)
+            floors.setdefault("all", []).append(floor)
+            if target.spec is not None and target.spec.panel:
+                floors.setdefault("panel", []).append(floor)
         if match is None or match.value is None:
             no_read += 1
             continue
@@ -502,6 +533,8 @@ def evaluate(
             },
         }
     )
+    if scale_given:  # what the configured scale itself costs a perfect needle reading
+        res["scale_floor"] = {k: _stats(v) for k, v in sorted(floors.items())}
     return res
 
 

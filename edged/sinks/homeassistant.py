@@ -66,8 +66,10 @@ def sensor_config(
         "unit_of_measurement": gauge.unit,
         "state_class": "measurement",
         "json_attributes_topic": topics.gauge(gauge.pipeline_id, gauge.gauge_id),
+        # ``why`` is left out of a message while null: get() makes it null here too
         "json_attributes_template": (
             "{{ {'confidence': value_json.confidence, 'quality': value_json.quality, "
+            "'why': value_json.get('why'), "
             "'pipeline_id': value_json.pipeline_id, 'seq': value_json.seq} | tojson }}"
         ),
         "availability": [

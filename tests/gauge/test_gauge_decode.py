@@ -193,6 +193,58 @@ def test_a_needle_the_pixels_do_not_show_lowers_the_quality_but_keeps_the_value(
     assert reading.extra["why"] == "the model sees a needle the pixels do not show"
 
 
+def _faint_until_widened(tip_peaks):
+    """A 256 px picture of a dial that pass 2 shrinks 2x, and a fake "model" whose tip peak is
+    ``tip_peaks[i]`` times the training target's on its i-th call (pass 1, pass 2, then the
+    widened crop): the heatmaps line up, as each pass sees the whole picture."""
+    from edged.pipelines.gauge.synth import KEYPOINTS
+
+    label = _label(225, 270, 0.3, radius=47.0)
+    cmap, paf = make_targets([label], 128)
+    calls = []
+
+    def model(batch):
+        peak = tip_peaks[min(len(calls), len(tip_peaks) - 1)]
+        calls.append(peak)
+        scaled = cmap.copy()
+        scaled[KEYPOINTS.index("tip")] *= peak
+        return np.stack([scaled] * len(batch)), np.stack([paf] * len(batch))
+
+    spec = GaugeSpec(
+        start_angle=225, sweep=270, min_value=0, max_value=10, value=3.0, face="white",
+        needle_color=(20, 20, 20), needle_shape="tapered", seed=5,
+    )  # fmt: skip
+    image, _ = render_gauges(
+        np.random.default_rng(0), 256, 256, [spec], [Placement(128.0, 128.0, 94.0)], clean=True
+    )
+    return GaugeReader(model), image, label, calls
+
+
+def test_a_faint_tip_seen_clearly_on_the_widened_crop_is_read_but_stays_in_doubt():
+    """Pass 2 shrinks the dial 2x and sees its tip too faint to trust: the widened crop (thin
+    dark lines thickened before the shrink) is read, and where it shows the tip more
+    strongly, its reading is taken, ``low_confidence``, saying why."""
+    from edged.pipelines.gauge.decode import FAINT_UNTIL_WIDENED, HIDDEN_TIP_SCORE
+
+    faint = 0.8 * HIDDEN_TIP_SCORE
+    reader, image, label, calls = _faint_until_widened([1.0, faint, 1.0])
+    (det,) = reader.locate(image)
+    assert len(calls) == 3 and det.extra["faint_tip_widened"]
+    reading = read_detection(det, 0.0, 10.0)
+    assert reading.value == pytest.approx(label.value, abs=0.2)
+    assert reading.quality == "low_confidence"
+    assert reading.extra["why"] == FAINT_UNTIL_WIDENED
+    # no stronger on the widened crop: the faint tip stands, unreadable
+    reader, image, _, calls = _faint_until_widened([1.0, faint, 0.9 * faint])
+    (det,) = reader.locate(image)
+    assert len(calls) == 3 and "faint_tip_widened" not in det.extra
+    assert read_detection(det, 0.0, 10.0).quality == "unreadable"
+    # a tip clear in pass 2 is not read again
+    reader, image, _, calls = _faint_until_widened([1.0])
+    (det,) = reader.locate(image)
+    assert len(calls) == 2 and read_detection(det, 0.0, 10.0).quality == "ok"
+
+
 def test_a_faint_needle_tip_is_unreadable_not_a_guess():
     from edged.pipelines.gauge.decode import HIDDEN_TIP_SCORE
 

@@ -181,6 +181,45 @@ def test_a_hair_line_needle_shrunk_away_is_found_on_a_widened_crop(monkeypatch):
     assert abs(reading.value - 0.5) / 3 < 0.05
 
 
+@pytest.mark.skipif(
+    not os.path.isfile(os.path.join(REAL_PANELS, "p11.jpg")) or not os.path.isfile(KEYPOINT_MODEL),
+    reason="the real panel-meter photos (../shared/testdata/gauges-real) or the model are not here",
+)
+def test_a_faint_hair_line_tip_found_on_a_widened_crop_backs_the_panel_reading(
+    monkeypatch, tmp_path, capsys
+):
+    """p11 saved as a JPEG of quality 25: the shrunk crop shows the red hair-line needle's tip
+    too faint to trust, and `read-gauge` said `unreadable`. The widened crop shows the tip
+    (the keypoints' reading keeps the first crop's doubt: `low_confidence`), its direction
+    backs the panel model's unsure reading, and that is read."""
+    import json
+
+    import cv2
+
+    from edged.cli import main
+    from edged.pipelines.gauge import reader as reader_module
+
+    photo = cv2.imread(os.path.join(REAL_PANELS, "p11.jpg"))
+    _ok, jpeg = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 25])
+    path = str(tmp_path / "p11-q25.jpg")
+    with open(path, "wb") as f:
+        f.write(jpeg.tobytes())
+
+    def read_gauge(*more):
+        assert main(["read-gauge", path, "--min", "0", "--max", "3", *more]) == 0
+        return json.loads(capsys.readouterr().out)  # labelled 0.5 by eye
+
+    monkeypatch.setattr(reader_module, "THIN_LINE_SHRINK", float("inf"))
+    assert read_gauge()["value"] is None
+    assert "faint" in read_gauge("--reader", "keypoints")["why"]
+    monkeypatch.setattr(reader_module, "THIN_LINE_SHRINK", 2.0)
+    keypoints = read_gauge("--reader", "keypoints")
+    assert keypoints["quality"] == "low_confidence" and keypoints["angle_deg"] is not None
+    line = read_gauge()
+    assert line["reader"] == "panel" and line["quality"] == "low_confidence"
+    assert abs(line["value"] - 0.5) / 3 < 0.02
+
+
 def _heavy_tail(value=0.3, tail=0.45, seed=7):
     """A cream dial whose thin black pointer has a thick tail behind the pivot."""
     spec = GaugeSpec(

@@ -152,6 +152,7 @@ def test_photo_bench_lines_show_a_disputed_needle():
     line = bench._photo_line(item, disputed, None)
     assert line["quality"] == "unreadable" and line["read"] is None
     assert line["needles_apart"] == pytest.approx(109.0)
+    assert line["why"].startswith("the keypoint and panel models, both unsure, see the needle")
     assert "needles_apart" not in bench._photo_line(item, panel, 1.0)
 
 

@@ -55,7 +55,9 @@ def test_payload_has_what_home_assistant_requires():
 
 
 def test_templates_render_edged_messages_as_home_assistant_would():
-    env = jinja2.Environment()
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment()  # Home Assistant renders templates in one
     env.filters["tojson"] = json.dumps
     topics = Topics("edged", DEVICE)
     payload = sensor_config(STEAM, "dev1_steam", topics, "0.1.0")
@@ -66,6 +68,11 @@ def test_templates_render_edged_messages_as_home_assistant_would():
     assert env.from_string(payload["value_template"]).render(value_json=unreadable) == "None"
     attributes = env.from_string(payload["json_attributes_template"]).render(value_json=reading)
     assert json.loads(attributes)["quality"] == "ok"
+    assert json.loads(attributes)["why"] is None  # edged leaves a null why out of a message
+    why = "the needle's tip is too faint to trust"
+    doubtful = {**unreadable, "quality": "unreadable", "why": why}
+    attributes = env.from_string(payload["json_attributes_template"]).render(value_json=doubtful)
+    assert json.loads(attributes)["why"] == why
     availability = payload["availability"][0]
     state = env.from_string(availability["value_template"]).render(value_json={"state": "online"})
     assert state == availability["payload_available"]

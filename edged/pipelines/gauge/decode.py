@@ -45,6 +45,7 @@ LINK_THRESHOLD = 0.25
 HIDDEN_TIP_SCORE = 0.48
 FAINT_TIP = "the needle's tip is too faint to trust (glare or something in front of it?)"
 CONFIGURE_SCALE = "configure start_angle/sweep (edged read-gauge: --start-angle/--sweep)"
+FAINT_UNTIL_WIDENED = "the needle's tip was faint until its thin lines were widened"
 #: a keypoint (x, y, score) -> its offset from the pivot in the dial's corrected frame
 Corrector = Callable[[Tuple[float, float, float]], Tuple[float, float]]
 RIVAL_RATIO = 0.5  # a second needle this strong relative to the chosen one: low_confidence
@@ -441,6 +442,8 @@ def read_detection(
         quality = "low_confidence"
     elif det.extra.get("needle_unseen"):
         quality, why = "low_confidence", "the model sees a needle the pixels do not show"
+    elif det.extra.get("faint_tip_widened"):
+        quality, why = "low_confidence", FAINT_UNTIL_WIDENED
     elif confidence < min_confidence:
         quality, why = "low_confidence", "the model is unsure of the needle or the scale"
     elif quarter_off is not None and abs(quarter_off) > QUARTER_TOLERANCE:
