@@ -88,7 +88,11 @@ class GaugeConfig(EdgedModel):
         "replaces min/max interpolation",
     )
     smoothing: float = Field(
-        1.0, gt=0, le=1, description="EMA weight of a new reading (1 = no smoothing)"
+        1.0,
+        gt=0,
+        le=1,
+        description="EMA weight of a new reading (1 = no smoothing); a reading by another model, "
+        "or ok after readings that were not (or the other way round), starts the average afresh",
     )
     max_rate: Optional[float] = Field(
         None, gt=0, description="Plausibility: largest believable change in value units per second"

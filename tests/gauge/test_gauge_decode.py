@@ -193,10 +193,11 @@ def test_a_needle_the_pixels_do_not_show_lowers_the_quality_but_keeps_the_value(
     assert reading.extra["why"] == "the model sees a needle the pixels do not show"
 
 
-def _faint_until_widened(tip_peaks):
-    """A 256 px picture of a dial that pass 2 shrinks 2x, and a fake "model" whose tip peak is
-    ``tip_peaks[i]`` times the training target's on its i-th call (pass 1, pass 2, then the
-    widened crop): the heatmaps line up, as each pass sees the whole picture."""
+def _faint_until_widened(tip_peaks, width=256, height=256, at=(128.0, 128.0)):
+    """A picture (256 px: pass 1 sees it whole) of a dial ``at`` that pass 2 shrinks 2x, and a
+    fake "model" whose tip peak is ``tip_peaks[i]`` times the training target's on its i-th
+    call (pass 1, pass 2, then the widened crop): the heatmaps line up with pass 2's crops
+    wherever the dial is, and with pass 1 where the dial fills the 256 px picture."""
     from edged.pipelines.gauge.synth import KEYPOINTS
 
     label = _label(225, 270, 0.3, radius=47.0)
@@ -214,10 +215,28 @@ def _faint_until_widened(tip_peaks):
         start_angle=225, sweep=270, min_value=0, max_value=10, value=3.0, face="white",
         needle_color=(20, 20, 20), needle_shape="tapered", seed=5,
     )  # fmt: skip
-    image, _ = render_gauges(
-        np.random.default_rng(0), 256, 256, [spec], [Placement(128.0, 128.0, 94.0)], clean=True
-    )
+    place = Placement(at[0], at[1], 94.0)
+    image, _ = render_gauges(np.random.default_rng(0), width, height, [spec], [place], True)
     return GaugeReader(model), image, label, calls
+
+
+def test_the_widened_crops_detection_is_put_back_in_picture_pixels():
+    """A dial away from the picture's corner: the widened crop's keypoints come back in the
+    picture's pixels (its crop's place in the picture added), as pass 2's do."""
+    from edged.pipelines.gauge.decode import HIDDEN_TIP_SCORE
+
+    at = (250.0, 170.0)
+    reader, image, label, calls = _faint_until_widened(
+        [0.8 * HIDDEN_TIP_SCORE, 1.0], width=400, height=300, at=at
+    )
+    (found,) = decode(*make_targets([label], 128))  # pass 1's detection, in picture pixels
+    pass1 = found.transformed(2.0, at[0] - 128.0, at[1] - 128.0)
+    (det,) = reader.refine(image, [pass1])
+    assert len(calls) == 2 and det.extra["faint_tip_widened"]
+    for name in ("center", "tip"):
+        x, y, _ = det.keypoints[name]
+        tx, ty, _ = pass1.keypoints[name]
+        assert math.hypot(x - tx, y - ty) < 3.0, name
 
 
 def test_a_faint_tip_seen_clearly_on_the_widened_crop_is_read_but_stays_in_doubt():
@@ -234,15 +253,19 @@ def test_a_faint_tip_seen_clearly_on_the_widened_crop_is_read_but_stays_in_doubt
     assert reading.value == pytest.approx(label.value, abs=0.2)
     assert reading.quality == "low_confidence"
     assert reading.extra["why"] == FAINT_UNTIL_WIDENED
-    # no stronger on the widened crop: the faint tip stands, unreadable
-    reader, image, _, calls = _faint_until_widened([1.0, faint, 0.9 * faint])
-    (det,) = reader.locate(image)
-    assert len(calls) == 3 and "faint_tip_widened" not in det.extra
-    assert read_detection(det, 0.0, 10.0).quality == "unreadable"
     # a tip clear in pass 2 is not read again
     reader, image, _, calls = _faint_until_widened([1.0])
     (det,) = reader.locate(image)
     assert len(calls) == 2 and read_detection(det, 0.0, 10.0).quality == "ok"
+    peak = det.keypoints["tip"][2]  # a full-strength tip's score
+    # no stronger on the widened crop, or stronger but still too faint to read (a tip
+    # hidden by glare): the first crop's faint tip stands, unreadable
+    for widened in (0.9 * faint, 0.98 * HIDDEN_TIP_SCORE / peak):
+        reader, image, _, calls = _faint_until_widened([1.0, faint, widened])
+        (det,) = reader.locate(image)
+        assert len(calls) == 3 and "faint_tip_widened" not in det.extra
+        assert det.keypoints["tip"][2] == pytest.approx(faint * peak, rel=0.01)
+        assert read_detection(det, 0.0, 10.0).quality == "unreadable"
 
 
 def test_a_faint_needle_tip_is_unreadable_not_a_guess():

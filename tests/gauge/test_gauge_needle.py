@@ -157,6 +157,7 @@ REAL_PANELS = os.path.join(
     os.path.dirname(__file__), "..", "..", "..", "shared", "testdata", "gauges-real", "panel-meters"
 )
 KEYPOINT_MODEL = resolve_model("weights/gauge_kp_w32.onnx")
+DEFAULT_PANEL_MODEL = resolve_model("weights/gauge_panel_pointer.onnx")
 
 
 @pytest.mark.skipif(
@@ -182,16 +183,19 @@ def test_a_hair_line_needle_shrunk_away_is_found_on_a_widened_crop(monkeypatch):
 
 
 @pytest.mark.skipif(
-    not os.path.isfile(os.path.join(REAL_PANELS, "p11.jpg")) or not os.path.isfile(KEYPOINT_MODEL),
-    reason="the real panel-meter photos (../shared/testdata/gauges-real) or the model are not here",
+    not os.path.isfile(os.path.join(REAL_PANELS, "p11.jpg"))
+    or not os.path.isfile(KEYPOINT_MODEL)
+    or not os.path.isfile(DEFAULT_PANEL_MODEL),
+    reason="the real panel-meter photos (../shared/testdata/gauges-real) or models are not here",
 )
 def test_a_faint_hair_line_tip_found_on_a_widened_crop_backs_the_panel_reading(
     monkeypatch, tmp_path, capsys
 ):
     """p11 saved as a JPEG of quality 25: the shrunk crop shows the red hair-line needle's tip
-    too faint to trust, and `read-gauge` said `unreadable`. The widened crop shows the tip
-    (the keypoints' reading keeps the first crop's doubt: `low_confidence`), its direction
-    backs the panel model's unsure reading, and that is read."""
+    too faint to trust, and `read-gauge` said `unreadable`. The widened crop shows the tip:
+    the keypoints' own reading is unsure (here its needle is not seen in the full-size
+    pixels either, which says so first), its direction backs the panel model's unsure
+    reading, and that is read."""
     import json
 
     import cv2
@@ -201,9 +205,9 @@ def test_a_faint_hair_line_tip_found_on_a_widened_crop_backs_the_panel_reading(
 
     photo = cv2.imread(os.path.join(REAL_PANELS, "p11.jpg"))
     _ok, jpeg = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 25])
-    path = str(tmp_path / "p11-q25.jpg")
-    with open(path, "wb") as f:
-        f.write(jpeg.tobytes())
+    image = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+    path = str(tmp_path / "p11-q25.png")
+    cv2.imwrite(path, image)
 
     def read_gauge(*more):
         assert main(["read-gauge", path, "--min", "0", "--max", "3", *more]) == 0
@@ -211,7 +215,7 @@ def test_a_faint_hair_line_tip_found_on_a_widened_crop_backs_the_panel_reading(
 
     monkeypatch.setattr(reader_module, "THIN_LINE_SHRINK", float("inf"))
     assert read_gauge()["value"] is None
-    assert "faint" in read_gauge("--reader", "keypoints")["why"]
+    assert "too faint" in read_gauge("--reader", "keypoints")["why"]
     monkeypatch.setattr(reader_module, "THIN_LINE_SHRINK", 2.0)
     keypoints = read_gauge("--reader", "keypoints")
     assert keypoints["quality"] == "low_confidence" and keypoints["angle_deg"] is not None

@@ -200,6 +200,19 @@ def test_tracker_averages_one_models_readings_only():
     )
 
 
+def test_an_unsure_reading_is_not_averaged_into_the_sure_ones_after_it():
+    """Smoothing: a low_confidence guess far off is published as read, flagged, and the next
+    ok reading starts the average afresh instead of carrying half the guess."""
+    tr = GaugeTracker(alpha=0.5)
+    assert tr.update(_reading(1.0), 0.0).value == 1.0
+    assert tr.update(_reading(1.2), 1.0).value == pytest.approx(1.1)
+    guess = tr.update(GaugeReading(9.0, 0.3, "low_confidence", 0.0, {}), 2.0)
+    assert guess.value == 9.0 and guess.quality == "low_confidence"
+    assert tr.update(GaugeReading(8.0, 0.3, "low_confidence", 0.0, {}), 3.0).value == 8.5
+    assert tr.update(_reading(1.0), 4.0).value == 1.0  # not 4.75
+    assert tr.update(_reading(1.4), 5.0).value == pytest.approx(1.2)
+
+
 def test_snap_sweep_keeps_the_arc_middle():
     from edged.pipelines.gauge.reading import snap_sweep
 

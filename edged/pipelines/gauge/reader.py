@@ -305,15 +305,21 @@ class GaugeReader:
         self, image: np.ndarray, det: Detection, shrink: float, here: Optional[Detection]
     ) -> Optional[Detection]:
         """``here`` (pass 2's detection of ``det``, without a tip or with one too faint to
-        trust), or the widened crop's where that shows the tip more strongly. A tip the first
-        crop saw faint keeps its doubt (``extra["faint_tip_widened"]``: ``low_confidence``):
-        read alone, such keypoints were often off on the real panel meters under camera looks,
-        but their needle backs or disputes the panel model's reading (bench/results/gauge.md,
-        session 19)."""
+        trust), or the widened crop's where that shows the tip more strongly: where the
+        first crop saw a faint tip, only a tip strong enough to read (``HIDDEN_TIP_SCORE``),
+        else the faint one stands (a tip hidden by glare stays ``unreadable``). A tip the
+        first crop saw faint keeps its doubt (``extra["faint_tip_widened"]``:
+        ``low_confidence``): read alone, such keypoints were often off on the real panel
+        meters under camera looks, but their needle backs or disputes the panel model's
+        reading (bench/results/gauge.md, session 19). With ``flip`` the widened crop is
+        read unmirrored only."""
         retry = self._thin_needle_retry(image, det, shrink)
-        if retry is None or _tip_score(retry) <= _tip_score(here):
+        faint = _tip_score(here)
+        if retry is None or _tip_score(retry) <= faint:
             return here
-        if _tip_score(here) > 0.0:
+        if faint > 0.0:
+            if _tip_score(retry) < HIDDEN_TIP_SCORE:
+                return here
             retry.extra["faint_tip_widened"] = 1.0
         return retry
 

@@ -293,9 +293,12 @@ class GaugeTracker:
     sub-dial turns from 9.9 on to 0.1, a change of 0.2, not of 9.8. Changes are
     then measured the short way round, and the average stays on the dial.
 
-    The average is of one model's readings: a reading by another model than the last
-    (``extra["reader"]``: the keypoints, or the panel model's second opinion) starts it
-    afresh, so two models' disagreement is never blended into a value that looks sure.
+    The average is of one model's readings, and of sure (``ok``) or unsure ones: a reading
+    by another model than the last (``extra["reader"]``: the keypoints, or the panel model's
+    second opinion), or one whose sureness differs from the last's, starts it afresh, so two
+    models' disagreement is never blended into a value that looks sure, nor an unsure guess
+    (a faint tip read from a widened crop 66 % off, bench/results/gauge.md session 19) into
+    the ``ok`` readings after it.
     """
 
     def __init__(
@@ -315,13 +318,14 @@ class GaugeTracker:
         self.t: Optional[float] = None
         self.rejected = 0
         self.reader: Optional[str] = None  # the model behind ``value``
+        self.sure = False  # whether ``value`` is of ``ok`` readings
 
     def update(self, reading: GaugeReading, t: float) -> GaugeReading:
         if reading.value is None or reading.quality == "unreadable":
             return reading
-        reader = reading.reader
+        reader, sure = reading.reader, reading.quality == "ok"
         if self.value is None or self.t is None:
-            self.value, self.t, self.reader = reading.value, t, reader
+            self.value, self.t, self.reader, self.sure = reading.value, t, reader, sure
             return reading
         dt = max(1e-3, t - self.t)
         change = self._change(self.value, reading.value)
@@ -337,12 +341,12 @@ class GaugeTracker:
                 reading.quality = "low_confidence"
                 return reading
             self.value = reading.value  # a real jump: take the new level
-        elif reader != self.reader:
-            self.value = reading.value  # another model's reading: no average across models
+        elif reader != self.reader or sure != self.sure:
+            self.value = reading.value  # no average across models, or of guesses with ok
         else:
             self.value = self._on_dial(self.value + self.alpha * change)
         self.rejected = 0
-        self.t, self.reader = t, reader
+        self.t, self.reader, self.sure = t, reader, sure
         reading.value = self.value
         return reading
 
