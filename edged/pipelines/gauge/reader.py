@@ -317,10 +317,11 @@ class GaugeReader:
         faint = _tip_score(here)
         if retry is None or _tip_score(retry) <= faint:
             return here
-        if faint > 0.0:
-            if _tip_score(retry) < HIDDEN_TIP_SCORE:
-                return here
-            retry.extra["faint_tip_widened"] = 1.0
+        if faint == 0.0:
+            return retry  # no tip at all before: any tip is news
+        if _tip_score(retry) < HIDDEN_TIP_SCORE:
+            return here  # still too faint: a tip hidden by glare stays unreadable
+        retry.extra["faint_tip_widened"] = 1.0
         return retry
 
     def _thin_needle_retry(
@@ -343,9 +344,7 @@ class GaugeReader:
         best = _nearest_centre(self._run([crop])[0], self.crop_size)
         if best is None or "tip" not in best.keypoints:
             return None
-        best = best.transformed(s, ox + x0, oy + y0)
-        best.extra["thin_needle_retry"] = 1.0
-        return best
+        return best.transformed(s, ox + x0, oy + y0)
 
     def locate(self, image: np.ndarray, max_gauges: int = 8) -> List[Detection]:
         """Both passes, then the needle's direction measured in the pixels."""

@@ -311,7 +311,6 @@ class GaugeTracker:
         self.alpha = alpha
         self.max_rate = max_rate
         self.accept_after = accept_after
-        self.wrap = wrap
         lo, hi = sorted(wrap) if wrap is not None else (0.0, 0.0)
         self._values = ValueRange(hi - lo, lo, hi - lo if wrap is not None else None)
         self.value: Optional[float] = None
