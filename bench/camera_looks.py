@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Tuple
 import numpy as np
 
 from edged.cvutil import import_cv2
+from edged.pipelines.gauge.synth import background
 
 __all__ = ["LOOKS", "apply_look", "parse_looks"]
 
@@ -106,6 +107,23 @@ def _long_side(pixels: int) -> Look:
     return look
 
 
+def _in_scene(image: np.ndarray) -> Tuple[np.ndarray, np.ndarray, float]:
+    """The photo as a part of a larger scene (a phone shot across a plant room): shrunk to
+    45 % of a 1600 x 1200 frame, left of and above the middle, on the renderer's cluttered
+    background (pipes, boxes, rings, stray print; the same pixels every run)."""
+    cv2 = import_cv2()
+    h, w = image.shape[:2]
+    s = 0.45 * 1600 / float(max(h, w))
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    small = cv2.resize(image, size, interpolation=interp)
+    frame = background(np.random.default_rng(20), 1600, 1200)
+    x0, y0 = 300, 200
+    frame[y0 : y0 + size[1], x0 : x0 + size[0]] = small
+    m = np.array([[size[0] / float(w), 0.0, x0], [0.0, size[1] / float(h), y0], [0, 0, 1.0]])
+    return frame, m, 0.0
+
+
 LOOKS: Dict[str, Look] = {
     "none": _same,
     "grey": _photometric(_grey),  # a night or IR frame, a black-and-white camera
@@ -119,6 +137,7 @@ LOOKS: Dict[str, Look] = {
     "tilt": _tilt,
     "small": _long_side(320),
     "large": _long_side(1024),
+    "scene": _in_scene,  # a phone shot of the plant room, the dial not framed
 }
 
 

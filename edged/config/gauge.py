@@ -304,7 +304,10 @@ class GaugePipelineConfig(PipelineBase):
     panel_second_opinion: bool = Field(
         True,
         description="Read a dial with an roi and reader 'auto' that the keypoints read unsure, "
-        "or not at all, with the panel model too, and take its reading where it is sure, or "
+        "or not at all, or read ok on a scale of their own but found no round rim on (a panel "
+        "meter without start_angle/sweep: their ok there stays ok only where the panel model "
+        "is sure too), with the panel model too, and "
+        "take its reading where it is sure, or "
         "where both read it unsure and see the needle in about the same place (the panel "
         "meters the keypoint model misses; two unsure readings whose needles are far apart "
         "give unreadable unless the panel model is fairly sure), or where the keypoints read "

@@ -28,6 +28,22 @@ def _label(start, sweep, fraction, cx=64.0, cy=64.0, radius=44.0, tilt=0.0, lo=0
     return labels[0]
 
 
+def test_a_keypoint_scale_on_a_dial_without_a_round_rim_is_marked_so():
+    """A detection with no rim ellipse (a panel meter's) read on the keypoints' own scale
+    says so, where ``reader: auto`` looks for it (``wants_second_opinion``); a round dial's
+    does not, nor one read on a configured scale (the needle is all it reads there)."""
+    label = _label(225, 270, 0.37)
+    cmap, paf = make_targets([label], 128)
+    (det,) = decode(cmap, paf)
+    assert det.ellipse is not None
+    assert "rimless_scale" not in read_detection(det, 0.0, 10.0).extra
+    det.ellipse = None
+    reading = read_detection(det, 0.0, 10.0)
+    assert reading.quality == "ok" and reading.extra["rimless_scale"] is True
+    configured = read_detection(det, 0.0, 10.0, start_angle=225.0, sweep=270.0)
+    assert configured.quality == "ok" and "rimless_scale" not in configured.extra
+
+
 def test_peaks_refine_to_sub_pixel():
     h = np.zeros((32, 32), np.float32)
     yy, xx = np.mgrid[0:32, 0:32]

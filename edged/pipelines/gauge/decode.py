@@ -465,6 +465,12 @@ def read_detection(
     if why is not None:
         reading.extra["why"] = why
     reading.extra["needle_picture_angle"] = _picture_direction(a, angle)
+    if det.ellipse is None and (start_angle is None or sweep is None):
+        # the keypoints' own scale on a dial without a round rim (a panel meter): nothing
+        # corrects its view or checks its ends against a round face, so ``reader: auto``
+        # asks the panel model even of an ``ok`` reading (a configured scale needs only the
+        # needle, which the pixels measure: not asked)
+        reading.extra["rimless_scale"] = True
     return reading
 
 

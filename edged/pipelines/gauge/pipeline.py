@@ -5,7 +5,8 @@ pointer model reads (``reader: pointer``, or ``auto`` on a full-circle dial, see
 ``pointer_reader.prefers_pointer``) and the panel meters the panel model reads
 (``reader: panel``) are read from the roi as a whole. A keypoint-read dial
 with an roi and ``reader: auto`` that the keypoints read unsure, or not at
-all, is read from its roi by the panel model too, whose reading replaces the
+all, or on a scale of their own without finding a round rim (a panel meter),
+is read from its roi by the panel model too, whose reading replaces the
 keypoints' where it is sure, or where both are unsure and see the needle in about the
 same place (``pointer_reader.second_opinion``; far apart: ``unreadable``), or where the
 keypoints read nothing and the panel model's unsure reading holds in the roi framed a
