@@ -16,9 +16,8 @@ from typing import Any, Callable, Dict, List, Tuple
 import numpy as np
 
 from edged.cvutil import import_cv2
-from edged.pipelines.gauge.synth import background
 
-__all__ = ["LOOKS", "apply_look", "parse_looks"]
+__all__ = ["ALL", "LOOKS", "apply_look", "parse_looks"]
 
 #: a look: the picture -> (new picture, 3x3 map of old pixel positions to new, roll in
 #: degrees clockwise that a labelled start angle turns by)
@@ -107,21 +106,47 @@ def _long_side(pixels: int) -> Look:
     return look
 
 
-def _in_scene(image: np.ndarray) -> Tuple[np.ndarray, np.ndarray, float]:
-    """The photo as a part of a larger scene (a phone shot across a plant room): shrunk to
-    45 % of a 1600 x 1200 frame, left of and above the middle, on the renderer's cluttered
-    background (pipes, boxes, rings, stray print; the same pixels every run)."""
+def _plant_wall(width: int, height: int) -> np.ndarray:
+    """What a phone sees around a dial in a plant room, drawn here (not by the training
+    renderer, whose changes would move this look): a painted wall, two pipes with a flange,
+    a junction box, a cable, a warning sign and a label. Placed in shares of the frame, so
+    it scales with the photo; the same pixels every run."""
     cv2 = import_cv2()
+    w, h = width, height
+    t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    wall = (1 - t) * np.float32([150, 160, 150]) + t * np.float32([95, 105, 100])
+    img = np.ascontiguousarray(np.broadcast_to(wall, (h, w, 3)).astype(np.uint8))
+
+    def at(fx: float, fy: float) -> Tuple[int, int]:
+        return int(fx * w), int(fy * h)
+
+    thick = max(4, h // 12)
+    for fy, colour in ((0.12, (60, 60, 150)), (0.86, (150, 150, 150))):  # pipes
+        cv2.line(img, at(0.0, fy), at(1.0, fy), colour, thick)
+        cv2.line(img, at(0.0, fy - 0.02), at(1.0, fy - 0.02), (230, 230, 230), max(1, thick // 6))
+        x, y = at(0.82, fy)
+        flange = ((x - thick // 3, y - thick), (x + thick // 3, y + thick))
+        cv2.rectangle(img, *flange, (40, 40, 40), -1)
+    cv2.rectangle(img, at(0.80, 0.30), at(0.97, 0.62), (175, 180, 185), -1)  # junction box
+    cv2.rectangle(img, at(0.80, 0.30), at(0.97, 0.62), (60, 60, 60), max(2, w // 300))
+    pts = np.array([at(0.88, 0.62), at(0.86, 0.70), at(0.70, 0.74), at(0.62, 0.86)], np.int32)
+    cv2.polylines(img, [pts], False, (20, 20, 20), max(2, w // 200))  # cable
+    cv2.rectangle(img, at(0.05, 0.70), at(0.18, 0.80), (0, 200, 240), -1)  # warning sign
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.4, w / 1600.0)
+    cv2.putText(img, "400V", at(0.07, 0.77), font, scale, (0, 0, 0), max(1, w // 800))
+    cv2.putText(img, "PUMP 2", at(0.82, 0.28), font, scale, (30, 30, 30), max(1, w // 800))
+    return img
+
+
+def _in_scene(image: np.ndarray) -> Tuple[np.ndarray, np.ndarray, float]:
+    """The photo as one part of a larger picture (a phone shot across a plant room): its own
+    pixels, not resampled, left of and above the middle of a frame 2.2 times its width and
+    height (``_plant_wall``), so the dial is no longer what the picture is framed on."""
     h, w = image.shape[:2]
-    s = 0.45 * 1600 / float(max(h, w))
-    size = (max(1, round(w * s)), max(1, round(h * s)))
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
-    small = cv2.resize(image, size, interpolation=interp)
-    frame = background(np.random.default_rng(20), 1600, 1200)
-    x0, y0 = 300, 200
-    frame[y0 : y0 + size[1], x0 : x0 + size[0]] = small
-    m = np.array([[size[0] / float(w), 0.0, x0], [0.0, size[1] / float(h), y0], [0, 0, 1.0]])
-    return frame, m, 0.0
+    frame = _plant_wall(int(round(2.2 * w)), int(round(2.2 * h)))
+    x0, y0 = int(round(0.35 * w)), int(round(0.3 * h))
+    frame[y0 : y0 + h, x0 : x0 + w] = image
+    return frame, np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]]), 0.0
 
 
 LOOKS: Dict[str, Look] = {
@@ -137,19 +162,24 @@ LOOKS: Dict[str, Look] = {
     "tilt": _tilt,
     "small": _long_side(320),
     "large": _long_side(1024),
-    "scene": _in_scene,  # a phone shot of the plant room, the dial not framed
+    "scene": _in_scene,  # a phone shot across a plant room: not in "all", see ALL
 }
+#: ``--looks all``: the looks of the photo as it is framed; ``scene`` changes the framing, as
+#: ``--pad`` does, and is named on its own (the pooled figures before it came stay comparable)
+ALL = [name for name in LOOKS if name != "scene"]
 
 
 def parse_looks(text: str) -> List[str]:
-    """``--looks``' value: names from ``LOOKS`` separated by commas, or ``all``."""
-    names = list(LOOKS) if text == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    """``--looks``' value: names from ``LOOKS`` separated by commas, ``all`` among them
+    standing for ``ALL``."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    names = [look for n in names for look in (ALL if n == "all" else [n])]
     names = list(dict.fromkeys(names))  # each look once, in the order given
     unknown = [n for n in names if n not in LOOKS]
     if unknown or not names:
         raise ValueError(
             f"unknown look(s) {', '.join(unknown) or '(none given)'}: choose from "
-            f"{', '.join(LOOKS)}, or all"
+            f"{', '.join(LOOKS)}, or all (every one but scene)"
         )
     return names
 

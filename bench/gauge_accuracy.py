@@ -33,7 +33,8 @@ cannot be seen takes ``"value": null``: the right answer is ``unreadable``.
 Each dial is read as a config's ``reader: auto`` would (``--reader`` to force
 one): a dial in a ``box``, or a picture that is a small crop, whose scale is
 given as a full circle goes to the pointer model; the rest to the keypoints,
-with the panel model's second opinion where they are unsure (renders too:
+with the panel model's second opinion where they are unsure or read a dial
+without a round rim on their own scale (renders too:
 ``--reader keypoints`` for the keypoints alone).
 
 ``--subdials`` scores the pointer model on held-out sub-dial crops
@@ -670,7 +671,8 @@ def main() -> int:
         "--looks",
         metavar="LIST",
         help="with --photos: read every photo once per camera look in LIST (comma-separated "
-        f"names of {', '.join(LOOKS)}, or all): the figures per look, and pooled",
+        f"names of {', '.join(LOOKS)}; all: every one but scene, which frames the photo in a "
+        "larger picture): the figures per look, and pooled",
     )
     p.add_argument(
         "--subdials",

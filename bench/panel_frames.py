@@ -10,7 +10,8 @@ run: two pipelines, one remembering and one searching afresh every frame (its me
 cleared before each frame), read the same frames in turn.
 
 With ``--reader auto`` the meters are read as ``reader: auto`` reads them (the keypoints,
-and the panel model's second opinion where they are unsure), and what is measured is the
+and the panel model's second opinion where they are unsure or read a meter, which has no
+round rim, on their own scale), and what is measured is the
 second opinion's check against the roi's other framings (``PointerReader.read_reframed``):
 one pipeline as shipped, one whose panel reader reads only the roi itself (as before
 session 17), both remembering windows.

@@ -112,7 +112,8 @@ class GaugeConfig(EdgedModel):
         "is still the most accurate and the cheapest); 'auto' uses the "
         "pointer model for a full-circle dial (sweep 360 or -360) with a roughly square roi "
         "(sides within 1.6x), else the keypoints, and where they read a dial with an roi "
-        "unsure or not at all, the panel model's reading of the roi (searched as with "
+        "unsure or not at all (or read a dial without a round rim, a panel meter, on a scale "
+        "of their own, even ok), the panel model's reading of the roi (searched as with "
         "'panel') if it is sure of it, or if both read it unsure and see the needle in about "
         "the same place (a value flagged low_confidence; a panel meter the keypoints miss; "
         "the panel model says unreadable of round dials; two unsure needles far apart give "
@@ -304,9 +305,10 @@ class GaugePipelineConfig(PipelineBase):
     panel_second_opinion: bool = Field(
         True,
         description="Read a dial with an roi and reader 'auto' that the keypoints read unsure, "
-        "or not at all, or read ok on a scale of their own but found no round rim on (a panel "
-        "meter without start_angle/sweep: their ok there stays ok only where the panel model "
-        "is sure too), with the panel model too, and "
+        "or not at all, or read on a scale of their own without finding a round rim (a panel "
+        "meter without start_angle/sweep: their ok there is weighed as unsure unless the panel "
+        "model is sure, which costs its reading on every frame; configure start_angle/sweep "
+        "or reader 'panel' for such a meter), with the panel model too, and "
         "take its reading where it is sure, or "
         "where both read it unsure and see the needle in about the same place (the panel "
         "meters the keypoint model misses; two unsure readings whose needles are far apart "

@@ -131,7 +131,44 @@ def test_configured_scale_overrides_the_model_endpoints():
     assert r.value == pytest.approx(0.0, abs=0.6)
 
 
-@pytest.mark.parametrize(("start", "sweep"), [(225, 270), (315, 90), (135, -270), (0, 360)])
+def _moved(det, name, start, sweep, fraction):
+    """``det`` with its keypoint ``name`` moved to ``fraction`` of the scale (its radius kept)."""
+    from edged.pipelines.gauge.angles import point_at
+    from edged.pipelines.gauge.synth import fraction_to_angle
+
+    cx, cy, _ = det.keypoints["center"]
+    x, y, score = det.keypoints[name]
+    r = math.hypot(x - cx, y - cy)
+    det.keypoints[name] = (*point_at(cx, cy, r, fraction_to_angle(start, sweep, fraction)), score)
+    return det
+
+
+def test_a_contradicting_scale_two_of_whose_points_fit_the_standard_is_read_on_it():
+    """Given only min and max, a keypoint scale that contradicts itself but whose ``start``,
+    ``quarter`` or ``end`` (two of them) lie where the standard 270-degree scale puts them
+    (``STANDARD_SCALE``, within ``STANDARD_FIT_DEG``) is read on that scale, never ``ok``;
+    a dial two of whose points lie elsewhere (another scale, a camera rolled 20 degrees) is
+    ``unreadable`` as before."""
+    from edged.pipelines.gauge.decode import STANDARD_SCALE, STANDARD_SCALE_READ
+
+    assert STANDARD_SCALE == (225.0, 270.0)
+    for odd, fraction in (("quarter", 0.42), ("end", 0.05), ("start", 0.9)):
+        det = _moved(
+            decode(*make_targets([_label(225, 270, 0.62)], 128))[0], odd, 225, 270, fraction
+        )
+        reading = read_detection(det, 0.0, 10.0)
+        assert reading.quality == "low_confidence" and reading.value == pytest.approx(6.2, abs=0.1)
+        assert reading.as_dict()["why"] == STANDARD_SCALE_READ
+        assert (reading.start_angle, reading.sweep) == STANDARD_SCALE
+    for start, sweep in ((245, 270), (240, 240)):
+        det = _moved(
+            decode(*make_targets([_label(start, sweep, 0.62)], 128))[0], "end", start, sweep, 0.05
+        )
+        reading = read_detection(det, 0.0, 10.0)
+        assert reading.quality == "unreadable" and reading.extra["scale_contradicts"]
+
+
+@pytest.mark.parametrize(("start", "sweep"), [(200, 270), (315, 90), (135, -270), (0, 360)])
 def test_a_quarter_keypoint_off_the_scale_the_ends_make_lowers_the_quality(start, sweep):
     """The model's scale checks itself: ``quarter`` should sit at 25 % of the arc from
     ``start`` to ``end``; moved to 34 % (or 16 %) the scale is in doubt and the reading is

@@ -171,8 +171,8 @@ class _Readers:
                 return panel
             self._panel_unable = f"the panel model {self.panel_path()} measures no scale end"
         print(
-            f"edged read-gauge: {self._panel_unable}; dials the keypoints read unsure get no "
-            "second opinion",
+            f"edged read-gauge: {self._panel_unable}; dials the keypoints read unsure (or on "
+            "their own scale without a round rim) get no second opinion",
             file=sys.stderr,
         )
         return None

@@ -441,8 +441,10 @@ class GaugePipeline(Pipeline):
         self, image: np.ndarray, found: Dict[str, Any]
     ) -> Dict[str, Optional[GaugeReading]]:
         """The ``panel_opinion`` dials read (their detections turned into readings here), and
-        those the keypoints read unsure or not at all read again from their roi by the panel
-        model, in one batch, and the two opinions weighed (``second_opinion``)."""
+        those that want a second opinion (``wants_second_opinion``: read unsure or not at
+        all, or on the keypoints' own scale of a dial without a round rim) read again from
+        their roi by the panel model, in one batch, and the two opinions weighed
+        (``second_opinion``)."""
         out: Dict[str, Optional[GaugeReading]] = {}
         unsure = []
         for g in self.dials:
@@ -452,7 +454,7 @@ class GaugePipeline(Pipeline):
             out[g.id] = None if det is None else self._dial_reading(g, det)
             if wants_second_opinion(out[g.id]):
                 unsure.append(g)
-            else:  # read sure by the keypoints: "frames in a row" of a window ends here
+            else:  # read sure, on a rim or a configured scale: a window's "frames in a row" end
                 self.panel_windows.pop(g.id, None)
         panel = self._read_rois(image, {g.id for g in unsure}, self.panel_reader, reframed=True)
         for gid, reading in panel.items():

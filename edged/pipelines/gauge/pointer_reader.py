@@ -209,7 +209,8 @@ def second_opinion(
     tell the gross ones (session 16); the framings did (session 17). The panel model's
     ``out_of_range`` readings are never taken. A rim-less dial the keypoints read ``ok``
     (``wants_second_opinion``) is weighed as unsure where the panel model is not sure
-    (``_unconfirmed``), and stays ``low_confidence`` where the panel model reads nothing."""
+    (``_unconfirmed``), and stays ``low_confidence`` where the panel model reads no usable
+    value."""
     if panel.quality == "ok":
         return _taken(panel, keypoints)
     if keypoints is not None and keypoints.quality == "ok" and keypoints.extra.get("rimless_scale"):
@@ -253,14 +254,15 @@ def _unconfirmed(keypoints: GaugeReading) -> GaugeReading:
     return replace(keypoints, quality="low_confidence", extra=extra)
 
 
-def _said(keypoints: GaugeReading) -> str:
+def _keypoints_quality(keypoints: GaugeReading) -> str:
     """The quality the keypoints read with (an ``_unconfirmed`` reading's before it was)."""
     return str(keypoints.extra.get("keypoints_quality", keypoints.quality))
 
 
 def _taken(panel: GaugeReading, keypoints: Optional[GaugeReading]) -> GaugeReading:
     """``panel``, noting what the keypoints said."""
-    panel.extra["keypoints_quality"] = "unreadable" if keypoints is None else _said(keypoints)
+    said = "unreadable" if keypoints is None else _keypoints_quality(keypoints)
+    panel.extra["keypoints_quality"] = said
     return panel
 
 
@@ -291,7 +293,7 @@ def _disputed(keypoints: GaugeReading, gap: float) -> GaugeReading:
     extra.update(
         needles_disputed=True,
         needles_apart=round(gap, 2),
-        keypoints_quality=_said(keypoints),
+        keypoints_quality=_keypoints_quality(keypoints),
         why=f"the keypoint and panel models, both unsure, see the needle {gap:.0f} degrees apart",
     )
     return replace(keypoints, value=None, quality="unreadable", fraction=None, extra=extra)
