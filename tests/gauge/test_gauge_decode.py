@@ -143,23 +143,50 @@ def _moved(det, name, start, sweep, fraction):
     return det
 
 
-def test_a_contradicting_scale_two_of_whose_points_fit_the_standard_is_read_on_it():
-    """Given only min and max, a keypoint scale that contradicts itself but whose ``start``,
-    ``quarter`` or ``end`` (two of them) lie where the standard 270-degree scale puts them
-    (``STANDARD_SCALE``, within ``STANDARD_FIT_DEG``) is read on that scale, never ``ok``;
-    a dial two of whose points lie elsewhere (another scale, a camera rolled 20 degrees) is
-    ``unreadable`` as before."""
+def test_a_contradicting_scale_whose_quarter_and_one_end_fit_the_standard_is_read_on_it():
+    """Given only min and max, a keypoint scale that contradicts itself, or a full circle
+    whose quarter is not at 90 degrees (an end placed beside the start), but whose
+    ``quarter`` and ``start`` or ``end`` lie where the standard 270-degree scale puts them
+    (``STANDARD_SCALE``, within ``STANDARD_FIT_DEG``) is read on that scale, never ``ok``,
+    its reported ends moved there. Not so: a quarter that does not fit (the two ends also
+    fit a counter-clockwise scale whose ends the model swapped), another scale, a camera
+    rolled 20 degrees, a scale the direction model turned round."""
+    from edged.pipelines.gauge.angles import angle_between, angle_of
     from edged.pipelines.gauge.decode import STANDARD_SCALE, STANDARD_SCALE_READ
 
     assert STANDARD_SCALE == (225.0, 270.0)
-    for odd, fraction in (("quarter", 0.42), ("end", 0.05), ("start", 0.9)):
-        det = _moved(
+
+    def standard_with(odd, fraction):
+        return _moved(
             decode(*make_targets([_label(225, 270, 0.62)], 128))[0], odd, 225, 270, fraction
         )
+
+    late_quarter = _moved(standard_with("end", 0.02), "quarter", 225, 270, 0.25 + 5 / 270)
+    for det in (
+        standard_with("end", 0.02),  # a full circle, its quarter 6.25 % of it off
+        late_quarter,  # a full circle, its quarter 4.9 % off: within QUARTER_TOLERANCE
+        standard_with("end", 0.3),
+        standard_with("start", 0.9),
+    ):
         reading = read_detection(det, 0.0, 10.0)
         assert reading.quality == "low_confidence" and reading.value == pytest.approx(6.2, abs=0.1)
-        assert reading.as_dict()["why"] == STANDARD_SCALE_READ
+        assert reading.as_dict()["why"] == STANDARD_SCALE_READ and reading.extra["standard_scale"]
         assert (reading.start_angle, reading.sweep) == STANDARD_SCALE
+        cx, cy = det.center
+        for name, angle in (("start", 225.0), ("end", 135.0)):
+            x, y, _ = reading.keypoints[name]
+            assert angle_between(angle_of(x - cx, y - cy), angle) < 0.5, name
+    # the direction model unsure: the standard; sure the scale runs the other way: not
+    det = standard_with("end", 0.3)
+    det.extra["scale_larger_first"] = 0.5
+    assert read_detection(det, 0.0, 10.0).extra.get("standard_scale")
+    det.extra["scale_larger_first"] = 0.99
+    assert "standard_scale" not in read_detection(det, 0.0, 10.0).extra
+    # a counter-clockwise scale (135 -> -270) whose ends the model swapped: only the ends fit
+    det = decode(*make_targets([_label(135, -270, 0.62)], 128))[0]
+    det.keypoints["start"], det.keypoints["end"] = det.keypoints["end"], det.keypoints["start"]
+    reading = read_detection(det, 0.0, 10.0)
+    assert reading.quality == "unreadable" and "standard_scale" not in reading.extra
     for start, sweep in ((245, 270), (240, 240)):
         det = _moved(
             decode(*make_targets([_label(start, sweep, 0.62)], 128))[0], "end", start, sweep, 0.05

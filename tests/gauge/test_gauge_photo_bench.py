@@ -197,7 +197,10 @@ def test_camera_looks_move_the_label_with_the_picture():
     x0, y0, x1, y1 = (int(round(v)) for v in moved["box"])
     assert (x0, y0, x1, y1) == (30 + 105, 20 + 60, 60 + 105, 50 + 60)
     assert np.array_equal(scene[60:260, 105:405], image)
-    assert scene.reshape(-1, 3).std(axis=0).min() > 20
+    around = np.ones(scene.shape[:2], bool)
+    around[60:260, 105:405] = False
+    assert scene[around].std(axis=0).min() > 20  # not a plain wall
+    assert np.array_equal(scene, looks.apply_look("scene", image, item)[0])
     assert looks.parse_looks("all") == [name for name in looks.LOOKS if name != "scene"]
     assert looks.parse_looks("all,scene") == list(looks.LOOKS)
     assert looks.parse_looks("grey, dark,grey") == ["grey", "dark"]

@@ -65,12 +65,13 @@ QUARTER_TOLERANCE = 0.06
 #: scale the direction model turns round is checked as turned (its quarter then fits at 75 %)
 QUARTER_UNREADABLE = 0.12
 #: the scale of round pressure gauges (EN 837-1: a 270-degree arc, its ends symmetric about
-#: 6 o'clock): where the keypoints' scale contradicts itself (``QUARTER_TOLERANCE``) but two
-#: of ``start``, ``quarter`` and ``end`` lie within ``STANDARD_FIT_DEG`` of where this scale
-#: puts them, the third keypoint is the odd one out and the reading goes on on this scale,
-#: ``low_confidence``. On 1,000 validation renders (seeds 9e12 + i), 2 of the 89 contradicting
-#: scales fit it (the renders draw every sweep alike; real pressure gauges mostly have this
-#: one); the real dual-scale pressure gauge's `end` lands beside its `start` (session 20)
+#: 6 o'clock): where the keypoints' scale contradicts itself (``QUARTER_TOLERANCE``, or a
+#: full circle: an end placed beside the start) but ``quarter`` and one of ``start`` and
+#: ``end`` lie within ``STANDARD_FIT_DEG`` of where this scale puts them, the other end is
+#: the odd one out and the reading goes on on this scale, ``low_confidence``. On 1,000
+#: validation renders (seeds 9e12 + i) 2 of the 89 contradicting scales fit it (the renders
+#: draw every sweep alike; real pressure gauges mostly have this one); the real dual-scale
+#: pressure gauge's `end` lands beside its `start` (session 20)
 STANDARD_SCALE = (225.0, 270.0)
 STANDARD_FIT_DEG = 10.0
 STANDARD_SCALE_READ = (
@@ -406,19 +407,23 @@ def read_detection(
         # contradict the scale read on (QUARTER_UNREADABLE), as turned
         quarter_off = _quarter_offset(det, corr, s_angle, s_sweep)
         contradiction = abs(quarter_off or 0.0)
+        turned_round = False
         if "scale_larger_first" in det.extra:  # the direction model read the numbers
             ccw = ccw_from_larger_first(det.extra["scale_larger_first"], min_value, max_value)
             if ccw is not None:
                 turned = _oriented(kps, s_angle, s_sweep, ccw)
                 if (turned[1] > 0) != (s_sweep > 0):  # turned round: a quarter at 75 % fits
                     contradiction = min(contradiction, abs((quarter_off or 0.0) - 0.5))
+                    turned_round = True
                 s_angle, s_sweep = turned
         scale_confidence = min(1.0, det.keypoints["start"][2] / 0.5, det.keypoints["end"][2] / 0.5)
-        # (a scale the direction model read the numbers of is left as it said)
-        unturned = "scale_larger_first" not in det.extra
-        if contradiction > QUARTER_TOLERANCE and unturned and _fits_standard(det, corr):
+        # in doubt (or a full circle whose quarter is not at 90 degrees: an end placed beside
+        # the start) and not turned round by the direction model: the standard scale?
+        doubted = contradiction > QUARTER_TOLERANCE or abs(s_sweep) >= 360.0
+        if doubted and not turned_round and _fits_standard(det, corr):
             s_angle, s_sweep = STANDARD_SCALE
             standard, contradiction = True, 0.0
+            _place_standard_ends(kps, det, a, corr)
     else:
         why = f"the needle found, no scale seen: {CONFIGURE_SCALE}"
         return _needle_only(det, kps, _confidence(det, tip), a, angle, why)
@@ -452,7 +457,7 @@ def read_detection(
         # two needles, nearly as likely: which one is real is a guess
         confidence *= 0.5
     quality, why = "ok", None
-    if not in_range:
+    if not in_range and not standard:  # (off an assumed scale is no reading of a pegged dial)
         quality, why = "out_of_range", "the needle points outside the scale"
     elif two_needles:
         why = "two needle-like pointers: which is the needle is a guess"
@@ -481,8 +486,10 @@ def read_detection(
         fraction=fraction,
         radius=det.radius(),
     )
-    if quarter_off is not None:
+    if quarter_off is not None:  # (against the keypoints' own scale)
         reading.extra["quarter_off"] = round(quarter_off, 4)
+    if standard:
+        reading.extra["standard_scale"] = True
     if why is not None:
         reading.extra["why"] = why
     reading.extra["needle_picture_angle"] = _picture_direction(a, angle)
@@ -495,18 +502,38 @@ def read_detection(
     return reading
 
 
-def _fits_standard(det: Detection, corr: Corrector) -> bool:
-    """Whether two or more of the scale keypoints lie within ``STANDARD_FIT_DEG`` of where
-    ``STANDARD_SCALE`` puts its start, 25 % point and end (angles in the corrected frame)."""
+def _standard_points() -> Dict[str, float]:
+    """Where ``STANDARD_SCALE`` puts the scale keypoints (degrees, corrected frame)."""
     start, sweep = STANDARD_SCALE
-    where = {"start": start, "quarter": start + 0.25 * sweep, "end": start + sweep}
-    near = [
+    return {"start": start, "quarter": start + 0.25 * sweep, "end": start + sweep}
+
+
+def _fits_standard(det: Detection, corr: Corrector) -> bool:
+    """Whether the ``quarter`` keypoint and ``start`` or ``end`` lie within
+    ``STANDARD_FIT_DEG`` of where ``STANDARD_SCALE`` puts them (corrected frame). The quarter
+    must: it says which way the scale runs, and the two ends alone fit a counter-clockwise
+    scale whose ends the model swapped as well."""
+    near = {
         name
-        for name, angle in where.items()
+        for name, angle in _standard_points().items()
         if name in det.keypoints
         and angle_between(angle_of(*corr(det.keypoints[name])), angle) <= STANDARD_FIT_DEG
-    ]
-    return len(near) >= 2
+    }
+    return "quarter" in near and len(near) >= 2
+
+
+def _place_standard_ends(
+    kps: Dict[str, List[float]], det: Detection, a: np.ndarray, corr: Corrector
+) -> None:
+    """The reported ``start`` and ``end`` keypoints (the message's ``scale_start`` and
+    ``scale_end``, the overlay) moved to the standard scale's ends, at the ``quarter``'s
+    distance from the pivot, so they show the scale the value was read on."""
+    radius = math.hypot(*corr(det.keypoints["quarter"]))
+    inverse = np.linalg.inv(a)
+    for name in ("start", "end"):
+        d = math.radians(_standard_points()[name])
+        x, y = inverse @ np.array([radius * math.sin(d), -radius * math.cos(d)])
+        kps[name] = [det.center[0] + float(x), det.center[1] + float(y), kps[name][2]]
 
 
 def _quarter_offset(

@@ -174,11 +174,11 @@ def wants_second_opinion(reading: Optional[GaugeReading]) -> bool:
     alone: on held-out round dials the panel model is sure only where the keypoints are
     too, and then wrong (bench/results/gauge.md, session 11). Rim-less ones are not: on the
     22 real industrial dials, only min/max, the ``ok`` readings were 2.05 % off as
-    photographed and 7.99 % in a larger scene (4-23 % on six meters); with the panel model
-    asked of those too, 1.59 and 1.66 %, and all readings pooled over twelve camera looks
-    3.10 -> 2.87 % (session 20). With the scale configured they are not asked: the needle,
-    measured in the pixels, is all the keypoints read there, and the panel model read those
-    worse (pooled 2.66 -> 2.90 %)."""
+    photographed and 3.00 % as one part of a larger picture (p19 8.2 %, p13 5.1 %); with
+    the panel model asked of those too, 1.59 and 1.70 %, and all readings pooled over twelve
+    camera looks 3.10 -> 2.87 % (session 20). With the scale configured they are not asked:
+    the needle, measured in the pixels, is all the keypoints read there, and the panel model
+    read those worse (pooled 2.66 -> 2.90 %)."""
     if reading is None or reading.quality != "ok":
         return True
     return bool(reading.extra.get("rimless_scale"))
