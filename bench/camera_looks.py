@@ -106,6 +106,16 @@ def _long_side(pixels: int) -> Look:
     return look
 
 
+def _night(image: np.ndarray) -> np.ndarray:
+    """A night frame: a camera lit by its infrared LEDs or a dim lamp, black and white, a
+    third as bright as by day, with the sensor noise of its high gain (4 grey levels, the
+    same noise every run) and a cheap camera's JPEG (quality 60)."""
+    grey = _grey(image).astype(np.float32) * 0.3
+    noise = np.random.default_rng(0).normal(0.0, 4.0, image.shape[:2]).astype(np.float32)
+    dim = np.clip(grey + noise[..., None], 0, 255).astype(np.uint8)
+    return _jpeg(60)(dim)
+
+
 def _plant_wall(width: int, height: int) -> np.ndarray:
     """What a phone sees around a dial in a plant room, drawn here (not by the training
     renderer, whose changes would move this look): a painted wall, two pipes with a flange,
@@ -163,10 +173,12 @@ LOOKS: Dict[str, Look] = {
     "small": _long_side(320),
     "large": _long_side(1024),
     "scene": _in_scene,  # a phone shot across a plant room: not in "all", see ALL
+    "night": _photometric(_night),  # grey, dark, noisy and compressed at once: not in "all"
 }
-#: ``--looks all``: the looks of the photo as it is framed; ``scene`` changes the framing, as
-#: ``--pad`` does, and is named on its own (the pooled figures before it came stay comparable)
-ALL = [name for name in LOOKS if name != "scene"]
+#: ``--looks all``: the looks of the photo as it is framed, one change at a time; ``scene``
+#: changes the framing, as ``--pad`` does, and ``night`` makes several changes at once: both
+#: are named on their own (and the pooled figures from before they came stay comparable)
+ALL = [name for name in LOOKS if name not in ("scene", "night")]
 
 
 def parse_looks(text: str) -> List[str]:
@@ -179,7 +191,7 @@ def parse_looks(text: str) -> List[str]:
     if unknown or not names:
         raise ValueError(
             f"unknown look(s) {', '.join(unknown) or '(none given)'}: choose from "
-            f"{', '.join(LOOKS)}, or all (every one but scene)"
+            f"{', '.join(LOOKS)}, or all (every one but scene and night)"
         )
     return names
 

@@ -672,7 +672,8 @@ def main() -> int:
         metavar="LIST",
         help="with --photos: read every photo once per camera look in LIST (comma-separated "
         f"names of {', '.join(LOOKS)}; all: every one but scene, which frames the photo in a "
-        "larger picture): the figures per look, and pooled",
+        "larger picture, and night, which makes it grey, dark and noisy at once): the figures "
+        "per look, and pooled",
     )
     p.add_argument(
         "--subdials",

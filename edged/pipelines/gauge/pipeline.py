@@ -14,7 +14,10 @@ little differently (``PointerReader.read_reframed``). The rest
 share one search of the whole frame; detected dials are matched to them by
 ``position`` (nearest centre) when given, otherwise in reading order (rows top
 to bottom, left to right). A configured gauge with no dial found is reported
-``unreadable`` with a null value, never a made-up number.
+``unreadable`` with a null value, never a made-up number. An under-exposed frame (night,
+a dial in shadow) is brightened before the dials' models and needle search see it, and
+each roi read as a whole again on its own (``exposure.brighten``); the preview shows the
+frame as the camera sent it.
 
 Digital gauges (``type: digital``) are seven-segment displays, read from their
 ``roi`` by the display model (loaded only when one is configured), all in one
@@ -38,6 +41,7 @@ from edged.pipelines.base import Pipeline
 from edged.pipelines.display.reader import DisplayModel, DisplayReader, DisplayReading
 from edged.pipelines.gauge.angles import point_at
 from edged.pipelines.gauge.decode import Detection, read_detection
+from edged.pipelines.gauge.exposure import brighten
 from edged.pipelines.gauge.pointer_reader import (
     PointerModel,
     PointerReader,
@@ -405,7 +409,8 @@ class GaugePipeline(Pipeline):
     def infer(self, batch: Any) -> Dict[str, Union[Detection, GaugeReading, DisplayReading, None]]:
         """Detections of the keypoint-read gauges, readings of the pointer-read ones and of the
         displays."""
-        image: np.ndarray = batch
+        frame: np.ndarray = batch
+        image = brighten(frame)  # (the displays, which light themselves, see the frame)
         found: Dict[str, Union[Detection, GaugeReading, DisplayReading, None]] = {}
         free = [g for g in self.dials if g.roi is None]
         if free:
@@ -414,7 +419,7 @@ class GaugePipeline(Pipeline):
             refined = [r or d for d, r in zip(dets, self.reader.refine(image, dets))]
             found.update(assign_detections(free, refined))
         found.update(self._read_pointers(image))
-        found.update(self._read_displays(image))
+        found.update(self._read_displays(frame))  # (displays light themselves)
         for g in self.dials:
             if g.roi is None or g.id in self.whole_roi:
                 continue

@@ -49,6 +49,7 @@ import numpy as np
 from edged.config import gauge as config_gauge
 from edged.pipelines.display.decode import softmax
 from edged.pipelines.gauge.angles import angle_between, angle_of, direction, point_at
+from edged.pipelines.gauge.exposure import brighten
 from edged.pipelines.gauge.pointer_model import (
     CCW,
     END,
@@ -388,7 +389,8 @@ class PointerReader:
         ``self.search``, a crop read less than sure is searched for the meter in it.
         ``remembered``: per crop, the window (x, y, w, h, in the crop's pixels) where the
         last search found the meter and read it sure, or None; a crop read unsure is read
-        there first (``_recalled``), and searched only where that window does not read sure."""
+        there first (``_recalled``), and searched only where that window does not read sure.
+        An under-exposed crop is brightened first (``exposure.brighten``)."""
         if remembered is not None and len(remembered) != len(crops):
             raise ValueError(
                 f"{len(remembered)} remembered windows for {len(crops)} crops: give one per "
@@ -397,7 +399,7 @@ class PointerReader:
         if not crops:
             return []
         origins = list(origins) if origins is not None else [(0.0, 0.0)] * len(crops)
-        batch = _Crops(crops, options, origins)
+        batch = _Crops([brighten(crop) for crop in crops], options, origins)
         readings = self._read_batch(batch)
         if not self.search:
             return readings
@@ -423,6 +425,7 @@ class PointerReader:
         pooled mean 3.54 % searched each, 5.49 % that window reframed, both taking 7 of 9;
         session 17)."""
         origins = list(origins) if origins is not None else [(0.0, 0.0)] * len(crops)
+        crops = [brighten(crop) for crop in crops]  # (once: its framings keep the gain)
         own = self.read_crops(crops, options, origins, remembered)
         unsure = [i for i, reading in enumerate(own) if _checkable(reading)]
         framings = {i: reframings(crops[i]) for i in unsure}

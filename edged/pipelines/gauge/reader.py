@@ -28,6 +28,7 @@ from edged.pipelines.gauge.decode import (
     keypoint_arc,
     read_detection,
 )
+from edged.pipelines.gauge.exposure import brighten
 from edged.pipelines.gauge.needle import (
     MIN_CONTRAST,
     outer_line,
@@ -383,7 +384,9 @@ class GaugeReader:
     def read(
         self, image: np.ndarray, options: ReadOptions, max_gauges: int = 8
     ) -> List[GaugeReading]:
-        """Every dial in the picture, each read with ``options`` (strongest first)."""
+        """Every dial in the picture, each read with ``options`` (strongest first); an
+        under-exposed picture is brightened first (``exposure.brighten``)."""
+        image = brighten(image)
         readings = []
         dets = self.locate(image, max_gauges)
         unscaled = options.start_angle is None or options.sweep is None
