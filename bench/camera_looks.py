@@ -107,8 +107,8 @@ def _long_side(pixels: int) -> Look:
 
 
 def _night(image: np.ndarray) -> np.ndarray:
-    """A night frame: a camera lit by its infrared LEDs or a dim lamp, black and white, a
-    third as bright as by day, with the sensor noise of its high gain (4 grey levels, the
+    """A night frame: a camera lit by its infrared LEDs or a dim lamp, black and white, 0.3
+    as bright as by day, with the sensor noise of its high gain (4 grey levels, the
     same noise every run) and a cheap camera's JPEG (quality 60)."""
     grey = _grey(image).astype(np.float32) * 0.3
     noise = np.random.default_rng(0).normal(0.0, 4.0, image.shape[:2]).astype(np.float32)

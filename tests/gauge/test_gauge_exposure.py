@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 from test_gauge_panel import PANEL_MODEL
-from test_gauge_pointer import REAL
+from test_gauge_pointer import REAL, FixedModel, marked
 from test_gauge_second_opinion import KEYPOINT_MODEL, PANEL_PHOTOS, needs_models
 
 from edged.pipelines.gauge.exposure import LIT_ENOUGH, MAX_GAIN, TARGET, brighten, exposure_gain
@@ -52,6 +52,51 @@ def test_the_gain_is_capped_and_a_black_picture_stays_black():
     assert exposure_gain(nearly_black) == MAX_GAIN
     black = np.zeros((50, 50, 3), np.uint8)
     assert not brighten(black).any()
+
+
+def test_the_threshold_is_the_training_renders_bright_end():
+    at = np.full((40, 40, 3), int(LIT_ENOUGH), np.uint8)
+    assert exposure_gain(at) == 1.0
+    assert exposure_gain(at - 1) == pytest.approx(TARGET / (LIT_ENOUGH - 1))
+
+
+def test_every_picture_shape_keeps_its_shape_and_alpha():
+    one_channel = np.full((20, 30, 1), 60, np.uint8)
+    assert brighten(one_channel).shape == (20, 30, 1)
+    assert int(brighten(one_channel)[0, 0, 0]) == pytest.approx(TARGET, abs=1)
+    bgra = np.full((20, 30, 4), 60, np.uint8)
+    bgra[..., 3] = 255  # opaque: no light, not a white bright end
+    lit = brighten(bgra)
+    assert lit.shape == bgra.shape and (lit[..., 3] == 255).all()
+    assert int(lit[0, 0, 0]) == pytest.approx(TARGET, abs=1)
+    floats = np.full((20, 30, 3), 0.2, np.float32)  # not an 8-bit frame: left alone
+    assert brighten(floats) is floats
+
+
+class Recording(FixedModel):
+    """A panel model unsure of everything, noting the brightest pixel it was shown."""
+
+    def __init__(self):
+        super().__init__(0.0, zero=315.0, end=45.0, flat=True)
+        self.brightest = []
+
+    def __call__(self, batch):
+        self.brightest.append(float(batch.max()))
+        return super().__call__(batch)
+
+
+def test_a_crop_and_its_framings_are_brightened_once():
+    """The panel model's second opinion reads a crop, searches it and reads it in eight
+    framings: each sees the crop at one gain, capped at ``MAX_GAIN`` (brightened again, a
+    crop the cap left dark would get a second gain on top)."""
+    from edged.pipelines.gauge.pointer_reader import PointerReader
+    from edged.pipelines.gauge.reader import ReadOptions
+
+    model = Recording()
+    dark = (marked(120, 120, 3) * (20 / 255.0)).astype(np.uint8)  # its bright end at 20
+    PointerReader(model, kind="panel").read_reframed([dark], [ReadOptions(0.0, 1.0, 315.0, 90.0)])
+    assert len(model.brightest) >= 3  # the crop, its search, its framings
+    assert max(model.brightest) <= 20 * MAX_GAIN + 1
 
 
 def test_grey_crops_views_and_empty_pictures():
@@ -124,4 +169,4 @@ def test_real_meters_photographed_in_poor_light_are_read():
         os.path.basename(line["image"]) for line in res["per_photo"] if line["error_pct"] is None
     )
     assert len(unread) <= 2, unread
-    assert res["mean_pct"] < 2.0
+    assert res["mean_pct"] < 1.6  # (1.75 % before, 1.34 % now)

@@ -185,26 +185,61 @@ def test_pipeline_reads_the_synthetic_camera_close_to_the_truth():
 
 
 @needs_model
-def test_the_pipeline_reads_a_dark_frame_as_it_reads_the_lit_one():
-    """A night frame (the demo scene at 0.3 of its light) is brightened before the dials'
-    models see it (``exposure.brighten``): each dial reads as in the lit frame. Unbrightened,
-    the models read such frames differently (frame 0's second dial 4.1 % off lit, 0.1 % dark;
-    frame 32's 67 % and 1.4 %)."""
+def test_the_pipeline_reads_a_night_frame():
+    """The demo scene at a tenth of its light: brightened before the dials' models see it
+    (``exposure.brighten``), 18 of its 20 dial readings are made, all within 1 % of the
+    span; unbrightened, 8 (one of them 69 % off). The displays see the frame as sent."""
     from edged.pipelines.gauge.scene import GaugeScene
 
     scene = GaugeScene(480, 240, count=2, seed=0, rate=5, period_s=20)
     pipe = _scene_pipeline(scene)
     pipe.open()
-    for n in (0, 32):
+    seen = []
+    read_displays = pipe._read_displays
+    pipe._read_displays = lambda frame: seen.append(frame) or read_displays(frame)
+    errors = []
+    for n in range(0, 80, 8):
         image, truth = scene.render(n)
-        values = []
-        for picture in (image, (image * 0.3).astype(np.uint8)):
-            frame = Frame("cam0", n, time.time(), time.monotonic(), picture, {"gauge_truth": truth})
-            values.append([g["value"] for g in pipe.process(frame).payload["gauges"]])
-        lit, dark = values
-        assert None not in lit
-        for a, b, spec in zip(lit, dark, scene.gauges):
-            assert b is not None and abs(a - b) < 0.005 * (spec.max_value - spec.min_value)
+        dark = (image * 0.1).astype(np.uint8)
+        result = pipe.process(Frame("cam0", n, time.time(), time.monotonic(), dark))
+        assert seen[-1] is dark
+        for g, t, spec in zip(result.payload["gauges"], truth, scene.gauges):
+            if g["value"] is not None:
+                errors.append(abs(g["value"] - t["value"]) / (spec.max_value - spec.min_value))
+    pipe.close()
+    assert len(errors) >= 16 and max(errors) < 0.01
+
+
+@needs_model
+def test_a_dial_in_shadow_in_a_lit_frame_reads_as_read_gauge_reads_its_roi():
+    """One dial's roi at a tenth of the light in a lit frame (a cabinet's shadow): the lit
+    frame is not brightened, the roi is, by its own gain, as ``edged read-gauge --roi``
+    brightens the region it reads; the pipeline's reading agrees with read-gauge's and
+    with the truth (0.04-0.38 % off; with the frame's gain only, 0.2-0.8 % off and not as
+    read-gauge reads the roi)."""
+    from edged.pipelines.gauge.reader import ReadOptions
+    from edged.pipelines.gauge.scene import GaugeScene
+
+    scene = GaugeScene(480, 240, count=2, seed=1, rate=5, period_s=20)
+    g = scene.gauges[0]
+    half = 1.3 * g.place.radius
+    x, y = max(0, round(g.place.cx - half)), max(0, round(g.place.cy - half))
+    w, h = min(480 - x, round(2 * half)), min(240 - y, round(2 * half))
+    entry = {k: v for k, v in g.config().items() if k != "position"}
+    pipe = _scene_pipeline(scene, [dict(entry, reader="keypoints", roi=[x, y, w, h])])
+    pipe.open()
+    span = abs(g.spec.max_value - g.spec.min_value)
+    for n in range(0, 30, 6):
+        image, truth = scene.render(n)
+        image[y : y + h, x : x + w] = (image[y : y + h, x : x + w] * 0.1).astype(np.uint8)
+        (got,) = pipe.process(Frame("cam0", n, time.time(), time.monotonic(), image)).payload[
+            "gauges"
+        ]
+        options = ReadOptions(min_value=g.spec.min_value, max_value=g.spec.max_value)
+        own = pipe.reader.read_one(np.ascontiguousarray(image[y : y + h, x : x + w]), options)
+        assert got["value"] is not None and own.value is not None
+        assert abs(got["value"] - own.value) / span < 0.002
+        assert abs(got["value"] - truth[0]["value"]) / span < 0.01
     pipe.close()
 
 

@@ -323,14 +323,15 @@ def test_turned_framings_read_a_configured_scale_turned_with_them(sweep):
     values = [r.value for r in reader.read_crops([f.image for f in reframings(crop)], [opts] * 9)]
     turned = values[-2:]  # read on the unturned scale: off by turn / sweep of the span
     assert max(abs(v - 5.0) for v in turned) > 10.0 * 4.0 / sweep * 0.8
-    reader.read_crops = _unsure_first(reader.read_crops)  # every framing is checked
+    reader._read_lit = _unsure_first(reader._read_lit)  # every framing is checked
     got = reader.read_reframed([crop], [opts])[0]
     assert got.extra["views_agree"] == 1.0
     assert got.value == pytest.approx(5.0, abs=0.15) and got.start_angle == start
 
 
 def _unsure_first(read_crops):
-    """``read_crops`` whose first call's readings are flagged ``low_confidence`` (so
+    """``read_crops`` (``PointerReader._read_lit``, which ``read_reframed`` calls for the
+    crop and its framings) whose first call's readings are flagged ``low_confidence`` (so
     ``read_reframed`` checks them against their framings)."""
     calls = []
 

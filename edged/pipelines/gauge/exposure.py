@@ -8,9 +8,11 @@ gauge made 0.4 times as bright (the bench's ``dark`` look), 8 of 22 dials came o
 unreadable, against 2 as photographed; brightened here first, 2 (bench/results/gauge.md,
 session 21).
 
-Only a gain, no offset: black stays black and colours keep their ratios, so a red pointer
-stays as red to ``needle.pointer_redness`` as it was. A picture lit as the models were
-trained (``LIT_ENOUGH``) is returned as it is (the same array) and reads exactly as before.
+Only a gain, no offset: black stays black and colours keep their hue, so a red pointer
+stays red (its redness, ``needle.pointer_redness``, grows with the gain to what a lit
+picture shows, which the drag-pointer test's thresholds were set on). A picture lit as the
+models were trained (``LIT_ENOUGH``) is returned as it is (the same array) and reads
+exactly as before.
 """
 
 from __future__ import annotations
@@ -38,14 +40,38 @@ SAMPLE_PIXELS = 65536
 
 def exposure_gain(image: np.ndarray) -> float:
     """The gain that lifts ``image``'s bright end to ``TARGET`` (at most ``MAX_GAIN``) where
-    it lies below ``LIT_ENOUGH``; 1.0 for a picture lit enough, or an empty one."""
+    it lies below ``LIT_ENOUGH``; 1.0 for a picture lit enough, an empty one, or one that
+    is not 8-bit (the models take OpenCV's 8-bit frames)."""
     h, w = image.shape[:2]
-    if h == 0 or w == 0:
+    if h == 0 or w == 0 or image.dtype != np.uint8:
         return 1.0
-    bright_end = _bright_end(image, h, w)
+    bright_end = _bright_end(_colour(image), h, w)
     if bright_end >= LIT_ENOUGH:
         return 1.0
     return min(MAX_GAIN, TARGET / max(1.0, bright_end))
+
+
+def brighten(image: np.ndarray) -> np.ndarray:
+    """``image`` with its exposure gain applied to its colour (saturating; an alpha channel
+    kept as it is), in its own shape; ``image`` itself where no gain is due. Grey (2-D or
+    one channel), BGR or BGRA, 8-bit, any size."""
+    gain = exposure_gain(image)
+    if gain == 1.0:
+        return image
+    cv2 = import_cv2()
+    if image.ndim == 3 and image.shape[2] == 4:
+        out = image.copy()
+        out[..., :3] = cv2.convertScaleAbs(_colour(image), alpha=gain)
+        return out
+    return cv2.convertScaleAbs(image, alpha=gain).reshape(image.shape)
+
+
+def _colour(image: np.ndarray) -> np.ndarray:
+    """The picture's colour channels, as OpenCV takes them (a BGRA picture's alpha is no
+    light: fully opaque, it would read as a white bright end)."""
+    if image.ndim == 3 and image.shape[2] == 4:
+        return np.ascontiguousarray(image[..., :3])
+    return image
 
 
 def _bright_end(image: np.ndarray, h: int, w: int) -> float:
@@ -64,12 +90,3 @@ def _bright_end(image: np.ndarray, h: int, w: int) -> float:
             brightest = cv2.max(brightest, plane)
     counts = np.cumsum(np.bincount(brightest.ravel(), minlength=256))
     return float(np.searchsorted(counts, 0.99 * counts[-1]))
-
-
-def brighten(image: np.ndarray) -> np.ndarray:
-    """``image`` with its exposure gain applied (saturating), or ``image`` itself where no
-    gain is due. BGR or grey uint8, any size."""
-    gain = exposure_gain(image)
-    if gain == 1.0:
-        return image
-    return import_cv2().convertScaleAbs(image, alpha=gain)

@@ -14,10 +14,10 @@ little differently (``PointerReader.read_reframed``). The rest
 share one search of the whole frame; detected dials are matched to them by
 ``position`` (nearest centre) when given, otherwise in reading order (rows top
 to bottom, left to right). A configured gauge with no dial found is reported
-``unreadable`` with a null value, never a made-up number. An under-exposed frame (night,
-a dial in shadow) is brightened before the dials' models and needle search see it, and
-each roi read as a whole again on its own (``exposure.brighten``); the preview shows the
-frame as the camera sent it.
+``unreadable`` with a null value, never a made-up number. An under-exposed frame (night)
+is brightened before the dials' models and needle search see it, and each roi by its own
+gain (a dial in shadow in a lit frame: ``exposure.brighten``); displays and the preview
+see the frame as the camera sent it.
 
 Digital gauges (``type: digital``) are seven-segment displays, read from their
 ``roi`` by the display model (loaded only when one is configured), all in one
@@ -410,7 +410,7 @@ class GaugePipeline(Pipeline):
         """Detections of the keypoint-read gauges, readings of the pointer-read ones and of the
         displays."""
         frame: np.ndarray = batch
-        image = brighten(frame)  # (the displays, which light themselves, see the frame)
+        image = self._lit(frame)  # what the keypoints and the needle search see
         found: Dict[str, Union[Detection, GaugeReading, DisplayReading, None]] = {}
         free = [g for g in self.dials if g.roi is None]
         if free:
@@ -418,8 +418,8 @@ class GaugePipeline(Pipeline):
             dets = self.reader.detect(image, self.config.max_gauges)
             refined = [r or d for d, r in zip(dets, self.reader.refine(image, dets))]
             found.update(assign_detections(free, refined))
-        found.update(self._read_pointers(image))
-        found.update(self._read_displays(frame))  # (displays light themselves)
+        found.update(self._read_pointers(frame))  # (each roi brightened on its own there)
+        found.update(self._read_displays(frame))  # displays light themselves
         for g in self.dials:
             if g.roi is None or g.id in self.whole_roi:
                 continue
@@ -439,8 +439,26 @@ class GaugePipeline(Pipeline):
             self.reader.measure(image, [d for d in found.values() if isinstance(d, Detection)])
             unscaled = [found.get(i) for i in sorted(self.unscaled)]
             self.reader.orient(image, [d for d in unscaled if isinstance(d, Detection)])
-        found.update(self._second_opinions(image, found))
+        found.update(self._second_opinions(frame, found))
         return found
+
+    def _lit(self, frame: np.ndarray) -> np.ndarray:
+        """The frame as the keypoint model and the needle search see it: brightened where
+        under-exposed (``exposure.brighten``), and each keypoint-read roi by its own gain, as
+        ``edged read-gauge --roi`` brightens the region it reads (a dial in a cabinet's
+        shadow in a lit frame). ``frame`` itself where nothing is brightened."""
+        image = brighten(frame)
+        for g in self.dials:
+            if g.roi is None or g.id in self.whole_roi:
+                continue
+            crop, (x, y) = _roi_crop(frame, g)
+            lit = None if crop is None else brighten(crop)
+            if lit is None or (lit is crop and image is frame):
+                continue  # no roi, or neither the frame nor the roi brightened
+            if image is frame:
+                image = frame.copy()
+            image[y : y + lit.shape[0], x : x + lit.shape[1]] = lit  # (roi x, y >= 0)
+        return image
 
     def _second_opinions(
         self, image: np.ndarray, found: Dict[str, Any]
