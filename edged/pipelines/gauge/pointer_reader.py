@@ -391,27 +391,17 @@ class PointerReader:
         last search found the meter and read it sure, or None; a crop read unsure is read
         there first (``_recalled``), and searched only where that window does not read sure.
         An under-exposed crop is brightened first (``exposure.brighten``)."""
-        return self._read_lit([brighten(crop) for crop in crops], options, origins, remembered)
+        origins = _origins(crops, origins, remembered)
+        return self._read_lit(_Crops([brighten(c) for c in crops], options, origins), remembered)
 
     def _read_lit(
-        self,
-        crops: Sequence[np.ndarray],
-        options: Sequence[Any],
-        origins: Optional[Sequence[Tuple[float, float]]] = None,
-        remembered: Optional[Sequence[Optional[Window]]] = None,
+        self, batch: _Crops, remembered: Optional[Sequence[Optional[Window]]] = None
     ) -> List[GaugeReading]:
         """``read_crops`` of crops already brightened (a crop's framings keep the crop's
         gain: brightened again, a crop darker than ``exposure.MAX_GAIN`` can lift would get
         a second gain on top of the first)."""
-        if remembered is not None and len(remembered) != len(crops):
-            raise ValueError(
-                f"{len(remembered)} remembered windows for {len(crops)} crops: give one per "
-                "crop (None where there is none)"
-            )
-        if not crops:
+        if not batch.images:
             return []
-        origins = list(origins) if origins is not None else [(0.0, 0.0)] * len(crops)
-        batch = _Crops(crops, options, origins)
         readings = self._read_batch(batch)
         if not self.search:
             return readings
@@ -436,9 +426,9 @@ class PointerReader:
         what that window shows, right or wrong (real panel meters under twelve looks:
         pooled mean 3.54 % searched each, 5.49 % that window reframed, both taking 7 of 9;
         session 17)."""
-        origins = list(origins) if origins is not None else [(0.0, 0.0)] * len(crops)
+        origins = _origins(crops, origins, remembered)
         crops = [brighten(crop) for crop in crops]  # once: its framings keep the gain
-        own = self._read_lit(crops, options, origins, remembered)
+        own = self._read_lit(_Crops(crops, options, origins), remembered)
         unsure = [i for i, reading in enumerate(own) if _checkable(reading)]
         framings = {i: reframings(crops[i]) for i in unsure}
         images, opts_of, places = [], [], []
@@ -447,7 +437,7 @@ class PointerReader:
                 images.append(f.image)
                 opts_of.append(framed_options(options[i], f))
                 places.append((origins[i][0] + f.offset[0], origins[i][1] + f.offset[1]))
-        others = self._read_lit(images, opts_of, places) if images else []
+        others = self._read_lit(_Crops(images, opts_of, places))
         out, first = list(own), 0
         for i in unsure:
             n = len(framings[i]) - 1
@@ -705,6 +695,21 @@ class _Crops(NamedTuple):
             [self.options[i] for i, _ in tried],
             [(self.origins[i][0] + x, self.origins[i][1] + y) for i, (x, y, _, _) in tried],
         )
+
+
+def _origins(
+    crops: Sequence[np.ndarray],
+    origins: Optional[Sequence[Tuple[float, float]]],
+    remembered: Optional[Sequence[Optional[Window]]],
+) -> List[Tuple[float, float]]:
+    """The crops' top-left corners in the frame (none given: the crops are the frames),
+    once ``remembered`` is checked to hold a window, or None, for each crop."""
+    if remembered is not None and len(remembered) != len(crops):
+        raise ValueError(
+            f"{len(remembered)} remembered windows for {len(crops)} crops: give one per "
+            "crop (None where there is none)"
+        )
+    return list(origins) if origins is not None else [(0.0, 0.0)] * len(crops)
 
 
 def _checkable(reading: GaugeReading) -> bool:
