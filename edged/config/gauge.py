@@ -298,13 +298,16 @@ class GaugePipelineConfig(PipelineBase):
     panel_model: str = Field(
         DEFAULT_PANEL_MODEL,
         description="Panel-meter pointer model for gauges read with reader 'panel', and for "
-        "the second opinion on dials with an roi and reader 'auto' (panel_second_opinion; a "
+        "the second opinion on dials with an roi (or a pipeline's only gauge, whose roi is "
+        "the frame) and reader 'auto' (panel_second_opinion; a "
         "model that fails to load for that is only warned about); loaded at start when a "
         "gauge uses it",
     )
     panel_second_opinion: bool = Field(
         True,
-        description="Read a dial with an roi and reader 'auto' that the keypoints read unsure, "
+        description="Read a dial with an roi (or a pipeline's only gauge, a dial without one: "
+        "the frame is its roi, as the picture is to edged read-gauge) and reader 'auto' that "
+        "the keypoints read unsure, "
         "or not at all, or read on a scale of their own without finding a round rim (a panel "
         "meter without start_angle/sweep: their ok there is weighed as unsure unless the panel "
         "model is sure, which costs its reading on every frame; configure start_angle/sweep "

@@ -378,3 +378,44 @@ def _marked_meter():
     image = np.zeros((100, 100, 3), np.uint8)
     image[:, :12] = 255
     return image
+
+
+@needs_model
+def test_the_daemon_photo_bench_reads_each_photo_both_ways(tmp_path):
+    """``bench/daemon_photos.py``: each labelled photo as a pipeline's only dial, with and
+    without the panel model asked about the frame, side by side, per look; a photo whose
+    needle cannot be seen (``value: null``) is not scored."""
+    import subprocess
+    import sys
+
+    lines = _write_photos(str(tmp_path), n=3)
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "daemon_photos.py")
+    out = subprocess.run(
+        [
+            sys.executable,
+            script,
+            "--photos",
+            str(tmp_path),
+            "--looks",
+            "none,grey",
+            "--repeat",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    res = json.loads(out.stdout)
+    scored = sum(line["value"] is not None for line in lines)
+    assert res["photos"] == scored and set(res["by_look"]) == {"none", "grey"}
+    for look in res["by_look"].values():
+        for way in ("frame asked", "not asked"):
+            assert look[way]["read"] + look[way]["no_read"] == scored
+            assert look[way]["ms_per_frame_mean"] > 0
+        assert look["time_ratio_asked_over_not"] > 0
+    bad = subprocess.run(
+        [sys.executable, script, "--photos", str(tmp_path), "--looks", "sepia"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "unknown look" in bad.stderr

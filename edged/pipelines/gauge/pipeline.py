@@ -4,7 +4,8 @@ Gauges with an ``roi`` are looked for inside it only (fixed cameras); those the
 pointer model reads (``reader: pointer``, or ``auto`` on a full-circle dial, see
 ``pointer_reader.prefers_pointer``) and the panel meters the panel model reads
 (``reader: panel``) are read from the roi as a whole. A keypoint-read dial
-with an roi and ``reader: auto`` that the keypoints read unsure, or not at
+with an roi (or a pipeline's only gauge, whose roi is the frame, as the picture is to
+``edged read-gauge``) and ``reader: auto`` that the keypoints read unsure, or not at
 all, or on a scale of their own without finding a round rim (a panel meter),
 is read from its roi by the panel model too, whose reading replaces the
 keypoints' where it is sure, or where both are unsure and see the needle in about the
@@ -224,15 +225,19 @@ class GaugePipeline(Pipeline):
         self.by_panel = {g.id for g in self.dials if g.reader == "panel"}
         #: the dials read from their roi as a whole (by the pointer or the panel model)
         self.whole_roi = self.by_pointer | self.by_panel
-        #: the keypoint-read dials with an roi that ``reader: auto`` gives the panel model a
-        #: second opinion on (``wants_second_opinion``); ``open`` keeps those its panel model
-        #: can read (none where it fails to load: ``panel_error``)
+        #: a pipeline's only gauge, a dial without an roi: the frame is its roi, as the
+        #: picture is the dial's to ``edged read-gauge`` (beside other gauges, the frame is no
+        #: one dial's region: those get no second opinion without an roi)
+        self.frame_roi = {g.id for g in self.dials if g.roi is None and len(config.gauges) == 1}
+        #: the keypoint-read dials with an roi (``frame_roi`` included) that ``reader: auto``
+        #: gives the panel model a second opinion on (``wants_second_opinion``); ``open``
+        #: keeps those its panel model can read (none where it fails to load: ``panel_error``)
         self.panel_asked = {
             g.id
             for g in self.dials
             if config.panel_second_opinion
             and g.reader == "auto"
-            and g.roi is not None
+            and (g.roi is not None or g.id in self.frame_roi)
             and g.id not in self.whole_roi
         }
         self.panel_opinion: Set[str] = set()
@@ -419,7 +424,7 @@ class GaugePipeline(Pipeline):
             refined = [r or d for d, r in zip(dets, self.reader.refine(image, dets))]
             found.update(assign_detections(free, refined))
         found.update(self._read_pointers(frame))  # (each roi brightened on its own there)
-        found.update(self._read_displays(frame))  # displays light themselves
+        found.update(self._read_displays(frame))  # as sent: its model evens each crop's contrast
         for g in self.dials:
             if g.roi is None or g.id in self.whole_roi:
                 continue
@@ -634,8 +639,10 @@ def _read_options(g: GaugeConfig) -> ReadOptions:
 
 
 def _roi_crop(image: np.ndarray, g: GaugeConfig) -> Tuple[Optional[np.ndarray], Tuple[int, int]]:
-    """The gauge's roi cut from the frame (None when less than 8 px of it is in the frame)."""
-    assert g.roi is not None
+    """The gauge's roi cut from the frame (None when less than 8 px of it is in the frame);
+    the frame itself for a dial without one (``frame_roi``: a pipeline's only gauge)."""
+    if g.roi is None:
+        return image, (0, 0)
     x, y, w, h = g.roi
     return roi_region(image, x, y, w, h), (x, y)
 
