@@ -14,8 +14,10 @@ timed, the last reading scored.
     python bench/daemon_photos.py --photos ../shared/testdata/gauges-real/panel-meters \\
         --photos ../shared/testdata/gauges-real/pressure-gauges [--looks none,scene]
 
-Figures per look and way: mean, median error (% of span), no-reads, ms per frame (mean and
-median over the photos).
+Figures per look and way: mean, median error (% of span; the short way round on a dial
+labelled a full circle), no-reads, ms per frame (mean and median over the photos). Photos of
+several dials (a ``box``) and dials labelled unreadable (``value: null``) are skipped and
+counted.
 """
 
 from __future__ import annotations
@@ -94,19 +96,36 @@ def main() -> int:
     p.add_argument("--looks", default="none", help="camera looks, as gauge_accuracy.py's")
     p.add_argument("--repeat", type=int, default=3, help="timed frames per photo")
     args = p.parse_args()
+    if args.repeat < 1:
+        print("daemon_photos: --repeat: at least 1 timed frame per photo", file=sys.stderr)
+        return 2
     cv2 = import_cv2()
     try:
         looks = parse_looks(args.looks)
-        items = [item for folder in args.photos for item in load_photo_labels(folder)]
+        labelled = [item for folder in args.photos for item in load_photo_labels(folder)]
     except ValueError as exc:
         print(f"daemon_photos: {exc}", file=sys.stderr)
         return 2
-    items = [item for item in items if item["value"] is not None and item["box"] is None]
-    res: Dict[str, Any] = {"photos": len(items), "by_look": {}}
+    # a photo of several dials (a box picks one) is no one meter's frame; a hidden needle
+    # has no value to score
+    items = [item for item in labelled if item["value"] is not None and item["box"] is None]
+    if not items:
+        print(
+            "daemon_photos: no photo to read: each labelled dial has a box (a photo of "
+            "several dials) or no value",
+            file=sys.stderr,
+        )
+        return 2
+    res: Dict[str, Any] = {"photos": len(items), "skipped": len(labelled) - len(items)}
+    res["by_look"] = {}
     for look in looks:
         seen: Dict[str, Any] = {way: ([], 0, []) for way in WAYS}
         for item in items:
-            image, _ = apply_look(look, cv2.imread(item["image"], cv2.IMREAD_COLOR), item)
+            photo = cv2.imread(item["image"], cv2.IMREAD_COLOR)
+            if photo is None:
+                print(f"daemon_photos: cannot decode {item['image']}", file=sys.stderr)
+                return 2
+            image, _ = apply_look(look, photo, item)
             for way in WAYS:  # side by side, photo by photo
                 pipe = pipeline(item, asked=way == WAYS[0])
                 got, ms = read(pipe, image, args.repeat)
@@ -117,7 +136,9 @@ def main() -> int:
                     seen[way] = (errors, unread + 1, times)
                     continue
                 errors.append(
-                    span_error_pct(got["value"], item["value"], item["min"], item["max"], 0.0)
+                    span_error_pct(
+                        got["value"], item["value"], item["min"], item["max"], item["sweep"] or 0.0
+                    )
                 )
         res["by_look"][look] = {way: figures(*seen[way]) for way in WAYS}
         asked, alone = (res["by_look"][look][w]["ms_per_frame_mean"] for w in WAYS)

@@ -389,6 +389,9 @@ def test_the_daemon_photo_bench_reads_each_photo_both_ways(tmp_path):
     import sys
 
     lines = _write_photos(str(tmp_path), n=3)
+    lines[0]["value"] = None  # a hidden needle: not scored
+    with open(os.path.join(str(tmp_path), "labels.jsonl"), "w") as f:
+        f.write("\n".join(json.dumps(line) for line in lines) + "\n")
     script = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "daemon_photos.py")
     out = subprocess.run(
         [
@@ -407,7 +410,8 @@ def test_the_daemon_photo_bench_reads_each_photo_both_ways(tmp_path):
     )
     res = json.loads(out.stdout)
     scored = sum(line["value"] is not None for line in lines)
-    assert res["photos"] == scored and set(res["by_look"]) == {"none", "grey"}
+    assert res["photos"] == scored == 2 and res["skipped"] == 1
+    assert set(res["by_look"]) == {"none", "grey"}
     for look in res["by_look"].values():
         for way in ("frame asked", "not asked"):
             assert look[way]["read"] + look[way]["no_read"] == scored
@@ -419,3 +423,9 @@ def test_the_daemon_photo_bench_reads_each_photo_both_ways(tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and "unknown look" in bad.stderr
+    none = subprocess.run(
+        [sys.executable, script, "--photos", str(tmp_path), "--repeat", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert none.returncode == 2 and "at least 1" in none.stderr

@@ -459,6 +459,16 @@ def test_pipeline_asks_about_a_dial_without_a_round_rim_the_keypoints_read_ok():
     assert got["quality"] == "ok" and got["value"] == pytest.approx(2.5, abs=0.05)  # not 3.0
 
 
+def recording(read_reframed, regions):
+    """``read_reframed`` noting each region's shape and origin in ``regions``."""
+
+    def read(crops, options, origins=None, remembered=None):
+        regions.extend(zip((c.shape for c in crops), origins))
+        return read_reframed(crops, options, origins, remembered)
+
+    return read
+
+
 @needs_models
 def test_a_pipelines_only_dial_without_an_roi_is_asked_about_in_the_whole_frame():
     """A pipeline watching one dial, no roi (the camera framed on the meter): the frame is
@@ -485,15 +495,17 @@ def test_a_pipelines_only_dial_without_an_roi_is_asked_about_in_the_whole_frame(
         pipe._panel_model = panel
         pipe._dial_reading = lambda gauge, det: read_ok
         pipe.open()
+        regions = []
+        pipe.panel_reader.read_reframed = recording(pipe.panel_reader.read_reframed, regions)
         frame = Frame("cam0", 1, time.time(), time.monotonic(), image)
         got = pipe.process(frame).payload["gauges"][0]
         assert got["gauge_id"] == "amps"
         if asked:
-            assert panel.batches[0] == (1, 3, 64, 64)  # the whole frame, as one crop
+            assert regions == [((200, 200, 3), (0, 0))]  # the whole frame
             assert got["value"] == pytest.approx(2.5, abs=0.05)
             assert pipe.describe()["panel_second_opinion_for"] == ["amps"]
         else:
-            assert panel.batches == [] and got["value"] == 3.0
+            assert regions == [] and panel.batches == [] and got["value"] == 3.0
             assert "panel_second_opinion_for" not in pipe.describe()
         pipe.close()
 
@@ -530,7 +542,7 @@ def test_the_daemon_reads_a_real_meter_it_is_pointed_at_as_read_gauge_does():
             unread += 1
             continue
         errors.append(100.0 * abs(got["value"] - item["value"]) / (item["max"] - item["min"]))
-    assert unread <= 3 and float(np.mean(errors)) < 2.0
+    assert unread <= 3 and float(np.mean(errors)) < 2.0  # (3 and 1.31 % measured: a guard)
 
 
 class HesitantPanel(FixedModel):

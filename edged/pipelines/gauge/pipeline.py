@@ -225,10 +225,15 @@ class GaugePipeline(Pipeline):
         self.by_panel = {g.id for g in self.dials if g.reader == "panel"}
         #: the dials read from their roi as a whole (by the pointer or the panel model)
         self.whole_roi = self.by_pointer | self.by_panel
-        #: a pipeline's only gauge, a dial without an roi: the frame is its roi, as the
-        #: picture is the dial's to ``edged read-gauge`` (beside other gauges, the frame is no
-        #: one dial's region: those get no second opinion without an roi)
-        self.frame_roi = {g.id for g in self.dials if g.roi is None and len(config.gauges) == 1}
+        #: a pipeline's only gauge, a dial without an roi or ``position``: for the panel
+        #: model's second opinion the frame is its roi, as the picture is the dial's to
+        #: ``edged read-gauge`` (beside other gauges, or picked by position among several
+        #: dials, the frame is no one dial's region: no second opinion without an roi)
+        self.frame_roi = {
+            g.id
+            for g in self.dials
+            if g.roi is None and g.position is None and len(config.gauges) == 1
+        }
         #: the keypoint-read dials with an roi (``frame_roi`` included) that ``reader: auto``
         #: gives the panel model a second opinion on (``wants_second_opinion``); ``open``
         #: keeps those its panel model can read (none where it fails to load: ``panel_error``)
