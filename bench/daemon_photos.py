@@ -48,7 +48,9 @@ WAYS = ("frame asked", "not asked")
 
 def pipeline(item: Dict[str, Any], asked: bool) -> Any:
     """An opened gauge pipeline with ``item``'s dial as its only gauge, min and max only;
-    ``asked``: the frame is the dial's roi for the panel second opinion (as shipped)."""
+    ``asked``: the frame is the dial's roi for the panel second opinion (as shipped; not
+    asked: ``panel_second_opinion: false``, which for such a dial is how it was read before
+    session 21)."""
     text = textwrap.dedent(
         """
         sources: [{id: cam0, kind: synthetic}]
@@ -57,12 +59,11 @@ def pipeline(item: Dict[str, Any], asked: bool) -> Any:
             kind: gauge
             source: cam0
             backend: onnxruntime
+            panel_second_opinion: %s
             gauges: [{id: dial, min_value: %r, max_value: %r}]
         """
-    ) % (item["min"], item["max"])
+    ) % ("true" if asked else "false", item["min"], item["max"])
     pipe = create_pipeline(parse_config(text).pipelines[0])
-    if not asked:
-        pipe.frame_roi, pipe.panel_asked = set(), set()
     pipe.open()
     return pipe
 

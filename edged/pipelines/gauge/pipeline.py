@@ -225,25 +225,19 @@ class GaugePipeline(Pipeline):
         self.by_panel = {g.id for g in self.dials if g.reader == "panel"}
         #: the dials read from their roi as a whole (by the pointer or the panel model)
         self.whole_roi = self.by_pointer | self.by_panel
-        #: a pipeline's only gauge, a dial without an roi or ``position``: for the panel
-        #: model's second opinion the frame is its roi, as the picture is the dial's to
-        #: ``edged read-gauge`` (beside other gauges, or picked by position among several
-        #: dials, the frame is no one dial's region: no second opinion without an roi)
-        self.frame_roi = {
-            g.id
-            for g in self.dials
-            if g.roi is None and g.position is None and len(config.gauges) == 1
-        }
-        #: the keypoint-read dials with an roi (``frame_roi`` included) that ``reader: auto``
-        #: gives the panel model a second opinion on (``wants_second_opinion``); ``open``
+        #: the keypoint-read dials that ``reader: auto`` gives the panel model a second
+        #: opinion on (``wants_second_opinion``): those with an roi, and a pipeline's only
+        #: gauge, a dial without an roi or ``position``, whose roi for this is the frame, as
+        #: the picture is the dial's to ``edged read-gauge`` (beside other gauges, or picked
+        #: by position among several dials, the frame is no one dial's region). ``open``
         #: keeps those its panel model can read (none where it fails to load: ``panel_error``)
         self.panel_asked = {
             g.id
             for g in self.dials
             if config.panel_second_opinion
             and g.reader == "auto"
-            and (g.roi is not None or g.id in self.frame_roi)
             and g.id not in self.whole_roi
+            and (g.roi is not None or (g.position is None and len(config.gauges) == 1))
         }
         self.panel_opinion: Set[str] = set()
         self.panel_error: Optional[str] = None
@@ -645,7 +639,7 @@ def _read_options(g: GaugeConfig) -> ReadOptions:
 
 def _roi_crop(image: np.ndarray, g: GaugeConfig) -> Tuple[Optional[np.ndarray], Tuple[int, int]]:
     """The gauge's roi cut from the frame (None when less than 8 px of it is in the frame);
-    the frame itself for a dial without one (``frame_roi``: a pipeline's only gauge)."""
+    the frame itself for a dial without one (a pipeline's only gauge: ``panel_asked``)."""
     if g.roi is None:
         return image, (0, 0)
     x, y, w, h = g.roi
