@@ -339,13 +339,15 @@ def test_a_faint_tip_seen_clearly_on_the_widened_crop_is_read_but_stays_in_doubt
     assert len(calls) == 2 and read_detection(det, 0.0, 10.0).quality == "ok"
     peak = det.keypoints["tip"][2]  # a full-strength tip's score
     # no stronger on the widened crop, or stronger but still too faint to read (a tip
-    # hidden by glare): the first crop's faint tip stands, unreadable
+    # hidden by glare): the first crop's faint tip stands, unreadable by the model alone
+    # (this picture's needle is drawn clearly, so the pixels read it: see
+    # test_a_faint_tip_whose_needle_the_pixels_show_clearly_is_read_in_doubt)
     for widened in (0.9 * faint, 0.98 * HIDDEN_TIP_SCORE / peak):
         reader, image, _, calls = _faint_until_widened([1.0, faint, widened])
         (det,) = reader.locate(image)
         assert len(calls) == 3 and "faint_tip_widened" not in det.extra
         assert det.keypoints["tip"][2] == pytest.approx(faint * peak, rel=0.01)
-        assert read_detection(det, 0.0, 10.0).quality == "unreadable"
+        assert read_detection(det, 0.0, 10.0, use_pixels=False).quality == "unreadable"
 
 
 def test_a_faint_needle_tip_is_unreadable_not_a_guess():
@@ -362,6 +364,72 @@ def test_a_faint_needle_tip_is_unreadable_not_a_guess():
     reading = read_detection(faint, 0.0, 10.0)
     assert reading.quality == "unreadable" and reading.value is None
     assert "too faint to trust" in reading.as_dict()["why"]
+
+
+def _faint_tip_over(image):
+    """``image`` read by a fake "model" whose heatmaps are the training targets of
+    ``_faint_until_widened``'s dial (3.0 on a 0-10 scale from 225 degrees over 270) with the
+    tip's peak 0.6 of ``HIDDEN_TIP_SCORE`` on every crop: the detection, measured in
+    ``image``'s pixels."""
+    from edged.pipelines.gauge.decode import HIDDEN_TIP_SCORE
+
+    reader, _, label, _ = _faint_until_widened([0.6 * HIDDEN_TIP_SCORE / 0.95])
+    (det,) = reader.locate(image)
+    assert det.keypoints["tip"][2] < HIDDEN_TIP_SCORE
+    return det, label
+
+
+def test_a_faint_tip_whose_needle_the_pixels_show_clearly_is_read_in_doubt():
+    """The model scores the tip under ``HIDDEN_TIP_SCORE``, but the needle is drawn black on
+    white: its line is clear in the pixels, so the dial is read, ``low_confidence``, saying
+    why. Without the pixels (``use_pixels=False``) the faint tip is no reading."""
+    from edged.pipelines.gauge.decode import CLEAR_LINE_CONTRAST, FAINT_TIP_CLEAR_LINE
+
+    _, image, _, _ = _faint_until_widened([1.0])
+    det, label = _faint_tip_over(image)
+    assert det.extra["needle_contrast"] >= CLEAR_LINE_CONTRAST
+    reading = read_detection(det, 0.0, 10.0)
+    assert reading.quality == "low_confidence"
+    assert reading.value == pytest.approx(label.value, abs=0.1)
+    assert reading.extra["why"] == FAINT_TIP_CLEAR_LINE
+    assert read_detection(det, 0.0, 10.0, use_pixels=False).quality == "unreadable"
+
+
+def test_a_faint_tip_over_a_washed_out_needle_stays_unreadable():
+    """The same faint tip over the same dial, its needle washed out by glare (faded to
+    within a few grey levels of the face): no clear line, no reading."""
+    from edged.pipelines.gauge.decode import CLEAR_LINE_CONTRAST
+
+    _, image, _, _ = _faint_until_widened([1.0])
+    washed = (255 - (255 - image.astype(np.float32)) * 0.15).astype(np.uint8)
+    det, _ = _faint_tip_over(washed)
+    assert det.extra.get("needle_contrast", 0.0) < CLEAR_LINE_CONTRAST
+    reading = read_detection(det, 0.0, 10.0)
+    assert reading.quality == "unreadable" and "too faint to trust" in reading.extra["why"]
+
+
+@pytest.mark.parametrize("spoil", ["dim line", "line elsewhere", "rival needle", "off the scale"])
+def test_a_faint_tip_is_read_only_on_a_clear_line_of_its_own_needle(spoil):
+    """Each condition of ``decode.clear_line`` on its own: a line under
+    ``CLEAR_LINE_CONTRAST``, one more than ``CLEAR_LINE_DEG`` from the model's direction, a
+    second needle-like pointer, or a needle pointing off the scale leave the faint tip
+    ``unreadable``."""
+    from edged.pipelines.gauge.decode import CLEAR_LINE_CONTRAST, CLEAR_LINE_DEG, RIVAL_RATIO
+
+    _, image, _, _ = _faint_until_widened([1.0])
+    det, _ = _faint_tip_over(image)
+    assert read_detection(det, 0.0, 10.0).quality == "low_confidence"
+    scale = {}
+    if spoil == "dim line":
+        det.extra["needle_contrast"] = 0.9 * CLEAR_LINE_CONTRAST
+    elif spoil == "line elsewhere":
+        det.needle_pixel_angle = (det.needle_pixel_angle + 1.5 * CLEAR_LINE_DEG) % 360.0
+    elif spoil == "rival needle":
+        det.extra["rival_tip"] = RIVAL_RATIO
+    else:  # a scale from 12 o'clock to 4:30: the needle (at 306 degrees) lies off it
+        scale = {"start_angle": 0.0, "sweep": 135.0}
+    reading = read_detection(det, 0.0, 10.0, **scale)
+    assert reading.quality == "unreadable" and reading.value is None
 
 
 def _two_pointer_scene(

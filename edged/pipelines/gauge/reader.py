@@ -453,6 +453,9 @@ def _measure_needle(image: np.ndarray, det: Detection) -> None:
     det.needle_pixel_angle = None if got is None else got[0]
     if got is None:  # the model sees a needle the pixels do not show
         det.extra["needle_unseen"] = 1.0
+        det.extra.pop("needle_contrast", None)
+    else:  # how clearly (``decode.clear_line``: a tip the model scores faint is read by it)
+        det.extra["needle_contrast"] = got[1]
 
 
 def _tail_check(
