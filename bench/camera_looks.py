@@ -148,15 +148,22 @@ def _plant_wall(width: int, height: int) -> np.ndarray:
     return img
 
 
-def _in_scene(image: np.ndarray) -> Tuple[np.ndarray, np.ndarray, float]:
+def _in_scene(factor: float) -> Look:
     """The photo as one part of a larger picture (a phone shot across a plant room): its own
-    pixels, not resampled, left of and above the middle of a frame 2.2 times its width and
-    height (``_plant_wall``), so the dial is no longer what the picture is framed on."""
-    h, w = image.shape[:2]
-    frame = _plant_wall(int(round(2.2 * w)), int(round(2.2 * h)))
-    x0, y0 = int(round(0.35 * w)), int(round(0.3 * h))
-    frame[y0 : y0 + h, x0 : x0 + w] = image
-    return frame, np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]]), 0.0
+    pixels, not resampled, in a frame ``factor`` times its width and height
+    (``_plant_wall``), left of and above the middle (at 2.2: 0.35 of its width from the
+    left, 0.3 of its height from the top), so the dial is no longer what the picture is
+    framed on."""
+
+    def look(image: np.ndarray) -> Tuple[np.ndarray, np.ndarray, float]:
+        h, w = image.shape[:2]
+        frame = _plant_wall(int(round(factor * w)), int(round(factor * h)))
+        at = (factor - 1.0) / 1.2
+        x0, y0 = int(round(0.35 * w * at)), int(round(0.3 * h * at))
+        frame[y0 : y0 + h, x0 : x0 + w] = image
+        return frame, np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]]), 0.0
+
+    return look
 
 
 LOOKS: Dict[str, Look] = {
@@ -172,13 +179,16 @@ LOOKS: Dict[str, Look] = {
     "tilt": _tilt,
     "small": _long_side(320),
     "large": _long_side(1024),
-    "scene": _in_scene,  # a phone shot across a plant room: not in "all", see ALL
+    "scene": _in_scene(2.2),  # a phone shot across a plant room: not in "all", see ALL
+    "far": _in_scene(4.0),  # the same from further off, the dial a quarter of the frame
     "night": _photometric(_night),  # grey, dark, noisy and compressed at once: not in "all"
 }
 #: ``--looks all``: the looks of the photo as it is framed, one change at a time; ``scene``
-#: changes the framing, as ``--pad`` does, and ``night`` makes several changes at once: both
-#: are named on their own (and the pooled figures from before they came stay comparable)
-ALL = [name for name in LOOKS if name not in ("scene", "night")]
+#: and ``far`` change the framing, as ``--pad`` does, and ``night`` makes several changes
+#: at once: they are named on their own (and the pooled figures from before they came stay
+#: comparable)
+FRAMED_ALONE = ("scene", "far", "night")
+ALL = [name for name in LOOKS if name not in FRAMED_ALONE]
 
 
 def parse_looks(text: str) -> List[str]:
@@ -191,7 +201,7 @@ def parse_looks(text: str) -> List[str]:
     if unknown or not names:
         raise ValueError(
             f"unknown look(s) {', '.join(unknown) or '(none given)'}: choose from "
-            f"{', '.join(LOOKS)}, or all (every one but scene and night)"
+            f"{', '.join(LOOKS)}, or all (every one but {', '.join(FRAMED_ALONE)})"
         )
     return names
 

@@ -671,8 +671,9 @@ def main() -> int:
         "--looks",
         metavar="LIST",
         help="with --photos: read every photo once per camera look in LIST (comma-separated "
-        f"names of {', '.join(LOOKS)}; all: every one but scene, which frames the photo in a "
-        "larger picture, and night, which makes it grey, dark and noisy at once): the figures "
+        f"names of {', '.join(LOOKS)}; all: every one but scene and far, which frame the photo in "
+        "a picture 2.2 and 4 times its size, and night, which makes it grey, dark and noisy at "
+        "once): the figures "
         "per look, and pooled",
     )
     p.add_argument(

@@ -661,6 +661,46 @@ def test_the_main_dial_is_the_prominent_one_whose_needle_was_found(monkeypatch):
         assert got is (main if expected is None else expected)
 
 
+def _sized(x, y, radius, score=0.9):
+    """A detection at ``(x, y)`` whose keypoints make its radius ``radius``."""
+    from edged.pipelines.gauge.decode import Detection
+
+    start = (x - 0.75 * radius, y, 0.8)
+    return Detection({"center": (x, y, score), "start": start}, {})
+
+
+def test_one_detection_per_dial_the_one_from_the_best_sized_crop():
+    """Two pass-1 detections of one dial (its face and its case) refined into the same dial
+    are one dial: the refinement whose crop was sized closest to the dial pass 2 found is
+    kept, whichever came first; another dial beside it stays; the order is kept."""
+    from edged.pipelines.gauge.reader import one_per_dial
+
+    face = (_sized(100, 100, 50), _sized(101, 99, 49))  # crop sized from r 50: fits
+    case = (_sized(110, 110, 85), _sized(99, 101, 48))  # from r 85: 1.7x too loose
+    other = (_sized(300, 100, 40), _sized(302, 100, 41))
+    for pairs in ([face, case, other], [case, face, other], [other, case, face]):
+        kept = one_per_dial(pairs)
+        assert len(kept) == 2
+        assert face[1] in kept and other[1] in kept and case[1] not in kept
+        assert kept == [p[1] for p in pairs if p[1] in kept]  # in the order given
+
+
+def test_the_reader_and_the_pipeline_keep_one_detection_per_dial(monkeypatch):
+    """``GaugeReader.refined`` (``locate``, so ``read`` and ``read-gauge``, and the
+    pipeline): pass 1 found one dial twice; pass 2 refines both into it; one is read."""
+    from edged.pipelines.gauge.reader import ReadOptions
+
+    face = (_sized(100, 100, 50), _sized(101, 99, 49))
+    case = (_sized(110, 110, 85), _sized(99, 101, 48))
+    reader = GaugeReader(lambda batch: None)
+    monkeypatch.setattr(reader, "detect", lambda image, n=8: [case[0], face[0]])
+    monkeypatch.setattr(reader, "refine", lambda image, dets: [case[1], face[1]])
+    image = np.zeros((200, 400, 3), np.uint8)
+    assert reader.refined(image, [case[0], face[0]]) == [face[1]]
+    assert reader.locate(image) == [face[1]]
+    assert len(reader.read(image, ReadOptions(0, 10))) == 1
+
+
 def test_a_scale_the_direction_model_turns_round_is_checked_as_turned():
     """Keypoints that swapped the scale's ends but put ``quarter`` where it is: along their
     own scale it sits at 75 %, a contradiction; the direction model, reading the numbers,

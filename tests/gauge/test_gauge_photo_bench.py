@@ -201,14 +201,20 @@ def test_camera_looks_move_the_label_with_the_picture():
     around[60:260, 105:405] = False
     assert scene[around].std(axis=0).min() > 20  # not a plain wall
     assert np.array_equal(scene, looks.apply_look("scene", image, item)[0])
+    # from further off: the frame 4x the picture, the picture at 0.875 / 0.75 of its sides
+    far, moved = looks.apply_look("far", image, item)
+    assert far.shape == (800, 1200, 3)
+    assert np.array_equal(far[150:350, 262:562], image)
+    assert [int(round(v)) for v in moved["box"]] == [30 + 262, 20 + 150, 60 + 262, 50 + 150]
     # a night frame: black and white, dark and noisy, the same pixels every run
     night, same = looks.apply_look("night", image, item)
     assert same == item and night.shape == image.shape
     assert np.abs(night.astype(int) - night[..., :1]).max() <= 8  # grey (JPEG aside)
     assert 40 < np.median(night) < 80 and night[100:, 100:].std() > 2  # 200 -> 60, noisy
     assert np.array_equal(night, looks.apply_look("night", image, item)[0])
-    assert looks.parse_looks("all") == [n for n in looks.LOOKS if n not in ("scene", "night")]
-    assert looks.parse_looks("all,scene,night") == list(looks.LOOKS)
+    framed_alone = ("scene", "far", "night")
+    assert looks.parse_looks("all") == [n for n in looks.LOOKS if n not in framed_alone]
+    assert looks.parse_looks("all,scene,far,night") == list(looks.LOOKS)
     assert looks.parse_looks("grey, dark,grey") == ["grey", "dark"]
     with pytest.raises(ValueError, match="unknown look"):
         looks.parse_looks(",")

@@ -178,6 +178,86 @@ def test_a_keypoint_scale_that_contradicts_itself_is_weighed_as_an_unsure_readin
     assert second_opinion(plain, surer) is plain
 
 
+def small_dial(x: float, y: float, radius, quality: str = "low_confidence") -> GaugeReading:
+    """A keypoint reading of a dial centred at ``(x, y)`` in the frame, ``radius`` px."""
+    value = None if quality == "unreadable" else 1.0
+    return GaugeReading(value, 0.5, quality, 0.0, {"center": [x, y, 0.9]}, radius=radius)
+
+
+def test_a_dial_small_in_its_picture_is_asked_about_around_itself():
+    """``dial_window``: a square ``DIAL_WINDOW`` times the dial's radius around its centre
+    (frame pixels, the region's ``origin`` taken off), cut at the region's edges, where it
+    is at most ``SMALL_IN_REGION`` of the region's short side and no smaller than the
+    panel model's input; else the region as it is."""
+    from edged.pipelines.gauge.pointer_reader import (
+        DIAL_WINDOW,
+        MIN_DIAL_WINDOW,
+        SMALL_IN_REGION,
+        dial_window,
+    )
+
+    region = np.zeros((1000, 800, 3), np.uint8)
+    origin = (10.0, 20.0)
+    side = DIAL_WINDOW * 50
+    window, at = dial_window(small_dial(310.0, 420.0, 50.0), region, origin)
+    assert window.shape[:2] == (round(side), round(side))
+    assert at == (10.0 + 300 - round(side / 2), 20.0 + 400 - round(side / 2))
+    assert np.shares_memory(window, region)  # a view: the pixels are the region's
+    # at the edge: cut there, its origin moved with it
+    window, at = dial_window(small_dial(15.0, 25.0, 50.0), region, origin)
+    assert window.shape[:2] == (round(side / 2) + 5, round(side / 2) + 5) and at == origin
+    too_big = SMALL_IN_REGION * 800 / DIAL_WINDOW * 1.01
+    too_small = MIN_DIAL_WINDOW / DIAL_WINDOW * 0.99
+    for keypoints in (
+        small_dial(310.0, 420.0, too_big),
+        small_dial(310.0, 420.0, too_small),
+        small_dial(310.0, 420.0, None),
+        None,
+    ):
+        window, at = dial_window(keypoints, region, origin)
+        assert window is region and at == origin
+
+
+class AskedPanel:
+    """A panel reader's seam that answers each ``read_reframed`` call with the next of
+    ``answers`` and notes the shape and origin of each region asked about."""
+
+    def __init__(self, *answers: GaugeReading):
+        self.answers = list(answers)
+        self.asked = []
+
+    def can_read(self, opts) -> bool:
+        return True
+
+    def read_reframed(self, crops, options, origins=None, remembered=None):
+        self.asked.extend((c.shape[:2], o) for c, o in zip(crops, origins))
+        return [self.answers.pop(0) for _ in crops]
+
+
+def test_the_second_opinion_on_a_small_dial_is_asked_around_it_then_of_the_picture():
+    """``with_second_opinion``: the keypoints read a small dial in a large picture unsure;
+    the panel model is asked about the window around it, and where that gives no value,
+    about the whole picture (a dial the keypoints found but whose window cuts the meter
+    off); a window that gives a value is the only one asked. A picture the dial fills is
+    asked about whole, once."""
+    from edged.pipelines.gauge.pointer_reader import DIAL_WINDOW, with_second_opinion
+
+    picture = np.zeros((900, 1200, 3), np.uint8)
+    side = round(DIAL_WINDOW * 60)
+    keypoints = small_dial(400.0, 300.0, 60.0)
+    window = ((side, side), (400.0 - side // 2, 300.0 - side // 2))
+    whole = ((900, 1200), (0.0, 0.0))
+    panel = AskedPanel(reading("unreadable"), reading("low_confidence", 2.0))
+    got = with_second_opinion(panel, keypoints, picture, None)
+    assert panel.asked == [window, whole] and got.value == 2.0
+    panel = AskedPanel(reading("low_confidence", 3.0))
+    got = with_second_opinion(panel, small_dial(400.0, 300.0, 60.0), picture, None)
+    assert panel.asked == [window] and got.value == 3.0
+    panel = AskedPanel(reading("low_confidence", 3.0))
+    with_second_opinion(panel, small_dial(600.0, 450.0, 400.0), picture, None)
+    assert panel.asked == [whole]
+
+
 def test_photo_bench_lines_show_a_disputed_needle():
     from benchkit import load_bench
 

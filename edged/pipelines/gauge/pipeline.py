@@ -420,8 +420,7 @@ class GaugePipeline(Pipeline):
         if free:
             assert self.reader is not None, "open() first"
             dets = self.reader.detect(image, self.config.max_gauges)
-            refined = [r or d for d, r in zip(dets, self.reader.refine(image, dets))]
-            found.update(assign_detections(free, refined))
+            found.update(assign_detections(free, self.reader.refined(image, dets)))
         found.update(self._read_pointers(frame))  # (each roi brightened on its own there)
         found.update(self._read_displays(frame))  # as sent: its model evens each crop's contrast
         for g in self.dials:
@@ -433,7 +432,7 @@ class GaugePipeline(Pipeline):
                 found[g.id] = None
                 continue
             dets = self.reader.detect(crop, 4)
-            refined = [r or d for d, r in zip(dets, self.reader.refine(crop, dets))]
+            refined = self.reader.refined(crop, dets)
             cx, cy = crop.shape[1] / 2.0, crop.shape[0] / 2.0
             best = min(
                 refined, key=lambda d: math.hypot(d.center[0] - cx, d.center[1] - cy), default=None

@@ -126,6 +126,13 @@ FLIP_AGREE_DEG = 10.0
 ZOOM = 0.7
 ZOOM_STEPS = 3
 MIN_WINDOW = 16
+#: a second opinion on a dial the keypoints found in a picture far larger than the dial is
+#: asked of a square this many times its radius around it (the panel model's search zooms
+#: to a third of the region's sides at most) where that square is at most this share of
+#: the picture's short side
+DIAL_WINDOW = 2.4
+SMALL_IN_REGION = 0.5
+MIN_DIAL_WINDOW = float(INPUT)
 #: a window in a crop: x, y, width, height in the crop's pixels
 Window = Tuple[int, int, int, int]
 #: the panel model's ``ccw`` head this sure of counter-clockwise numbers: no measured scale
@@ -312,7 +319,33 @@ def with_second_opinion(
     asks its dials' in one batch instead)."""
     if panel is None or not panel.can_read(opts) or not wants_second_opinion(keypoints):
         return keypoints
-    return second_opinion(keypoints, panel.read_reframed([region], [opts], [origin])[0])
+    window, at = dial_window(keypoints, region, origin)
+    opinion = panel.read_reframed([window], [opts], [at])[0]
+    if window is not region and opinion.value is None:  # (the window cut the meter off?)
+        opinion = panel.read_reframed([region], [opts], [origin])[0]
+    return second_opinion(keypoints, opinion)
+
+
+def dial_window(
+    keypoints: Optional[GaugeReading], region: np.ndarray, origin: Tuple[float, float]
+) -> Tuple[np.ndarray, Tuple[float, float]]:
+    """Where the panel model is asked about the dial the keypoints found in ``region``: a
+    square ``DIAL_WINDOW`` times the dial's radius around its centre, where that is at most
+    ``SMALL_IN_REGION`` of the region's short side, else the region itself (with its
+    origin in the frame)."""
+    if keypoints is None or not keypoints.radius or "center" not in keypoints.keypoints:
+        return region, origin
+    side = DIAL_WINDOW * float(keypoints.radius)
+    h, w = region.shape[:2]
+    if side > SMALL_IN_REGION * min(h, w) or side < MIN_DIAL_WINDOW:
+        return region, origin
+    cx = keypoints.keypoints["center"][0] - origin[0]
+    cy = keypoints.keypoints["center"][1] - origin[1]
+    x0, y0 = max(0, int(round(cx - side / 2))), max(0, int(round(cy - side / 2)))
+    x1, y1 = min(w, int(round(cx + side / 2))), min(h, int(round(cy + side / 2)))
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        return region, origin
+    return region[y0:y1, x0:x1], (origin[0] + x0, origin[1] + y0)
 
 
 class PointerModel(EngineModel):

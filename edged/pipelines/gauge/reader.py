@@ -349,10 +349,15 @@ class GaugeReader:
 
     def locate(self, image: np.ndarray, max_gauges: int = 8) -> List[Detection]:
         """Both passes, then the needle's direction measured in the pixels."""
-        dets = self.detect(image, max_gauges)
-        found = [r if r is not None else d for d, r in zip(dets, self.refine(image, dets))]
+        found = self.refined(image, self.detect(image, max_gauges))
         self.measure(image, found)
         return found
+
+    def refined(self, image: np.ndarray, dets: Sequence[Detection]) -> List[Detection]:
+        """Pass 2 on each of pass 1's detections (pass 1's kept where pass 2 finds none),
+        one per dial (``one_per_dial``)."""
+        pairs = [(d, r if r is not None else d) for d, r in zip(dets, self.refine(image, dets))]
+        return one_per_dial(pairs)
 
     def measure(self, image: np.ndarray, dets: Sequence[Detection]) -> None:
         """Each detection's needle measured in ``image``'s pixels (the detections in its
@@ -522,6 +527,28 @@ def _tip_score(det: Optional[Detection]) -> float:
     if det is None or "tip" not in det.keypoints:
         return 0.0
     return float(det.keypoints["tip"][2])
+
+
+def one_per_dial(pairs: Sequence[Tuple[Detection, Detection]]) -> List[Detection]:
+    """The refined detections of ``(pass 1, pass 2)`` pairs, strongest first as given, less
+    those of a dial already kept (``_same_dial``). Two pass-1 detections of one dial (its
+    face and its case, found at two sizes) are refined into the same dial but read from
+    crops of different sizes, and can read it differently: the one whose crop was sized
+    closest to the dial pass 2 found is kept (a crop much looser than the face was not
+    what the model learnt). Left in, ``read_one`` picked between them by a pixel (a real
+    pressure gauge framed in a plant scene four times its size: ``ok`` and 59 % off,
+    beside the other's 0.5 %), and a pipeline's gauges without an roi could be given the
+    same dial twice."""
+
+    def misfit(pair: Tuple[Detection, Detection]) -> float:
+        first, second = pair[0].radius(), pair[1].radius()
+        return abs(math.log(second / first)) if first > 0 and second > 0 else math.inf
+
+    kept: List[int] = []
+    for i in sorted(range(len(pairs)), key=lambda i: misfit(pairs[i])):
+        if not any(_same_dial(pairs[i][1], pairs[k][1]) for k in kept):
+            kept.append(i)
+    return [pairs[i][1] for i in sorted(kept)]
 
 
 def _same_dial(a: Detection, b: Detection) -> bool:
