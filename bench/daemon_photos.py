@@ -1,5 +1,7 @@
 """The daemon pointed at one meter: labelled photos read by a gauge pipeline whose only dial
-has no roi, with the frame as that dial's roi for the panel model's second opinion, or not.
+has no roi, with the frame as that dial's roi for the panel model's second opinion (the
+window around the dial where it is small in the frame: ``pointer_reader.dial_window``), or
+not.
 
 ``edged read-gauge`` asks the panel model about the picture it reads where the keypoints
 read a dial unsure or not at all, or read one without a round rim (a panel meter) on their
@@ -12,7 +14,7 @@ reads the frame once to start (its window memory, its smoothing) and ``--repeat`
 timed, the last reading scored.
 
     python bench/daemon_photos.py --photos ../shared/testdata/gauges-real/panel-meters \\
-        --photos ../shared/testdata/gauges-real/pressure-gauges [--looks none,scene]
+        --photos ../shared/testdata/gauges-real/pressure-gauges [--looks none,scene,far]
 
 Figures per look and way: mean, median error (% of span; the short way round on a dial
 labelled a full circle), no-reads, ms per frame (mean and median over the photos). Photos of

@@ -406,7 +406,8 @@ def test_an_auto_dial_read_sure_by_the_keypoints_forgets_its_window(monkeypatch)
 
 def test_pipeline_remembers_only_a_window_read_sure():
     """A search that ends unsure (or a second opinion the pipeline sets aside) leaves no
-    window to start from: the next frame would read it first for nothing."""
+    window to start from: the next frame would read it first for nothing. A sure one is
+    kept in frame pixels and handed to the next read in its crop's."""
     text = config("[{id: amps, min_value: 0, max_value: 5, roi: [40, 0, 240, 240], reader: panel}]")
     pipe = create_pipeline(parse_config(text).pipelines[0])
     pipe._model, pipe._panel_model = blind_keypoints, FixedModel(0.0, zero=315.0, end=45.0)
@@ -414,10 +415,17 @@ def test_pipeline_remembers_only_a_window_read_sure():
     unsure = GaugeReading(2.0, 0.6, "low_confidence", 0.0, {}, extra={"window": [50, 10, 80, 80]})
     sure = GaugeReading(2.0, 0.99, "ok", 0.0, {}, extra={"window": [50, 10, 80, 80]})
     image = np.zeros((240, 320, 3), np.uint8)
-    for reading, kept in ((sure, ((10, 10, 80, 80), 0)), (unsure, None)):
-        pipe.panel_reader.read_crops = lambda *args, r=reading: [r]
+    handed = []
+
+    def read_crops(crops, options, origins, remembered, r):
+        handed.append(remembered)
+        return [r]
+
+    for reading, kept in ((sure, ((50, 10, 80, 80), 0)), (unsure, None)):
+        pipe.panel_reader.read_crops = lambda *args, r=reading: read_crops(*args, r=r)
         pipe._read_rois(image, {"amps"}, pipe.panel_reader)
         assert pipe.panel_windows.get("amps") == kept
+    assert handed == [[None], [(10, 10, 80, 80)]]  # the roi starts at x = 40
 
 
 def test_a_sub_dial_read_unsure_is_not_searched():
@@ -587,6 +595,47 @@ def test_a_pipelines_only_dial_without_an_roi_is_asked_about_in_the_whole_frame(
         else:
             assert regions == [] and panel.batches == [] and got["value"] == 3.0
             assert "panel_second_opinion_for" not in pipe.describe()
+        pipe.close()
+
+
+@needs_models
+def test_a_pipelines_only_dial_small_in_the_frame_is_asked_about_around_itself():
+    """The frame as a dial's roi, the dial small in it: the panel model is asked about the
+    window around the dial (``dial_window``), as ``edged read-gauge`` asks; where that gives
+    no value, about the whole frame."""
+    from edged.pipelines.gauge.pointer_reader import DIAL_WINDOW
+    from edged.pipelines.gauge.synth import GaugeSpec, Placement, render_gauges
+
+    spec = GaugeSpec(start_angle=225, sweep=270, min_value=0, max_value=5, value=3.0, seed=1)
+    image, _ = render_gauges(
+        np.random.default_rng(1), 400, 400, [spec], [Placement(120, 120, 40)], clean=True
+    )
+    read_ok = GaugeReading(3.0, 0.9, "ok", 180.0, {"center": [120.0, 120.0, 0.9]}, radius=40.0)
+    read_ok.extra.update(rimless_scale=True, needle_picture_angle=180.0)
+    side = round(DIAL_WINDOW * 40)
+    window = ((side, side, 3), (120 - side // 2, 120 - side // 2))
+    whole = ((400, 400, 3), (0, 0))
+    for window_reads, asked in ((True, [window]), (False, [window, whole])):
+        pipe = create_pipeline(
+            parse_config(config("[{id: amps, min_value: 0, max_value: 5}]")).pipelines[0]
+        )
+        pipe._panel_model = FixedModel(0.0, zero=315.0, end=45.0)  # straight up: 2.5
+        pipe._dial_reading = lambda gauge, det: read_ok
+        pipe.open()
+        regions = []
+        read = recording(pipe.panel_reader.read_reframed, regions)
+
+        def first_blind(crops, *args, read=read, blind=not window_reads, regions=regions):
+            got = read(crops, *args)
+            if blind and len(regions) == 1:
+                return [GaugeReading(None, 0.0, "unreadable", None, {})]
+            return got
+
+        pipe.panel_reader.read_reframed = first_blind
+        frame = Frame("cam0", 1, time.time(), time.monotonic(), image)
+        got = pipe.process(frame).payload["gauges"][0]
+        assert regions == asked
+        assert got["value"] == pytest.approx(2.5, abs=0.05)
         pipe.close()
 
 

@@ -47,6 +47,7 @@ from edged.pipelines.gauge.pointer_reader import (
     PointerModel,
     PointerReader,
     Window,
+    dial_window,
     prefers_pointer,
     second_opinion,
     wants_second_opinion,
@@ -482,7 +483,21 @@ class GaugePipeline(Pipeline):
                 unsure.append(g)
             else:  # read sure, on a rim or a configured scale: a window's "frames in a row" end
                 self.panel_windows.pop(g.id, None)
-        panel = self._read_rois(image, {g.id for g in unsure}, self.panel_reader, reframed=True)
+        # the frame of a dial small in it: the window around the dial, as read-gauge asks;
+        # where that gives no value, the frame (``pointer_reader.with_second_opinion``)
+        windows = {g.id: dial_window(out[g.id], image, (0, 0)) for g in unsure if g.roi is None}
+        ids = {g.id for g in unsure}
+        panel = self._read_rois(image, ids, self.panel_reader, reframed=True, regions=windows)
+        cut_off = {
+            gid
+            for gid, reading in panel.items()
+            if gid in windows
+            and windows[gid][0] is not image
+            and reading is not None
+            and reading.value is None
+        }
+        if cut_off:
+            panel.update(self._read_rois(image, cut_off, self.panel_reader, reframed=True))
         for gid, reading in panel.items():
             if reading is not None:
                 out[gid] = second_opinion(out[gid], reading)
@@ -501,16 +516,18 @@ class GaugePipeline(Pipeline):
         ids: Set[str],
         reader: Optional[PointerReader],
         reframed: bool = False,
+        regions: Optional[Dict[str, Tuple[np.ndarray, Tuple[float, float]]]] = None,
     ) -> Dict[str, Optional[GaugeReading]]:
         """The dials ``ids``, each read from its roi by ``reader`` (None: an roi outside the
-        frame); the panel model reads first where its last search found the meter, and with
+        frame), or from the crop (and its origin in the frame) ``regions`` gives it; the
+        panel model reads first where its last search found the meter, and with
         ``reframed`` in several framings of the roi (a second opinion: ``read_reframed``)."""
         out: Dict[str, Optional[GaugeReading]] = {}
         crops, options, origins, read = [], [], [], []
         for g in self.dials:
             if g.id not in ids:
                 continue
-            crop, origin = _roi_crop(image, g)
+            crop, origin = (regions or {}).get(g.id) or _roi_crop(image, g)
             if crop is None:
                 out[g.id] = None
                 continue
@@ -525,10 +542,13 @@ class GaugePipeline(Pipeline):
             out.update(zip(read, reader.read_crops(crops, options, origins)))
             return out
         kept = {gid: self.panel_windows.get(gid, (None, 0)) for gid in read}
-        remembered = [w if age < REMEMBER_FRAMES else None for w, age in kept.values()]
+        remembered = [  # (kept in frame pixels: a dial's window moves with the dial)
+            None if w is None or age >= REMEMBER_FRAMES else _in_crop(w, origin)
+            for (w, age), origin in zip(kept.values(), origins)
+        ]
         read_rois = reader.read_reframed if reframed else reader.read_crops
         readings = read_rois(crops, options, origins, remembered)
-        for gid, (ox, oy), reading in zip(read, origins, readings):
+        for gid, reading in zip(read, readings):
             out[gid] = reading
             window = reading.extra.get("window")
             if window is None or reading.quality != "ok":  # nothing sure to start from
@@ -536,7 +556,7 @@ class GaugePipeline(Pipeline):
                 continue
             x, y, w, h = (int(round(v)) for v in window)
             age = kept[gid][1] + 1 if reading.extra.get("window_remembered") else 0
-            self.panel_windows[gid] = ((x - ox, y - oy, w, h), age)
+            self.panel_windows[gid] = ((x, y, w, h), age)
         return out
 
     def _read_displays(self, image: np.ndarray) -> Dict[str, Optional[DisplayReading]]:
@@ -634,6 +654,13 @@ def _read_options(g: GaugeConfig) -> ReadOptions:
     return ReadOptions(
         g.min_value, g.max_value, g.start_angle, g.sweep, table, min_confidence=g.min_confidence
     )
+
+
+def _in_crop(window: Window, origin: Tuple[float, float]) -> Window:
+    """A window in frame pixels, in the pixels of a crop whose top-left corner is
+    ``origin``."""
+    x, y, w, h = window
+    return (int(round(x - origin[0])), int(round(y - origin[1])), w, h)
 
 
 def _roi_crop(image: np.ndarray, g: GaugeConfig) -> Tuple[Optional[np.ndarray], Tuple[int, int]]:
