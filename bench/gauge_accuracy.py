@@ -264,7 +264,8 @@ def evaluate_photos(
         else:
             reading = _photo_reading(reader, image, opts, item["box"])
             if choice == "auto":
-                reading = with_second_opinion(panel, reading, region, opts)
+                # (a labelled box is asked about as it is, as read-gauge asks about an roi)
+                reading = with_second_opinion(panel, reading, region, opts, around_dial=not located)
         times.append((time.perf_counter() - t0) * 1000.0)
         err = _photo_error(item, reading)
         per_photo.append(_photo_line(item, reading, err))

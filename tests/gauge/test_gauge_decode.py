@@ -683,11 +683,16 @@ def test_one_detection_per_dial_the_one_from_the_best_sized_crop():
         assert len(kept) == 2
         assert face[1] in kept and other[1] in kept and case[1] not in kept
         assert kept == [p[1] for p in pairs if p[1] in kept]  # in the order given
+    # a pass-1 detection pass 2 did not refine (it stands in for itself) gives way to one
+    # that pass 2 refined into the same dial, however loose that one's crop
+    unrefined = (face[0], face[0])
+    assert one_per_dial([unrefined, case]) == [case[1]]
+    assert one_per_dial([case, unrefined]) == [case[1]]
 
 
-def test_the_reader_and_the_pipeline_keep_one_detection_per_dial(monkeypatch):
-    """``GaugeReader.refined`` (``locate``, so ``read`` and ``read-gauge``, and the
-    pipeline): pass 1 found one dial twice; pass 2 refines both into it; one is read."""
+def test_the_reader_keeps_one_detection_per_dial(monkeypatch):
+    """``GaugeReader.refined`` (``locate``, so ``read`` and ``read-gauge``; the pipeline
+    calls it too): pass 1 found one dial twice; pass 2 refines both into it; one is read."""
     from edged.pipelines.gauge.reader import ReadOptions
 
     face = (_sized(100, 100, 50), _sized(101, 99, 49))

@@ -213,6 +213,8 @@ def test_a_dial_small_in_its_picture_is_asked_about_around_itself():
         small_dial(310.0, 420.0, too_small),
         small_dial(310.0, 420.0, None),
         None,
+        # large enough, but cut by the region's edge to under the model's input
+        small_dial(10.0 + 20.0, 420.0, MIN_DIAL_WINDOW / DIAL_WINDOW * 1.1),
     ):
         window, at = dial_window(keypoints, region, origin)
         assert window is region and at == origin
@@ -255,6 +257,10 @@ def test_the_second_opinion_on_a_small_dial_is_asked_around_it_then_of_the_pictu
     assert panel.asked == [window] and got.value == 3.0
     panel = AskedPanel(reading("low_confidence", 3.0))
     with_second_opinion(panel, small_dial(600.0, 450.0, 400.0), picture, None)
+    assert panel.asked == [whole]
+    # a configured roi (read-gauge --roi, a labelled box) is asked about as it is
+    panel = AskedPanel(reading("low_confidence", 3.0))
+    with_second_opinion(panel, small_dial(400.0, 300.0, 60.0), picture, None, around_dial=False)
     assert panel.asked == [whole]
 
 
@@ -637,6 +643,45 @@ def test_a_pipelines_only_dial_small_in_the_frame_is_asked_about_around_itself()
         assert regions == asked
         assert got["value"] == pytest.approx(2.5, abs=0.05)
         pipe.close()
+
+
+@needs_models
+def test_a_small_dial_whose_meter_a_frame_search_found_reads_that_window_next():
+    """The window around a small dial gave no value, the frame's search found the meter
+    sure: the next frame reads the window that search found (in the frame, where it lies),
+    not the dial's window again and then the frame afresh."""
+    from edged.pipelines.gauge.synth import GaugeSpec, Placement, render_gauges
+
+    spec = GaugeSpec(start_angle=225, sweep=270, min_value=0, max_value=5, value=3.0, seed=1)
+    image, _ = render_gauges(
+        np.random.default_rng(1), 400, 400, [spec], [Placement(120, 120, 40)], clean=True
+    )
+    read_ok = GaugeReading(3.0, 0.9, "ok", 180.0, {"center": [120.0, 120.0, 0.9]}, radius=40.0)
+    read_ok.extra.update(rimless_scale=True, needle_picture_angle=180.0)
+    pipe = create_pipeline(
+        parse_config(config("[{id: amps, min_value: 0, max_value: 5}]")).pipelines[0]
+    )
+    pipe._panel_model = FixedModel(0.0, zero=315.0, end=45.0)
+    pipe._dial_reading = lambda gauge, det: read_ok
+    pipe.open()
+    regions = []
+    read = recording(pipe.panel_reader.read_reframed, regions)
+    sure = GaugeReading(2.5, 0.99, "ok", 0.0, {}, extra={"window": [60, 60, 120, 120]})
+
+    def answer(crops, options, origins=None, remembered=None):
+        read(crops, options, origins, remembered)
+        if len(regions) == 1:  # the dial's window: nothing there
+            return [GaugeReading(None, 0.0, "unreadable", None, {})]
+        return [sure]
+
+    pipe.panel_reader.read_reframed = answer
+    for n in (1, 2):
+        frame = Frame("cam0", n, time.time(), time.monotonic(), image)
+        assert pipe.process(frame).payload["gauges"][0]["value"] == pytest.approx(2.5)
+    side = regions[0][0][0]
+    assert side < 400 and [r[0] for r in regions] == [(side, side, 3), (400, 400, 3), (400, 400, 3)]
+    assert pipe.panel_windows["amps"][0] == (60, 60, 120, 120)
+    pipe.close()
 
 
 @needs_models

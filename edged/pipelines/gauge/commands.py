@@ -279,5 +279,8 @@ def _read_image(
                 v[0], v[1] = v[0] + x0, v[1] + y0
         if args.reader == "auto" and not args.all and wants_second_opinion(readings[0]):
             panel = readers.panel_opinion(opts)
-            readings = [with_second_opinion(panel, readings[0], region, opts, (x0, y0))]
+            around_dial = args.roi is None  # (an --roi is asked about as it is)
+            readings = [
+                with_second_opinion(panel, readings[0], region, opts, (x0, y0), around_dial)
+            ]
     return [r.as_dict() for r in readings]

@@ -484,8 +484,13 @@ class GaugePipeline(Pipeline):
             else:  # read sure, on a rim or a configured scale: a window's "frames in a row" end
                 self.panel_windows.pop(g.id, None)
         # the frame of a dial small in it: the window around the dial, as read-gauge asks;
-        # where that gives no value, the frame (``pointer_reader.with_second_opinion``)
-        windows = {g.id: dial_window(out[g.id], image, (0, 0)) for g in unsure if g.roi is None}
+        # where that gives no value, the frame (``pointer_reader.with_second_opinion``); a
+        # dial whose meter a search found sure in the frame reads that window first instead
+        windows = {
+            g.id: dial_window(out[g.id], image, (0, 0))
+            for g in unsure
+            if g.roi is None and g.id not in self.panel_windows
+        }
         ids = {g.id for g in unsure}
         panel = self._read_rois(image, ids, self.panel_reader, reframed=True, regions=windows)
         cut_off = {

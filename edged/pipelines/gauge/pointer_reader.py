@@ -313,13 +313,16 @@ def with_second_opinion(
     region: np.ndarray,
     opts: Any,
     origin: Tuple[float, float] = (0.0, 0.0),
+    around_dial: bool = True,
 ) -> Optional[GaugeReading]:
     """``keypoints``, the reading of one ``region`` (``origin``: its top-left corner in the
     frame), after ``panel``'s second opinion where it wants one and can give one (a pipeline
-    asks its dials' in one batch instead)."""
+    asks its dials' in one batch instead): of the window around the dial where it is small
+    in the region (``dial_window``; not with ``around_dial`` false: a configured roi is
+    asked about as it is), and of the region where that gives no value."""
     if panel is None or not panel.can_read(opts) or not wants_second_opinion(keypoints):
         return keypoints
-    window, at = dial_window(keypoints, region, origin)
+    window, at = dial_window(keypoints, region, origin) if around_dial else (region, origin)
     opinion = panel.read_reframed([window], [opts], [at])[0]
     if window is not region and opinion.value is None:  # (the window cut the meter off?)
         opinion = panel.read_reframed([region], [opts], [origin])[0]
@@ -330,9 +333,10 @@ def dial_window(
     keypoints: Optional[GaugeReading], region: np.ndarray, origin: Tuple[float, float]
 ) -> Tuple[np.ndarray, Tuple[float, float]]:
     """Where the panel model is asked about the dial the keypoints found in ``region``: a
-    square ``DIAL_WINDOW`` times the dial's radius around its centre, where that is at most
-    ``SMALL_IN_REGION`` of the region's short side, else the region itself (with its
-    origin in the frame)."""
+    square ``DIAL_WINDOW`` times the dial's radius around its centre (cut at the region's
+    edges), where that is at most ``SMALL_IN_REGION`` of the region's short side and at
+    least ``MIN_DIAL_WINDOW`` on each side, else the region itself (with its origin in the
+    frame)."""
     if keypoints is None or not keypoints.radius or "center" not in keypoints.keypoints:
         return region, origin
     side = DIAL_WINDOW * float(keypoints.radius)
@@ -343,7 +347,7 @@ def dial_window(
     cy = keypoints.keypoints["center"][1] - origin[1]
     x0, y0 = max(0, int(round(cx - side / 2))), max(0, int(round(cy - side / 2)))
     x1, y1 = min(w, int(round(cx + side / 2))), min(h, int(round(cy + side / 2)))
-    if x1 - x0 < 16 or y1 - y0 < 16:
+    if min(x1 - x0, y1 - y0) < MIN_DIAL_WINDOW:  # (cut by the region's edge, too)
         return region, origin
     return region[y0:y1, x0:x1], (origin[0] + x0, origin[1] + y0)
 

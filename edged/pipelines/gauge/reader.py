@@ -530,19 +530,21 @@ def _tip_score(det: Optional[Detection]) -> float:
 
 
 def one_per_dial(pairs: Sequence[Tuple[Detection, Detection]]) -> List[Detection]:
-    """The refined detections of ``(pass 1, pass 2)`` pairs, strongest first as given, less
-    those of a dial already kept (``_same_dial``). Two pass-1 detections of one dial (its
-    face and its case, found at two sizes) are refined into the same dial but read from
-    crops of different sizes, and can read it differently: the one whose crop was sized
-    closest to the dial pass 2 found is kept (a crop much looser than the face was not
-    what the model learnt). Left in, ``read_one`` picked between them by a pixel (a real
-    pressure gauge framed in a plant scene four times its size: ``ok`` and 59 % off,
-    beside the other's 0.5 %), and a pipeline's gauges without an roi could be given the
-    same dial twice."""
+    """The refined detections of ``(pass 1, pass 2)`` pairs, in the order given (strongest
+    first), less those of a dial already kept (``_same_dial``). Two pass-1 detections of
+    one dial (its face and its case, found at two sizes) are refined into the same dial but
+    read from crops of different sizes, and can read it differently: the one whose crop was
+    sized closest to the dial pass 2 found is kept (a crop much looser than the face was
+    not what the model learnt), and any before a pass-1 detection pass 2 did not refine.
+    Left in, ``read_one`` picked between them by a pixel (a real pressure gauge framed in a
+    plant scene four times its size: ``ok`` and 59 % off, beside the other's 0.5 %), and a
+    pipeline's gauges without an roi could be given the same dial twice."""
 
     def misfit(pair: Tuple[Detection, Detection]) -> float:
         first, second = pair[0].radius(), pair[1].radius()
-        return abs(math.log(second / first)) if first > 0 and second > 0 else math.inf
+        if pair[1] is pair[0] or first <= 0 or second <= 0:
+            return math.inf  # (pass 2 found nothing: pass 1's coarse detection stands in)
+        return abs(math.log(second / first))
 
     kept: List[int] = []
     for i in sorted(range(len(pairs)), key=lambda i: misfit(pairs[i])):
