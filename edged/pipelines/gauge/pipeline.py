@@ -485,11 +485,12 @@ class GaugePipeline(Pipeline):
                 self.panel_windows.pop(g.id, None)
         # the frame of a dial small in it: the window around the dial, as read-gauge asks;
         # where that gives no value, the frame (``pointer_reader.with_second_opinion``); a
-        # dial whose meter a search found sure in the frame reads that window first instead
+        # dial whose meter a search found sure lately reads that window in the frame first
         windows = {
             g.id: dial_window(out[g.id], image, (0, 0))
             for g in unsure
-            if g.roi is None and g.id not in self.panel_windows
+            if g.roi is None
+            and self.panel_windows.get(g.id, (None, REMEMBER_FRAMES))[1] >= REMEMBER_FRAMES
         }
         ids = {g.id for g in unsure}
         panel = self._read_rois(image, ids, self.panel_reader, reframed=True, regions=windows)
