@@ -51,6 +51,7 @@ from edged.pipelines.gauge.pointer_reader import (
     prefers_pointer,
     second_opinion,
     wants_second_opinion,
+    window_fell_short,
 )
 from edged.pipelines.gauge.reader import (
     GaugeReader,
@@ -489,18 +490,14 @@ class GaugePipeline(Pipeline):
         windows = {
             g.id: dial_window(out[g.id], image, (0, 0))
             for g in unsure
-            if g.roi is None
-            and self.panel_windows.get(g.id, (None, REMEMBER_FRAMES))[1] >= REMEMBER_FRAMES
+            if g.roi is None and not self._recalls(g.id)
         }
         ids = {g.id for g in unsure}
         panel = self._read_rois(image, ids, self.panel_reader, reframed=True, regions=windows)
         cut_off = {
             gid
             for gid, reading in panel.items()
-            if gid in windows
-            and windows[gid][0] is not image
-            and reading is not None
-            and reading.value is None
+            if gid in windows and window_fell_short(windows[gid][0], image, reading)
         }
         if cut_off:
             panel.update(self._read_rois(image, cut_off, self.panel_reader, reframed=True))
@@ -549,8 +546,8 @@ class GaugePipeline(Pipeline):
             return out
         kept = {gid: self.panel_windows.get(gid, (None, 0)) for gid in read}
         remembered = [  # (kept in frame pixels: a dial's window moves with the dial)
-            None if w is None or age >= REMEMBER_FRAMES else _in_crop(w, origin)
-            for (w, age), origin in zip(kept.values(), origins)
+            _in_crop(kept[gid][0], origin) if self._recalls(gid) else None
+            for gid, origin in zip(read, origins)
         ]
         read_rois = reader.read_reframed if reframed else reader.read_crops
         readings = read_rois(crops, options, origins, remembered)
@@ -564,6 +561,12 @@ class GaugePipeline(Pipeline):
             age = kept[gid][1] + 1 if reading.extra.get("window_remembered") else 0
             self.panel_windows[gid] = ((x, y, w, h), age)
         return out
+
+    def _recalls(self, gid: str) -> bool:
+        """Whether the window where the panel model last read ``gid`` sure is read first
+        this frame (kept, and read so fewer than ``REMEMBER_FRAMES`` frames in a row)."""
+        kept = self.panel_windows.get(gid)
+        return kept is not None and kept[1] < REMEMBER_FRAMES
 
     def _read_displays(self, image: np.ndarray) -> Dict[str, Optional[DisplayReading]]:
         """The displays, their rois in one batch (None for an roi outside the frame)."""

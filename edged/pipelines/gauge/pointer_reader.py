@@ -78,9 +78,11 @@ __all__ = [
     "PointerModel",
     "PointerReader",
     "Window",
+    "dial_window",
     "prefers_pointer",
     "second_opinion",
     "wants_second_opinion",
+    "window_fell_short",
     "with_second_opinion",
 ]
 
@@ -324,9 +326,17 @@ def with_second_opinion(
         return keypoints
     window, at = dial_window(keypoints, region, origin) if around_dial else (region, origin)
     opinion = panel.read_reframed([window], [opts], [at])[0]
-    if window is not region and opinion.value is None:  # (the window cut the meter off?)
+    if window_fell_short(window, region, opinion):
         opinion = panel.read_reframed([region], [opts], [origin])[0]
     return second_opinion(keypoints, opinion)
+
+
+def window_fell_short(
+    window: np.ndarray, region: np.ndarray, opinion: Optional[GaugeReading]
+) -> bool:
+    """Whether the panel model, asked about a ``dial_window`` of ``region``, is to be asked
+    about the whole region: the window gave no value (it may have cut the meter off)."""
+    return window is not region and opinion is not None and opinion.value is None
 
 
 def dial_window(
